@@ -1,0 +1,95 @@
+"""The ``bntheory`` command: ``list`` the registered results, ``verify`` them.
+
+Exit codes: 0 when every gating result passed and every negative control was rejected, 1 when any
+did not, 2 on a usage error (unknown id, unavailable backend, unwritable path) — always with a
+one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from bntheory import __version__, backend, registry, report
+from bntheory._io import write_text_atomic
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bntheory`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"bntheory: error: {exc}", file=sys.stderr)
+        return 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for, reported in one line with exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bntheory", description="Check the theory of batch normalization.")
+    parser.add_argument("--version", action="version", version=f"bntheory {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="list the registered results (id, tag, title, citation)")
+    p_list.set_defaults(func=_cmd_list)
+
+    p_verify = sub.add_parser("verify", help="run the symbolic and numeric checks and the negative controls")
+    p_verify.add_argument("--only", nargs="+", metavar="ID", help="run only these result ids")
+    p_verify.add_argument("--backend", default="numpy", choices=backend.BACKENDS,
+                          help="array backend for the numeric checks (default: numpy)")
+    p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
+    p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
+    p_verify.add_argument("--quick", action="store_true", help="smaller sizes and fewer draws")
+    p_verify.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    results = registry.all_results()
+    width = max(len(r.id) for r in results)
+    for r in results:
+        print(f"{r.id:<{width}}  [{r.tag}]  {r.title}  ({r.citation})")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        results = registry.get(args.only) if args.only else registry.all_results()
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    try:
+        xp = backend.namespace(args.backend)
+    except backend.BackendUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+    ctx = registry.Context(xp=xp, backend=args.backend, seed=args.seed, quick=args.quick)
+    start = time.perf_counter()
+    reports = []
+    for i, result in enumerate(results, 1):
+        print(f"[{i}/{len(results)}] {result.id} ...", end="", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        rep = registry.run(result, ctx)
+        print(f" {rep.status} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+        reports.append(rep)
+    elapsed = time.perf_counter() - start
+    print(report.format_table(reports))
+    print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
+    if args.json:
+        text = report.to_json(reports, version=__version__, backend=args.backend, seed=args.seed, quick=args.quick)
+        try:
+            path = write_text_atomic(args.json, text)
+        except OSError as exc:
+            raise UsageError(f"--json: cannot write {args.json}: {exc.strerror or exc}") from None
+        print(f"wrote {path}")
+    return 1 if any(r.status == "failed" for r in reports) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

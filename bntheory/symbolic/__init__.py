@@ -1,0 +1,1 @@
+"""SymPy derivations reused by several results (the BN transform of a symbolic batch, its gradients)."""
