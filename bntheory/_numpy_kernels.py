@@ -46,16 +46,21 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     if not one_pass_is_safe(mean, var):
         mean_c = _col(mean, x3, x.dtype)
         var = _total(_map_blocks(lambda sl: _centred_sumsq(x3[sl], mean_c), x3.shape), 0) / m
-    inv_std = 1.0 / np.sqrt(var + eps)
-    a = gamma * inv_std
-    a_c, b_c = _col(a, x3, x.dtype), _col(beta - mean * a, x3, x.dtype)
+    # A constant channel at eps = 0 gives inf here; transform.forward turns that into a ValueError.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_std = 1.0 / np.sqrt(var + eps)
+        a = gamma * inv_std
+        shift = beta - mean * a
+    a_c, b_c = _col(a, x3, x.dtype), _col(shift, x3, x.dtype)
     y = np.empty(x.shape, x.dtype)
     y3 = _as_ncl(y)
 
     def affine(sl):
         out = y3[sl]
-        np.multiply(x3[sl], a_c, out=out)
-        out += b_c
+        # errstate is per thread (a context variable), so it is set inside the worker.
+        with np.errstate(invalid="ignore"):
+            np.multiply(x3[sl], a_c, out=out)
+            out += b_c
 
     _map_blocks(affine, x3.shape)
     return y, mean, var, inv_std

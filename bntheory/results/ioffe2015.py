@@ -10,6 +10,8 @@ that the negative controls feed to the same comparisons.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import scipy.stats
@@ -114,7 +116,7 @@ def _(ctx: Context) -> Outcome:
         xp = array_namespace(x)
         axes = (0, *range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        n = x.size // x.shape[1]
+        n = math.prod(x.shape) // x.shape[1]
         centered = x - xp.mean(x, axis=axes, keepdims=True)
         var = xp.sum(centered * centered, axis=axes, keepdims=True) / (n - 1)
         return centered / xp.sqrt(var + eps) * xp.reshape(gamma, shape) + xp.reshape(beta, shape)
@@ -229,7 +231,7 @@ def _(ctx: Context) -> Outcome:
         dx, dgamma, dbeta = transform.backward(dy, cache)
         xp = array_namespace(dy)
         shape = (1, dy.shape[1]) + (1,) * (dy.ndim - 2)
-        m = dy.size // dy.shape[1]
+        m = math.prod(dy.shape) // dy.shape[1]
         # dl/dmu / m contributes -(gamma/s) mean(delta); removing it adds that back.
         return dx + xp.reshape(cache.gamma * cache.inv_std * dbeta / m, shape), dgamma, dbeta
 

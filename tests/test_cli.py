@@ -1,0 +1,63 @@
+"""The command line: list, verify, --json schema, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bntheory import cli, registry
+
+
+def test_list_prints_every_id(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for r in registry.all_results():
+        assert r.id in out and r.citation in out
+
+
+def test_verify_writes_the_schema(tmp_path, capsys):
+    path = tmp_path / "sub" / "verify.json"
+    code = cli.main(["verify", "--quick", "--seed", "3", "--json", str(path), "--only", "ioffe2015.transform",
+                     "keras.running_stats"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ioffe2015.transform" in out and "rejected" in out
+    doc = json.loads(path.read_text())
+    assert doc["backend"] == "numpy" and doc["seed"] == 3 and isinstance(doc["bntheory"], str)
+    assert [r["id"] for r in doc["results"]] == ["ioffe2015.transform", "keras.running_stats"]
+    for r in doc["results"]:
+        assert {"id", "title", "citation", "checks", "negative_control", "passed", "status", "tag"} <= r.keys()
+        assert r["passed"] is True and r["status"] == "passed"
+        assert r["negative_control"]["rejected"] is True and r["negative_control"]["description"]
+        for c in r["checks"]:
+            assert c["kind"] in ("symbolic", "numeric") and isinstance(c["passed"], bool)
+            assert {"measured", "bound", "seconds"} <= c.keys()
+    assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["verify", "--only", "no.such"], "unknown result id(s): no.such"),
+        (["verify", "--backend", "cupy"], "backend"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
+    from bntheory import backend
+
+    if argv[-1] == "cupy" and "cupy" in backend.available():
+        pytest.skip("a GPU is present")
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bntheory: error:") and message in err[0]
+
+
+def test_json_to_a_directory_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["verify", "--quick", "--only", "keras.running_stats", "--json", str(tmp_path)]) == 2
+    assert "--json" in capsys.readouterr().err
+
+
+def test_console_script_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "bntheory.cli", "list"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "ioffe2015.backprop" in proc.stdout

@@ -1,0 +1,258 @@
+"""The BN transform against PyTorch, under every backend, with property tests and bad inputs."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from bntheory import _numpy_kernels, transform
+from bntheory.backend import asarray, to_numpy
+
+SHAPES = [(2, 3), (16, 5), (7, 4, 3, 3), (3, 2, 4), (2, 3, 2, 2, 2)]
+# Tolerances asked of the transform against PyTorch (issue 3): relative, norm-wise.
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+def draw(rng, shape, dtype):
+    x = rng.normal(rng.uniform(-2, 2), rng.uniform(0.5, 3), size=shape).astype(dtype)
+    gamma = rng.uniform(0.5, 2, shape[1]).astype(dtype)
+    beta = rng.normal(size=shape[1]).astype(dtype)
+    return x, gamma, beta
+
+
+def torch_reference(x, gamma, beta, dy, eps):
+    t = [torch.tensor(a, requires_grad=True) for a in (x, gamma, beta)]
+    y = torch.nn.functional.batch_norm(t[0], None, None, t[1], t[2], training=True, eps=eps)
+    grads = torch.autograd.grad(y, t, torch.from_numpy(dy))
+    return y.detach().numpy(), *(g.numpy() for g in grads)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_backward_match_torch(xp, rng, shape, dtype):
+    x, gamma, beta = draw(rng, shape, dtype)
+    dy = rng.normal(size=shape).astype(dtype)
+    y, cache = transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=1e-5)
+    grads = transform.backward(asarray(dy, xp), cache)
+    y_ref, *grads_ref = torch_reference(x, gamma, beta, dy, 1e-5)
+    grads = [to_numpy(g) for g in grads]
+    for got, want in zip((to_numpy(y), *grads), (y_ref, *grads_ref), strict=True):
+        assert got.dtype == dtype and got.shape == want.shape
+    assert rel(to_numpy(y), y_ref) <= RTOL[dtype]
+    # Gradients on the scale of the whole gradient: dl/dx is nearly 0 for m = 2 (cancellation in float32).
+    flat = lambda gs: np.concatenate([g.ravel() for g in gs])  # noqa: E731
+    assert rel(flat(grads), flat(grads_ref)) <= RTOL[dtype]
+
+
+def test_outputs_stay_in_the_input_namespace(xp, rng):
+    x, gamma, beta = (asarray(a, xp) for a in draw(rng, (4, 3), np.float32))
+    y, cache = transform.forward(x, gamma, beta)
+    dx, dgamma, dbeta = transform.backward(y, cache)
+    for a in (y, cache.mean, cache.var, cache.inv_std, cache.x_hat, dx, dgamma, dbeta):
+        assert type(a) is type(x) and a.dtype == x.dtype
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e6])
+@pytest.mark.parametrize("shape", [(4096, 96), (64, 8, 16, 16), (5, 3)])
+def test_numpy_kernel_matches_portable_path(rng, shape, offset):
+    """The fused NumPy kernel (one-pass and centred branches) against the array-API path in float64."""
+    import array_api_compat.numpy as xpn
+
+    x, gamma, beta = draw(rng, shape, np.float64)
+    x += offset
+    y, mean, var, inv_std = _numpy_kernels.forward(x, gamma, beta, 1e-5)
+    y_ref, mean_ref, var_ref, _ = transform._forward(x, gamma, beta, 1e-5, xp=xpn)
+    assert _numpy_kernels.one_pass_is_safe(mean, var) == (offset == 0.0)
+    # Conditioning: x carries absolute rounding offset * 2**-53 on a unit-scale signal.
+    tol = 1e-13 * max(1.0, offset)
+    assert rel(y, y_ref) <= tol and rel(var, var_ref) <= tol and rel(mean, mean_ref) <= 1e-13
+    dy = rng.normal(size=shape)
+    grads = _numpy_kernels.backward(dy, x, mean, var, inv_std, gamma)
+    grads_ref = transform._backward(dy, (x - mean_ref.reshape(transform._channel_shape(x.ndim, shape[1])))
+                                    * inv_std.reshape(transform._channel_shape(x.ndim, shape[1])),
+                                    inv_std, gamma, xp=xpn)
+    for got, want in zip(grads, grads_ref, strict=True):
+        assert rel(got, want) <= tol * 10
+
+
+def test_non_contiguous_input_on_numpy(rng):
+    x, gamma, beta = draw(rng, (6, 5), np.float64)
+    xt = np.asfortranarray(x)
+    y, cache = transform.forward(xt, gamma, beta)
+    np.testing.assert_allclose(y, transform.forward(x, gamma, beta)[0], rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(transform.backward(xt, cache)[0], transform.backward(x, cache)[0], atol=1e-14)
+
+
+# --- running statistics --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("shape", "layer"), [((8, 3), torch.nn.BatchNorm1d), ((4, 3, 3, 3), torch.nn.BatchNorm2d)])
+def test_pytorch_running_stats_step_by_step(xp, rng, shape, layer, dtype):
+    bn = layer(shape[1], momentum=0.1).to(getattr(torch, np.dtype(dtype).name)).train()
+    mean, var = asarray(np.zeros(shape[1], dtype), xp), asarray(np.ones(shape[1], dtype), xp)
+    for _ in range(6):
+        x = rng.normal(rng.uniform(-1, 1), 2, size=shape).astype(dtype)
+        with torch.no_grad():
+            bn(torch.from_numpy(x))
+        mean, var = transform.update_running_stats(mean, var, asarray(x, xp), momentum=0.1)
+        assert rel(to_numpy(mean), bn.running_mean.numpy()) <= RTOL[dtype]
+        assert rel(to_numpy(var), bn.running_var.numpy()) <= RTOL[dtype]
+
+
+def test_keras_running_stats_follow_documented_formula(xp, rng):
+    x = rng.normal(3, 2, size=(10, 4))
+    mean, var = transform.update_running_stats(
+        asarray(np.zeros(4), xp), asarray(np.ones(4), xp), asarray(x, xp), momentum=0.99, convention="keras"
+    )
+    # moving = moving * momentum + batch * (1 - momentum), with the biased (ops.moments) variance
+    np.testing.assert_allclose(to_numpy(mean), 0.01 * x.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(var), 0.99 + 0.01 * x.var(0), rtol=1e-14)
+
+
+def test_population_stats_is_algorithm_2(xp, rng):
+    batches = [rng.normal(size=(4, 3)) for _ in range(5)]
+    mean, var = transform.population_stats([asarray(b, xp) for b in batches])
+    np.testing.assert_allclose(to_numpy(mean), np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-13)
+    np.testing.assert_allclose(to_numpy(var), 4 / 3 * np.mean([b.var(0) for b in batches], axis=0), rtol=1e-13)
+
+
+# --- inference and fusion --------------------------------------------------------------------------
+
+
+def eval_bn(layer, gamma, beta, mean, var, eps):
+    bn = layer(len(gamma), eps=eps).double().eval()
+    with torch.no_grad():
+        for p, v in ((bn.weight, gamma), (bn.bias, beta), (bn.running_mean, mean), (bn.running_var, var)):
+            p.copy_(torch.from_numpy(v))
+    return bn
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (5, 3), (2, 3, 4, 4)])
+def test_inference_matches_torch_eval(xp, rng, shape):
+    _, gamma, beta = draw(rng, (2, 3), np.float64)
+    mean, var = rng.normal(size=3), rng.uniform(0.5, 2, 3)
+    x = rng.normal(size=shape)
+    bn = eval_bn(torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d, gamma, beta, mean, var, 1e-3)
+    with torch.no_grad():
+        want = bn(torch.from_numpy(x)).numpy()
+    got = transform.inference(*(asarray(a, xp) for a in (x, gamma, beta, mean, var)), eps=1e-3)
+    assert rel(to_numpy(got), want) <= 1e-12
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fuse_linear_and_conv_match_torch(xp, rng, bias):
+    _, gamma, beta = draw(rng, (2, 6), np.float64)
+    mean, var = rng.normal(size=6), rng.uniform(0.5, 2, 6)
+    stats = [asarray(a, xp) for a in (gamma, beta, mean, var)]
+    linear = torch.nn.Linear(4, 6, bias=bias).double()
+    conv = torch.nn.Conv2d(4, 6, 3, groups=2, bias=bias).double()
+    u_lin, u_conv = torch.from_numpy(rng.normal(size=(5, 4))), torch.from_numpy(rng.normal(size=(2, 4, 6, 6)))
+    for layer, bn_cls, u, fuse, apply in [
+        (linear, torch.nn.BatchNorm1d, u_lin, transform.fuse_linear, torch.nn.functional.linear),
+        (conv, torch.nn.BatchNorm2d, u_conv, transform.fuse_conv,
+         lambda u, w, b: torch.nn.functional.conv2d(u, w, b, groups=2)),
+    ]:
+        bn = eval_bn(bn_cls, gamma, beta, mean, var, 1e-5)
+        w = asarray(layer.weight.detach().numpy(), xp)
+        b = asarray(layer.bias.detach().numpy(), xp) if bias else None
+        wf, bf = fuse(w, b, *stats, eps=1e-5)
+        with torch.no_grad():
+            want = bn(layer(u)).numpy()
+            got = apply(u, torch.from_numpy(to_numpy(wf)), torch.from_numpy(to_numpy(bf))).numpy()
+        assert rel(got, want) <= 1e-12
+        assert to_numpy(w).shape == to_numpy(wf).shape
+
+
+# --- properties (hypothesis) -----------------------------------------------------------------------
+
+batch = st.tuples(st.integers(2, 12), st.integers(1, 4)).flatmap(
+    lambda s: arrays(np.float64, s, elements=st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False))
+)
+
+
+def spread(x):
+    """Keep batches whose channels are not numerically constant (relative spread above 1e-6)."""
+    return bool(np.all(np.ptp(x, axis=0) > 1e-6 * (1 + np.max(np.abs(x), axis=0))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=batch.filter(spread), eps=st.sampled_from([0.0, 1e-5, 1.0]))
+def test_normalized_output_has_zero_mean_and_shrunk_unit_variance(x, eps):
+    c = x.shape[1]
+    y, _ = transform.forward(x, np.ones(c), np.zeros(c), eps=eps)
+    var = x.var(axis=0)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-9)
+    # sum x_hat^2 / m = sigma^2 / (sigma^2 + eps): exactly 1 at eps = 0
+    np.testing.assert_allclose(y.var(axis=0), var / (var + eps), rtol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=batch.filter(spread), seed=st.integers(0, 2**32 - 1))
+def test_backward_is_orthogonal_to_ones_and_x_hat(x, seed):
+    rng = np.random.default_rng(seed)
+    c = x.shape[1]
+    gamma, dy = rng.uniform(0.5, 2, c), rng.normal(size=x.shape)
+    _, cache = transform.forward(x, gamma, np.zeros(c), eps=0.0)
+    dx, _, _ = transform.backward(dy, cache)
+    scale = np.abs(gamma * cache.inv_std) * np.sqrt(x.shape[0]) * np.max(np.abs(dy))
+    x_hat = cache.x_hat
+    assert np.all(np.abs(dx.sum(axis=0)) <= 1e-9 * scale)
+    assert np.all(np.abs((dx * x_hat).sum(axis=0)) <= 1e-9 * scale * np.sqrt(x.shape[0]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_in=st.integers(1, 6), n_out=st.integers(1, 6))
+def test_fusion_equals_bn_after_layer(seed, n_in, n_out):
+    rng = np.random.default_rng(seed)
+    W, b, u = rng.normal(size=(n_out, n_in)), rng.normal(size=n_out), rng.normal(size=(3, n_in))
+    gamma, beta = rng.normal(size=n_out), rng.normal(size=n_out)
+    mean, var = rng.normal(size=n_out), rng.uniform(0.01, 5, n_out)
+    Wf, bf = transform.fuse_linear(W, b, gamma, beta, mean, var, eps=1e-5)
+    want = transform.inference(u @ W.T + b, gamma, beta, mean, var, eps=1e-5)
+    np.testing.assert_allclose(u @ Wf.T + bf, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: transform.forward(X.astype(int), G, B), TypeError, "x: expected a real floating dtype"),
+        (lambda: transform.forward([[1.0, 2.0]], G, B), TypeError, "x: expected an array"),
+        (lambda: transform.forward(X[:1], G, B), ValueError, "x: training-mode BN needs at least 2 values"),
+        (lambda: transform.forward(np.ones((1, 3, 1, 1)), G, B), ValueError, "at least 2 values per channel"),
+        (lambda: transform.forward(X[:, 0], G, B), ValueError, "x: expected at least 2 dimension"),
+        (lambda: transform.forward(X, np.ones(4), B), ValueError, r"gamma: expected shape \(3,\)"),
+        (lambda: transform.forward(X, G.astype(np.float32), B), TypeError, "gamma: dtype float32 differs"),
+        (lambda: transform.forward(X, G, B, eps=-1e-5), ValueError, "eps: expected a finite value >= 0"),
+        (lambda: transform.forward(X, G, B, eps=float("nan")), ValueError, "eps: expected a finite value"),
+        (lambda: transform.forward(np.ones((4, 3)), G, B, eps=0.0), ValueError, "x: a channel is constant"),
+        (lambda: transform.backward(np.ones((5, 3)), transform.forward(X, G, B)[1]), ValueError, "dy: expected"),
+        (lambda: transform.backward(X, (1, 2)), TypeError, "cache: expected the Cache"),
+        (lambda: transform.update_running_stats(B, G, X, momentum=1.5), ValueError, r"momentum: expected a value in"),
+        (lambda: transform.update_running_stats(B, G, X, momentum=-0.1), ValueError, "momentum: expected a finite"),
+        (lambda: transform.update_running_stats(B, G, X, momentum=0.1, convention="jax"), ValueError, "convention"),
+        (lambda: transform.update_running_stats(B, G[:2], X, momentum=0.1), ValueError, "running_var: expected"),
+        (lambda: transform.population_stats([]), ValueError, "batches: expected at least one"),
+        (lambda: transform.population_stats([X, X[:3]]), ValueError, r"batches\[1\]: shape"),
+        (lambda: transform.inference(X, G, B, B, -G), ValueError, "var: a variance is negative"),
+        (lambda: transform.fuse_linear(np.ones(3), None, G, B, B, G), ValueError, "W: expected at least 2"),
+        (lambda: transform.fuse_linear(np.ones((2, 3)), None, G, B, B, G), ValueError, r"gamma: expected shape \(2,\)"),
+        (lambda: transform.fuse_conv(np.ones((3, 2)), None, G, B, B, G), ValueError, "K: expected at least 3"),
+        (lambda: transform.fuse_conv(np.ones((3, 2, 1, 1)), np.ones(2), G, B, B, G), ValueError, "b: expected"),
+    ],
+)
+def test_bad_input_names_the_argument(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
