@@ -6,9 +6,9 @@ import json
 import math
 from collections.abc import Sequence
 
-from bntheory.registry import CheckReport, ResultReport
+from bntheory.registry import CheckReport, Result, ResultReport
 
-__all__ = ["format_table", "summary", "to_json"]
+__all__ = ["format_table", "markdown_table", "summary", "to_json"]
 
 
 def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, quick: bool) -> str:
@@ -121,6 +121,13 @@ def _num(value: float) -> str:
 def _line(row: tuple[str, ...], widths: list[int]) -> str:
     cells = [cell if len(cell) <= w else cell[: w - 1] + "…" for cell, w in zip(row, widths, strict=True)]
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    """The README's table of registered results, generated from the registry."""
+    lines = ["| id | tag | result | citation |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{r.id}` | {r.tag} | {r.title} | {r.citation} |" for r in results]
+    return "\n".join(lines)
 
 
 def summary(reports: Sequence[ResultReport]) -> str:

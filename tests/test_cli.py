@@ -61,3 +61,13 @@ def test_json_to_a_directory_is_a_usage_error(tmp_path, capsys):
 def test_console_script_runs_as_a_module():
     proc = subprocess.run([sys.executable, "-m", "bntheory.cli", "list"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "ioffe2015.backprop" in proc.stdout
+
+
+def test_readme_table_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from bntheory import report
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    table = report.markdown_table(registry.all_results())
+    assert table in readme.read_text(), "README table is stale: regenerate it with report.markdown_table"
