@@ -19,7 +19,6 @@ import numpy as np
 __all__ = [
     "channel_major",
     "exact_fraction",
-    "from_channel_major",
     "mp_batch_norm",
     "mp_central_gradient",
     "torch_batch_norm",
@@ -30,12 +29,6 @@ __all__ = [
 def channel_major(x: np.ndarray) -> np.ndarray:
     """Rearrange an (m, C) or (N, C, *spatial) array to (C, values): one row per channel."""
     return np.moveaxis(np.asarray(x), 1, 0).reshape(x.shape[1], -1)
-
-
-def from_channel_major(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`channel_major` for an array of the original `shape`."""
-    moved = (shape[1], shape[0], *shape[2:])
-    return np.moveaxis(np.asarray(rows).reshape(moved), 0, 1)
 
 
 def mp_batch_norm(values: Sequence, gamma, beta, eps) -> list:
