@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple
 from array_api_compat import array_namespace, is_numpy_namespace
 
 from bntheory import _numpy_kernels
+from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory._validation import (
     check_float_array,
     check_momentum,
@@ -80,7 +81,7 @@ class Cache(NamedTuple):
     def x_hat(self) -> Array:
         r"""The normalized input :math:`\hat x = (x-\mu_{\mathcal B})/\sqrt{\sigma^2_{\mathcal B}+\epsilon}`."""
         xp = array_namespace(self.x)
-        shape = _channel_shape(self.x.ndim, self.x.shape[1])
+        shape = channel_shape(self.x.ndim, self.x.shape[1])
         return (self.x - xp.reshape(self.mean, shape)) * xp.reshape(self.inv_std, shape)
 
 
@@ -244,7 +245,7 @@ def update_running_stats(
     check_vector(running_mean, "running_mean", x.shape[1], x)
     check_vector(running_var, "running_var", x.shape[1], x)
     p = check_momentum(momentum)
-    n = _values_per_channel(x)
+    n = values_per_channel(x)
     mean, var = _batch_moments(x, xp=xp)
     if convention == "pytorch":
         return (1 - p) * running_mean + p * mean, (1 - p) * running_var + (p * n / (n - 1)) * var
@@ -360,7 +361,7 @@ def inference(
     xp = check_float_array(x, "x", min_ndim=2)
     check_vector(gamma, "gamma", x.shape[1], x)
     a, b = inference_affine(gamma, beta, mean, var, eps=eps)
-    shape = _channel_shape(x.ndim, x.shape[1])
+    shape = channel_shape(x.ndim, x.shape[1])
     return xp.reshape(a, shape) * x + xp.reshape(b, shape)
 
 
@@ -436,8 +437,8 @@ def fuse_conv(
 
 
 def _forward(x: Array, gamma: Array, beta: Array, eps: float, *, xp: Any) -> tuple[Array, ...]:
-    axes = _reduction_axes(x.ndim)
-    shape = _channel_shape(x.ndim, x.shape[1])
+    axes = reduction_axes(x.ndim)
+    shape = channel_shape(x.ndim, x.shape[1])
     mean = xp.mean(x, axis=axes, keepdims=True)
     centered = x - mean
     # Two-pass variance: the mean is subtracted first, so there is no cancellation for large offsets.
@@ -448,9 +449,9 @@ def _forward(x: Array, gamma: Array, beta: Array, eps: float, *, xp: Any) -> tup
 
 
 def _backward(dy: Array, x_hat: Array, inv_std: Array, gamma: Array, *, xp: Any) -> tuple[Array, ...]:
-    axes = _reduction_axes(dy.ndim)
-    shape = _channel_shape(dy.ndim, dy.shape[1])
-    m = _values_per_channel(dy)
+    axes = reduction_axes(dy.ndim)
+    shape = channel_shape(dy.ndim, dy.shape[1])
+    m = values_per_channel(dy)
     dbeta = xp.sum(dy, axis=axes)
     dgamma = xp.sum(dy * x_hat, axis=axes)
     scale = xp.reshape(gamma * inv_std / m, shape)
@@ -460,7 +461,7 @@ def _backward(dy: Array, x_hat: Array, inv_std: Array, gamma: Array, *, xp: Any)
 
 def _batch_moments(x: Array, *, xp: Any) -> tuple[Array, Array]:
     """Per-channel mean and biased variance (two-pass)."""
-    axes = _reduction_axes(x.ndim)
+    axes = reduction_axes(x.ndim)
     mean = xp.mean(x, axis=axes, keepdims=True)
     centered = x - mean
     var = xp.mean(centered * centered, axis=axes)
@@ -482,21 +483,9 @@ def _fuse(W, b, gamma, beta, running_mean, running_var, eps, *, xp):
 def _check_batch(x: Array, name: str) -> Any:
     """Validate a training batch: floating, rank >= 2, at least 2 values per channel."""
     xp = check_float_array(x, name, min_ndim=2)
-    if _values_per_channel(x) < 2:
+    if values_per_channel(x) < 2:
         raise ValueError(
             f"{name}: training-mode BN needs at least 2 values per channel, got shape {tuple(x.shape)}; "
             "use a larger batch, or inference() with running statistics"
         )
     return xp
-
-
-def _values_per_channel(x: Array) -> int:
-    return math.prod(x.shape) // x.shape[1] if x.shape[1] else 0
-
-
-def _reduction_axes(ndim: int) -> tuple[int, ...]:
-    return (0, *range(2, ndim))
-
-
-def _channel_shape(ndim: int, channels: int) -> tuple[int, ...]:
-    return (1, channels) + (1,) * (ndim - 2)

@@ -10,8 +10,6 @@ that the negative controls feed to the same comparisons.
 
 from __future__ import annotations
 
-import math
-
 import mpmath
 import numpy as np
 import scipy.stats
@@ -19,6 +17,7 @@ import sympy as sp
 from array_api_compat import array_namespace
 
 from bntheory import transform
+from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_least, at_most, exact, max_relative_error
 from bntheory.checks.oracles import (
@@ -114,11 +113,9 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     def unbiased(x, gamma, beta, eps):
         xp = array_namespace(x)
-        axes = (0, *range(2, x.ndim))
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        n = math.prod(x.shape) // x.shape[1]
+        axes, shape = reduction_axes(x.ndim), channel_shape(x.ndim, x.shape[1])
         centered = x - xp.mean(x, axis=axes, keepdims=True)
-        var = xp.sum(centered * centered, axis=axes, keepdims=True) / (n - 1)
+        var = xp.sum(centered * centered, axis=axes, keepdims=True) / (values_per_channel(x) - 1)
         return centered / xp.sqrt(var + eps) * xp.reshape(gamma, shape) + xp.reshape(beta, shape)
 
     return _forward_error(ctx, unbiased)
@@ -230,10 +227,9 @@ def _(ctx: Context) -> Outcome:
     def without_dmu(dy, cache):
         dx, dgamma, dbeta = transform.backward(dy, cache)
         xp = array_namespace(dy)
-        shape = (1, dy.shape[1]) + (1,) * (dy.ndim - 2)
-        m = math.prod(dy.shape) // dy.shape[1]
+        shape = channel_shape(dy.ndim, dy.shape[1])
         # dl/dmu / m contributes -(gamma/s) mean(delta); removing it adds that back.
-        return dx + xp.reshape(cache.gamma * cache.inv_std * dbeta / m, shape), dgamma, dbeta
+        return dx + xp.reshape(cache.gamma * cache.inv_std * dbeta / values_per_channel(dy), shape), dgamma, dbeta
 
     return _backward_error(ctx, without_dmu)
 
@@ -341,14 +337,7 @@ def _inference_error(ctx: Context, impl) -> Outcome:
         x, gamma, beta = _draw(rng, shape)
         mean, var = rng.normal(size=shape[1]), rng.uniform(0.1, 4, shape[1])
         y = to_numpy(impl(*(asarray(a, ctx.xp) for a in (x, gamma, beta, mean, var))))
-        rows = channel_major(x)
-        with mpmath.workdps(50):
-            ref = [
-                [float(gamma[c] * (v - mpmath.mpf(mean[c])) / mpmath.sqrt(mpmath.mpf(var[c]) + 1e-5) + beta[c])
-                 for v in rows[c]]
-                for c in range(shape[1])
-            ]
-        worst = max(worst, max_relative_error(channel_major(y), ref))
+        worst = max(worst, max_relative_error(y, _mp_inference(x, gamma, beta, mean, var)))
     return at_most(worst, RTOL_CLOSED_FORM, "shapes (1,4), (6,3), (2,3,4,4); eps = 1e-5")
 
 
@@ -446,12 +435,15 @@ def _fusion_error(ctx: Context, reference) -> Outcome:
     return at_most(worst, RTOL_CLOSED_FORM, "Linear(4 -> 3) with and without bias, batch of 6")
 
 
-def _mp_inference(pre, gamma, beta, mean, var):
+def _mp_inference(x, gamma, beta, mean, var):
+    """Inference-mode BN (eps = 1e-5) of an (m, C) or (N, C, *spatial) array, entry by entry in mpmath."""
+    out = np.empty(x.shape)
     with mpmath.workdps(50):
-        return np.array(
-            [[float(gamma[k] * (mpmath.mpf(v) - mean[k]) / mpmath.sqrt(mpmath.mpf(var[k]) + 1e-5) + beta[k])
-              for k, v in enumerate(row)] for row in pre]
-        )
+        for idx in np.ndindex(*x.shape):
+            k = idx[1]
+            s = mpmath.sqrt(mpmath.mpf(var[k]) + mpmath.mpf(1e-5))
+            out[idx] = float(mpmath.mpf(gamma[k]) * (mpmath.mpf(x[idx]) - mpmath.mpf(mean[k])) / s + beta[k])
+    return out
 
 
 @fusion.numeric("fused Linear vs Linear -> BN(inference) in mpmath (50 digits)")

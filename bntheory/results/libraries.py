@@ -7,12 +7,12 @@ classic porting bug (THEORY.md §7 item 10). Sources: the PyTorch documentation 
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import numpy as np
 
 from bntheory import transform
+from bntheory._layout import values_per_channel
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, max_relative_error
 from bntheory.checks.oracles import channel_major, exact_fraction
@@ -112,7 +112,7 @@ def _(ctx: Context) -> Outcome:
 @pytorch_running.negative_control("store the biased batch variance in running_var (THEORY §1.6 control iv)")
 def _(ctx: Context) -> Outcome:
     def biased(mean, var, x):
-        n = math.prod(x.shape) // x.shape[1]
+        n = values_per_channel(x)
         new_mean, new_var = transform.update_running_stats(mean, var, x, momentum=0.1)
         # undo the n/(n-1) correction on the batch's share of the update
         return new_mean, 0.9 * var + (new_var - 0.9 * var) * ((n - 1) / n)
