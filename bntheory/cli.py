@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p_list.set_defaults(func=_cmd_list)
 
     p_verify = sub.add_parser("verify", help="run the symbolic and numeric checks and the negative controls")
-    p_verify.add_argument("--only", nargs="+", metavar="ID", help="run only these result ids")
+    p_verify.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes (santurkar2018)")
     p_verify.add_argument("--backend", default="numpy", choices=backend.BACKENDS,
                           help="array backend for the numeric checks (default: numpy)")
     p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")

@@ -222,19 +222,27 @@ def all_results() -> list[Result]:
 
 
 def get(ids: Iterable[str]) -> list[Result]:
-    """The results with the given ids, in the given order.
+    """The results selected by `ids`, in the given order, without repeats.
+
+    A selector is a full id (``"santurkar2018.thm4_1"``) or a paper prefix (``"santurkar2018"``), which
+    selects every result whose id starts with that prefix and a dot.
 
     Raises
     ------
     KeyError
-        Naming every unknown id.
+        Naming every selector that matches nothing.
     """
     _load_results()
-    ids = list(ids)
-    unknown = [i for i in ids if i not in _REGISTRY]
+    chosen: dict[str, Result] = {}
+    unknown = []
+    for key in ids:
+        matches = [r for i, r in _REGISTRY.items() if i == key or i.startswith(key + ".")]
+        if not matches:
+            unknown.append(key)
+        chosen.update((r.id, r) for r in matches)
     if unknown:
         raise KeyError(f"unknown result id(s): {', '.join(unknown)}; `bntheory list` shows the ids")
-    return [_REGISTRY[i] for i in ids]
+    return list(chosen.values())
 
 
 @dataclass(frozen=True)

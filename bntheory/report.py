@@ -115,6 +115,9 @@ def _cells(outcome) -> tuple[str, str]:
 def _num(value: float) -> str:
     if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 1e6):
         return str(int(value))
+    if abs(value - 1) < 1e-3:
+        # Worst-case ratios of tight inequalities: show how close to 1 they are.
+        return f"{value:.13g}"
     return f"{value:.3g}"
 
 

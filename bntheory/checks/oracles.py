@@ -21,8 +21,10 @@ __all__ = [
     "exact_fraction",
     "mp_batch_norm",
     "mp_central_gradient",
+    "mp_second_directional",
     "torch_batch_norm",
     "torch_batch_norm_grads",
+    "torch_normalize",
 ]
 
 
@@ -77,6 +79,23 @@ def mp_central_gradient(f: Callable[[list], object], x: Sequence, *, dps: int = 
         return np.array([float(g) for g in grad])
 
 
+def mp_second_directional(f: Callable[[list], object], x: Sequence, v: Sequence, *, dps: int = 60):
+    r"""Second derivative of :math:`t\mapsto f(x+tv)` at 0 by a central difference in mpmath.
+
+    .. math:: \frac{f(x+hv)-2f(x)+f(x-hv)}{h^2},\qquad h=10^{-\lfloor dps/3\rfloor},
+
+    so truncation (:math:`O(h^2)`) and rounding (:math:`O(10^{-dps}/h^2)`) are both far below float64
+    resolution. Returns an mpf (the caller decides when to round).
+    """
+    with mpmath.workdps(dps):
+        h = mpmath.mpf(10) ** (-(dps // 3))
+        point = [mpmath.mpf(a) for a in x]
+        direction = [mpmath.mpf(a) for a in v]
+        up = [p + h * d for p, d in zip(point, direction, strict=True)]
+        down = [p - h * d for p, d in zip(point, direction, strict=True)]
+        return (f(up) - 2 * f(point) + f(down)) / h**2
+
+
 def exact_fraction(a) -> np.ndarray:
     """An object array of :class:`~fractions.Fraction`, exactly equal to the float64 entries of `a`."""
     a = np.asarray(a, dtype=np.float64)
@@ -100,3 +119,14 @@ def torch_batch_norm_grads(x, gamma, beta, dy, eps: float) -> tuple[np.ndarray, 
     y = torch.nn.functional.batch_norm(tensors[0], None, None, tensors[1], tensors[2], training=True, eps=eps)
     grads = torch.autograd.grad(y, tensors, torch.from_numpy(np.asarray(dy, np.float64)))
     return tuple(g.numpy() for g in grads)
+
+
+def torch_normalize(y, eps: float):
+    r"""Training-mode normalization of a torch tensor along its last axis, from the definition.
+
+    :math:`(y-\mu)/\sqrt{\sigma^2+\epsilon}` with the biased variance. Written out rather than calling
+    ``torch.nn.functional.batch_norm``, which refuses :math:`\epsilon=0` (the setting of Santurkar et
+    al.'s §4); autograd differentiates it, so it serves as the gradient and Hessian oracle there.
+    """
+    centered = y - y.mean(dim=-1, keepdim=True)
+    return centered / ((centered * centered).mean(dim=-1, keepdim=True) + eps).sqrt()

@@ -1,0 +1,99 @@
+r"""The Jacobian of training-mode BN with respect to its input batch, channel by channel.
+
+For one channel with batch :math:`x\in\mathbb R^m`, :math:`s=\sqrt{\sigma^2_{\mathcal B}+\epsilon}` and the
+normalized batch :math:`\hat x=(x-\mu_{\mathcal B}\mathbf 1)/s`,
+
+.. math::
+
+    \frac{\partial y}{\partial x}=\frac{\gamma}{s}\Big(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat x\hat x^\top\Big).
+
+With :math:`\epsilon=0` the bracket is the orthogonal projector onto :math:`\{\mathbf 1,\hat x\}^\perp`
+(rank :math:`m-2`); with :math:`\epsilon>0`, :math:`\|\hat x\|^2=m\sigma^2/s^2<m` and :math:`\hat x` becomes an
+eigenvector with the small eigenvalue :math:`\gamma\epsilon/s^3`.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry 2018, "How does batch normalization help optimization?", NeurIPS,
+arXiv:1805.11604, Fact C.1 (entrywise form); THEORY.md §2.3 (matrix form, [D]).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import device
+
+from bntheory._validation import check_float_array, check_nonnegative, check_same_dtype, check_vector
+
+__all__ = ["bn_jacobian", "jacobian_deviation"]
+
+Array = Any
+
+
+def bn_jacobian(x: Array, gamma: Array, *, eps: float = 0.0) -> Array:
+    r"""Per-channel Jacobian :math:`\partial y/\partial x` of Algorithm 1 for a batch in rows.
+
+    .. math:: J_c=\frac{\gamma_c}{s_c}\Big(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat x_c\hat x_c^\top\Big)
+
+    Parameters
+    ----------
+    x : array, shape (m, C)
+        The batch, one sample per row, one channel per column; ``m >= 2``.
+    gamma : array, shape (C,)
+        Scale parameters (the shift :math:`\beta` does not enter the Jacobian).
+    eps : float
+        The :math:`\epsilon` of Algorithm 1, ``>= 0``.
+
+    Returns
+    -------
+    array, shape (C, m, m)
+        ``J[c, i, j]`` is :math:`\partial y_{ic}/\partial x_{jc}`; channels do not interact, so the full
+        Jacobian is block-diagonal with these blocks.
+    """
+    xp = check_float_array(x, "x", min_ndim=2)
+    if x.ndim != 2:
+        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
+    m, channels = x.shape
+    if m < 2:
+        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
+    check_vector(gamma, "gamma", channels, x)
+    check_same_dtype(gamma, "gamma", x)
+    eps = check_nonnegative(eps, "eps")
+    centered = x - xp.mean(x, axis=0, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    x_hat = xp.permute_dims(centered / s, (1, 0))  # (C, m)
+    eye = xp.eye(m, dtype=x.dtype, device=device(x))
+    projector = eye - 1.0 / m - x_hat[:, :, None] * x_hat[:, None, :] / m
+    return (gamma / s)[:, None, None] * projector
+
+
+def jacobian_deviation(sigma: float, gamma: float, eps: float) -> tuple[float, float]:
+    r"""Spectral norm of :math:`J_\epsilon-J_0` for one channel, exactly, and its simple bound.
+
+    :math:`J_\epsilon` and :math:`J_0` share the eigenvectors :math:`\mathbf 1`, :math:`\hat x` and
+    :math:`\{\mathbf 1,\hat x\}^\perp`, on which the difference has eigenvalues :math:`0`,
+    :math:`\gamma\epsilon/s^3` and :math:`\gamma(1/s-1/\sigma)`; since :math:`s-\sigma=\epsilon/(s+\sigma)`,
+
+    .. math::
+
+        \|J_\epsilon-J_0\|_2=|\gamma|\,\max\Big(\frac{\epsilon}{s^3},\ \frac{\epsilon}{\sigma s(\sigma+s)}\Big)
+        \le\frac{|\gamma|\,\epsilon}{\sigma^3}.
+
+    Parameters
+    ----------
+    sigma : float
+        Biased batch standard deviation, ``> 0`` (:math:`J_0` does not exist at :math:`\sigma=0`).
+    gamma, eps : float
+        Scale and :math:`\epsilon\ge 0`.
+
+    Returns
+    -------
+    (float, float)
+        The exact norm and the bound :math:`|\gamma|\epsilon/\sigma^3`.
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma: the eps = 0 Jacobian needs a batch with non-zero variance, got sigma = {sigma}")
+    eps = check_nonnegative(eps, "eps")
+    s = (sigma * sigma + eps) ** 0.5
+    exact = abs(gamma) * max(eps / s**3, eps / (sigma * s * (sigma + s)))
+    return exact, abs(gamma) * eps / sigma**3

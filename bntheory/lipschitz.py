@@ -1,0 +1,155 @@
+r"""Santurkar et al.'s bounds on the gradient and curvature of a loss behind a BN layer.
+
+Setting (Santurkar et al. 2018, §4; THEORY.md §2.3): unit :math:`j` of a linear layer has pre-BN
+activations :math:`y\in\mathbb R^m` over a batch of :math:`m`; BN gives :math:`z=\gamma\hat y+\beta\mathbf 1`
+with :math:`\hat y=(y-\mu\mathbf 1)/s`, :math:`s=\sqrt{\sigma^2+\epsilon}` (biased :math:`\sigma`). The loss
+:math:`\hat{\mathcal L}` of the BN network depends on :math:`y` through :math:`z`;
+:math:`g=\partial\hat{\mathcal L}/\partial z` and
+:math:`H=\partial^2\hat{\mathcal L}/\partial z^2` are the gradient and Hessian at the BN output (the
+quantities the paper writes :math:`\nabla_{y_j}\mathcal L` and :math:`H_{jj}`: "same downstream function, same
+point"). The functions below give the *right-hand sides* of the paper's statements; the left-hand sides
+are whatever autograd or finite differences say they are, which is how :mod:`bntheory.results.santurkar2018`
+checks them.
+
+Every function takes the batch along the last axis, so stacks of units or instances broadcast.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry, "How does batch normalization help optimization?", NeurIPS 2018,
+arXiv:1805.11604: Theorem 4.1, Theorem 4.2, Theorem 4.4, Lemma 4.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace
+
+from bntheory._validation import check_nonnegative
+
+__all__ = ["gradient_norm_bound", "hessian_form_bound", "rescaling_distance_bound", "weight_gradient_bound"]
+
+Array = Any
+
+
+def _normalized(y: Array, eps: float) -> tuple[Array, Array]:
+    xp = array_namespace(y)
+    if y.shape[-1] < 2:
+        raise ValueError(f"y: BN needs a batch of at least 2 along the last axis, got {y.shape[-1]}")
+    centered = y - xp.mean(y, axis=-1, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=-1) + eps)
+    return centered / s[..., None], s
+
+
+def _dot(a: Array, b: Array) -> Array:
+    return array_namespace(a, b).sum(a * b, axis=-1)
+
+
+def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> Array:
+    r"""Right side of Theorem 4.1 (Lipschitzness of the loss), Santurkar et al. 2018.
+
+    .. math::
+
+        \|\nabla_{y}\hat{\mathcal L}\|^2\le\frac{\gamma^2}{s^2}\Big(\|g\|^2-\frac1m\langle\mathbf 1,g\rangle^2
+            -\frac1m\langle g,\hat y\rangle^2\Big)
+
+    An equality when :math:`\epsilon=0` (Pythagoras for the projector of :func:`bntheory.jacobian.bn_jacobian`);
+    for :math:`\epsilon>0` the :math:`\epsilon`-normalized :math:`\hat y` is used throughout (THEORY.md §8) and
+    the inequality is strict unless :math:`\langle g,\hat y\rangle=0`. The coefficient of the last term is
+    :math:`1/m`; a :math:`1/\sqrt m` rendering that circulates is false for :math:`m>2`.
+
+    Parameters
+    ----------
+    g : array, shape (..., m)
+        Gradient of the loss at the BN output.
+    y : array, shape (..., m)
+        Pre-BN activations of the unit over the batch.
+    gamma : float or array broadcastable to (...)
+        BN scale.
+    eps : float
+        The :math:`\epsilon` of BN, ``>= 0``.
+    """
+    eps = check_nonnegative(eps, "eps")
+    y_hat, s = _normalized(y, eps)
+    m = y.shape[-1]
+    total = array_namespace(g).sum(g, axis=-1)
+    return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
+
+
+def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any) -> Array:
+    r"""Right side of Theorem 4.2 (effect on smoothness), Santurkar et al. 2018, at :math:`\epsilon=0`.
+
+    .. math::
+
+        v^\top\frac{\partial^2\hat{\mathcal L}}{\partial y\,\partial y}v\le
+        \frac{\gamma^2}{\sigma^2}v^\top H v-\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|v\|^2,
+        \qquad v=\nabla_y\hat{\mathcal L}.
+
+    With :math:`\epsilon=0` and :math:`v` in the range of the BN Jacobian this is an equality (THEORY.md
+    §2.5, [D]). The paper's second, conditional form is informal and is not provided.
+
+    Parameters
+    ----------
+    v : array, shape (..., m)
+        Direction; the theorem takes the gradient :math:`\nabla_y\hat{\mathcal L}`.
+    hessian : array, shape (..., m, m)
+        Hessian of the loss at the BN output.
+    g : array, shape (..., m)
+        Gradient of the loss at the BN output.
+    y : array, shape (..., m)
+        Pre-BN activations.
+    gamma : float or array broadcastable to (...)
+        BN scale.
+    """
+    xp = array_namespace(v, hessian)
+    y_hat, sigma = _normalized(y, 0.0)
+    m = y.shape[-1]
+    vhv = _dot(v, xp.sum(hessian * v[..., None, :], axis=-1))
+    return gamma**2 / sigma**2 * vhv - gamma / (m * sigma**2) * _dot(g, y_hat) * _dot(v, v)
+
+
+def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: float = 0.0) -> Array:
+    r"""Right side of Theorem 4.4 (weight-space Lipschitzness), Santurkar et al. 2018, checkable form.
+
+    For unit :math:`j` with weights :math:`W_j` and batch :math:`X\in\mathbb R^{m\times d}` (:math:`y=XW_j`),
+    :math:`\nabla_{W_j}\hat{\mathcal L}=X^\top\nabla_y\hat{\mathcal L}`, so for :math:`\|X\|_2\le\lambda`
+
+    .. math::
+
+        \|\nabla_{W_j}\hat{\mathcal L}\|^2\le\lambda^2\frac{\gamma^2}{s^2}\Big(\|g\|^2-m\mu_g^2
+            -\frac1m\langle g,\hat y\rangle^2\Big).
+
+    The printed minimax form (:math:`g_j^2` of an already squared norm, :math:`\lambda^2` on one term only)
+    is dimensionally inconsistent and is not what this computes (THEORY.md §2.7).
+
+    Parameters
+    ----------
+    g, y, gamma, eps
+        As in :func:`gradient_norm_bound`.
+    lam : float or array broadcastable to (...)
+        Bound on the operator norm :math:`\|X\|_2` of the input batch.
+    """
+    return lam**2 * gradient_norm_bound(g, y, gamma, eps=eps)
+
+
+def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
+    r"""Right side of Lemma 4.5 (BN leads to a favourable initialization), Santurkar et al. 2018.
+
+    .. math::
+
+        \|W_0-\hat W^*\|^2\le\|W_0-W^*\|^2-\frac{1}{\|W^*\|^2}\big(\|W^*\|^2-\langle W^*,W_0\rangle\big)^2
+        =\|W_0\|^2-\frac{\langle W^*,W_0\rangle^2}{\|W^*\|^2},
+
+    where :math:`\hat W^*` is the optimum of the BN network closest to :math:`W_0` on the ray
+    :math:`\{cW^*:c>0\}` of optima that BN's invariance to positive rescaling creates. Needs
+    :math:`\langle W_0,W^*\rangle>0`; otherwise the closest admissible point is the limit :math:`c\to0^+`
+    and the bound is false.
+
+    Parameters
+    ----------
+    w0, w_star : array, shape (..., d)
+        Initialization and optimum of the network without BN (weights flattened along the last axis).
+    """
+    diff = w0 - w_star
+    norm2 = _dot(w_star, w_star)
+    return _dot(diff, diff) - (norm2 - _dot(w_star, w0)) ** 2 / norm2

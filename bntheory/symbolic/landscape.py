@@ -1,0 +1,144 @@
+r"""SymPy derivations of Santurkar et al.'s §4 statements, as lists of ``(expression, target)`` pairs.
+
+Each function returns the steps of one derivation; every pair must reduce to an identity
+(:func:`bntheory.symbolic.batchnorm.residuals` counts those that do not). The inequality step of each
+statement is isolated as a pair whose difference is a manifestly non-negative expression (shown in
+the docstring), so that "identity plus one inequality" is what the checks prove.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry 2018, arXiv:1805.11604: Theorem 4.1, Theorem 4.2, Observation 4.3,
+Theorem 4.4, Lemma 4.5 (THEORY.md §2.4–§2.8).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from bntheory.symbolic.batchnorm import symbolic_batch
+from bntheory.symbolic.jacobian import symbolic_jacobian
+
+__all__ = ["gradient_norm_steps", "hessian_form_steps", "rescaling_steps", "scale_shift_steps", "weight_space_steps"]
+
+Pairs = list[tuple[sp.Expr, sp.Expr]]
+
+
+def gradient_norm_steps(m: int) -> Pairs:
+    r"""Theorem 4.1 for a batch of `m`, any :math:`\epsilon\ge0`.
+
+    Steps (with :math:`g=\delta` the upstream gradient and :math:`J` SymPy's Jacobian):
+
+    1. exact value: :math:`\|J^\top g\|^2=\frac{\gamma^2}{s^2}\big(\|g\|^2-\frac1m(\mathbf 1^\top g)^2
+       -\frac1m(2-\frac{\|\hat y\|^2}{m})(g^\top\hat y)^2\big)`;
+    2. the inequality step: :math:`(2-\frac{\|\hat y\|^2}{m})-1=\frac{\epsilon}{s^2}\ge0`, so replacing the
+       coefficient by 1 can only increase the right side; it is an equality iff :math:`\epsilon=0`.
+    """
+    jac = symbolic_jacobian(m)
+    b, s, y_hat = jac.batch, jac.s, jac.x_hat
+    g = sp.Matrix(b.delta)
+    grad = jac.J.T * g
+    coeff = 2 - (y_hat.T * y_hat)[0] / m
+    exact = b.gamma**2 / s**2 * ((g.T * g)[0] - sp.Add(*g) ** 2 / m - coeff * (g.T * y_hat)[0] ** 2 / m)
+    return [(jac.reduce((grad.T * grad)[0] - exact), 0), (jac.reduce(coeff - 1 - b.eps / s**2), 0)]
+
+
+def hessian_form_steps(m: int) -> Pairs:
+    r"""Theorem 4.2 at :math:`\epsilon=0`: the two facts that turn the second-order chain rule into the identity.
+
+    Along :math:`y+tv` with :math:`\mathbf 1^\top v=0` and :math:`\hat y^\top v=0` (so :math:`v` is in the range of
+    the BN Jacobian, as the gradient :math:`v=\nabla_y\hat{\mathcal L}` is):
+
+    1. the batch mean is constant and :math:`\sigma(t)^2=\sigma^2+t^2\|v\|^2/m` — proven as the polynomial
+       identity :math:`\sigma(t)^2-\sigma^2-t^2\|v\|^2/m=\frac{2t}{m}\,c_2-\frac{t^2}{m^2}c_1^2` with the
+       constraints :math:`c_1=\mathbf 1^\top v`, :math:`c_2=(y-\mu\mathbf 1)^\top v`;
+    2. hence :math:`\dot{\hat y}(0)=v/\sigma` and :math:`\ddot{\hat y}(0)=-\hat y\,\|v\|^2/(m\sigma^2)`.
+
+    With :math:`z=\gamma\hat y+\beta` and the chain rule
+    :math:`\frac{d^2}{dt^2}F(z(t))=\dot z^\top H\dot z+g^\top\ddot z`:
+
+    .. math:: v^\top\nabla^2_y\hat{\mathcal L}\,v=\frac{\gamma^2}{\sigma^2}v^\top Hv
+        -\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|v\|^2,
+
+    the theorem's right side with equality (the "≤" of the paper is not needed at :math:`\epsilon=0`).
+    """
+    b = symbolic_batch(m, eps=0)
+    t = sp.Symbol("t", real=True)
+    v = sp.symbols(f"v1:{m + 1}", real=True)
+    path = [xi + t * vi for xi, vi in zip(b.x, v, strict=True)]
+    mu_t = sp.Add(*path) / m
+    var_t = sp.Add(*((p - mu_t) ** 2 for p in path)) / m
+    c1 = sp.Add(*v)
+    c2 = sp.Add(*((xi - b.mu) * vi for xi, vi in zip(b.x, v, strict=True)))
+    norm2 = sp.Add(*(vi**2 for vi in v))
+    pairs: Pairs = [
+        (sp.expand(mu_t - b.mu - t * c1 / m), 0),
+        (sp.expand(var_t - b.var - t**2 * norm2 / m), sp.expand(2 * t / m * c2 - t**2 / m**2 * c1**2)),
+    ]
+    # Step 2 on one coordinate with scalar symbols: centred value c, direction v_i, sigma, ||v||^2.
+    c, vi, sigma, n2 = sp.symbols("c v_i sigma n2", positive=True)
+    h = (c + t * vi) / sp.sqrt(sigma**2 + t**2 * n2 / m)
+    pairs.append((sp.diff(h, t).subs(t, 0), vi / sigma))
+    pairs.append((sp.diff(h, t, 2).subs(t, 0), -(c / sigma) * n2 / (m * sigma**2)))
+    return pairs
+
+
+def weight_space_steps(m: int, d: int) -> Pairs:
+    r"""Theorem 4.4 (checkable form): the chain rule to the weights and the case of equality.
+
+    1. :math:`\nabla_{W_j}\hat{\mathcal L}=X^\top\nabla_y\hat{\mathcal L}` for :math:`y=XW_j` (SymPy differentiates
+       :math:`\sum_i\delta_i\,\mathrm{BN}(XW_j)_i` in :math:`W_j` and in :math:`y`);
+    2. the inequality step is the definition of the operator norm, :math:`\|X^\top u\|\le\|X\|_2\|u\|`;
+       it is attained at :math:`X=\lambda\,u w^\top/\|u\|` with :math:`\|w\|=1`, where :math:`X^\top X=\lambda^2ww^\top`
+       (so :math:`\|X\|_2=\lambda`) and :math:`\|X^\top u\|^2=\lambda^2\|u\|^2`.
+    """
+    X = sp.Matrix(m, d, lambda i, k: sp.Symbol(f"X{i + 1}{k + 1}", real=True))
+    w = sp.Matrix(sp.symbols(f"w1:{d + 1}", real=True))
+    delta = sp.symbols(f"delta1:{m + 1}", real=True)
+    y_sym = sp.symbols(f"y1:{m + 1}", real=True)
+
+    def loss(y):
+        mu = sp.Add(*y) / m
+        sigma = sp.sqrt(sp.Add(*((yi - mu) ** 2 for yi in y)) / m)
+        return sp.Add(*(di * (yi - mu) / sigma for di, yi in zip(delta, y, strict=True)))
+
+    y = X * w
+    dw = sp.Matrix([sp.diff(loss(list(y)), wk) for wk in w])
+    dy = sp.Matrix([sp.diff(loss(y_sym), yi) for yi in y_sym]).subs(dict(zip(y_sym, y, strict=True)))
+    pairs: Pairs = [(e, 0) for e in (dw - X.T * dy)]
+    lam = sp.Symbol("lambda", positive=True)
+    u = sp.Matrix(sp.symbols(f"u1:{m + 1}", real=True))
+    unit = sp.Matrix([sp.Rational(3, 5), sp.Rational(4, 5)] + [0] * (d - 2))
+    norm_u = sp.sqrt((u.T * u)[0])
+    X_eq = lam * u * unit.T / norm_u
+    pairs += [(e, f) for e, f in zip(X_eq.T * X_eq, lam**2 * unit * unit.T, strict=True)]
+    pairs.append((((X_eq.T * u).T * (X_eq.T * u))[0], lam**2 * (u.T * u)[0]))
+    return pairs
+
+
+def rescaling_steps(d: int) -> Pairs:
+    r"""Lemma 4.5: the right side is the squared distance from :math:`W_0` to the ray :math:`\{cW^*:c>0\}`.
+
+    With :math:`f(c)=\|W_0-cW^*\|^2` (convex, :math:`f''=2\|W^*\|^2>0`), :math:`f'(c^*)=0` at
+    :math:`c^*=\langle W^*,W_0\rangle/\|W^*\|^2`, and :math:`f(c^*)` equals the lemma's right side. The
+    inequality step: :math:`\hat W^*` is the closest optimum and :math:`c^*W^*` is one of them when
+    :math:`c^*>0`, i.e. when :math:`\langle W_0,W^*\rangle>0` (the assumption).
+    """
+    w0 = sp.Matrix(sp.symbols(f"a1:{d + 1}", real=True))
+    ws = sp.Matrix(sp.symbols(f"b1:{d + 1}", real=True))
+    c = sp.Symbol("c", real=True)
+    f = ((w0 - c * ws).T * (w0 - c * ws))[0]
+    norm2 = (ws.T * ws)[0]
+    inner = (ws.T * w0)[0]
+    c_star = sp.solve(sp.diff(f, c), c)[0]
+    rhs = ((w0 - ws).T * (w0 - ws))[0] - (norm2 - inner) ** 2 / norm2
+    return [(c_star, inner / norm2), (f.subs(c, c_star), rhs), (sp.diff(f, c, 2), 2 * norm2)]
+
+
+def scale_shift_steps(m: int) -> Pairs:
+    r"""Observation 4.3: :math:`\gamma=\sigma` (biased) and :math:`\beta=\mu` make BN the identity.
+
+    :math:`z_i=\sigma\,(y_i-\mu)/\sigma+\mu=y_i` with :math:`\sigma` kept as the symbolic square root.
+    """
+    b = symbolic_batch(m, eps=0)
+    subs = {b.gamma: sp.sqrt(b.var), b.beta: b.mu}
+    return [(yi.subs(subs), xi) for yi, xi in zip(b.y, b.x, strict=True)]
