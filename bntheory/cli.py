@@ -8,6 +8,7 @@ one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
     p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
     p_verify.add_argument("--quick", action="store_true", help="smaller sizes and fewer draws")
+    p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
     p_verify.set_defaults(func=_cmd_verify)
     return parser
 
@@ -88,7 +90,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--json: cannot write {args.json}: {exc.strerror or exc}") from None
         print(f"wrote {path}")
+    if args.figures:
+        _save_figures(results, ctx, args.figures)
     return 1 if any(r.status == "failed" for r in reports) else 0
+
+
+def _save_figures(results: Sequence[registry.Result], ctx: registry.Context, directory: str) -> None:
+    from bntheory.plots import save  # matplotlib is imported only when figures are asked for
+
+    for result in results:
+        for name, make in result.figures.items():
+            try:
+                path = save(make(ctx), os.path.join(directory, f"{result.id}.{name}.png"))
+            except OSError as exc:
+                raise UsageError(f"--figures: cannot write into {directory}: {exc.strerror or exc}") from None
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ class Result:
     not_reproduced: str = ""
     checks: list[Check] = field(default_factory=list)
     control: Control | None = None
+    figures: dict[str, Callable[[Context], object]] = field(default_factory=dict)
 
     @property
     def provisional(self) -> bool:
@@ -163,6 +164,17 @@ class Result:
             if self.control is not None:
                 raise ValueError(f"{self.id}: a negative control is already registered")
             self.control = Control(description, fn, tuple(needs))
+            return fn
+
+        return decorate
+
+    def figure(self, name: str) -> Callable[[Callable[[Context], object]], Callable[[Context], object]]:
+        """Decorator attaching a figure: ``fn(ctx) -> matplotlib.figure.Figure``, saved by ``verify --figures``."""
+
+        def decorate(fn: Callable[[Context], object]) -> Callable[[Context], object]:
+            if name in self.figures:
+                raise ValueError(f"{self.id}: a figure named {name!r} is already registered")
+            self.figures[name] = fn
             return fn
 
         return decorate

@@ -71,3 +71,12 @@ def test_readme_table_is_generated_from_the_registry():
     readme = Path(__file__).resolve().parents[1] / "README.md"
     table = report.markdown_table(registry.all_results())
     assert table in readme.read_text(), "README table is stale: regenerate it with report.markdown_table"
+
+
+def test_verify_a_paper_prefix_and_save_figures(tmp_path, capsys):
+    code = cli.main(["verify", "--quick", "--only", "santurkar2018.dln_landscape", "santurkar2018.obs4_3",
+                     "--figures", str(tmp_path)])
+    assert code == 0, "a result that is not reproduced does not fail the run"
+    out = capsys.readouterr().out
+    assert "not reproduced" in out
+    assert (tmp_path / "santurkar2018.dln_landscape.dln.png").stat().st_size > 0

@@ -85,7 +85,7 @@ def _draw_batch(rng: np.random.Generator, m: int) -> np.ndarray:
 
 
 def _mp_jacobian(x: np.ndarray, gamma: float, eps: float) -> np.ndarray:
-    r""":math:`\\partial y_i/\\partial x_j` of Algorithm 1 by 50-digit central differences (the oracle)."""
+    r""":math:`\partial y_i/\partial x_j` of Algorithm 1 by 50-digit central differences (the oracle)."""
     rows = [mp_central_gradient(lambda v, i=i: mp_batch_norm(v, gamma, 0.0, eps)[i], x) for i in range(x.size)]
     return np.array(rows)
 

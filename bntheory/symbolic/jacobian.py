@@ -79,6 +79,6 @@ def symbolic_jacobian(m: int) -> SymbolicJacobian:
 
 
 def is_zero(jac: SymbolicJacobian, expr) -> bool:
-    r"""Whether a scalar or matrix expression vanishes identically once :math:`\\epsilon` is eliminated."""
+    r"""Whether a scalar or matrix expression vanishes identically once :math:`\epsilon` is eliminated."""
     entries = expr if isinstance(expr, sp.MatrixBase) else [expr]
     return all(jac.reduce(e) == 0 for e in entries)

@@ -1,0 +1,88 @@
+r"""Internal covariate shift as Santurkar et al. measure it.
+
+ICS is how much a layer's gradient moves when the layers before it take their step.
+
+For a network with layers :math:`W_1,\dots,W_k` at step :math:`t` and one batch,
+
+.. math::
+
+    G_{t,i}=\nabla_{W_i}\mathcal L(W_1^{(t)},\dots,W_k^{(t)}),\qquad
+    G'_{t,i}=\nabla_{W_i}\mathcal L(W_1^{(t+1)},\dots,W_{i-1}^{(t+1)},W_i^{(t)},\dots,W_k^{(t)}),
+
+.. math::
+
+    \mathrm{ICS}_{\ell_2}(t,i)=\|G_{t,i}-G'_{t,i}\|_2,\qquad
+    \mathrm{ICS}_{\cos}(t,i)=\frac{\langle G_{t,i},G'_{t,i}\rangle}{\|G_{t,i}\|_2\|G'_{t,i}\|_2},
+
+where the earlier layers move by one gradient-descent step computed on the same batch. The first layer
+has no predecessors, so :math:`\ell_2=0` and :math:`\cos=1` there by construction.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry 2018, arXiv:1805.11604, Definition 2.1 (numbering and wording
+recalled, not confirmed: THEORY.md §2.1, [R]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+__all__ = ["CovariateShift", "internal_covariate_shift"]
+
+Array = Any
+Gradients = Callable[[Sequence[Array]], Sequence[Array]]
+
+
+@dataclass(frozen=True)
+class CovariateShift:
+    """Per-layer ICS at one step: `l2[i]` and `cosine[i]` for layer i (NumPy arrays)."""
+
+    l2: np.ndarray
+    cosine: np.ndarray
+
+
+def internal_covariate_shift(gradients: Gradients, params: Sequence[Array], lr: float) -> CovariateShift:
+    """ICS of every layer at `params` under a gradient-descent step of size `lr`.
+
+    Parameters
+    ----------
+    gradients : callable
+        ``gradients(params) -> grads``, one gradient per layer, on a fixed batch (and, for a noisy
+        network, fixed noise: both evaluations must see the same data).
+    params : sequence of arrays
+        The layers' parameters at step t.
+    lr : float
+        Learning rate of the step the preceding layers take, ``>= 0``.
+
+    Returns
+    -------
+    CovariateShift
+        Cosine is ``nan`` for a layer whose gradient vanishes (no direction to compare).
+
+    Notes
+    -----
+    Costs one gradient evaluation per layer after the first, plus one.
+    """
+    if not lr >= 0:
+        raise ValueError(f"lr: the learning rate must be a non-negative number, got {lr}")
+    params = list(params)
+    if not params:
+        raise ValueError("params: need at least one layer")
+    xp = array_namespace(*params)
+    grads = list(gradients(params))
+    if len(grads) != len(params):
+        raise ValueError(f"gradients: returned {len(grads)} gradients for {len(params)} layers")
+    stepped = [w - lr * g for w, g in zip(params, grads, strict=True)]
+    l2, cosine = np.zeros(len(params)), np.ones(len(params))
+    for i in range(1, len(params)):
+        g_shifted = gradients(stepped[:i] + params[i:])[i]
+        g, gs = grads[i], g_shifted
+        l2[i] = float(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
+        norms = float(xp.linalg.vector_norm(xp.reshape(g, (-1,)))) * float(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
+        cosine[i] = float(xp.sum(g * gs)) / norms if norms > 0 else np.nan
+    return CovariateShift(l2, cosine)

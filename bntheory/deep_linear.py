@@ -1,0 +1,260 @@
+r"""Deep linear networks with and without BN, trained by full-batch gradient descent.
+
+The ICS and landscape measures of Santurkar et al. 2018 are recorded along the way.
+
+The network maps a batch :math:`X\in\mathbb R^{n\times d}` (samples in rows) through
+:math:`H_\ell=\phi_\ell(H_{\ell-1}W_\ell)`, :math:`\ell=1..k-1`, and a last linear layer
+:math:`\hat Y=H_{k-1}W_k`, with the loss :math:`\mathcal L=\frac1{2n}\|\hat Y-Y\|_F^2`. The variants:
+
+``"standard"``
+    :math:`\phi_\ell` is the identity (a plain deep linear network);
+``"bn"``
+    :math:`\phi_\ell` is training-mode BN with :math:`\gamma=1,\beta=0` held fixed (only the weights train,
+    so the three variants have the same parameters);
+``"bn_noise"``
+    BN followed by additive noise :math:`N_\ell` whose entries are i.i.d. per sample, with a per-unit mean
+    and standard deviation redrawn at every step: the "noisy BN" network that Santurkar et al. use to
+    inject distributional instability (non-zero mean, non-unit variance, time-varying).
+
+Forward and backward use :mod:`bntheory.transform`; the gradients are checked against PyTorch autograd
+in the tests. Everything is NumPy: the experiment is small and dominated by per-layer overhead.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry 2018, arXiv:1805.11604, §2 (ICS experiments, noisy BN) and §3.1
+(landscape measures); the 25-layer deep linear network of their appendix (THEORY.md §2.1–§2.2, [R]).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bntheory import transform
+from bntheory.covariate_shift import internal_covariate_shift
+from bntheory.landscape import probe_gradient_direction
+
+__all__ = [
+    "VARIANTS",
+    "DLNTrace",
+    "draw_noise",
+    "experiment",
+    "flatten",
+    "init_weights",
+    "loss_and_gradients",
+    "train",
+    "unflatten",
+]
+
+Variant = Literal["standard", "bn", "bn_noise"]
+VARIANTS: tuple[str, ...] = ("standard", "bn", "bn_noise")
+#: The epsilon of the BN layers (PyTorch's default).
+EPS = 1e-5
+
+
+def init_weights(rng: np.random.Generator, depth: int, d_in: int, width: int, d_out: int) -> list[np.ndarray]:
+    r"""Gaussian weights :math:`W_\ell\sim\mathcal N(0,1/\text{fan-in})`, shapes (fan-in, fan-out), `depth` layers."""
+    if depth < 2:
+        raise ValueError(f"depth: need at least 2 layers (one hidden), got {depth}")
+    dims = [d_in] + [width] * (depth - 1) + [d_out]
+    return [rng.normal(size=(a, b)) / np.sqrt(a) for a, b in itertools.pairwise(dims)]
+
+
+def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, strength: float = 0.25) -> list[np.ndarray]:
+    r"""One step's noise for the hidden layers of a ``"bn_noise"`` network.
+
+    For each layer and unit a mean :math:`m\sim\mathcal U(-s,s)` and a standard deviation
+    :math:`\tau\sim\mathcal U(s/2,\,2s)` are drawn (:math:`s` = `strength`); each sample then gets
+    :math:`\mathcal N(m,\tau^2)` noise. Redrawing every step makes the distribution time-varying.
+    """
+    noise = []
+    for _ in range(depth - 1):
+        mean = rng.uniform(-strength, strength, width)
+        std = rng.uniform(strength / 2, 2 * strength, width)
+        noise.append(mean + std * rng.normal(size=(n, width)))
+    return noise
+
+
+def loss_and_gradients(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    variant: Variant = "standard",
+    noise: Sequence[np.ndarray] | None = None,
+) -> tuple[float, list[np.ndarray]]:
+    r"""Loss :math:`\frac1{2n}\|\hat Y-Y\|_F^2` and its gradient with respect to every weight matrix.
+
+    Parameters
+    ----------
+    weights : sequence of ndarray
+        As from :func:`init_weights`.
+    X, Y : ndarray, shapes (n, d_in) and (n, d_out)
+        Inputs and targets, samples in rows.
+    variant : {"standard", "bn", "bn_noise"}
+        See the module docstring.
+    noise : sequence of ndarray, optional
+        The hidden layers' additive noise (from :func:`draw_noise`); required for ``"bn_noise"`` only.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "bn_noise" and noise is None:
+        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+    n = X.shape[0]
+    H, caches = [X], []
+    for i, W in enumerate(weights[:-1]):
+        A = H[-1] @ W
+        if variant == "standard":
+            H.append(A)
+            caches.append(None)
+            continue
+        width = A.shape[1]
+        Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+        caches.append(cache)
+        H.append(Z + noise[i] if variant == "bn_noise" else Z)
+    residual = H[-1] @ weights[-1] - Y
+    loss = 0.5 * float(np.sum(residual * residual)) / n
+    delta = residual / n
+    grads = [H[-1].T @ delta]
+    delta = delta @ weights[-1].T
+    for i in range(len(weights) - 2, -1, -1):
+        if caches[i] is not None:
+            delta, _, _ = transform.backward(delta, caches[i])
+        grads.append(H[i].T @ delta)
+        delta = delta @ weights[i].T
+    return loss, grads[::-1]
+
+
+def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
+    return loss_grads[0], flatten(loss_grads[1])
+
+
+def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
+    """All weights as one vector (for the landscape probe)."""
+    return np.concatenate([w.ravel() for w in weights])
+
+
+def unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Inverse of :func:`flatten`, with the shapes of `like`."""
+    out, start = [], 0
+    for w in like:
+        out.append(theta[start : start + w.size].reshape(w.shape))
+        start += w.size
+    return out
+
+
+@dataclass
+class DLNTrace:
+    """What :func:`train` recorded. Arrays over the measured steps unless said otherwise.
+
+    A run that diverges (a non-finite loss or gradient) stops there: its remaining entries are NaN and
+    ``config["diverged_at"]`` holds the step (``None`` otherwise).
+    """
+
+    variant: str
+    losses: np.ndarray  # every step
+    steps: np.ndarray  # the measured steps
+    ics_l2: np.ndarray  # (measured steps, layers)
+    ics_cosine: np.ndarray  # (measured steps, layers)
+    gradient_norms: np.ndarray  # (measured steps, layers)
+    loss_variation: np.ndarray
+    gradient_predictiveness: np.ndarray
+    effective_smoothness: np.ndarray
+    config: dict = field(default_factory=dict)
+
+
+def train(
+    seed: int,
+    variant: Variant,
+    *,
+    depth: int = 25,
+    width: int = 10,
+    n: int = 100,
+    steps: int = 100,
+    lr: float = 0.05,
+    measure_every: int = 10,
+    eta_multiples: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+    noise_strength: float = 0.25,
+) -> DLNTrace:
+    r"""Train a deep linear network by full-batch GD on a synthetic Gaussian regression task.
+
+    Data: :math:`X\sim\mathcal N(0,I_{10})` (n samples), :math:`Y=XA+0.1\,\xi` with a random teacher
+    :math:`A` (:math:`A_{ij}\sim\mathcal N(0,1/d)`). Data, initial weights and noise depend on `seed` only,
+    so the variants are compared on identical problems and starting points (a paired comparison).
+    Every `measure_every` steps the run records the ICS of every layer
+    (:func:`~bntheory.covariate_shift.internal_covariate_shift`) and probes the landscape along the
+    gradient at step sizes ``lr * eta_multiples`` (:func:`~bntheory.landscape.probe_gradient_direction`).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    if steps < 1 or measure_every < 1:
+        raise ValueError(f"steps and measure_every must be >= 1, got {steps} and {measure_every}")
+    rng = np.random.default_rng([seed, 2018])
+    d = width
+    X = rng.normal(size=(n, d))
+    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
+    weights = init_weights(rng, depth, d, width, d)
+    noise_rng = np.random.default_rng([seed, 2018, 1])
+    etas = lr * np.asarray(eta_multiples, dtype=np.float64)
+    measured = np.arange(0, steps, measure_every)
+    # Pre-filled with NaN: a run that diverges keeps its shape, so seeds stack, and says where it stopped.
+    losses = np.full(steps + 1, np.nan)
+    ics_l2, ics_cos, gnorms = (np.full((measured.size, depth), np.nan) for _ in range(3))
+    variation, predictiveness, smoothness = (np.full(measured.size, np.nan) for _ in range(3))
+    diverged_at = None
+    for t in range(steps + 1):
+        noise = draw_noise(noise_rng, n, width, depth, strength=noise_strength) if variant == "bn_noise" else None
+
+        def grads_at(ws, noise=noise):
+            return loss_and_gradients(ws, X, Y, variant=variant, noise=noise)
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = grads_at(weights)
+        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
+            diverged_at = t
+            break
+        losses[t] = loss
+        if t == steps:
+            break
+        if t % measure_every == 0:
+            k = t // measure_every
+            with np.errstate(over="ignore", invalid="ignore"):
+                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr)
+                probe = probe_gradient_direction(
+                    lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(unflatten(theta, like))),
+                    flatten(weights),
+                    etas,
+                )
+            ics_l2[k], ics_cos[k] = shift.l2, shift.cosine
+            gnorms[k] = [np.linalg.norm(g) for g in grads]
+            variation[k] = probe.loss_variation
+            predictiveness[k] = probe.gradient_predictiveness
+            smoothness[k] = probe.effective_smoothness
+        weights = [w - lr * g for w, g in zip(weights, grads, strict=True)]
+    config = {
+        "seed": seed,
+        "depth": depth,
+        "width": width,
+        "n": n,
+        "steps": steps,
+        "lr": lr,
+        "measure_every": measure_every,
+        "eta_multiples": list(eta_multiples),
+        "noise_strength": noise_strength,
+        "diverged_at": diverged_at,
+    }
+    return DLNTrace(variant, losses, measured, ics_l2, ics_cos, gnorms, variation, predictiveness, smoothness, config)
+
+
+def experiment(
+    seeds: Sequence[int], lrs: Sequence[float], variants: Sequence[str] = VARIANTS, **kwargs
+) -> dict[tuple[str, float], list[DLNTrace]]:
+    """:func:`train` for every variant, learning rate and seed; ``{(variant, lr): [trace per seed]}``.
+
+    Keyword arguments go to :func:`train` (depth, width, steps, ...).
+    """
+    return {(v, lr): [train(seed, v, lr=lr, **kwargs) for seed in seeds] for v in variants for lr in lrs}

@@ -1,0 +1,96 @@
+r"""Loss-landscape measures along the gradient direction (Santurkar et al. 2018, §3.1 experiments).
+
+At parameters :math:`\theta` with gradient :math:`g=\nabla\mathcal L(\theta)` and step sizes
+:math:`\eta_1,\dots,\eta_k`:
+
+* loss variation ("Lipschitzness of the loss"):
+  :math:`\max_\eta\mathcal L(\theta-\eta g)-\min_\eta\mathcal L(\theta-\eta g)`;
+* gradient predictiveness: :math:`\|\nabla\mathcal L(\theta)-\nabla\mathcal L(\theta-\eta g)\|_2` per :math:`\eta`
+  (small means the gradient at :math:`\theta` predicts the gradient after the step);
+* effective :math:`\beta`-smoothness:
+  :math:`\max_\eta\|\nabla\mathcal L(\theta)-\nabla\mathcal L(\theta-\eta g)\|_2/\|\eta g\|_2`.
+
+The definitions are recalled, not confirmed from the paper's text, and the paper's range of
+:math:`\eta` is not confirmed either (THEORY.md §2.2, [R]); callers choose the step sizes.
+
+Parameters are one flat vector here; :func:`bntheory.deep_linear.flatten` adapts layered models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+__all__ = ["GradientProbe", "probe_gradient_direction"]
+
+Array = Any
+LossAndGrad = Callable[[Array], tuple[float, Array]]
+
+
+@dataclass(frozen=True)
+class GradientProbe:
+    r"""The loss and gradient sampled along :math:`\theta-\eta g` (NumPy arrays, one entry per step size)."""
+
+    etas: np.ndarray
+    losses: np.ndarray
+    gradient_changes: np.ndarray
+    step_lengths: np.ndarray
+
+    @property
+    def loss_variation(self) -> float:
+        r"""Spread of the loss over the steps, :math:`\max_\eta\mathcal L-\min_\eta\mathcal L`."""
+        return float(np.max(self.losses) - np.min(self.losses))
+
+    @property
+    def gradient_predictiveness(self) -> float:
+        r"""Largest gradient change :math:`\max_\eta\|\nabla\mathcal L(\theta)-\nabla\mathcal L(\theta-\eta g)\|`."""
+        return float(np.max(self.gradient_changes))
+
+    @property
+    def effective_smoothness(self) -> float:
+        r"""Effective :math:`\beta`: largest gradient change per unit distance moved along the gradient."""
+        return float(np.max(self.gradient_changes / self.step_lengths))
+
+
+def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Sequence[float]) -> GradientProbe:
+    r"""Evaluate the loss and gradient at :math:`\theta-\eta\nabla\mathcal L(\theta)` for each step size.
+
+    Parameters
+    ----------
+    loss_and_grad : callable
+        ``loss_and_grad(theta) -> (loss, gradient)`` with the gradient shaped like `theta`.
+    theta : array, shape (p,)
+        The point (any array-API namespace).
+    etas : sequence of float
+        Positive step sizes.
+
+    Returns
+    -------
+    GradientProbe
+        With :attr:`~GradientProbe.loss_variation`, :attr:`~GradientProbe.gradient_predictiveness` and
+        :attr:`~GradientProbe.effective_smoothness`.
+
+    Raises
+    ------
+    ValueError
+        If `etas` is empty or has a non-positive entry, or the gradient at `theta` is zero (there is no
+        direction to probe).
+    """
+    etas = np.asarray(etas, dtype=np.float64)
+    if etas.ndim != 1 or etas.size == 0 or not np.all(etas > 0):
+        raise ValueError(f"etas: need a non-empty sequence of positive step sizes, got {etas.tolist()}")
+    xp = array_namespace(theta)
+    _, g = loss_and_grad(theta)
+    g_norm = float(xp.linalg.vector_norm(g))
+    if g_norm == 0.0:
+        raise ValueError("theta: the gradient is zero there, so there is no gradient direction to probe")
+    losses, changes = [], []
+    for eta in etas:
+        loss, g_eta = loss_and_grad(theta - float(eta) * g)
+        losses.append(float(loss))
+        changes.append(float(xp.linalg.vector_norm(g - g_eta)))
+    return GradientProbe(etas, np.array(losses), np.array(changes), etas * g_norm)

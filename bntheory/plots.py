@@ -1,0 +1,85 @@
+"""Figures, one function per kind; each returns a :class:`matplotlib.figure.Figure` and can save it.
+
+Matplotlib's object interface is used throughout (no pyplot state), so figures can be made from
+threads and in headless runs; files are written atomically (:func:`save`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from bntheory.deep_linear import DLNTrace
+
+__all__ = ["dln_landscape_figure", "save"]
+
+_COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
+_LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
+
+
+def dln_landscape_figure(runs: Mapping[tuple[str, float], Sequence[DLNTrace]]) -> Figure:
+    """Training loss, ICS (cosine, l2), loss variation, gradient change and effective beta per variant.
+
+    One column per learning rate; lines are medians over seeds, bands the min-max range. Input as
+    returned by :func:`bntheory.deep_linear.experiment`.
+    """
+    with warnings.catch_warnings():
+        # A diverged run leaves NaN columns; nan-aware medians of an all-NaN column warn and give NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _dln_landscape_figure(runs)
+
+
+def _dln_landscape_figure(runs: Mapping[tuple[str, float], Sequence[DLNTrace]]) -> Figure:
+    lrs = sorted({lr for _, lr in runs})
+    panels = [
+        ("training loss", lambda t: t.losses, "step"),
+        ("ICS cosine (mean over layers)", lambda t: np.nanmean(t.ics_cosine[:, 1:], axis=1), "measured"),
+        ("ICS l2 (mean over layers)", lambda t: np.mean(t.ics_l2[:, 1:], axis=1), "measured"),
+        ("loss variation along gradient", lambda t: t.loss_variation, "measured"),
+        ("max gradient change (predictiveness)", lambda t: t.gradient_predictiveness, "measured"),
+        ("effective beta-smoothness", lambda t: t.effective_smoothness, "measured"),
+    ]
+    fig = Figure(figsize=(4.2 * len(lrs), 2.6 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), len(lrs), squeeze=False)
+    for col, lr in enumerate(lrs):
+        for row, (title, get, xkind) in enumerate(panels):
+            ax = axes[row, col]
+            for (variant, run_lr), traces in runs.items():
+                if run_lr != lr:
+                    continue
+                curves = np.array([get(t) for t in traces], dtype=np.float64)
+                x = np.arange(curves.shape[1]) if xkind == "step" else traces[0].steps
+                color = _COLORS.get(variant)
+                ax.plot(x, np.nanmedian(curves, axis=0), color=color, label=_LABELS.get(variant, variant))
+                ax.fill_between(x, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=color, alpha=0.2)
+            if row != 1:
+                ax.set_yscale("log")
+            ax.set_title(f"{title}, lr = {lr:g}", fontsize=9)
+            ax.set_xlabel("step")
+    axes[0, 0].legend(fontsize=8)
+    depth = next(iter(runs.values()))[0].config.get("depth")
+    fig.suptitle(f"{depth}-layer deep linear network, full-batch GD (Santurkar et al. 2018, §2-§3)", fontsize=10)
+    return fig
+
+
+def save(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write `fig` to `path` atomically (format from the suffix); returns the path."""
+    path = Path(path)
+    if not path.suffix:
+        raise ValueError(f"path: give a file name with a format suffix (.png, .pdf, .svg), got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
