@@ -140,6 +140,7 @@ class Result:
     assumptions: tuple[str, ...] = ()
     notes: str = ""
     not_reproduced: str = ""
+    proof: str = ""
     checks: list[Check] = field(default_factory=list)
     control: Control | None = None
     figures: dict[str, Callable[[Context], object]] = field(default_factory=dict)
@@ -197,6 +198,7 @@ def register(
     assumptions: Iterable[str] = (),
     notes: str = "",
     not_reproduced: str = "",
+    proof: str = "",
 ) -> Result:
     """Create and register a result record; attach checks to the returned object with its decorators.
 
@@ -217,12 +219,14 @@ def register(
     not_reproduced : str
         Non-empty when the claim did not hold under its assumptions after an honest attempt: the
         evidence and what was tried. Such a result is listed apart and does not count as a failure.
+    proof : str
+        File name under ``proofs/`` of the runnable derivation (jupytext percent format) of this result.
     """
     if id in _REGISTRY:
         raise ValueError(f"result id {id!r} is registered twice")
     if tag not in TAGS:
         raise ValueError(f"{id}: tag must be one of {sorted(TAGS)}, got {tag!r}")
-    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, not_reproduced)
+    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, not_reproduced, proof)
     _REGISTRY[id] = result
     return result
 

@@ -44,6 +44,7 @@ def _result(r: ResultReport) -> dict:
         "statement": res.statement,
         "assumptions": list(res.assumptions),
         "notes": res.notes,
+        "proof": res.proof or None,
         "status": r.status,
         "passed": r.status == "passed",
         "checks": [_check(c) for c in r.checks],

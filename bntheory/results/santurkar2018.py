@@ -111,6 +111,7 @@ def _jacobian_error(ctx: Context, impl, eps_values: tuple[float, ...]) -> Outcom
 
 bn_jacobian_form = register(
     "santurkar2018.bn_jacobian",
+    proof="santurkar2018_jacobian.py",
     title="The BN Jacobian is (gamma/sigma) times a projector",
     citation=CITATION.format("§4 and Fact C.1"),
     tag="D",
@@ -155,6 +156,7 @@ def _(ctx: Context) -> Outcome:
 
 bn_jacobian_spectrum = register(
     "santurkar2018.bn_jacobian_spectrum",
+    proof="santurkar2018_jacobian.py",
     title="The BN Jacobian is symmetric, kills 1 and y_hat, and has eigenvalue gamma/sigma (m-2 times)",
     citation=CITATION.format("§4 and Fact C.1"),
     tag="D",
@@ -226,6 +228,7 @@ def _(ctx: Context) -> Outcome:
 
 bn_jacobian_eps = register(
     "santurkar2018.bn_jacobian_eps",
+    proof="santurkar2018_jacobian.py",
     title="The BN Jacobian for eps > 0: exact form, spectrum, and its distance to the eps = 0 Jacobian",
     citation=CITATION.format("§4 (eps = 0 there); extension derived"),
     tag="D",
@@ -401,6 +404,7 @@ def _search_41(ctx: Context, key: str, coefficient) -> Outcome:
 
 gradient_magnitude = register(
     "santurkar2018.thm4_1",
+    proof="santurkar2018_bounds.py",
     title="Theorem 4.1: BN bounds the gradient magnitude (Lipschitzness of the loss)",
     citation=CITATION.format("Theorem 4.1"),
     tag="D",
@@ -599,6 +603,7 @@ def _search_42(ctx: Context, key: str, flip_sign: bool) -> Outcome:
 
 hessian_form = register(
     "santurkar2018.thm4_2",
+    proof="santurkar2018_bounds.py",
     title="Theorem 4.2: BN's effect on smoothness (Hessian quadratic form along the gradient)",
     citation=CITATION.format("Theorem 4.2"),
     tag="D",
@@ -682,6 +687,7 @@ def _(ctx: Context) -> Outcome:
 
 rescaling = register(
     "santurkar2018.obs4_3",
+    proof="santurkar2018_bounds.py",
     title="Observation 4.3: BN does more than rescaling (gamma = sigma, beta = mu reproduce the input)",
     citation=CITATION.format("Observation 4.3"),
     tag="S",
@@ -814,6 +820,7 @@ def _search_44(ctx: Context, key: str, frobenius: bool) -> Outcome:
 
 weight_space = register(
     "santurkar2018.thm4_4",
+    proof="santurkar2018_bounds.py",
     title="Theorem 4.4: weight-space Lipschitzness (checkable pointwise form)",
     citation=CITATION.format("Theorem 4.4"),
     tag="D",
@@ -930,6 +937,7 @@ def _search_45(ctx: Context, key: str, sign: int) -> Outcome:
 
 initialization = register(
     "santurkar2018.lemma4_5",
+    proof="santurkar2018_bounds.py",
     title="Lemma 4.5: BN leads to a favourable initialization",
     citation=CITATION.format("Lemma 4.5"),
     tag="D",

@@ -75,6 +75,7 @@ def _mean_cosine(trace) -> float:
 
 ics_measure = register(
     "santurkar2018.ics_measure",
+    proof="santurkar2018_landscape.py",
     title="Internal covariate shift measure (l2 and cosine of a layer's gradient before/after earlier layers step)",
     citation=CITATION.format("Definition 2.1"),
     tag="R",
@@ -149,6 +150,7 @@ def _(ctx: Context) -> Outcome:
 
 landscape_measures = register(
     "santurkar2018.landscape_measures",
+    proof="santurkar2018_landscape.py",
     title="Loss variation, gradient predictiveness and effective beta-smoothness along the gradient",
     citation=CITATION.format("§3.1"),
     tag="R",
@@ -205,6 +207,7 @@ def _(ctx: Context) -> Outcome:
 
 dln_ics = register(
     "santurkar2018.dln_ics",
+    proof="santurkar2018_landscape.py",
     title="BN does not reduce internal covariate shift (25-layer deep linear network)",
     citation=CITATION.format("§2.2, Figure 5 (deep linear network)"),
     tag="R",
@@ -241,6 +244,7 @@ def _smoother(trace) -> float:
 
 dln_landscape = register(
     "santurkar2018.dln_landscape",
+    proof="santurkar2018_landscape.py",
     title="BN lowers loss variation and raises gradient predictiveness (25-layer deep linear network)",
     citation=CITATION.format("§3.1, Figure 4 and the deep-linear-network appendix figures"),
     tag="R",

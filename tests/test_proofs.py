@@ -1,0 +1,24 @@
+"""The runnable derivations in proofs/: every one the registry names exists, and each one runs."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from bntheory import registry
+
+PROOFS = Path(__file__).resolve().parents[1] / "proofs"
+
+
+def test_every_named_proof_exists():
+    named = {r.proof for r in registry.all_results() if r.proof}
+    assert named, "results name their proofs"
+    for name in named:
+        assert (PROOFS / name).is_file(), name
+
+
+@pytest.mark.parametrize("path", sorted(PROOFS.glob("*.py")), ids=lambda p: p.name)
+def test_proof_runs(path):
+    text = path.read_text()
+    assert text.startswith("# ---\n# jupyter:") and "# %% [markdown]" in text, "jupytext percent format"
+    runpy.run_path(str(path), run_name="__main__")
