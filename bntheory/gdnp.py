@@ -1,0 +1,295 @@
+r"""GDNP — gradient descent in normalized parameterization (Kohler et al. 2019) — and the baselines it is
+compared with, for convergence studies.
+
+BN of one unit with input covariance :math:`S=\mathrm E[xx^\top]` (centred inputs) turns the weights
+:math:`\tilde w` into a length and a direction, :math:`\tilde w=g\,w/\|w\|_S` with :math:`\|w\|_S=\sqrt{w^\top Sw}`.
+For the problems of the paper the gradient has the form :math:`\nabla f(\tilde w)=c_1u+c_2S\tilde w`
+(least squares exactly; Gaussian inputs by Stein's lemma), and GDNP alternates
+
+* a **length step**: :math:`g_t` by :math:`T_s` bisection steps on :math:`g\mapsto\partial_gf(w_t,g)`, and
+* a **direction step** :math:`w_{t+1}=w_t-s_t\nabla_wf(w_t,g_t)` with
+  :math:`s_t=-\|w_t\|_S^3/(L\,g_t\,h_t)`, :math:`h_t=c_1(\tilde w_t)\,u^\top w_t`,
+
+which makes the direction follow the gradient method on the generalized Rayleigh quotient
+:math:`\rho(w)=-(u^\top w)^2/\|w\|_S^2` whatever the loss (:func:`rayleigh_gd`); the output is
+:math:`\tilde w_{T_d}=g_{T_d}w_{T_d}/\|w_{T_d}\|_S`.
+
+Everything here is written against the Python array API: pass NumPy, CuPy or PyTorch arrays and the
+iteration runs on that backend; the per-step scalars of the trace come back as NumPy arrays.
+
+References
+----------
+J. Kohler, H. Daneshmand, A. Lucchi, T. Hofmann, M. Zhou and K. Neymeyr, "Exponential convergence rates for
+batch normalization: the power of length-direction decoupling in non-convex optimization", AISTATS 2019,
+arXiv:1805.10694 (THEORY.md §3.1–§3.8; the paper's text was not available: the algorithm is [R], recalled,
+and the step-size algebra [D], derived and verified here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from bntheory.backend import to_numpy
+
+__all__ = ["GDNPResult", "Problem", "Trace", "bisection", "gd", "gdnp", "rayleigh_gd", "rayleigh_quotient"]
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    r"""An objective :math:`f(\tilde w)` of one unit's weights, with the moments GDNP needs.
+
+    Attributes
+    ----------
+    S : array, shape (d, d)
+        :math:`\mathrm E[xx^\top]`, symmetric positive definite (the BN unit's input covariance).
+    u : array, shape (d,)
+        :math:`\mathrm E[y\,x]` (least squares) or :math:`\mathrm E[z]` (halfspaces).
+    value, gradient : callable
+        :math:`f(\tilde w)` (float) and :math:`\nabla f(\tilde w)` (array like `u`).
+    mu, L : float
+        Extreme eigenvalues of `S`.
+    name : str
+        For traces and plots.
+    coefficients : callable, optional
+        :math:`\tilde w\mapsto(c_1,c_2)` with :math:`\nabla f=c_1u+c_2S\tilde w`. When omitted they are
+        fitted from the gradient by least squares on the two columns :math:`[u, S\tilde w]`, exact
+        whenever the structure holds.
+    smoothness : float, optional
+        Lipschitz constant of :math:`\nabla f` (plain GD's step is ``1/smoothness``).
+    optimum : array, optional
+        The minimizer :math:`\tilde w^*`, where known.
+    """
+
+    S: Array
+    u: Array
+    value: Callable[[Array], float]
+    gradient: Callable[[Array], Array]
+    mu: float
+    L: float
+    name: str = "problem"
+    coefficients: Callable[[Array], tuple[float, float]] | None = None
+    smoothness: float | None = None
+    optimum: Array | None = None
+    info: dict = field(default_factory=dict)
+
+    def c(self, w_tilde: Array) -> tuple[float, float]:
+        r""":math:`(c_1, c_2)` at :math:`\tilde w`."""
+        if self.coefficients is not None:
+            return self.coefficients(w_tilde)
+        basis = np.stack([to_numpy(self.u), to_numpy(self.S @ w_tilde)], axis=1)
+        coef, *_ = np.linalg.lstsq(basis, to_numpy(self.gradient(w_tilde)), rcond=None)
+        return float(coef[0]), float(coef[1])
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-iteration record of a run (NumPy arrays; index t is iteration t).
+
+    Attributes
+    ----------
+    objective : f at the iterate.
+    grad_norm : :math:`\\|\\nabla f(\\tilde w_t)\\|_{S^{-1}}`.
+    rho : :math:`\\rho(w_t)`, the direction's Rayleigh quotient (NaN for plain GD on :math:`\\tilde w`).
+    length : :math:`g_t`.
+    length_derivative : :math:`\\partial_g f(w_t, g_t)` after the length step.
+    direction_grad_norm : :math:`\\|w_t\\|_S\\,\\|\\nabla_w f(w_t, g_t)\\|_{S^{-1}}`.
+    step : the direction step size :math:`s_t` (GDNP) or the GD step.
+    """
+
+    objective: np.ndarray
+    grad_norm: np.ndarray
+    rho: np.ndarray
+    length: np.ndarray
+    length_derivative: np.ndarray
+    direction_grad_norm: np.ndarray
+    step: np.ndarray
+
+
+@dataclass(frozen=True)
+class GDNPResult:
+    """The output :math:`\\tilde w_{T_d}`, the final direction and length, and the trace."""
+
+    w_tilde: Array
+    w: Array
+    g: float
+    trace: Trace
+    stopped_early: bool
+
+
+def _s_norm(S: Array, w: Array) -> float:
+    return float(w @ (S @ w)) ** 0.5
+
+
+def _dual_norm(S: Array, v: Array) -> float:
+    r""":math:`\|v\|_{S^{-1}}`, by a solve (not an inverse)."""
+    xp = array_namespace(S, v)
+    return float(v @ xp.linalg.solve(S, v[:, None])[:, 0]) ** 0.5
+
+
+def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
+    r"""The least-squares quotient :math:`\rho(w)=-(u^\top w)^2/(w^\top Sw)` (Kohler et al. 2019; THEORY.md §3.3)."""
+    return -float(u @ w) ** 2 / float(w @ (S @ w))
+
+
+def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> tuple[float, float]:
+    r"""``steps`` halvings of a bracket :math:`[a,b]` with :math:`dg(a)<0<dg(b)`; returns the left end and the width.
+
+    The theorem is stated at the left end :math:`a^{(T_s)}` (THEORY.md §3.7).
+    """
+    if not dg(a) < 0 < dg(b):
+        raise ValueError(f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) < 0 < dg(b)")
+    for _ in range(steps):
+        c = (a + b) / 2
+        if dg(c) > 0:
+            b = c
+        else:
+            a = c
+    return a, b - a
+
+
+def _bracket(dg: Callable[[float], float], g0: float) -> tuple[float, float]:
+    """Expand geometrically from g0 towards the root of the increasing function dg until the sign changes.
+
+    The step starts at 0.618 |g0| so that no end point or midpoint is exactly 0 (where the direction step
+    would divide by zero, THEORY.md §8).
+    """
+    step = 0.618 * max(abs(g0), 1e-3)
+    d0 = dg(g0)
+    sign = -1.0 if d0 > 0 else 1.0
+    a = g0
+    for _ in range(200):
+        b = a + sign * step
+        if (dg(b) > 0) != (d0 > 0):
+            return (a, b) if sign > 0 else (b, a)
+        a, step = b, 2 * step
+    raise ValueError("length step: no sign change of d f / d g found; the objective may be unbounded in the length")
+
+
+def _direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Array]:
+    r""":math:`\nabla_wf(w,g)=\frac{g}{\|w\|_S}\big(I-\frac{Sww^\top}{\|w\|_S^2}\big)\nabla f(\tilde w)` and :math:`\tilde w`."""
+    norm = _s_norm(problem.S, w)
+    w_tilde = g * w / norm
+    grad = problem.gradient(w_tilde)
+    Sw = problem.S @ w
+    return g / norm * (grad - Sw * (float(w @ grad) / norm**2)), w_tilde
+
+
+def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float = 1.0) -> GDNPResult:
+    r"""Run GDNP (Kohler et al. 2019; THEORY.md §3.7): length by bisection, then a direction step, `T_d` times.
+
+    Parameters
+    ----------
+    problem : Problem
+        The objective and its moments (see :mod:`bntheory.problems`).
+    w0 : array, shape (d,)
+        Initial direction; needs :math:`u^\top w_0\ne0` (otherwise the direction step is 0/0).
+    T_d : int
+        Number of direction steps.
+    T_s : int
+        Bisection steps per length step.
+    g0 : float
+        Starting point of the first bracket search (later ones start from the previous length).
+
+    Returns
+    -------
+    GDNPResult
+        ``stopped_early`` is true when the stopping criterion :math:`h_t=0` was met (a critical point).
+
+    Raises
+    ------
+    ValueError
+        If :math:`u^\top w_0=0`, or `T_d`, `T_s` are negative.
+    """
+    if T_d < 0 or T_s < 0:
+        raise ValueError(f"T_d and T_s must be >= 0, got {T_d} and {T_s}")
+    S, u = problem.S, problem.u
+    if float(u @ w0) == 0.0:
+        raise ValueError("w0: u^T w0 = 0 violates the assumption of GDNP (the direction step is 0/0); perturb w0")
+    w, g = w0, g0
+    rows: list[tuple[float, ...]] = []
+    stopped = False
+    for t in range(T_d + 1):
+
+        def dg(length: float, w: Array = w) -> float:
+            norm = _s_norm(S, w)
+            return float(w @ problem.gradient(length * w / norm)) / norm
+
+        a, b = _bracket(dg, g if g != 0 else g0)
+        g, _ = bisection(dg, a, b, T_s)
+        dw, w_tilde = _direction_gradient(problem, w, g)
+        norm = _s_norm(S, w)
+        c1, _ = problem.c(w_tilde)
+        h = c1 * float(u @ w)
+        step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
+        rows.append((problem.value(w_tilde), _dual_norm(S, problem.gradient(w_tilde)), rayleigh_quotient(w, u, S),
+                     g, dg(g), norm * _dual_norm(S, dw), step))
+        if t == T_d:
+            break
+        if h == 0:
+            stopped = True
+            break
+        w = w - step * dw
+    trace = Trace(*(np.array(col) for col in zip(*rows, strict=True)))
+    return GDNPResult(g * w / _s_norm(S, w), w, g, trace, stopped)
+
+
+def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = None) -> Trace:
+    r"""Plain gradient descent on :math:`\tilde w`: :math:`\tilde w_{t+1}=\tilde w_t-\eta\nabla f(\tilde w_t)`.
+
+    `step` defaults to :math:`1/\zeta` with :math:`\zeta` the problem's smoothness (well-tuned GD).
+    """
+    if step is None:
+        if problem.smoothness is None:
+            raise ValueError("step: the problem has no smoothness constant; pass the step size explicitly")
+        step = 1.0 / problem.smoothness
+    if not step > 0:
+        raise ValueError(f"step: must be positive, got {step}")
+    S = problem.S
+    w = w_tilde0
+    rows = []
+    for _ in range(T + 1):
+        grad = problem.gradient(w)
+        rows.append((problem.value(w), _dual_norm(S, grad), np.nan, _s_norm(S, w), np.nan, np.nan, step))
+        w = w - step * grad
+    return Trace(*(np.array(col) for col in zip(*rows, strict=True)))
+
+
+def rayleigh_gd(A: Array, B: Array, w0: Array, *, T: int = 50, mu: float | None = None, L: float | None = None,
+                lam_min: float | None = None) -> tuple[Array, np.ndarray]:
+    r"""Gradient ascent on the generalized Rayleigh quotient :math:`\rho(w)=w^\top Bw/w^\top Aw` (THEORY.md §3.4).
+
+    .. math:: w_{t+1}=w_t+\frac{1}{L(\rho_t-\lambda_{\min})}\big(Bw_t-\rho_tAw_t\big)
+
+    with :math:`L=\lambda_{\max}(A)` and :math:`\lambda_{\min}` the smallest eigenvalue of the pencil
+    :math:`(B,A)`. Iterates are renormalized (:math:`\rho` is scale invariant).
+
+    Returns
+    -------
+    (array, ndarray)
+        The last iterate and :math:`\rho(w_t)` for t = 0..T.
+    """
+    import scipy.linalg
+
+    if mu is None or L is None or lam_min is None:
+        eig_A = scipy.linalg.eigvalsh(to_numpy(A))
+        lam = scipy.linalg.eigh(to_numpy(B), to_numpy(A), eigvals_only=True)
+        mu, L, lam_min = float(eig_A[0]), float(eig_A[-1]), float(lam[0])
+    xp = array_namespace(A, B, w0)
+    w = w0 / xp.linalg.vector_norm(w0)
+    rhos = []
+    for _ in range(T + 1):
+        Bw, Aw = B @ w, A @ w
+        rho = float(w @ Bw) / float(w @ Aw)
+        rhos.append(rho)
+        if rho - lam_min <= 0:
+            break
+        w = w + (Bw - rho * Aw) / (L * (rho - lam_min))
+        w = w / xp.linalg.vector_norm(w)
+    return w, np.array(rhos)
