@@ -1,5 +1,7 @@
-r"""GDNP — gradient descent in normalized parameterization (Kohler et al. 2019) — and the baselines it is
-compared with, for convergence studies.
+r"""GDNP, gradient descent in normalized parameterization (Kohler et al. 2019), and its baselines.
+
+A library for convergence studies: GDNP, plain gradient descent and the Rayleigh-quotient iteration,
+each returning its full trace.
 
 BN of one unit with input covariance :math:`S=\mathrm E[xx^\top]` (centred inputs) turns the weights
 :math:`\tilde w` into a length and a direction, :math:`\tilde w=g\,w/\|w\|_S` with :math:`\|w\|_S=\sqrt{w^\top Sw}`.
@@ -36,7 +38,17 @@ from array_api_compat import array_namespace
 
 from bntheory.backend import to_numpy
 
-__all__ = ["GDNPResult", "Problem", "Trace", "bisection", "gd", "gdnp", "rayleigh_gd", "rayleigh_quotient"]
+__all__ = [
+    "GDNPResult",
+    "Problem",
+    "Trace",
+    "bisection",
+    "direction_gradient",
+    "gd",
+    "gdnp",
+    "rayleigh_gd",
+    "rayleigh_quotient",
+]
 
 Array = Any
 
@@ -90,16 +102,16 @@ class Problem:
 
 @dataclass(frozen=True)
 class Trace:
-    """Per-iteration record of a run (NumPy arrays; index t is iteration t).
+    r"""Per-iteration record of a run (NumPy arrays; index t is iteration t).
 
     Attributes
     ----------
     objective : f at the iterate.
-    grad_norm : :math:`\\|\\nabla f(\\tilde w_t)\\|_{S^{-1}}`.
-    rho : :math:`\\rho(w_t)`, the direction's Rayleigh quotient (NaN for plain GD on :math:`\\tilde w`).
+    grad_norm : :math:`\|\nabla f(\tilde w_t)\|_{S^{-1}}`.
+    rho : :math:`\rho(w_t)`, the direction's Rayleigh quotient (NaN for plain GD on :math:`\tilde w`).
     length : :math:`g_t`.
-    length_derivative : :math:`\\partial_g f(w_t, g_t)` after the length step.
-    direction_grad_norm : :math:`\\|w_t\\|_S\\,\\|\\nabla_w f(w_t, g_t)\\|_{S^{-1}}`.
+    length_derivative : :math:`\partial_g f(w_t, g_t)` after the length step.
+    direction_grad_norm : :math:`\|w_t\|_S\,\|\nabla_w f(w_t, g_t)\|_{S^{-1}}`.
     step : the direction step size :math:`s_t` (GDNP) or the GD step.
     """
 
@@ -114,7 +126,7 @@ class Trace:
 
 @dataclass(frozen=True)
 class GDNPResult:
-    """The output :math:`\\tilde w_{T_d}`, the final direction and length, and the trace."""
+    r"""The output :math:`\tilde w_{T_d}`, the final direction and length, and the trace."""
 
     w_tilde: Array
     w: Array
@@ -135,7 +147,7 @@ def _dual_norm(S: Array, v: Array) -> float:
 
 def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
     r"""The least-squares quotient :math:`\rho(w)=-(u^\top w)^2/(w^\top Sw)` (Kohler et al. 2019; THEORY.md §3.3)."""
-    return -float(u @ w) ** 2 / float(w @ (S @ w))
+    return -(float(u @ w) ** 2) / float(w @ (S @ w))
 
 
 def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> tuple[float, float]:
@@ -172,8 +184,13 @@ def _bracket(dg: Callable[[float], float], g0: float) -> tuple[float, float]:
     raise ValueError("length step: no sign change of d f / d g found; the objective may be unbounded in the length")
 
 
-def _direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Array]:
-    r""":math:`\nabla_wf(w,g)=\frac{g}{\|w\|_S}\big(I-\frac{Sww^\top}{\|w\|_S^2}\big)\nabla f(\tilde w)` and :math:`\tilde w`."""
+def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Array]:
+    r"""The gradient in the direction, :math:`\nabla_wf(w,g)`, and :math:`\tilde w=g\,w/\|w\|_S`.
+
+    .. math:: \nabla_wf(w,g)=\frac{g}{\|w\|_S}\Big(I-\frac{Sww^\top}{\|w\|_S^2}\Big)\nabla f(\tilde w)
+
+    (Kohler et al. 2019; THEORY.md §3.2, [D]).
+    """
     norm = _s_norm(problem.S, w)
     w_tilde = g * w / norm
     grad = problem.gradient(w_tilde)
@@ -223,19 +240,31 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
 
         a, b = _bracket(dg, g if g != 0 else g0)
         g, _ = bisection(dg, a, b, T_s)
-        dw, w_tilde = _direction_gradient(problem, w, g)
+        dw, w_tilde = direction_gradient(problem, w, g)
         norm = _s_norm(S, w)
         c1, _ = problem.c(w_tilde)
         h = c1 * float(u @ w)
         step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
-        rows.append((problem.value(w_tilde), _dual_norm(S, problem.gradient(w_tilde)), rayleigh_quotient(w, u, S),
-                     g, dg(g), norm * _dual_norm(S, dw), step))
+        rows.append(
+            (
+                problem.value(w_tilde),
+                _dual_norm(S, problem.gradient(w_tilde)),
+                rayleigh_quotient(w, u, S),
+                g,
+                dg(g),
+                norm * _dual_norm(S, dw),
+                step,
+            )
+        )
         if t == T_d:
             break
         if h == 0:
             stopped = True
             break
         w = w - step * dw
+        # The update is homogeneous of degree 1 in w and f depends on w / ||w||_S only, so rescaling
+        # changes no direction; it keeps ||w|| near 1 where a too-large step would otherwise overflow.
+        w = w / array_namespace(w).linalg.vector_norm(w)
     trace = Trace(*(np.array(col) for col in zip(*rows, strict=True)))
     return GDNPResult(g * w / _s_norm(S, w), w, g, trace, stopped)
 
@@ -261,8 +290,16 @@ def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = N
     return Trace(*(np.array(col) for col in zip(*rows, strict=True)))
 
 
-def rayleigh_gd(A: Array, B: Array, w0: Array, *, T: int = 50, mu: float | None = None, L: float | None = None,
-                lam_min: float | None = None) -> tuple[Array, np.ndarray]:
+def rayleigh_gd(
+    A: Array,
+    B: Array,
+    w0: Array,
+    *,
+    T: int = 50,
+    mu: float | None = None,
+    L: float | None = None,
+    lam_min: float | None = None,
+) -> tuple[Array, np.ndarray]:
     r"""Gradient ascent on the generalized Rayleigh quotient :math:`\rho(w)=w^\top Bw/w^\top Aw` (THEORY.md §3.4).
 
     .. math:: w_{t+1}=w_t+\frac{1}{L(\rho_t-\lambda_{\min})}\big(Bw_t-\rho_tAw_t\big)

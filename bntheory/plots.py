@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from bntheory.deep_linear import DLNTrace
 
-__all__ = ["dln_landscape_figure", "save"]
+__all__ = ["dln_landscape_figure", "rate_figure", "save"]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
 _LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
@@ -65,6 +65,39 @@ def _dln_landscape_figure(runs: Mapping[tuple[str, float], Sequence[DLNTrace]]) 
     axes[0, 0].legend(fontsize=8)
     depth = next(iter(runs.values()))[0].config.get("depth")
     fig.suptitle(f"{depth}-layer deep linear network, full-batch GD (Santurkar et al. 2018, §2-§3)", fontsize=10)
+    return fig
+
+
+def rate_figure(runs) -> Figure:
+    """GDNP on least squares: observed suboptimality of the direction against the bound, beside plain GD.
+
+    `runs` is a sequence of ``(kappa, gdnp_gaps, q_bound, gd_gaps)`` (as computed by the
+    ``kohler2019.ls_rate`` result); one panel per condition number, every instance a thin line.
+    """
+    kappas = sorted({r[0] for r in runs})
+    fig = Figure(figsize=(5 * len(kappas), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(kappas), squeeze=False)[0]
+    for ax, kappa in zip(axes, kappas, strict=True):
+        for i, (_, gaps, q, gd_gaps) in enumerate(r for r in runs if r[0] == kappa):
+            t = np.arange(gaps.size)
+            ax.semilogy(
+                t, np.maximum(gaps, 1e-300), color="tab:orange", lw=0.8, label="GDNP rho - rho*" if i == 0 else None
+            )
+            ax.semilogy(
+                np.arange(gd_gaps.size),
+                np.maximum(gd_gaps, 1e-300),
+                color="tab:blue",
+                lw=0.8,
+                label="plain GD f - f*" if i == 0 else None,
+            )
+            ax.semilogy(
+                t, gaps[0] * q**t, color="k", ls="--", lw=0.8, label="bound (1 - mu/L)^(2t)" if i == 0 else None
+            )
+        ax.set_ylim(1e-14, None)
+        ax.set_title(f"least squares, kappa = {kappa:g}", fontsize=9)
+        ax.set_xlabel("iteration")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("GDNP vs the (1 - mu/L)^2 bound and plain GD (Kohler et al. 2019)", fontsize=10)
     return fig
 
 

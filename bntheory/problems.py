@@ -15,7 +15,7 @@ from array_api_compat import array_namespace
 from bntheory.backend import asarray, to_numpy
 from bntheory.gdnp import Problem
 
-__all__ = ["LOSSES", "halfspace", "least_squares", "least_squares_moments"]
+__all__ = ["LOSSES", "halfspace", "halfspace_samples", "least_squares", "least_squares_moments"]
 
 Array = Any
 
@@ -65,7 +65,9 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
 
 
 def least_squares(X: Array, y: Array) -> Problem:
-    r"""Least squares from samples: :math:`f(\tilde w)=\frac1n\|X\tilde w-y\|^2`, with :math:`S=X^\top X/n`, :math:`u=X^\top y/n`.
+    r"""Least squares from samples: :math:`f(\tilde w)=\frac1n\|X\tilde w-y\|^2`.
+
+    The moments are :math:`S=X^\top X/n` and :math:`u=X^\top y/n`.
 
     Parameters
     ----------
@@ -113,7 +115,8 @@ def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
     r""":math:`\mathrm E[\text{fn}(m+s\,\xi,\xi)]` for :math:`\xi\sim\mathcal N(0,1)`, vector-valued.
 
     Composite Gauss–Legendre (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian
-    weight, refined by a mesh graded geometrically towards the loss's transition :math:`\xi_0=-m/s` (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`): the
+    weight, refined by a mesh graded geometrically towards the loss's transition :math:`\xi_0=-m/s`
+    (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`): the
     losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays
     a fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is
     where a fixed Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to
@@ -133,12 +136,13 @@ def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
 
 
 def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
-    r"""Learning a halfspace with Gaussian inputs, population objective :math:`f(\tilde w)=\mathrm E_z[\varphi(z^\top\tilde w)]`.
+    r"""Learning a halfspace with Gaussian inputs, :math:`f(\tilde w)=\mathrm E_z[\varphi(z^\top\tilde w)]`.
 
     :math:`z=-yx\sim\mathcal N(u,\Sigma)` with :math:`\Sigma=S-uu^\top` (Assumption 1, THEORY.md §3.6). Since
     :math:`a=z^\top\tilde w\sim\mathcal N(u^\top\tilde w,\ \tilde w^\top\Sigma\tilde w)`, the value is a 1-D Gaussian
     expectation, and Gaussian conditioning gives the gradient
-    :math:`\mathrm E[z\varphi'(a)]=u\,\mathrm E[\varphi'(a)]+\Sigma\tilde w\,\mathrm E[(a-u^\top\tilde w)\varphi'(a)]/(\tilde w^\top\Sigma\tilde w)`;
+    :math:`\mathrm E[z\varphi'(a)]=u\,\mathrm E[\varphi'(a)]
+    +\Sigma\tilde w\,\mathrm E[(a-u^\top\tilde w)\varphi'(a)]/(\tilde w^\top\Sigma\tilde w)`;
     both by adaptive quadrature. (Stein's form :math:`c_1u+c_2S\tilde w` is what the registry *checks*, not
     what this computes.)
 
@@ -165,9 +169,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
     def moments(w):
         w = to_numpy(w)
         m, s = float(u_h @ w), float(np.sqrt(max(w @ Sigma @ w, 0.0)))
-        e_phi, e_dphi, e_t_dphi = _gaussian_expectations(
-            lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s
-        )
+        e_phi, e_dphi, e_t_dphi = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
         return w, s, e_phi, e_dphi, e_t_dphi
 
     def value(w):
@@ -185,5 +187,55 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         c2 = e_t_dphi / s if s > 0 else 0.0
         return float(e_dphi - c2 * (u_h @ w_h)), float(c2)
 
-    return Problem(S=S, u=u, value=value, gradient=gradient, mu=mu, L=L, name=f"halfspace ({loss})",
-                   coefficients=coefficients, smoothness=None, info={"loss": loss, "u_S_inv_u": kappa})
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"halfspace ({loss})",
+        coefficients=coefficients,
+        smoothness=None,
+        info={"loss": loss, "u_S_inv_u": kappa},
+    )
+
+
+def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
+    r"""Empirical halfspace objective :math:`f(\tilde w)=\frac1n\sum_k\varphi(z_k^\top\tilde w)`, :math:`z_k=-y_kx_k`.
+
+    :math:`S=Z^\top Z/n` and :math:`u=\bar z`; no Gaussian assumption is made, so this is also how a
+    non-Gaussian input distribution with finite support is evaluated exactly (weights all equal).
+
+    Parameters
+    ----------
+    Z : array, shape (n, d)
+        One row per sample.
+    loss : {"softplus", "smooth_hinge"}
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    xp = array_namespace(Z)
+    if Z.ndim != 2 or Z.shape[0] < Z.shape[1]:
+        raise ValueError(f"Z: expected shape (n, d) with n >= d samples, got {tuple(Z.shape)}")
+    n = Z.shape[0]
+    S, u = Z.T @ Z / n, xp.mean(Z, axis=0)
+    mu, L = _extreme_eigenvalues(S)
+    phi, dphi = LOSSES[loss]
+
+    def value(w):
+        return float(np.mean(phi(to_numpy(Z @ w))))
+
+    def gradient(w):
+        return Z.T @ asarray(dphi(to_numpy(Z @ w)), xp, dtype=Z.dtype) / n
+
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"halfspace samples ({loss})",
+        info={"loss": loss, "n": n},
+    )

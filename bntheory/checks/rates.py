@@ -31,7 +31,8 @@ class RateFit:
     confidence: float
 
     def __str__(self) -> str:
-        return f"q = {self.q:.6g} ({round(100 * self.confidence)}% CI [{self.low:.6g}, {self.high:.6g}], {self.points} steps)"
+        ci = f"{round(100 * self.confidence)}% CI [{self.low:.6g}, {self.high:.6g}]"
+        return f"q = {self.q:.6g} ({ci}, {self.points} steps)"
 
 
 def _usable(errors: np.ndarray, floor: float) -> np.ndarray:
@@ -44,7 +45,9 @@ def _usable(errors: np.ndarray, floor: float) -> np.ndarray:
         raise ValueError("errors: the first error must be positive, so that there is something to contract")
     # Small negative values are rounding around an optimum (e.g. rho - rho* once converged): below the floor.
     if np.any(errors < -floor * errors[0]):
-        raise ValueError("errors: the trace has negative entries above the rounding floor; pass errors, not signed gaps")
+        raise ValueError(
+            "errors: the trace has negative entries above the rounding floor; pass errors, not signed gaps"
+        )
     return errors > floor * errors[0]
 
 
@@ -80,8 +83,13 @@ def fit_rate(errors, *, floor: float = 1e-9, confidence: float = 0.95) -> RateFi
     y = np.log(np.asarray(errors, dtype=np.float64)[t])
     fit = scipy.stats.linregress(t, y)
     spread = scipy.stats.t.ppf(0.5 + confidence / 2, t.size - 2) * fit.stderr if t.size > 2 else np.inf
-    return RateFit(float(np.exp(fit.slope)), float(np.exp(fit.slope - spread)), float(np.exp(fit.slope + spread)),
-                   int(t.size), confidence)
+    return RateFit(
+        float(np.exp(fit.slope)),
+        float(np.exp(fit.slope - spread)),
+        float(np.exp(fit.slope + spread)),
+        int(t.size),
+        confidence,
+    )
 
 
 def pointwise_ratio(errors, q_bound: float, *, floor: float = 1e-9) -> float:
