@@ -77,6 +77,9 @@ class Problem:
         Lipschitz constant of :math:`\nabla f` (plain GD's step is ``1/smoothness``).
     optimum : array, optional
         The minimizer :math:`\tilde w^*`, where known.
+    length_derivative : callable, optional
+        ``length_derivative(w)`` returns :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in
+        :math:`g`); without it each bisection step costs one gradient evaluation.
     """
 
     S: Array
@@ -89,6 +92,7 @@ class Problem:
     coefficients: Callable[[Array], tuple[float, float]] | None = None
     smoothness: float | None = None
     optimum: Array | None = None
+    length_derivative: Callable[[Array], Callable[[float], float]] | None = None
     info: dict = field(default_factory=dict)
 
     def c(self, w_tilde: Array) -> tuple[float, float]:
@@ -139,10 +143,9 @@ def _s_norm(S: Array, w: Array) -> float:
     return float(w @ (S @ w)) ** 0.5
 
 
-def _dual_norm(S: Array, v: Array) -> float:
-    r""":math:`\|v\|_{S^{-1}}`, by a solve (not an inverse)."""
-    xp = array_namespace(S, v)
-    return float(v @ xp.linalg.solve(S, v[:, None])[:, 0]) ** 0.5
+def _dual_norm(S_inv: Array, v: Array) -> float:
+    r""":math:`\|v\|_{S^{-1}}=\sqrt{v^\top S^{-1}v}`, with :math:`S^{-1}` formed once per run (one matvec per norm)."""
+    return max(float(v @ (S_inv @ v)), 0.0) ** 0.5
 
 
 def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
@@ -151,12 +154,12 @@ def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
 
 
 def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> tuple[float, float]:
-    r"""``steps`` halvings of a bracket :math:`[a,b]` with :math:`dg(a)<0<dg(b)`; returns the left end and the width.
+    r"""Halve a bracket :math:`[a,b]` with :math:`dg(a)\le0\le dg(b)` `steps` times; return the left end and the width.
 
     The theorem is stated at the left end :math:`a^{(T_s)}` (THEORY.md §3.7).
     """
-    if not dg(a) < 0 < dg(b):
-        raise ValueError(f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) < 0 < dg(b)")
+    if not dg(a) <= 0 <= dg(b):
+        raise ValueError(f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) <= 0 <= dg(b)")
     for _ in range(steps):
         c = (a + b) / 2
         if dg(c) > 0:
@@ -206,7 +209,8 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
     problem : Problem
         The objective and its moments (see :mod:`bntheory.problems`).
     w0 : array, shape (d,)
-        Initial direction; needs :math:`u^\top w_0\ne0` (otherwise the direction step is 0/0).
+        Initial direction; needs :math:`u^\top w_0\ne0` (otherwise the direction step is 0/0), checked
+        relative to :math:`\|u\|\|w_0\|` at 1e-12.
     T_d : int
         Number of direction steps.
     T_s : int
@@ -227,16 +231,23 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
     if T_d < 0 or T_s < 0:
         raise ValueError(f"T_d and T_s must be >= 0, got {T_d} and {T_s}")
     S, u = problem.S, problem.u
-    if float(u @ w0) == 0.0:
+    xp = array_namespace(u, w0)
+    # Orthogonal up to rounding counts as orthogonal: from u^T w0 ~ 1e-16 the first step is rounding noise
+    # amplified by 1/(u^T w0) (THEORY.md §8), not the algorithm.
+    if abs(float(u @ w0)) <= 1e-12 * float(xp.linalg.vector_norm(u)) * float(xp.linalg.vector_norm(w0)):
         raise ValueError("w0: u^T w0 = 0 violates the assumption of GDNP (the direction step is 0/0); perturb w0")
     w, g = w0, g0
+    S_inv = xp.linalg.inv(S)
     rows: list[tuple[float, ...]] = []
     stopped = False
     for t in range(T_d + 1):
+        if problem.length_derivative is not None:
+            dg = problem.length_derivative(w)
+        else:
 
-        def dg(length: float, w: Array = w) -> float:
-            norm = _s_norm(S, w)
-            return float(w @ problem.gradient(length * w / norm)) / norm
+            def dg(length: float, w: Array = w) -> float:
+                norm = _s_norm(S, w)
+                return float(w @ problem.gradient(length * w / norm)) / norm
 
         a, b = _bracket(dg, g if g != 0 else g0)
         g, _ = bisection(dg, a, b, T_s)
@@ -248,11 +259,11 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
         rows.append(
             (
                 problem.value(w_tilde),
-                _dual_norm(S, problem.gradient(w_tilde)),
+                _dual_norm(S_inv, problem.gradient(w_tilde)),
                 rayleigh_quotient(w, u, S),
                 g,
                 dg(g),
-                norm * _dual_norm(S, dw),
+                norm * _dual_norm(S_inv, dw),
                 step,
             )
         )
@@ -281,11 +292,12 @@ def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = N
     if not step > 0:
         raise ValueError(f"step: must be positive, got {step}")
     S = problem.S
+    S_inv = array_namespace(S).linalg.inv(S)
     w = w_tilde0
     rows = []
     for _ in range(T + 1):
         grad = problem.gradient(w)
-        rows.append((problem.value(w), _dual_norm(S, grad), np.nan, _s_norm(S, w), np.nan, np.nan, step))
+        rows.append((problem.value(w), _dual_norm(S_inv, grad), np.nan, _s_norm(S, w), np.nan, np.nan, step))
         w = w - step * grad
     return Trace(*(np.array(col) for col in zip(*rows, strict=True)))
 

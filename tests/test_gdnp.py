@@ -1,0 +1,138 @@
+"""GDNP and its problems: backends, assumptions, the step's equivalence with the Rayleigh step, quadrature."""
+
+import mpmath
+import numpy as np
+import pytest
+
+from bntheory import gdnp, problems
+from bntheory.backend import asarray, to_numpy
+from bntheory.checks.rates import fit_rate, pointwise_ratio
+from bntheory.results.kohler2019 import spd_with_condition
+
+
+def _instance(rng, d=5, kappa=10.0):
+    S = spd_with_condition(rng, d, kappa)
+    u = rng.normal(size=d)
+    return S, u * np.sqrt(0.5 / (u @ np.linalg.solve(S, u)))
+
+
+def test_gdnp_solves_least_squares_on_every_backend(xp, rng):
+    S, u = _instance(rng, kappa=3.0)  # rate (1 - 1/3)^2 per step: 80 steps reach rounding level
+    w0 = rng.normal(size=5)
+    problem = problems.least_squares_moments(asarray(S, xp), asarray(u, xp), 1.0)
+    res = gdnp.gdnp(problem, asarray(w0, xp), T_d=80, T_s=60)
+    np.testing.assert_allclose(to_numpy(res.w_tilde), np.linalg.solve(S, u), rtol=1e-7)
+    assert res.trace.rho.shape == (81,) and not res.stopped_early
+    assert res.trace.grad_norm[-1] < 1e-7 * res.trace.grad_norm[0]
+
+
+def test_gdnp_refuses_an_orthogonal_start(rng):
+    S, u = _instance(rng)
+    w0 = rng.normal(size=5)
+    w0 -= (u @ w0) / (u @ u) * u
+    with pytest.raises(ValueError, match="u\\^T w0 = 0"):
+        gdnp.gdnp(problems.least_squares_moments(S, u), w0)
+    with pytest.raises(ValueError, match="T_d"):
+        gdnp.gdnp(problems.least_squares_moments(S, u), rng.normal(size=5), T_d=-1)
+
+
+@pytest.mark.parametrize("loss", list(problems.LOSSES))
+def test_direction_step_is_the_least_squares_rayleigh_step(loss, rng):
+    # THEORY.md §3.7 [D]: with h = c1 u^T w, w - s grad_w f = w - ||w||_S^2 / (2 L |rho|) grad rho.
+    S, u = _instance(rng)
+    problem = problems.halfspace(S, u, loss=loss)
+    w, g = rng.normal(size=5), 1.7
+    dw, w_tilde = gdnp.direction_gradient(problem, w, g)
+    norm = np.sqrt(w @ S @ w)
+    c1, c2 = problem.c(w_tilde)
+    step = -(norm**3) / (problem.L * g * c1 * (u @ w))
+    rho = gdnp.rayleigh_quotient(w, u, S)
+    grad_rho = 2 / norm**2 * (-u * (u @ w) - rho * S @ w)
+    expected = w - norm**2 / (2 * problem.L * abs(rho)) * grad_rho
+    np.testing.assert_allclose(w - step * dw, expected, rtol=1e-10)
+    # The encyclopedia's h (second term without g/||w||_S) breaks the equivalence when g != ||w||_S.
+    e_dphi = c1 + c2 * (u @ w_tilde)
+    h_printed = e_dphi * (u @ w) - c2 * (u @ w) ** 2
+    wrong = w - (-(norm**3) / (problem.L * g * h_printed)) * dw
+    assert np.max(np.abs(wrong - expected)) > 1e-3
+
+
+def test_halfspace_gradient_matches_monte_carlo_and_finite_differences(rng):
+    S, u = _instance(rng, d=4)
+    problem = problems.halfspace(S, u)
+    w = rng.normal(size=4)
+    z = rng.multivariate_normal(u, S - np.outer(u, u), size=400_000)
+    p = 0.5 * (1 + np.tanh(0.5 * (z @ w)))
+    mc, se = (z * p[:, None]).mean(axis=0), (z * p[:, None]).std(axis=0) / np.sqrt(len(z))
+    assert np.all(np.abs(problem.gradient(w) - mc) < 5 * se)
+    e = 1e-5
+    fd = [(problem.value(w + e * v) - problem.value(w - e * v)) / (2 * e) for v in np.eye(4)]
+    np.testing.assert_allclose(problem.gradient(w), fd, rtol=1e-7, atol=1e-9)
+    c1, c2 = problem.c(w)
+    np.testing.assert_allclose(problem.gradient(w), c1 * u + c2 * S @ w, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(("m", "s"), [(0.3, 0.01), (-1.0, 3.0), (4.0, 30.0), (-5.0, 300.0)])
+def test_quadrature_matches_mpmath(m, s):
+    from bntheory.problems import _gaussian_expectations
+
+    phi, dphi = problems.LOSSES["softplus"]
+    ours = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
+    mpmath.mp.dps = 30
+    pdf = lambda t: mpmath.exp(-t * t / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+    sig = lambda a: 1 / (1 + mpmath.exp(-a))  # noqa: E731
+    soft = lambda a: mpmath.log1p(mpmath.exp(a)) if a < 30 else a + mpmath.log1p(mpmath.exp(-a))  # noqa: E731
+    pts = sorted({-mpmath.inf, mpmath.mpf(-m) / s, mpmath.mpf(0), mpmath.inf})
+    ref = [float(mpmath.quad(lambda t, f=f: f(m + s * t) * pdf(t), pts)) for f in (soft, sig)]
+    ref.append(float(mpmath.quad(lambda t: t * sig(m + s * t) * pdf(t), pts)))
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
+
+
+def test_sample_halfspace_gradient(rng):
+    Z = rng.normal(size=(300, 3)) + 0.2
+    problem = problems.halfspace_samples(Z, loss="smooth_hinge")
+    w, e = rng.normal(size=3), 1e-6
+    fd = [(problem.value(w + e * v) - problem.value(w - e * v)) / (2 * e) for v in np.eye(3)]
+    np.testing.assert_allclose(problem.gradient(w), fd, rtol=1e-6, atol=1e-9)
+
+
+def test_problem_errors(rng):
+    S, u = _instance(rng)
+    with pytest.raises(ValueError, match="positive definite"):
+        problems.least_squares_moments(-S, u)
+    with pytest.raises(ValueError, match="u\\^T S\\^-1 u < 1"):
+        problems.halfspace(S, 3 * u)
+    with pytest.raises(ValueError, match="loss"):
+        problems.halfspace(S, u, loss="hinge")
+    with pytest.raises(ValueError, match="shapes"):
+        problems.least_squares(np.ones((4, 2)), np.ones(3))
+    with pytest.raises(ValueError, match="step"):
+        gdnp.gd(problems.halfspace(S, u), u)
+    with pytest.raises(ValueError, match="bracket"):
+        gdnp.bisection(lambda g: g - 5.0, 0.0, 1.0, 10)
+
+
+def test_rate_fit_and_pointwise_bound():
+    e = 3.0 * 0.8 ** np.arange(40)
+    fit = fit_rate(e)
+    assert fit.q == pytest.approx(0.8, rel=1e-12) and fit.low <= 0.8 <= fit.high
+    assert pointwise_ratio(e, 0.8) == pytest.approx(1.0) and pointwise_ratio(e, 0.7) > 1
+    floored = np.r_[e[:10], np.full(10, 1e-17)]
+    assert fit_rate(floored).points == 10
+    with pytest.raises(ValueError, match="finite"):
+        fit_rate(np.r_[1.0, np.nan, 0.5])
+    with pytest.raises(ValueError, match="need 3"):
+        fit_rate([1.0, 1e-12, 1e-13])
+    with pytest.raises(ValueError, match="q_bound"):
+        pointwise_ratio(e, 1.5)
+
+
+def test_rayleigh_gd_converges_to_the_top_pencil_eigenvalue(xp, rng):
+    import scipy.linalg
+
+    A = spd_with_condition(rng, 4, 5.0)
+    C = rng.normal(size=(4, 4))
+    B = C + C.T
+    _, rhos = gdnp.rayleigh_gd(asarray(A, xp), asarray(B, xp), asarray(rng.normal(size=4), xp), T=300)
+    assert rhos[-1] == pytest.approx(scipy.linalg.eigh(B, A, eigvals_only=True)[-1], rel=1e-9)
+    assert np.all(np.diff(rhos) >= -1e-12), "the quotient increases monotonically"
