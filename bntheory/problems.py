@@ -22,8 +22,10 @@ Array = Any
 
 def _extreme_eigenvalues(S: Array) -> tuple[float, float]:
     S_host = to_numpy(S)
-    if S_host.ndim != 2 or S_host.shape[0] != S_host.shape[1] or not np.allclose(S_host, S_host.T, atol=0, rtol=1e-12):
-        raise ValueError(f"S: expected a symmetric (d, d) matrix, got shape {S_host.shape}")
+    if S_host.ndim != 2 or S_host.shape[0] != S_host.shape[1]:
+        raise ValueError(f"S: expected a square (d, d) matrix, got shape {S_host.shape}")
+    if np.max(np.abs(S_host - S_host.T)) > 1e-10 * np.max(np.abs(S_host)):
+        raise ValueError("S: must be symmetric (a covariance); symmetrize it with (S + S.T) / 2")
     eig = scipy.linalg.eigvalsh(S_host)
     if eig[0] <= 0:
         raise ValueError(f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate")
