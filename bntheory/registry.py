@@ -44,6 +44,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
+import sys
 import time
 import traceback
 import zlib
@@ -81,6 +82,7 @@ TAGS: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, Result] = {}
+_MODULE: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -228,13 +230,16 @@ def register(
         raise ValueError(f"{id}: tag must be one of {sorted(TAGS)}, got {tag!r}")
     result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, not_reproduced, proof)
     _REGISTRY[id] = result
+    # Where it was stated, so the order of results does not depend on which module was imported first.
+    _MODULE[id] = sys._getframe(1).f_globals.get("__name__", "")
     return result
 
 
 def all_results() -> list[Result]:
-    """Every registered result, in registration order (imports :mod:`bntheory.results` on first use)."""
+    """Every registered result: by results module name, then in the order the module states them."""
     _load_results()
-    return list(_REGISTRY.values())
+    index = {rid: i for i, rid in enumerate(_REGISTRY)}
+    return sorted(_REGISTRY.values(), key=lambda r: (_MODULE[r.id], index[r.id]))
 
 
 def get(ids: Iterable[str]) -> list[Result]:
@@ -252,7 +257,7 @@ def get(ids: Iterable[str]) -> list[Result]:
     chosen: dict[str, Result] = {}
     unknown = []
     for key in ids:
-        matches = [r for i, r in _REGISTRY.items() if i == key or i.startswith(key + ".")]
+        matches = [r for r in all_results() if r.id == key or r.id.startswith(key + ".")]
         if not matches:
             unknown.append(key)
         chosen.update((r.id, r) for r in matches)
