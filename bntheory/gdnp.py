@@ -42,6 +42,7 @@ __all__ = [
     "GDNPResult",
     "Problem",
     "Trace",
+    "alternating_gdnp",
     "bisection",
     "direction_gradient",
     "gd",
@@ -342,3 +343,35 @@ def rayleigh_gd(
         w = w + (Bw - rho * Aw) / (L * (rho - lam_min))
         w = w / xp.linalg.vector_norm(w)
     return w, np.array(rhos)
+
+
+def alternating_gdnp(
+    unit_problem: Callable[[np.ndarray, int], Problem], W0: np.ndarray, *, sweeps: int = 3, T_d: int = 20, T_s: int = 40
+) -> tuple[np.ndarray, list[list[GDNPResult]]]:
+    r"""GDNP on each hidden unit in turn, the others held fixed (Kohler et al. 2019, the tanh MLP; THEORY.md §3.9).
+
+    Parameters
+    ----------
+    unit_problem : callable
+        ``unit_problem(W, i)`` returns unit i's :class:`Problem` with the other rows of `W` fixed (e.g.
+        :func:`bntheory.problems.tanh_mlp_unit`).
+    W0 : ndarray, shape (m, d)
+        Initial input weights, one row per unit (each row needs :math:`u^\top w\ne0`).
+    sweeps, T_d, T_s : int
+        Passes over the units, and GDNP's direction and bisection steps per unit and pass.
+
+    Returns
+    -------
+    (ndarray, list of list of GDNPResult)
+        The final weights :math:`\tilde W` and, per sweep, each unit's run.
+    """
+    W = np.array(W0, dtype=np.float64)
+    runs = []
+    for _ in range(sweeps):
+        sweep = []
+        for i in range(W.shape[0]):
+            res = gdnp(unit_problem(W, i), W[i], T_d=T_d, T_s=T_s)
+            W[i] = to_numpy(res.w_tilde)
+            sweep.append(res)
+        runs.append(sweep)
+    return W, runs

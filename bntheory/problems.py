@@ -15,7 +15,7 @@ from array_api_compat import array_namespace
 from bntheory.backend import asarray, to_numpy
 from bntheory.gdnp import Problem
 
-__all__ = ["LOSSES", "halfspace", "halfspace_samples", "least_squares", "least_squares_moments"]
+__all__ = ["LOSSES", "halfspace", "halfspace_samples", "least_squares", "least_squares_moments", "tanh_mlp_unit"]
 
 Array = Any
 
@@ -247,4 +247,96 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
         L=L,
         name=f"halfspace samples ({loss})",
         info={"loss": loss, "n": n},
+    )
+
+
+_NODES_2D, _WEIGHTS_2D = np.polynomial.legendre.leggauss(96)
+
+
+def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
+    r""":math:`\mathrm E[\text{fn}(a,\ a-m)]` for a 2-D Gaussian :math:`a\sim\mathcal N(m,C)` (`mean`, `cov`).
+
+    Tensor Gauss–Legendre (96 nodes per axis) on :math:`[-9,9]^2` in whitened coordinates
+    :math:`a=\text{mean}+V\sqrt\Lambda\,\xi`; a singular covariance (the two units collinear) is allowed.
+    """
+    lam, V = np.linalg.eigh(cov)
+    root = V * np.sqrt(np.clip(lam, 0.0, None))
+    t = 9.0 * _NODES_2D
+    w = 9.0 * _WEIGHTS_2D * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+    xi = np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2)
+    weights = np.outer(w, w).ravel()
+    centred = xi @ root.T
+    return fn(mean + centred, centred), weights
+
+
+def tanh_mlp_unit(
+    S: Array, u: Array, W: np.ndarray, theta: np.ndarray, unit: int, *, loss: str = "softplus"
+) -> Problem:
+    r"""Unit `unit` of the one-hidden-layer tanh MLP with two hidden units, the other unit held fixed.
+
+    :math:`f_{NN}=\mathrm E_z\big[\ell\big(\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})\big)\big]`,
+    :math:`z=-yx\sim\mathcal N(u,S-uu^\top)`
+    (tanh is odd, so :math:`-yF(x)=\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})`; THEORY.md §3.9). The two
+    pre-activations are a 2-D Gaussian, so value and gradient are 2-D quadratures (:func:`_gaussian_2d`);
+    the gradient uses Gaussian conditioning,
+    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W C_a^{+}\mathrm E[(a-\mu_a)h(a)]`.
+
+    Parameters
+    ----------
+    S, u : arrays
+        As in :func:`halfspace` (:math:`u^\top S^{-1}u<1`).
+    W : ndarray, shape (2, d)
+        Both units' input weights; row `unit` is replaced by the argument of the objective.
+    theta : ndarray, shape (2,)
+        Output weights.
+    unit : {0, 1}
+        The unit whose weights are the variable.
+    loss : {"softplus", "smooth_hinge"}
+        :math:`\ell`.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    W = np.array(W, dtype=np.float64)
+    if W.shape[0] != 2 or unit not in (0, 1):
+        raise ValueError(f"W, unit: two hidden units (W of shape (2, d), unit 0 or 1), got {W.shape}, {unit}")
+    mu, L = _extreme_eigenvalues(S)
+    S_h, u_h = to_numpy(S), to_numpy(u)
+    if not u_h @ np.linalg.solve(S_h, u_h) < 1:
+        raise ValueError("u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist; scale u down")
+    Sigma = S_h - np.outer(u_h, u_h)
+    ell, dell = LOSSES[loss]
+    theta = np.asarray(theta, dtype=np.float64)
+
+    def weights_with(w):
+        Wf = W.copy()
+        Wf[unit] = to_numpy(w)
+        return Wf
+
+    def value(w):
+        Wf = weights_with(w)
+        vals, wts = _gaussian_2d(lambda a, c: ell(np.tanh(a) @ theta), Wf @ u_h, Wf @ Sigma @ Wf.T)
+        return float(vals @ wts)
+
+    def gradient(w):
+        Wf = weights_with(w)
+        cov = Wf @ Sigma @ Wf.T
+
+        def h(a, c):
+            # d/da_unit of ell(sum_j theta_j tanh(a_j))
+            return dell(np.tanh(a) @ theta) * theta[unit] * (1 - np.tanh(a[:, unit]) ** 2)
+
+        vals, wts = _gaussian_2d(lambda a, c: np.column_stack([h(a, c), c * h(a, c)[:, None]]), Wf @ u_h, cov)
+        e_h, e_ch = vals[:, 0] @ wts, vals[:, 1:].T @ wts
+        g = u_h * e_h + Sigma @ Wf.T @ (np.linalg.pinv(cov) @ e_ch)
+        return asarray(g, array_namespace(S, u), dtype=u.dtype)
+
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"tanh MLP unit {unit} ({loss})",
+        info={"loss": loss, "unit": unit},
     )

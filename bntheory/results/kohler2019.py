@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import zlib
 
 import mpmath
 import numpy as np
@@ -342,9 +343,22 @@ def _(ctx: Context):
 
 
 def _critical_point(problem: gdnp.Problem, w0: np.ndarray) -> np.ndarray:
-    """A critical point by BFGS on the objective's value only (finite-difference gradients): the oracle."""
-    res = scipy.optimize.minimize(problem.value, w0, method="BFGS", options={"gtol": 1e-10, "maxiter": 500})
-    return res.x
+    """A critical point by BFGS on the objective's value only (finite-difference gradients): the oracle.
+
+    Runs that drift to a large norm have found a plateau at infinity (saturated tanh, vanishing gradient),
+    not a critical point; they are discarded and BFGS restarts from a smaller start. Of the finite
+    critical points found, the one with the lowest value is returned.
+    """
+    rng = np.random.default_rng(zlib.crc32(w0.tobytes()))  # restarts seeded by the start: reproducible
+    found = []
+    for k in range(6):
+        start = w0 if k == 0 else rng.normal(size=w0.size) * 0.5
+        res = scipy.optimize.minimize(problem.value, start, method="BFGS", options={"gtol": 1e-10, "maxiter": 500})
+        if np.linalg.norm(res.x) < 50:
+            found.append((res.fun, res.x))
+    if not found:
+        raise ValueError("no finite critical point found from 6 starts")
+    return min(found, key=lambda t: t[0])[1]
 
 
 def _collinearity(ctx: Context, gaussian: bool) -> Outcome:
@@ -456,3 +470,117 @@ def _(ctx: Context) -> Outcome:
 @gdnp_direction.negative_control("step size with mu in place of L")
 def _(ctx: Context) -> Outcome:
     return _gdnp_halfspace(ctx, "mu")
+
+
+# --- the one-hidden-layer tanh MLP ------------------------------------------------------------------------
+
+
+def _mlp_instance(rng: np.random.Generator, d: int):
+    S, u = _halfspace_instance(rng, d, 5.0)
+    return S, u, np.array([1.0, -0.7])
+
+
+def _unit_collinearity(ctx: Context, other: str, line: str = "S^-1 u") -> tuple[float, str]:
+    """Largest 1 - |cos| between unit 0's critical point (BFGS on the value) and the line, unit 1 fixed."""
+    rng = ctx.rng("kohler2019.mlp")
+    worst, lines = 0.0, []
+    for loss in problems.LOSSES:
+        for d in (3,) if ctx.quick else (3, 5):
+            S, u, theta = _mlp_instance(rng, d)
+            direction = np.linalg.solve(S, u)
+            W = np.zeros((2, d))
+            W[1] = 0.8 * direction if other == "on the line" else rng.normal(size=d)
+            problem = problems.tanh_mlp_unit(S, u, W, theta, 0, loss=loss)
+            w = _critical_point(problem, rng.normal(size=d))
+            target = direction if line == "S^-1 u" else u
+            gap = 1 - abs(w @ target) / (np.linalg.norm(w) * np.linalg.norm(target))
+            worst = max(worst, gap)
+            lines.append(f"{loss}, d = {d}: {gap:.2g}")
+    return worst, "1 - |cos(critical point of unit 0, " + line + ")|, other unit " + other + ": " + "; ".join(lines)
+
+
+mlp_lemma = register(
+    "kohler2019.mlp_lemma",
+    title="tanh MLP: every unit's critical points lie on the line through S^-1 u (as printed)",
+    citation=CITATION.format("§5 (one-hidden-layer MLP)"),
+    tag="R",
+    statement=(
+        r"\nabla_{\tilde w^{(i)}}f_{NN}(\tilde W,\Theta)=0\ \Rightarrow\ \tilde w^{(i)}=g^{(i)}S^{-1}u"
+        r"\quad\text{for fixed }\Theta\text{ and any fixed other units}"
+    ),
+    assumptions=("z = -y x ~ N(u, S - u u^T)", "phi = tanh, a smooth loss with bounded derivative"),
+    notes=(
+        "THEORY.md §3.9 [R]. Stein's lemma gives unit i's gradient in span{u, S w_tilde^(1), ..., S w_tilde^(m)}, "
+        "not span{u, S w_tilde^(i)}: the claim needs the other units on the line (the corrected form is "
+        "kohler2019.mlp_on_line). The control checks the critical point against the wrong line (through u)."
+    ),
+    not_reproduced=(
+        "With the other unit held at a random direction (two hidden units, d = 3 and 5, softplus and smooth hinge, "
+        "population objective by 2-D quadrature, critical points by BFGS on the value alone), unit 0's critical point "
+        "is off the line through S^-1 u by 1 - |cos| = 0.03-0.2, far above quadrature and optimizer error (the same "
+        "procedure gives 1e-15 when the other unit is on the line). "
+        "Rerun: `bntheory verify --only kohler2019.mlp_lemma`."
+    ),
+    proof="kohler2019_mlp.py",
+)
+
+
+@mlp_lemma.numeric("critical point of unit 0 (BFGS, value only), unit 1 at a random direction")
+def _(ctx: Context) -> Outcome:
+    worst, detail = _unit_collinearity(ctx, "random")
+    return at_most(worst, 1e-6, detail)
+
+
+@mlp_lemma.negative_control("the wrong line (through u, not S^-1 u), other unit on the line")
+def _(ctx: Context) -> Outcome:
+    worst, detail = _unit_collinearity(ctx, "on the line", line="u")
+    return at_most(worst, 1e-6, detail)
+
+
+mlp_on_line = register(
+    "kohler2019.mlp_on_line",
+    title="tanh MLP: with the other units on the line, a unit's critical points and GDNP direction follow S^-1 u",
+    citation=CITATION.format("§5 (one-hidden-layer MLP); corrected form derived here"),
+    tag="D",
+    statement=(
+        r"\tilde w^{(j)}\in\mathbb R\,S^{-1}u\ (j\ne i)\ \Rightarrow\ \nabla_{\tilde w^{(i)}}f_{NN}\in"
+        r"\operatorname{span}\{u,S\tilde w^{(i)}\},\ \text{critical points }\tilde w^{(i)}=g^{(i)}S^{-1}u,\ "
+        r"\rho(w^{(i)}_t)-\rho^*\le(1-\mu/L)^{2t}(\rho(w^{(i)}_0)-\rho^*)"
+    ),
+    assumptions=("z = -y x ~ N(u, S - u u^T)", "the other hidden units lie on the line through S^-1 u"),
+    notes=(
+        "Derived from Stein's lemma (THEORY.md §3.9 calls it D-able): E[z h(a)] = u E[h] + Sigma sum_j w_j E[d_j h], "
+        "and S w_j is parallel to u for w_j on the line. Alternating GDNP started with the other units on the line "
+        "keeps this structure at every unit update."
+    ),
+    proof="kohler2019_mlp.py",
+)
+
+
+@mlp_on_line.numeric("critical point of unit 0 (BFGS, value only), unit 1 on the line")
+def _(ctx: Context) -> Outcome:
+    worst, detail = _unit_collinearity(ctx, "on the line")
+    return at_most(worst, 1e-9, detail)
+
+
+@mlp_on_line.numeric("GDNP on unit 0 with unit 1 on the line: per-step (1 - mu/L)^2 bound")
+def _(ctx: Context) -> Outcome:
+    rng = ctx.rng("kohler2019.mlp.gdnp")
+    worst, lines = 0.0, []
+    for loss in problems.LOSSES:
+        S, u, theta = _mlp_instance(rng, 4)
+        direction = np.linalg.solve(S, u)
+        W = np.array([np.zeros(4), 0.8 * direction])
+        problem = problems.tanh_mlp_unit(S, u, W, theta, 0, loss=loss)
+        res = gdnp.gdnp(problem, rng.normal(size=4), T_d=8 if ctx.quick else 15, T_s=30)
+        gaps = np.maximum(res.trace.rho + float(u @ direction), 0)
+        q = (1 - problem.mu / problem.L) ** 2
+        worst = max(worst, pointwise_ratio(gaps, q, floor=FLOOR))
+        lines.append(f"{loss}: q {fit_rate(gaps, floor=FLOOR).q:.4g} vs {q:.4g}")
+    return at_most(worst, 1 + RATE_SLACK, f"max e_t/(q^t e_0) {worst:.6g}; " + "; ".join(lines))
+
+
+@mlp_on_line.negative_control("the other unit off the line (the printed statement's generality)")
+def _(ctx: Context) -> Outcome:
+    worst, detail = _unit_collinearity(ctx, "random")
+    return at_most(worst, 1e-9, detail)
