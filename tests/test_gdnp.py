@@ -136,3 +136,21 @@ def test_rayleigh_gd_converges_to_the_top_pencil_eigenvalue(xp, rng):
     _, rhos = gdnp.rayleigh_gd(asarray(A, xp), asarray(B, xp), asarray(rng.normal(size=4), xp), T=300)
     assert rhos[-1] == pytest.approx(scipy.linalg.eigh(B, A, eigvals_only=True)[-1], rel=1e-9)
     assert np.all(np.diff(rhos) >= -1e-12), "the quotient increases monotonically"
+
+
+def test_tanh_mlp_unit_gradient_and_alternating_gdnp(rng):
+    S, u = _instance(rng, d=3, kappa=4.0)
+    line = np.linalg.solve(S, u)
+    theta = np.array([1.0, -0.7])
+    W = np.array([rng.normal(size=3), 0.8 * line])
+    unit = problems.tanh_mlp_unit(S, u, W, theta, 0)
+    w, e = rng.normal(size=3), 1e-5
+    fd = [(unit.value(w + e * v) - unit.value(w - e * v)) / (2 * e) for v in np.eye(3)]
+    np.testing.assert_allclose(unit.gradient(w), fd, rtol=1e-6, atol=1e-8)
+    W_out, runs = gdnp.alternating_gdnp(lambda W, i: problems.tanh_mlp_unit(S, u, W, theta, i), W, sweeps=2, T_d=12,
+                                        T_s=30)
+    assert len(runs) == 2 and len(runs[0]) == 2
+    cos = np.abs(W_out @ line) / np.linalg.norm(W_out, axis=1) / np.linalg.norm(line)
+    assert np.all(1 - cos < 1e-6)
+    with pytest.raises(ValueError, match="two hidden units"):
+        problems.tanh_mlp_unit(S, u, np.ones((3, 3)), theta, 0)
