@@ -78,12 +78,18 @@ def available() -> tuple[str, ...]:
 def asarray(a: Any, xp: ModuleType, *, dtype: Any = None) -> Any:
     """Move a NumPy array (or nested sequence) to the namespace `xp`, on its default device.
 
-    `dtype` is a NumPy dtype (or None to keep the input's); it is translated to `xp`'s own dtype.
+    `dtype` is a NumPy dtype, a dtype of `xp` itself (such as ``x.dtype`` of an array of that backend), or
+    None to keep the input's.
     """
+    xp_dtype = None
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:  # a dtype object of the target namespace: convert there
+            xp_dtype, dtype = dtype, None
     a = np.asarray(a, dtype=dtype)
-    if xp.__name__ == "array_api_strict":
-        return xp.asarray(a)
-    return xp.asarray(a, dtype=getattr(xp, a.dtype.name))
+    out = xp.asarray(a) if xp.__name__ == "array_api_strict" else xp.asarray(a, dtype=getattr(xp, a.dtype.name))
+    return out if xp_dtype is None else xp.astype(out, xp_dtype)
 
 
 def to_numpy(x: Any) -> np.ndarray:

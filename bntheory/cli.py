@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="array backend for the numeric checks (default: numpy)")
     p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
     p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
-    p_verify.add_argument("--quick", action="store_true", help="smaller sizes and fewer draws")
+    p_verify.add_argument("--size", choices=("quick", "default", "large"), default="default",
+                          help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)")
+    p_verify.add_argument("--quick", action="store_true", help="same as --size quick")
     p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
     p_verify.set_defaults(func=_cmd_verify)
     return parser
@@ -71,7 +73,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         xp = backend.namespace(args.backend)
     except backend.BackendUnavailableError as exc:
         raise UsageError(str(exc)) from None
-    ctx = registry.Context(xp=xp, backend=args.backend, seed=args.seed, quick=args.quick)
+    if args.quick:
+        args.size = "quick"
+    ctx = registry.Context(xp=xp, backend=args.backend, seed=args.seed, quick=args.size == "quick",
+                           large=args.size == "large")
     start = time.perf_counter()
     reports = []
     for i, result in enumerate(results, 1):
@@ -84,7 +89,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
-        text = report.to_json(reports, version=__version__, backend=args.backend, seed=args.seed, quick=args.quick)
+        text = report.to_json(reports, version=__version__, backend=args.backend, seed=args.seed, size=args.size)
         try:
             path = write_text_atomic(args.json, text)
         except OSError as exc:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from bntheory.deep_linear import DLNTrace
 
-__all__ = ["dln_landscape_figure", "rate_figure", "save"]
+__all__ = ["dln_landscape_figure", "rate_figure", "representation_figure", "save"]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
 _LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
@@ -98,6 +98,38 @@ def rate_figure(runs) -> Figure:
         ax.set_xlabel("iteration")
     axes[0].legend(fontsize=8)
     fig.suptitle("GDNP vs the (1 - mu/L)^2 bound and plain GD (Kohler et al. 2019)", fontsize=10)
+    return fig
+
+
+def representation_figure(traces: Mapping[str, Mapping[str, np.ndarray]], heatmaps: Mapping[str, np.ndarray]) -> Figure:
+    """Rank, soft rank and d_max against depth per decomposition, and cosine heatmaps.
+
+    `traces` maps a decomposition's label to ``{"depth", "rank", "soft_rank", "d_max"}`` arrays (medians over
+    seeds); `heatmaps` maps a title to an n × n cosine matrix.
+    """
+    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    top = fig.subfigures(2, 1)
+    axes = top[0].subplots(1, 3)
+    for label, tr in traces.items():
+        axes[0].plot(tr["depth"], tr["rank"], label=label)
+        axes[1].plot(tr["depth"], tr["soft_rank"], label=label)
+        axes[2].plot(tr["depth"], tr["d_max"], label=label)
+    for ax, title in zip(
+        axes, ("numerical rank (float64 tolerance)", "soft rank", "d_max to cluster + outlier"), strict=True
+    ):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("depth")
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    hm = top[1].subplots(1, max(len(heatmaps), 1), squeeze=False)[0]
+    for ax, (title, C) in zip(hm, heatmaps.items(), strict=False):
+        image = ax.imshow(C, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if heatmaps:
+        top[1].colorbar(image, ax=hm, shrink=0.8, label="cosine")
+    fig.suptitle("Representations at initialization (Nachum et al. 2024; Daneshmand et al. 2020)", fontsize=10)
     return fig
 
 

@@ -98,13 +98,16 @@ class Context:
     seed : int
         Base seed; :meth:`rng` derives an independent stream per check from it.
     quick : bool
-        Smaller sizes and fewer draws (``bntheory verify --quick``).
+        Smaller sizes and fewer draws (``bntheory verify --size quick``).
+    large : bool
+        The reference sizes of THEORY.md's tables (``bntheory verify --size large``), slower.
     """
 
     xp: ModuleType
     backend: str = "numpy"
     seed: int = 0
     quick: bool = False
+    large: bool = False
 
     def rng(self, key: str) -> np.random.Generator:
         """A generator seeded by ``(seed, key)``: reproducible and independent of the order of checks."""

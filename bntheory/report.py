@@ -11,13 +11,14 @@ from bntheory.registry import CheckReport, Result, ResultReport
 __all__ = ["format_table", "markdown_table", "summary", "to_json"]
 
 
-def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, quick: bool) -> str:
+def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, size: str) -> str:
     """The JSON document of a run (schema in the README, section "verify --json")."""
     doc = {
         "bntheory": version,
         "backend": backend,
         "seed": seed,
-        "quick": quick,
+        "size": size,
+        "quick": size == "quick",
         "passed": all(r.status != "failed" for r in reports),
         "results": [_result(r) for r in reports],
     }
