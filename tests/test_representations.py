@@ -66,3 +66,30 @@ def test_small_batches_settle_in_the_symmetric_state_not_the_configuration():
     H = rep.deep_network(rng.normal(size=(8, 128, 4)), 300, ("rc", "relu"), rng, variance=2.0, method="gram")
     dist, _ = rep.d_max(H)
     assert np.median(dist) > 0.5
+
+
+def test_per_sample_centering_does_not_produce_the_configuration():
+    # THEORY.md §4.5: the geometry needs centering per feature across the batch.
+    rng = np.random.default_rng(4)
+    H = rep.deep_network(rng.normal(size=(6, 256, 32)), 400, ("rc_sample", "relu"), rng, variance=2.0, method="gram",
+                         normalize=True)
+    dist, _ = rep.d_max(H)
+    assert np.median(dist) > 0.5
+
+
+@pytest.mark.parametrize(("ratio", "variance_factor"), [("n-1", 1.0), ("(n-1)^2", 1.0), ("(n-1)^2", "wrong alpha")])
+def test_only_the_stated_configuration_and_alpha_keep_the_gram(ratio, variance_factor):
+    # THEORY.md §4.4 controls: outlier ratio n - 1, or alpha = n^2/(n^2 - 2n + 1), are not fixed points.
+    from bntheory.results.nachum2024 import _configuration
+
+    rng = np.random.default_rng(5)
+    n, d, draws = 5, 1000, 300
+    # Gram ratio (n - 1)^2 means norm ratio n - 1; the control uses Gram ratio n - 1.
+    H = _configuration(rng, d, n, np.sqrt(n - 1) if ratio == "n-1" else n - 1)
+    alpha = rep.alpha(n) if variance_factor == 1.0 else n * n / (n * n - 2 * n + 1)
+    out = rep.deep_network(np.broadcast_to(H, (draws, d, n)).copy(), 1, ("rc", "relu"), rng, variance=2 * alpha,
+                           method="gram")
+    mean = rep.gram(out).mean(axis=0)
+    rel = np.max(np.abs(mean - H.T @ H)) / np.max(np.abs(H.T @ H))
+    stated = ratio == "(n-1)^2" and variance_factor == 1.0
+    assert (rel < 0.02) == stated, rel
