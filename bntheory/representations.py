@@ -106,7 +106,10 @@ def deep_network(
     steps : sequence of str
         Subset of :data:`STEPS` applied after each linear map, in order.
     rng : numpy.random.Generator
-        Source of the weights (drawn on the host with NumPy, then moved to `H0`'s namespace and device).
+        Source of the weights. On NumPy and PyTorch they are drawn by `rng` itself; on CuPy a
+        ``cupy.random.Generator`` seeded from `rng` draws them on the GPU (moving a fresh d × d matrix from
+        the host every layer would cost far more than the layer), so a CuPy run is reproducible from the
+        seed but does not repeat NumPy's numbers.
     variance : float
         Entries of :math:`W` have variance ``variance / d``: 1 for the linear chains of Daneshmand et al.,
         2 for He, ``2 * alpha(n)`` for the invariant configuration of Nachum et al.
@@ -145,7 +148,8 @@ def deep_network(
     xp = array_namespace(H0)
     d = H0.shape[-2]
     lead = tuple(H0.shape[:-2])
-    scale = np.sqrt(variance / d)
+    scale = float(np.sqrt(variance / d))
+    draw = _drawer(xp, rng, H0.dtype)
     H = H0
     if record is not None:
         record(0, H)
@@ -154,25 +158,45 @@ def deep_network(
         if method == "gram":
             lam, V = xp.linalg.eigh(gram(H))
             root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
-            G = asarray(rng.standard_normal((*lead, d, n)) * scale, xp, dtype=H0.dtype)
+            G = draw("normal", (*lead, d, n)) * scale
             H = apply_steps(G @ xp.matrix_transpose(root), steps)
             if normalize:
                 H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
             if record is not None:
                 record(layer, H)
             continue
-        if weights == "gaussian":
-            W = rng.standard_normal((*lead, d, d)) * scale
-        else:
-            W = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), (*lead, d, d)) * scale
+        W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
         if residual_gamma is not None:
-            W = np.eye(d) + residual_gamma * W
-        H = apply_steps(asarray(W, xp, dtype=H0.dtype) @ H, steps)
+            W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
+        H = apply_steps(W @ H, steps)
         if normalize:
             H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
         if record is not None:
             record(layer, H)
     return H
+
+
+def _drawer(xp, rng: np.random.Generator, dtype) -> Callable[[str, tuple[int, ...]], Array]:
+    """``draw(kind, shape)``: standard normal or unit-variance uniform numbers in `xp`, on its device."""
+    from array_api_compat import is_cupy_namespace
+
+    if is_cupy_namespace(xp):
+        import cupy
+
+        gen = cupy.random.default_rng(int(rng.integers(2**63)))
+
+        def draw_cupy(kind: str, shape: tuple[int, ...]) -> Array:
+            if kind == "normal":
+                return xp.astype(gen.standard_normal(shape), dtype)
+            return xp.astype(gen.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape), dtype)
+
+        return draw_cupy
+
+    def draw_host(kind: str, shape: tuple[int, ...]) -> Array:
+        a = rng.standard_normal(shape) if kind == "normal" else rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape)
+        return asarray(a, xp, dtype=dtype)
+
+    return draw_host
 
 
 def _svdvals(H: Array) -> Array:
