@@ -15,21 +15,11 @@ arrays to ``deep_network`` (weights are drawn on the host and moved; see the not
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from _timing import best_time
 
 from bntheory import representations as rep
-
-
-def best(fn, repeat: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -43,14 +33,14 @@ def main() -> None:
         rng = np.random.default_rng(0)
         H = rng.standard_normal((d, n))
         W = rng.standard_normal((d, d))
-        mm = best(lambda W=W, H=H: W @ H)
-        draw = best(lambda d=d, rng=rng: rng.standard_normal((d, d)))
+        mm = best_time(lambda W=W, H=H: W @ H)
+        draw = best_time(lambda d=d, rng=rng: rng.standard_normal((d, d)))
 
         def network(method, H=H, rng=rng):
             return rep.deep_network(H, args.depth, ("rc", "rs", "relu"), rng, variance=2.0, method=method)
 
-        layer = best(lambda: network("weights"), repeat=1) / args.depth
-        gram = best(lambda: network("gram"), repeat=1) / args.depth
+        layer = best_time(lambda: network("weights"), repeat=1) / args.depth
+        gram = best_time(lambda: network("gram"), repeat=1) / args.depth
         print(f"{d:>6} {1e3 * layer:>9.2f} {1e3 * mm:>7.2f} {layer / mm:>9.1f} {gram / mm:>8.2f} {draw / mm:>7.1f}")
 
 

@@ -16,22 +16,12 @@ Usage: ``python benchmarks/bench_transform.py [--repeat 15] [--shapes 4096x1024 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from _timing import best_time
 
 from bntheory import transform
-
-
-def best_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(shape: tuple[int, ...], dtype, repeat: int) -> dict[str, float]:
