@@ -63,7 +63,7 @@ def _symbolic_sizes(ctx: Context, full: tuple[int, ...] = (2, 3, 4, 5, 6)) -> tu
 def _budget(ctx: Context) -> dict:
     if ctx.quick:
         return {"draws": 40, "climbs": 1, "max_evaluations": 120}
-    return {"draws": 100, "climbs": 2, "max_evaluations": 250}
+    return {"draws": 60, "climbs": 2, "max_evaluations": 150}
 
 
 def _report(found: list[tuple[str, WorstCase]], what: str) -> Outcome:
