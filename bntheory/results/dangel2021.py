@@ -139,6 +139,25 @@ def _(ctx: Context) -> Outcome:
     return _diag_error(ctx, lambda m, t, X, loss: cv.ggn_diagonal(m, t, X, loss=loss))
 
 
+@ggn.numeric("G = r * sum over components of J_n^T (S_n S_n^T) J_n, each J_n by jacrev of F_n alone", needs=NEEDS)
+def _(ctx: Context) -> Outcome:
+    import torch
+
+    worst = 0.0
+    for loss in ("mse", "cross_entropy"):
+        model, theta, X, _, _ = _instance(ctx, "dangel2021.ggn")
+        t, Xt = torch.as_tensor(theta), torch.as_tensor(X)
+        F = model.forward(t, Xt).detach().numpy()
+        S = cv.loss_hessian_factors(F, loss)
+        total = np.zeros((model.size, model.size))
+        for n in range(len(X)):
+            J_n = torch.func.jacrev(lambda p, n=n, m=model, X=Xt: m.forward(p, X)[n])(t).numpy()  # (C, D)
+            total += J_n.T @ S[n] @ S[n].T @ J_n
+        G = cv.ggn_dense(model, theta, X, loss=loss)
+        worst = max(worst, float(np.max(np.abs(total / len(X) - G)) / np.max(np.abs(G))))
+    return at_most(worst, 1e-12, "sum of N per-component GGNs vs the dense G, MSE and CE (mean reduction)")
+
+
 @ggn.negative_control("omit the reduction factor r (mean reduction)", needs=NEEDS)
 def _(ctx: Context) -> Outcome:
     return _diag_error(ctx, lambda m, t, X, loss: len(X) * cv.ggn_diagonal(m, t, X, loss=loss))
