@@ -53,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     p_verify.add_argument("--quick", action="store_true", help="same as --size quick")
     p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
     p_verify.set_defaults(func=_cmd_verify)
+
+    p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
+    p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
+    p_nb.add_argument("--proofs", default="proofs", metavar="DIR", help="directory of the proofs (default: proofs)")
+    p_nb.add_argument("--only", nargs="+", metavar="ID", help="result ids, paper prefixes or proof file stems")
+    p_nb.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds (default: 600)")
+    p_nb.set_defaults(func=_cmd_notebooks)
     return parser
 
 
@@ -98,6 +105,30 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.figures:
         _save_figures(results, ctx, args.figures)
     return 1 if any(r.status == "failed" for r in reports) else 0
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    try:
+        from bntheory import notebooks
+    except ImportError as exc:  # pragma: no cover - the extra is installed in the test environment
+        raise UsageError(f"notebooks need the 'notebooks' extra: pip install 'bntheory[notebooks]' ({exc})") from None
+    if not os.path.isdir(args.proofs):
+        raise UsageError(f"--proofs: no directory {args.proofs!r}; run from the repository root or pass --proofs")
+    try:
+        files = notebooks.proof_files(args.proofs, args.only or ())
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    start = time.perf_counter()
+    for i, proof in enumerate(files, 1):
+        print(f"[{i}/{len(files)}] {proof.name} ", end="", file=sys.stderr, flush=True)
+        try:
+            path = notebooks.build(proof, args.out, timeout=args.timeout)
+        except notebooks.NotebookError as exc:
+            print(f"\nbntheory: notebook failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}")
+    print(f"{len(files)} notebook(s) executed in {time.perf_counter() - start:.1f} s")
+    return 0
 
 
 def _save_figures(results: Sequence[registry.Result], ctx: registry.Context, directory: str) -> None:

@@ -143,6 +143,9 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a saved figure should have
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
