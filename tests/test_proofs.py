@@ -10,9 +10,10 @@ from bntheory import registry
 PROOFS = Path(__file__).resolve().parents[1] / "proofs"
 
 
-def test_every_named_proof_exists():
-    named = {r.proof for r in registry.all_results() if r.proof}
-    assert named, "results name their proofs"
+def test_every_result_names_an_existing_proof():
+    missing = [r.id for r in registry.all_results() if not r.proof]
+    assert not missing, f"results without a proof in proofs/: {missing}"
+    named = {r.proof for r in registry.all_results()}
     for name in named:
         assert (PROOFS / name).is_file(), name
 

@@ -50,6 +50,7 @@ def _draw(rng: np.random.Generator, shape: tuple[int, ...]):
 
 bn_transform = register(
     "ioffe2015.transform",
+    proof="ioffe2015_transform.py",
     title="Training-mode BN transform (Algorithm 1)",
     citation=CITATION.format("Algorithm 1"),
     tag="P",
@@ -125,6 +126,7 @@ def _(ctx: Context) -> Outcome:
 
 backprop = register(
     "ioffe2015.backprop",
+    proof="ioffe2015_transform.py",
     title="Back-propagation through BN (closed forms)",
     citation=CITATION.format("§3, back-propagation formulas"),
     tag="P",
@@ -239,6 +241,7 @@ def _(ctx: Context) -> Outcome:
 
 population = register(
     "ioffe2015.population_stats",
+    proof="ioffe2015_transform.py",
     title="Population statistics for inference (Algorithm 2)",
     citation=CITATION.format("Algorithm 2"),
     tag="P",
@@ -311,6 +314,7 @@ def _(ctx: Context) -> Outcome:
 
 inference_affine = register(
     "ioffe2015.inference_affine",
+    proof="ioffe2015_transform.py",
     title="Inference-mode BN is a per-channel affine map",
     citation=CITATION.format("Algorithm 2, step 11"),
     tag="P",
@@ -393,6 +397,7 @@ def _eval_bn(layer, gamma, beta, mean, var):
 
 fusion = register(
     "ioffe2015.fusion",
+    proof="ioffe2015_transform.py",
     title="Fusing inference-mode BN into the preceding linear or convolution layer",
     citation=CITATION.format("Algorithm 2 (inference BN is affine); fusion algebra derived"),
     tag="D",

@@ -68,6 +68,7 @@ def _running_error(ctx: Context, key: str, update, weight_new: Fraction, unbiase
 
 pytorch_running = register(
     "pytorch.running_stats",
+    proof="libraries_running_stats.py",
     title="PyTorch running statistics: momentum weighs the new batch, stored variance unbiased",
     citation="PyTorch documentation, torch.nn.BatchNorm1d/BatchNorm2d (momentum, running_var)",
     tag="P",
@@ -122,6 +123,7 @@ def _(ctx: Context) -> Outcome:
 
 keras_running = register(
     "keras.running_stats",
+    proof="libraries_running_stats.py",
     title="Keras 3 moving statistics: momentum weighs the old value, stored variance biased",
     citation="Keras 3 documentation and source, keras.layers.BatchNormalization (moving_mean, moving_variance)",
     tag="P",
