@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from bntheory import cli, notebooks
+nbformat = pytest.importorskip("nbformat", reason="the 'notebooks' extra is not installed")
+
+from bntheory import cli, notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PROOFS = sorted((ROOT / "proofs").glob("*.py"))
