@@ -44,15 +44,31 @@ def _parser() -> argparse.ArgumentParser:
 
     p_verify = sub.add_parser("verify", help="run the symbolic and numeric checks and the negative controls")
     p_verify.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes (santurkar2018)")
-    p_verify.add_argument("--backend", default="numpy", choices=backend.BACKENDS,
-                          help="array backend for the numeric checks (default: numpy)")
+    p_verify.add_argument(
+        "--backend",
+        default="numpy",
+        choices=backend.BACKENDS,
+        help="array backend for the numeric checks (default: numpy)",
+    )
     p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
     p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
-    p_verify.add_argument("--size", choices=("quick", "default", "large"), default="default",
-                          help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)")
+    p_verify.add_argument(
+        "--size",
+        choices=("quick", "default", "large"),
+        default="default",
+        help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)",
+    )
     p_verify.add_argument("--quick", action="store_true", help="same as --size quick")
     p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
     p_verify.set_defaults(func=_cmd_verify)
+
+    p_report = sub.add_parser("report", help="run verify and write a self-contained HTML report and its JSON")
+    p_report.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
+    p_report.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes")
+    p_report.add_argument("--backend", default="numpy", choices=backend.BACKENDS)
+    p_report.add_argument("--seed", type=int, default=0)
+    p_report.add_argument("--size", choices=("quick", "default", "large"), default="default")
+    p_report.set_defaults(func=_cmd_report)
 
     p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
@@ -71,7 +87,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
+def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], registry.Context]:
     try:
         results = registry.get(args.only) if args.only else registry.all_results()
     except KeyError as exc:
@@ -80,10 +96,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         xp = backend.namespace(args.backend)
     except backend.BackendUnavailableError as exc:
         raise UsageError(str(exc)) from None
-    if args.quick:
+    if getattr(args, "quick", False):
         args.size = "quick"
-    ctx = registry.Context(xp=xp, backend=args.backend, seed=args.seed, quick=args.size == "quick",
-                           large=args.size == "large")
+    ctx = registry.Context(
+        xp=xp, backend=args.backend, seed=args.seed, quick=args.size == "quick", large=args.size == "large"
+    )
+    return results, ctx
+
+
+def _run(results: Sequence[registry.Result], ctx: registry.Context) -> tuple[list[registry.ResultReport], float]:
     start = time.perf_counter()
     reports = []
     for i, result in enumerate(results, 1):
@@ -92,7 +113,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         rep = registry.run(result, ctx)
         print(f" {rep.status} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
         reports.append(rep)
-    elapsed = time.perf_counter() - start
+    return reports, time.perf_counter() - start
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    results, ctx = _selection(args)
+    reports, elapsed = _run(results, ctx)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
@@ -104,6 +130,29 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if args.figures:
         _save_figures(results, ctx, args.figures)
+    return 1 if any(r.status == "failed" for r in reports) else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import io
+
+    results, ctx = _selection(args)
+    reports, elapsed = _run(results, ctx)
+    figures = {}
+    for result in results:
+        for name, make in result.figures.items():
+            buffer = io.BytesIO()
+            make(ctx).savefig(buffer, format="png", dpi=100)
+            figures[f"{result.id}.{name}"] = buffer.getvalue()
+    meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
+    try:
+        html = write_text_atomic(
+            os.path.join(args.out, "report.html"), report.to_html(reports, figures, seconds=elapsed, **meta)
+        )
+        data = write_text_atomic(os.path.join(args.out, "verify.json"), report.to_json(reports, **meta))
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write into {args.out}: {exc.strerror or exc}") from None
+    print(f"{report.summary(reports)} in {elapsed:.1f} s; wrote {html} and {data}")
     return 1 if any(r.status == "failed" for r in reports) else 0
 
 

@@ -1,14 +1,16 @@
-"""Turning a verify run into a table for the terminal and a JSON document."""
+"""Turning a verify run into a table for the terminal, a JSON document and a self-contained HTML report."""
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 from collections.abc import Sequence
 
 from bntheory.registry import CheckReport, Result, ResultReport
 
-__all__ = ["format_table", "markdown_table", "summary", "to_json"]
+__all__ = ["format_table", "markdown_table", "summary", "to_html", "to_json"]
 
 
 def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, size: str) -> str:
@@ -143,3 +145,66 @@ def summary(reports: Sequence[ResultReport]) -> str:
     if skipped:
         parts.append(f"{skipped} check(s) skipped")
     return ", ".join(parts)
+
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #ddd;padding:4px 6px;
+text-align:left;vertical-align:top}th{background:#f4f4f4}.passed{color:#126b12}.failed{color:#b00020;font-weight:bold}
+.provisional{color:#7a5a00}.notrep{color:#5a3e99}code{font-size:12px;white-space:pre-wrap}
+figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+"""
+
+
+def to_html(
+    reports: Sequence[ResultReport],
+    figures: dict[str, bytes],
+    *,
+    version: str,
+    backend: str,
+    seed: int,
+    size: str,
+    seconds: float,
+) -> str:
+    """A self-contained HTML report: summary, the check table, every statement, and the figures (embedded PNG).
+
+    Statements are shown as their LaTeX source (no external script is loaded, so the file opens offline).
+    """
+    esc = html.escape
+    rows = []
+    for r in reports:
+        css = {"passed": "passed", "failed": "failed", "provisional": "provisional"}.get(r.status, "notrep")
+        entries = [(f"[{c.kind[:3]}] {c.name}", c.outcome, c.status) for c in r.checks]
+        if r.control is not None:
+            verdict = "skipped" if r.control.skipped else ("rejected" if r.control.rejected else "NOT REJECTED")
+            entries.append((f"[control] {r.control.description}", r.control.outcome, verdict))
+        for k, (name, outcome, verdict) in enumerate(entries):
+            measured, bound = _cells(outcome)
+            first = (
+                f'<td rowspan="{len(entries)}">{esc(r.result.id)}<br><span class="{css}">{esc(r.status)}</span></td>'
+            )
+            rows.append(
+                f"<tr>{first if k == 0 else ''}<td>{esc(name)}</td><td>{esc(measured)}</td>"
+                f"<td>{esc(bound)}</td><td>{esc(verdict)}</td></tr>"
+            )
+    statements = "".join(
+        f"<h3>{esc(r.result.id)}: {esc(r.result.title)}</h3><p>{esc(r.result.citation)} — tag [{r.result.tag}], "
+        f"status <b>{esc(r.status)}</b></p><p><code>{esc(r.result.statement)}</code></p>"
+        + (f"<p><i>Notes:</i> {esc(r.result.notes)}</p>" if r.result.notes else "")
+        + (f"<p><i>Not reproduced:</i> {esc(r.result.not_reproduced)}</p>" if r.result.not_reproduced else "")
+        for r in reports
+    )
+    images = "".join(
+        f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{esc(name)}</figcaption></figure>"
+        for name, png in figures.items()
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>bntheory report</title>'
+        f"<style>{_STYLE}</style></head><body><h1>bntheory verification report</h1>"
+        f"<p>{esc(summary(reports))} in {seconds:.1f} s — bntheory {esc(version)}, backend {esc(backend)}, "
+        f'seed {seed}, size {esc(size)}</p><h2>Checks</h2><table id="checks"><tr><th>result</th><th>check</th>'
+        f"<th>measured</th><th>bound</th><th>verdict</th></tr>{''.join(rows)}</table>"
+        f"<h2>Figures</h2>{images or '<p>No figures for the selected results.</p>'}"
+        f"<h2>Statements</h2>{statements}</body></html>\n"
+    )

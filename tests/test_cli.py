@@ -80,3 +80,14 @@ def test_verify_a_paper_prefix_and_save_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "not reproduced" in out
     assert (tmp_path / "santurkar2018.dln_landscape.dln.png").stat().st_size > 0
+
+
+def test_report_writes_html_and_json(tmp_path, capsys):
+    code = cli.main(["report", "--only", "santurkar2018.dln_landscape", "keras.running_stats", "--size", "quick",
+                     "--out", str(tmp_path)])
+    assert code == 0
+    page = (tmp_path / "report.html").read_text()
+    assert '<table id="checks">' in page and "keras.running_stats" in page and "not reproduced" in page
+    assert page.count("data:image/png;base64,") == 1, "the DLN figure is embedded"
+    assert "<script" not in page, "self-contained: no external scripts"
+    assert json.loads((tmp_path / "verify.json").read_text())["size"] == "quick"
