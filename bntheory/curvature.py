@@ -100,6 +100,22 @@ class Model:
         ]
         return np.concatenate([p.ravel() for p in parts])
 
+    def _params(self, theta) -> list:
+        params, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            params.append(theta[start : start + size].reshape(shape))
+            start += size
+        return params
+
+    def batch_statistics(self, theta, X) -> tuple:
+        """The BN layer's batch mean and biased variance at `theta` on `X`, as constants (no gradient)."""
+        torch = _torch()
+        W1, b1 = self._params(theta)[:2]
+        with torch.no_grad():
+            A = X @ W1.T + b1
+            return A.mean(dim=0), A.var(dim=0, unbiased=False)
+
     def forward(self, theta, X, *, statistics=None):
         r"""Outputs :math:`F` of shape (N, C) for inputs `X` of shape (N, I), as torch tensors.
 
@@ -107,11 +123,7 @@ class Model:
         statistics); ``None`` is training mode.
         """
         torch = _torch()
-        params, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            params.append(theta[start : start + size].reshape(shape))
-            start += size
+        params = self._params(theta)
         if self.bn:
             W1, b1, gamma, beta, W2, b2 = params
         else:
@@ -214,17 +226,13 @@ def per_sample_gradients(
     t, Xt, Yt = _as_torch(theta, X, Y)
     statistics = None
     if model.bn and definition in ("running", "frozen_statistics"):
-        with torch.no_grad():
-            W1 = t[: model.hidden * model.inputs].reshape(model.hidden, model.inputs)
-            b1 = t[model.hidden * model.inputs : model.hidden * (model.inputs + 1)]
-            A = Xt @ W1.T + b1
-            mean, var = A.mean(dim=0), A.var(dim=0, unbiased=False)
-            if definition == "running":
-                if running is None:
-                    n = A.shape[0]
-                    mean, var = 0.1 * mean, 0.9 + 0.1 * var * n / (n - 1)
-                else:
-                    mean, var = _as_torch(*running)
+        mean, var = model.batch_statistics(t, Xt)
+        if definition == "running":
+            if running is None:
+                n = Xt.shape[0]
+                mean, var = 0.1 * mean, 0.9 + 0.1 * var * n / (n - 1)
+            else:
+                mean, var = _as_torch(*running)
         statistics = (mean, var)
     elif definition not in ("running", "frozen_statistics", "batch_of_one"):
         raise ValueError(

@@ -225,13 +225,9 @@ def _operator_error(ctx: Context, frozen: bool) -> Outcome:
     ggn_err = float(np.max(np.abs(cv.to_dense(cv.ggn_operator(model, theta, X)) - cv.ggn_dense(model, theta, X))))
     t, Xt, Yt = (torch.as_tensor(a, dtype=torch.float64) for a in (theta, X, Y))
 
+    stats = model.batch_statistics(t, Xt) if frozen else None
+
     def L(p):
-        stats = None
-        if frozen:
-            with torch.no_grad():
-                W1 = t[: model.hidden * model.inputs].reshape(model.hidden, model.inputs)
-                A = Xt @ W1.T + t[model.hidden * model.inputs : model.hidden * (model.inputs + 1)]
-                stats = (A.mean(dim=0), A.var(dim=0, unbiased=False))
         return ((model.forward(p, Xt, statistics=stats) - Yt) ** 2).sum() / len(X)
 
     H_dense = torch.func.hessian(L)(t).numpy()

@@ -53,10 +53,7 @@ def _slq_distance(ctx: Context, frozen: bool) -> Outcome:
     model = cv.Model(inputs=4, hidden=6, classes=3, bn=True)
     theta, X, Y = model.init(rng), rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
     t, Xt, Yt = (torch.as_tensor(a, dtype=torch.float64) for a in (theta, X, Y))
-    stats = None
-    if frozen:
-        A = Xt @ t[:24].reshape(6, 4).T + t[24:30]
-        stats = (A.mean(dim=0), A.var(dim=0, unbiased=False))
+    stats = model.batch_statistics(t, Xt) if frozen else None
     H = torch.func.hessian(lambda p: ((model.forward(p, Xt, statistics=stats) - Yt) ** 2).sum() / 8)(t).numpy()
     ev = np.linalg.eigvalsh(H)
     dense = spectrum.SpectralMeasure(ev, np.full(ev.size, 1 / ev.size))
