@@ -352,6 +352,18 @@ def _starts_41(rng: np.random.Generator, m: int) -> list[np.ndarray]:
     ]
 
 
+def _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient: float | None = None):
+    """Theorem 4.1's right side in mpmath (coefficient of the last term 1/m unless given)."""
+    m = len(y)
+    ym, gm = [mpmath.mpf(v) for v in y], [mpmath.mpf(v) for v in g]
+    mu = mpmath.fsum(ym) / m
+    s2 = mpmath.fsum((v - mu) ** 2 for v in ym) / m + mpmath.mpf(eps)
+    y_hat = [(v - mu) / mpmath.sqrt(s2) for v in ym]
+    c = mpmath.mpf(1) / m if coefficient is None else mpmath.mpf(coefficient)
+    dot = mpmath.fsum(a * b for a, b in zip(gm, y_hat, strict=True))
+    return mpmath.mpf(gamma) ** 2 / s2 * (mpmath.fsum(v * v for v in gm) - mpmath.fsum(gm) ** 2 / m - c * dot**2)
+
+
 def _search_41(ctx: Context, key: str, coefficient) -> Outcome:
     """Worst case of Theorem 4.1 over batches, upstream gradients, gamma and eps; `coefficient(m)` on the last term."""
     rng = ctx.rng(key)
@@ -379,20 +391,7 @@ def _search_41(ctx: Context, key: str, coefficient) -> Outcome:
                 grad = mp_central_gradient(
                     lambda v: mpmath.fsum(gi * zi for gi, zi in zip(g, mp_batch_norm(v, gamma, 0, eps), strict=True)), y
                 )
-                ym = [mpmath.mpf(v) for v in y]
-                mu = mpmath.fsum(ym) / m
-                s2 = mpmath.fsum((v - mu) ** 2 for v in ym) / m + mpmath.mpf(eps)
-                y_hat = [(v - mu) / mpmath.sqrt(s2) for v in ym]
-                gm = [mpmath.mpf(v) for v in g]
-                right = (
-                    mpmath.mpf(gamma) ** 2
-                    / s2
-                    * (
-                        mpmath.fsum(v * v for v in gm)
-                        - mpmath.fsum(gm) ** 2 / m
-                        - c * mpmath.fsum(a * b for a, b in zip(gm, y_hat, strict=True)) ** 2
-                    )
-                )
+                right = _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient=c)
                 left = mpmath.fsum(mpmath.mpf(v) ** 2 for v in grad)
                 return float(normalized_ratio(left, right)) if right != 0 else np.nan
 
@@ -724,18 +723,6 @@ def _(ctx: Context) -> Outcome:
 
 
 # --- Theorem 4.4: weight-space Lipschitzness ----------------------------------------------------------
-
-
-def _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient: float | None = None):
-    """Theorem 4.1's right side in mpmath (coefficient of the last term 1/m unless given)."""
-    m = len(y)
-    ym, gm = [mpmath.mpf(v) for v in y], [mpmath.mpf(v) for v in g]
-    mu = mpmath.fsum(ym) / m
-    s2 = mpmath.fsum((v - mu) ** 2 for v in ym) / m + mpmath.mpf(eps)
-    y_hat = [(v - mu) / mpmath.sqrt(s2) for v in ym]
-    c = mpmath.mpf(1) / m if coefficient is None else mpmath.mpf(coefficient)
-    dot = mpmath.fsum(a * b for a, b in zip(gm, y_hat, strict=True))
-    return mpmath.mpf(gamma) ** 2 / s2 * (mpmath.fsum(v * v for v in gm) - mpmath.fsum(gm) ** 2 / m - c * dot**2)
 
 
 def _unpack_44(p: np.ndarray, m: int, d: int):
