@@ -25,7 +25,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from bntheory import gdnp, problems
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 TOL = 1e-8
 

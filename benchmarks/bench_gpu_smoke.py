@@ -17,7 +17,7 @@ import numpy as np
 
 from bntheory import gdnp, problems
 from bntheory import representations as rep
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 
 def timed(fn, repeat: int = 5) -> float:

@@ -15,7 +15,15 @@ from array_api_compat import array_namespace
 from bntheory.backend import asarray, to_numpy
 from bntheory.gdnp import Problem
 
-__all__ = ["LOSSES", "halfspace", "halfspace_samples", "least_squares", "least_squares_moments", "tanh_mlp_unit"]
+__all__ = [
+    "LOSSES",
+    "halfspace",
+    "halfspace_samples",
+    "least_squares",
+    "least_squares_moments",
+    "spd_with_condition",
+    "tanh_mlp_unit",
+]
 
 Array = Any
 
@@ -30,6 +38,13 @@ def _extreme_eigenvalues(S: Array) -> tuple[float, float]:
     if eig[0] <= 0:
         raise ValueError(f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate")
     return float(eig[0]), float(eig[-1])
+
+
+def spd_with_condition(rng: np.random.Generator, d: int, kappa: float) -> np.ndarray:
+    """A random symmetric positive definite matrix with eigenvalues log-spaced in [1, kappa]."""
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    S = (Q * np.geomspace(1.0, kappa, d)) @ Q.T
+    return (S + S.T) / 2
 
 
 def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:

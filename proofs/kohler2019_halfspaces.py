@@ -22,7 +22,7 @@ import scipy.optimize
 
 from bntheory import gdnp, problems
 from bntheory.checks.rates import fit_rate
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 rng = np.random.default_rng(1)
 S = spd_with_condition(rng, 5, 20.0)

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.optimize
 
 from bntheory import gdnp, problems
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 rng = np.random.default_rng(0)
 d = 4

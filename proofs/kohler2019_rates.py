@@ -22,7 +22,7 @@ import numpy as np
 
 from bntheory import gdnp, problems
 from bntheory.checks.rates import fit_rate, pointwise_ratio
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 rng = np.random.default_rng(0)
 for kappa in (10.0, 100.0):

@@ -7,7 +7,7 @@ import pytest
 from bntheory import gdnp, problems
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.rates import fit_rate, pointwise_ratio
-from bntheory.results.kohler2019 import spd_with_condition
+from bntheory.problems import spd_with_condition
 
 
 def _instance(rng, d=5, kappa=10.0):

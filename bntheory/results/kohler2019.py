@@ -28,6 +28,7 @@ from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, exact
 from bntheory.checks.oracles import mp_central_gradient
 from bntheory.checks.rates import fit_rate, pointwise_ratio
+from bntheory.problems import spd_with_condition
 from bntheory.registry import Context, register
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.decoupling import decoupling_steps, rayleigh_steps
@@ -38,13 +39,6 @@ CITATION = "Kohler et al. 2019, {}, arXiv:1805.10694"
 RATE_SLACK = 1e-6
 #: Steps whose gap is below this fraction of the first gap are at rounding level and not compared.
 FLOOR = 1e-9
-
-
-def spd_with_condition(rng: np.random.Generator, d: int, kappa: float) -> np.ndarray:
-    """A random symmetric positive definite matrix with eigenvalues log-spaced in [1, kappa]."""
-    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    S = (Q * np.geomspace(1.0, kappa, d)) @ Q.T
-    return (S + S.T) / 2
 
 
 def _halfspace_instance(rng: np.random.Generator, d: int, kappa: float) -> tuple[np.ndarray, np.ndarray]:
