@@ -134,16 +134,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import io
+    from bntheory.plots import image_bytes
 
     results, ctx = _selection(args)
     reports, elapsed = _run(results, ctx)
-    figures = {}
-    for result in results:
-        for name, make in result.figures.items():
-            buffer = io.BytesIO()
-            make(ctx).savefig(buffer, format="png", dpi=100)
-            figures[f"{result.id}.{name}"] = buffer.getvalue()
+    figures = {name: image_bytes(fig) for name, fig in _figures(results, ctx)}
     meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
     try:
         html = write_text_atomic(
@@ -183,13 +178,19 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 def _save_figures(results: Sequence[registry.Result], ctx: registry.Context, directory: str) -> None:
     from bntheory.plots import save  # matplotlib is imported only when figures are asked for
 
+    for name, fig in _figures(results, ctx):
+        try:
+            path = save(fig, os.path.join(directory, f"{name}.png"))
+        except OSError as exc:
+            raise UsageError(f"--figures: cannot write into {directory}: {exc.strerror or exc}") from None
+        print(f"wrote {path}")
+
+
+def _figures(results: Sequence[registry.Result], ctx: registry.Context):
+    """``(result-id.figure-name, Figure)`` for every figure of `results`, made one at a time."""
     for result in results:
         for name, make in result.figures.items():
-            try:
-                path = save(make(ctx), os.path.join(directory, f"{result.id}.{name}.png"))
-            except OSError as exc:
-                raise UsageError(f"--figures: cannot write into {directory}: {exc.strerror or exc}") from None
-            print(f"wrote {path}")
+            yield f"{result.id}.{name}", make(ctx)
 
 
 if __name__ == "__main__":

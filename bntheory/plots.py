@@ -6,8 +6,8 @@ threads and in headless runs; files are written atomically (:func:`save`).
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from bntheory._io import write_bytes_atomic
 from bntheory.deep_linear import DLNTrace
 
-__all__ = ["dln_landscape_figure", "rate_figure", "representation_figure", "save"]
+__all__ = ["dln_landscape_figure", "image_bytes", "rate_figure", "representation_figure", "save"]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
 _LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
@@ -138,16 +139,11 @@ def save(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.suffix:
         raise ValueError(f"path: give a file name with a format suffix (.png, .pdf, .svg), got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is not what a saved figure should have
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, image_bytes(fig, path.suffix[1:], dpi=120))
+
+
+def image_bytes(fig: Figure, fmt: str = "png", *, dpi: int = 100) -> bytes:
+    """`fig` rendered in memory in the format `fmt` (png, pdf, svg)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=dpi)
+    return buffer.getvalue()
