@@ -195,11 +195,16 @@ def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Arr
 
     (Kohler et al. 2019; THEORY.md §3.2, [D]).
     """
-    norm = _s_norm(problem.S, w)
+    dw, w_tilde, _ = _direction_parts(problem, w, g, problem.S @ w)
+    return dw, w_tilde
+
+
+def _direction_parts(problem: Problem, w: Array, g: float, Sw: Array) -> tuple[Array, Array, Array]:
+    r"""Direction gradient, :math:`\tilde w` and :math:`\nabla f(\tilde w)`, from :math:`Sw` computed by the caller."""
+    norm = float(w @ Sw) ** 0.5
     w_tilde = g * w / norm
     grad = problem.gradient(w_tilde)
-    Sw = problem.S @ w
-    return g / norm * (grad - Sw * (float(w @ grad) / norm**2)), w_tilde
+    return g / norm * (grad - Sw * (float(w @ grad) / norm**2)), w_tilde, grad
 
 
 def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float = 1.0) -> GDNPResult:
@@ -252,16 +257,19 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
 
         a, b = _bracket(dg, g if g != 0 else g0)
         g, _ = bisection(dg, a, b, T_s)
-        dw, w_tilde = direction_gradient(problem, w, g)
-        norm = _s_norm(S, w)
+        # S w, the gradient at w_tilde and u^T w serve the step and the trace alike: computed once.
+        Sw = S @ w
+        dw, w_tilde, grad = _direction_parts(problem, w, g, Sw)
+        wSw, uw = float(w @ Sw), float(u @ w)
+        norm = wSw**0.5
         c1, _ = problem.c(w_tilde)
-        h = c1 * float(u @ w)
+        h = c1 * uw
         step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
         rows.append(
             (
                 problem.value(w_tilde),
-                _dual_norm(S_inv, problem.gradient(w_tilde)),
-                rayleigh_quotient(w, u, S),
+                _dual_norm(S_inv, grad),
+                -(uw**2) / wSw,  # rayleigh_quotient(w, u, S)
                 g,
                 dg(g),
                 norm * _dual_norm(S_inv, dw),
