@@ -158,17 +158,13 @@ def deep_network(
         if method == "gram":
             lam, V = xp.linalg.eigh(gram(H))
             root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
-            G = draw("normal", (*lead, d, n)) * scale
-            H = apply_steps(G @ xp.matrix_transpose(root), steps)
-            if normalize:
-                H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
-            if record is not None:
-                record(layer, H)
-            continue
-        W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
-        if residual_gamma is not None:
-            W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
-        H = apply_steps(W @ H, steps)
+            Z = (draw("normal", (*lead, d, n)) * scale) @ xp.matrix_transpose(root)
+        else:
+            W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
+            if residual_gamma is not None:
+                W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
+            Z = W @ H
+        H = apply_steps(Z, steps)
         if normalize:
             H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
         if record is not None:
