@@ -261,14 +261,12 @@ def _ls_runs(seed: int, quick: bool, step_constant: str) -> tuple:
             d, n = 10, 200
             X = rng.normal(size=(n, d)) @ np.linalg.cholesky(spd_with_condition(rng, d, kappa)).T
             y = X @ rng.normal(size=d) + rng.normal(size=n)
-            problem = problems.least_squares(X, y)
-            if step_constant == "mu":
-                problem = dataclasses.replace(problem, L=problem.mu)
+            base = problems.least_squares(X, y)
+            problem = dataclasses.replace(base, L=base.mu) if step_constant == "mu" else base
             S, u = problem.S, problem.u
             rho_star = -float(u @ np.linalg.solve(S, u))
             w0 = rng.normal(size=d)
             res = gdnp.gdnp(problem, w0, T_d=60 if not quick else 30, T_s=50)
-            base = problems.least_squares(X, y)
             gd_trace = gdnp.gd(base, np.zeros(d) + 1e-3, T=60 if not quick else 30)
             f_star = base.value(base.optimum)
             out.append((kappa, res.trace.rho - rho_star, (1 - base.mu / base.L) ** 2, gd_trace.objective - f_star))
