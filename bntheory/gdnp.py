@@ -289,10 +289,27 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
     return GDNPResult(g * w / _s_norm(S, w), w, g, trace, stopped)
 
 
-def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = None) -> Trace:
+def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = None, tol: float = 0.0) -> Trace:
     r"""Plain gradient descent on :math:`\tilde w`: :math:`\tilde w_{t+1}=\tilde w_t-\eta\nabla f(\tilde w_t)`.
 
-    `step` defaults to :math:`1/\zeta` with :math:`\zeta` the problem's smoothness (well-tuned GD).
+    Parameters
+    ----------
+    problem : Problem
+        The objective (see :mod:`bntheory.problems`).
+    w_tilde0 : array, shape (d,)
+        Starting point.
+    T : int
+        Most iterations.
+    step : float, optional
+        :math:`\eta`; defaults to :math:`1/\zeta` with :math:`\zeta` the problem's smoothness (well-tuned GD).
+    tol : float
+        Stop at the first iterate with :math:`\|\nabla f(\tilde w_t)\|_{S^{-1}}\le` `tol` (the trace ends there);
+        0 runs all `T` iterations.
+
+    Returns
+    -------
+    Trace
+        One row per iterate (at most ``T + 1``).
     """
     if step is None:
         if problem.smoothness is None:
@@ -300,6 +317,8 @@ def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = N
         step = 1.0 / problem.smoothness
     if not step > 0:
         raise ValueError(f"step: must be positive, got {step}")
+    if T < 0 or not tol >= 0:
+        raise ValueError(f"T and tol must be >= 0, got {T} and {tol}")
     S = problem.S
     S_inv = array_namespace(S).linalg.inv(S)
     w = w_tilde0
@@ -307,6 +326,8 @@ def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = N
     for _ in range(T + 1):
         grad = problem.gradient(w)
         rows.append((problem.value(w), _dual_norm(S_inv, grad), np.nan, _s_norm(S, w), np.nan, np.nan, step))
+        if rows[-1][1] <= tol:
+            break
         w = w - step * grad
     return Trace(*(np.array(col) for col in zip(*rows, strict=True)))
 

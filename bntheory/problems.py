@@ -190,11 +190,18 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
     phi, dphi = LOSSES[loss]
     xp = array_namespace(S, u)
 
+    last: dict[bytes, tuple] = {}
+
     def moments(w):
         w = to_numpy(w)
-        m, s = float(u_h @ w), float(np.sqrt(max(w @ Sigma @ w, 0.0)))
-        e_phi, e_dphi, e_t_dphi = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
-        return w, s, e_phi, e_dphi, e_t_dphi
+        key = w.tobytes()
+        # Optimizers ask for the value and the gradient at the same point: one quadrature serves both.
+        if key not in last:
+            m, s = float(u_h @ w), float(np.sqrt(max(w @ Sigma @ w, 0.0)))
+            expectations = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
+            last.clear()
+            last[key] = (w, s, *expectations)
+        return last[key]
 
     def value(w):
         return float(moments(w)[2])
@@ -265,8 +272,17 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
     )
 
 
-_NODES_2D, _WEIGHTS_2D = np.polynomial.legendre.leggauss(20)
-_PANELS_2D = np.array([-9.0, -4.0, -1.5, 0.0, 1.5, 4.0, 9.0])
+def _tensor_rule_2d() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (n, 2) and weights (n,) of the fixed 2-D rule of :func:`_gaussian_2d`, Gaussian weight included."""
+    nodes, weights = np.polynomial.legendre.leggauss(20)
+    panels = np.array([-9.0, -4.0, -1.5, 0.0, 1.5, 4.0, 9.0])
+    lo, hi = panels[:-1, None], panels[1:, None]
+    t = (0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)).ravel()
+    w = (0.5 * (hi - lo) * weights).ravel() * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+    return np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2), np.outer(w, w).ravel()
+
+
+_XI_2D, _WEIGHTS_2D = _tensor_rule_2d()
 
 
 def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
@@ -277,14 +293,8 @@ def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
     units collinear) is allowed. Returns the integrand at the nodes and the weights.
     """
     lam, V = np.linalg.eigh(cov)
-    root = V * np.sqrt(np.clip(lam, 0.0, None))
-    lo, hi = _PANELS_2D[:-1, None], _PANELS_2D[1:, None]
-    t = (0.5 * (hi - lo) * _NODES_2D + 0.5 * (hi + lo)).ravel()
-    w = (0.5 * (hi - lo) * _WEIGHTS_2D).ravel() * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-    xi = np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2)
-    weights = np.outer(w, w).ravel()
-    centred = xi @ root.T
-    return fn(mean + centred, centred), weights
+    centred = _XI_2D @ (V * np.sqrt(np.clip(lam, 0.0, None))).T
+    return fn(mean + centred, centred), _WEIGHTS_2D
 
 
 def tanh_mlp_unit(
@@ -339,11 +349,13 @@ def tanh_mlp_unit(
         Wf = weights_with(w)
         cov = Wf @ Sigma @ Wf.T
 
-        def h(a, c):
-            # d/da_unit of ell(sum_j theta_j tanh(a_j))
-            return dell(np.tanh(a) @ theta) * theta[unit] * (1 - np.tanh(a[:, unit]) ** 2)
+        def h_and_ch(a, c):
+            # h = d/da_unit of ell(sum_j theta_j tanh(a_j)), and (a - m) h for the conditioning term
+            tanh_a = np.tanh(a)
+            h = dell(tanh_a @ theta) * theta[unit] * (1 - tanh_a[:, unit] ** 2)
+            return np.column_stack([h, c * h[:, None]])
 
-        vals, wts = _gaussian_2d(lambda a, c: np.column_stack([h(a, c), c * h(a, c)[:, None]]), Wf @ u_h, cov)
+        vals, wts = _gaussian_2d(h_and_ch, Wf @ u_h, cov)
         e_h, e_ch = vals[:, 0] @ wts, vals[:, 1:].T @ wts
         g = u_h * e_h + Sigma @ Wf.T @ (np.linalg.pinv(cov) @ e_ch)
         return asarray(g, array_namespace(S, u), dtype=u.dtype)

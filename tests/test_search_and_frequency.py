@@ -66,6 +66,18 @@ def test_clopper_pearson_reference_values():
     assert "10/10" in str(f) and f.estimate == 1.0
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 40])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_clopper_pearson_matches_scipy_stats(n, confidence):
+    import scipy.stats
+
+    for k in range(n + 1):
+        ci = scipy.stats.binomtest(k, n).proportion_ci(confidence, method="exact")
+        f = frequency(k, n, confidence=confidence)
+        # binomtest finds the bounds by root finding (brentq), accurate to about 1e-11 relative.
+        assert (f.low, f.high) == pytest.approx((ci.low, ci.high), rel=1e-9, abs=1e-15)
+
+
 @pytest.mark.parametrize(
     ("k", "n", "conf", "match"), [(1, 0, 0.95, "draws"), (5, 4, 0.95, "successes"), (1, 4, 1.0, "confidence")]
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import scipy.stats
+import scipy.special
 
 __all__ = ["Frequency", "frequency"]
 
@@ -43,8 +43,9 @@ def frequency(successes: int, draws: int, *, confidence: float = 0.95) -> Freque
         p_{\mathrm{low}} = B\big(\tfrac{\alpha}{2};\,k,\,n-k+1\big),\qquad
         p_{\mathrm{high}} = B\big(1-\tfrac{\alpha}{2};\,k+1,\,n-k\big),
 
-    with :math:`B(q;a,b)` the quantile of the Beta distribution and :math:`\alpha=1-\text{confidence}`
-    (computed by :meth:`scipy.stats.binomtest.proportion_ci`).
+    with :math:`B(q;a,b)` the quantile of the Beta distribution (the inverse regularized incomplete beta
+    function, :func:`scipy.special.betaincinv`), :math:`\alpha=1-\text{confidence}`, and the bounds 0 at
+    :math:`k=0` and 1 at :math:`k=n`.
 
     Raises
     ------
@@ -57,5 +58,7 @@ def frequency(successes: int, draws: int, *, confidence: float = 0.95) -> Freque
         raise ValueError(f"successes: must lie in [0, draws={draws}], got {successes}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence: must lie strictly between 0 and 1, got {confidence}")
-    ci = scipy.stats.binomtest(int(successes), int(draws)).proportion_ci(confidence, method="exact")
-    return Frequency(int(successes), int(draws), float(ci.low), float(ci.high), confidence)
+    k, n, alpha = int(successes), int(draws), 1.0 - confidence
+    low = 0.0 if k == 0 else float(scipy.special.betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(scipy.special.betaincinv(k + 1, n - k, 1 - alpha / 2))
+    return Frequency(k, n, low, high, confidence)

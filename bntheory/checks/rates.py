@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+import scipy  # scipy.stats loads on first use (SciPy's lazy submodules): it is the slowest import of a run
 
 __all__ = ["RateFit", "fit_rate", "pointwise_ratio"]
 

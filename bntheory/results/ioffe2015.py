@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-import scipy.stats
+import scipy  # scipy.stats loads on first use (SciPy's lazy submodules): it is the slowest import of a run
 import sympy as sp
 from array_api_compat import array_namespace
 

@@ -600,7 +600,7 @@ def _gdnp_vs_gd(seed: int, quick: bool) -> tuple:
             # phi'' <= 1/4 (softplus) and <= 1/2 (smooth hinge) bound the smoothness by L/4 and L/2.
             zeta = problem.L * (0.25 if loss == "softplus" else 0.5)
             start = res.trace.length[0] * w0 / np.sqrt(w0 @ S @ w0)
-            trace = gdnp.gd(problem, start, T=3000, step=1 / zeta)
+            trace = gdnp.gd(problem, start, T=3000, step=1 / zeta, tol=target)
             hit = np.flatnonzero(trace.grad_norm <= target)
             gd_iters = int(hit[0]) if hit.size else 10**9
             rows.append((loss, kappa, gdnp_iters, gdnp_iters * (T_s + 1), gd_iters))

@@ -39,11 +39,19 @@ def _seeds(ctx: Context) -> tuple[int, ...]:
     return tuple(1000 * ctx.seed + i for i in range(3 if ctx.quick else 5))
 
 
+def _schedule(quick: bool) -> dict:
+    """Depth, steps and measuring interval of the runs.
+
+    --size quick trains half as long but keeps the depth: at 16 or 20 layers the ICS ordering holds in fewer
+    pairs (4-5 of 6 for some seeds, against 6 of 6 at 25 layers for seeds 0-3).
+    """
+    return {"depth": 25, "steps": 20 if quick else 40, "measure_every": 10 if quick else 20}
+
+
 @functools.lru_cache(maxsize=4)
 def _runs(seeds: tuple[int, ...], quick: bool):
     """The paired DLN runs shared by the claims and the figure (computed once per seed set)."""
-    steps, every = (20, 10) if quick else (40, 20)
-    return experiment(seeds, LRS, ("standard", "bn"), depth=25, width=10, n=64, steps=steps, measure_every=every)
+    return experiment(seeds, LRS, ("standard", "bn"), width=10, n=64, **_schedule(quick))
 
 
 def _pairs(ctx: Context, statistic, a: str, b: str) -> tuple[int, int, list[str]]:
@@ -295,6 +303,5 @@ def _(ctx: Context):
     """The BN + noise variant beside BN and standard, at the larger learning rate."""
     from bntheory.plots import dln_landscape_figure
 
-    steps, every = (20, 10) if ctx.quick else (40, 20)
-    runs = experiment(_seeds(ctx), LRS[1:], depth=25, width=10, n=64, steps=steps, measure_every=every)
+    runs = experiment(_seeds(ctx), LRS[1:], width=10, n=64, **_schedule(ctx.quick))
     return dln_landscape_figure(runs)
