@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bntheory import __version__, backend, registry, report
+from bntheory import __version__, backend, registry, report, runner
 from bntheory._io import write_text_atomic
 
 __all__ = ["main"]
@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_verify.add_argument("--quick", action="store_true", help="same as --size quick")
     p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
+    p_verify.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes (default: the usable cores; 1 for --backend cupy)",
+    )
     p_verify.set_defaults(func=_cmd_verify)
 
     p_report = sub.add_parser("report", help="run verify and write a self-contained HTML report and its JSON")
@@ -68,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     p_report.add_argument("--backend", default="numpy", choices=backend.BACKENDS)
     p_report.add_argument("--seed", type=int, default=0)
     p_report.add_argument("--size", choices=("quick", "default", "large"), default="default")
+    p_report.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="worker processes (default: the usable cores; 1 for --backend cupy)",
+    )
     p_report.set_defaults(func=_cmd_report)
 
     p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
@@ -77,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     p_nb.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds (default: 600)")
     p_nb.set_defaults(func=_cmd_notebooks)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -104,21 +126,22 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], registr
     return results, ctx
 
 
-def _run(results: Sequence[registry.Result], ctx: registry.Context) -> tuple[list[registry.ResultReport], float]:
+def _run(
+    results: Sequence[registry.Result], ctx: registry.Context, jobs: int | None
+) -> tuple[list[registry.ResultReport], float]:
+    jobs = runner.default_jobs(ctx.backend) if jobs is None else jobs
+
+    def progress(done: int, total: int, rep: registry.ResultReport, seconds: float) -> None:
+        print(f"[{done}/{total}] {rep.result.id} ... {rep.status} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+
     start = time.perf_counter()
-    reports = []
-    for i, result in enumerate(results, 1):
-        print(f"[{i}/{len(results)}] {result.id} ...", end="", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        rep = registry.run(result, ctx)
-        print(f" {rep.status} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
-        reports.append(rep)
+    reports = runner.run_all(results, ctx, jobs=jobs, progress=progress)
     return reports, time.perf_counter() - start
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     results, ctx = _selection(args)
-    reports, elapsed = _run(results, ctx)
+    reports, elapsed = _run(results, ctx, args.jobs)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
@@ -134,11 +157,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from bntheory.plots import image_bytes
+    from bntheory.plots import image_bytes, ratio_histograms
 
     results, ctx = _selection(args)
-    reports, elapsed = _run(results, ctx)
-    figures = {name: image_bytes(fig) for name, fig in _figures(results, ctx)}
+    reports, elapsed = _run(results, ctx, args.jobs)
+    figures = {}
+    if panels := report.ratio_panels(reports):
+        figures["worst-case ratios"] = image_bytes(ratio_histograms(panels))
+    figures.update((name, image_bytes(fig)) for name, fig in _figures(results, ctx))
     meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
     try:
         html = write_text_atomic(

@@ -74,8 +74,8 @@ def test_readme_table_is_generated_from_the_registry():
 
 
 def test_verify_a_paper_prefix_and_save_figures(tmp_path, capsys):
-    code = cli.main(["verify", "--quick", "--only", "santurkar2018.dln_landscape", "santurkar2018.obs4_3",
-                     "--figures", str(tmp_path)])
+    only = ["--only", "santurkar2018.dln_landscape", "santurkar2018.obs4_3"]
+    code = cli.main(["verify", "--quick", "--jobs", "1", *only, "--figures", str(tmp_path)])
     assert code == 0, "a result that is not reproduced does not fail the run"
     out = capsys.readouterr().out
     assert "not reproduced" in out
@@ -83,11 +83,17 @@ def test_verify_a_paper_prefix_and_save_figures(tmp_path, capsys):
 
 
 def test_report_writes_html_and_json(tmp_path, capsys):
-    code = cli.main(["report", "--only", "santurkar2018.dln_landscape", "keras.running_stats", "--size", "quick",
-                     "--out", str(tmp_path)])
+    only = ["--only", "santurkar2018.dln_landscape", "keras.running_stats"]
+    code = cli.main(["report", "--jobs", "1", *only, "--size", "quick", "--out", str(tmp_path)])
     assert code == 0
     page = (tmp_path / "report.html").read_text()
     assert '<table id="checks">' in page and "keras.running_stats" in page and "not reproduced" in page
     assert page.count("data:image/png;base64,") == 1, "the DLN figure is embedded"
     assert "<script" not in page, "self-contained: no external scripts"
     assert json.loads((tmp_path / "verify.json").read_text())["size"] == "quick"
+
+
+def test_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["verify", "--jobs", "0"])
+    assert exc.value.code == 2 and "--jobs: expected a positive integer" in capsys.readouterr().err

@@ -1,0 +1,218 @@
+"""Running registered results: in this process, or spread over worker processes.
+
+Results are independent by construction: each check seeds its own generator from ``(seed, key)``
+(:meth:`bntheory.registry.Context.rng`), so the order in which they run, and the process they run in,
+change nothing in what they report. That makes a run embarrassingly parallel. Workers are *spawned*
+(a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
+to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from bntheory import backend, registry
+
+__all__ = ["assert_holds", "default_jobs", "run_all"]
+
+#: Backends whose arrays live on one shared device: several processes would only contend for it.
+_DEVICE_BACKENDS = ("cupy",)
+
+Progress = Callable[[int, int, registry.ResultReport, float], None]
+
+
+def default_jobs(backend_name: str) -> int:
+    """Worker processes ``bntheory verify`` uses unless told: the usable cores, one for a GPU backend."""
+    if backend_name in _DEVICE_BACKENDS:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_all(
+    results: Sequence[registry.Result],
+    ctx: registry.Context,
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> list[registry.ResultReport]:
+    """Run `results` in `ctx` and return their reports in the order of `results`.
+
+    Parameters
+    ----------
+    results : sequence of Result
+        What to run (registered results: workers look them up by id).
+    ctx : Context
+        Backend, seed and size of the run.
+    jobs : int, default 1
+        Processes at work: this one and ``jobs - 1`` spawned workers; ``1`` runs everything here. No more jobs
+        than results are used.
+    progress : callable, optional
+        Called as ``progress(done, total, report, seconds)`` as each result finishes (in completion
+        order when ``jobs > 1``).
+
+    Raises
+    ------
+    ValueError
+        If `jobs` is less than 1.
+    RuntimeError
+        If a worker process died. Workers are spawned, so a script calling this with ``jobs > 1`` must do so
+        under ``if __name__ == "__main__":`` (as with any :mod:`multiprocessing` code).
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    jobs = min(jobs, len(results))
+    if jobs <= 1:
+        reports = []
+        for i, result in enumerate(results, 1):
+            start = time.perf_counter()
+            rep = registry.run(result, ctx)
+            if progress is not None:
+                progress(i, len(results), rep, time.perf_counter() - start)
+            reports.append(rep)
+        return reports
+
+    settings = (ctx.backend, ctx.seed, ctx.quick, ctx.large)
+    reports: dict[str, registry.ResultReport] = {}
+
+    def record(result: registry.Result, rep: registry.ResultReport, seconds: float) -> None:
+        reports[result.id] = rep
+        if progress is not None:
+            progress(len(reports), len(results), rep, seconds)
+
+    # Results that import PyTorch (2 s) go first, to the pool; this process works from the back of the
+    # queue (it has everything imported already) and so rarely imports PyTorch as well.
+    queue = sorted(results, key=lambda r: not _needs(r, "torch"))
+    front, back = 0, len(queue)
+    workers = jobs - 1
+    in_flight: dict[Future, registry.Result] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
+        while front < back or in_flight:
+            # Two per worker: one running, one queued, so no worker idles while this process is busy.
+            while len(in_flight) < 2 * workers and front < back:
+                in_flight[pool.submit(_run_in_worker, queue[front].id, settings)] = queue[front]
+                front += 1
+            if front < back:
+                back -= 1
+                start = time.perf_counter()
+                # Entered per result: a check may import PyTorch, whose threads must then be limited too.
+                with _single_threaded():
+                    rep = registry.run(queue[back], ctx)
+                record(queue[back], rep, time.perf_counter() - start)
+                finished = [f for f in in_flight if f.done()]
+            else:
+                finished = wait(in_flight, return_when=FIRST_COMPLETED).done
+            for future in finished:
+                result = in_flight.pop(future)
+                try:
+                    checks, control, seconds = future.result()
+                except BrokenProcessPool as exc:
+                    raise RuntimeError(
+                        f"a worker process died while running {result.id} ({exc}); rerun with jobs=1 "
+                        "(--jobs 1), and run scripts that call run_all under `if __name__ == '__main__':`"
+                    ) from exc
+                # Reports cross the process edge without their Result (its check functions are not
+                # picklable): the parent's own registered Result is put back in.
+                record(result, registry.ResultReport(result, checks, control), seconds)
+    return [reports[r.id] for r in results]
+
+
+def _needs(result: registry.Result, package: str) -> bool:
+    checks = [*result.checks, *([result.control] if result.control is not None else [])]
+    return any(package in c.needs for c in checks)
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _one_thread() -> None:
+    """Worker initializer: one BLAS thread, and one PyTorch thread if a check imports it later."""
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+@contextlib.contextmanager
+def _single_threaded():
+    """Hold BLAS and PyTorch to one thread while this process takes its share of a parallel run.
+
+    The setting is restored afterwards. Without it the parent's BLAS threads spin-wait against the workers
+    (OpenBLAS busy-waits), which was measured to make a BLAS-bound check three times slower than alone.
+    """
+    from threadpoolctl import threadpool_limits
+
+    saved_env = {var: os.environ.get(var) for var in _THREAD_VARIABLES}
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        with threadpool_limits(1):
+            if torch is not None:
+                torch.set_num_threads(1)
+            yield
+    finally:
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if torch is not None:
+            torch.set_num_threads(saved_torch)
+
+
+def _run_in_worker(result_id: str, settings: tuple) -> tuple:
+    name, seed, quick, large = settings
+    ctx = registry.Context(xp=backend.namespace(name), backend=name, seed=seed, quick=quick, large=large)
+    (result,) = registry.get([result_id])
+    start = time.perf_counter()
+    rep = registry.run(result, ctx)
+    return rep.checks, rep.control, time.perf_counter() - start
+
+
+def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[registry.ResultReport]:
+    """Run the registered results whose derivation is `proof`, print their table, fail if any fails.
+
+    The last cell of every file in ``proofs/`` calls this, so a derivation ends in exactly the checks that
+    ``bntheory verify`` runs for it, and executing its notebook is itself a test.
+
+    Parameters
+    ----------
+    proof : str
+        File name in ``proofs/`` (``"santurkar2018_bounds.py"``), as in the results' ``proof`` field.
+    seed : int
+        Base seed.
+    size : {"quick", "default", "large"}
+        Problem sizes, as ``bntheory verify --size``.
+
+    Raises
+    ------
+    ValueError
+        If no registered result names `proof`, or `size` is unknown.
+    AssertionError
+        Naming every result whose status is ``failed``.
+    """
+    from bntheory import report
+
+    if size not in ("quick", "default", "large"):
+        raise ValueError(f"size: expected 'quick', 'default' or 'large', got {size!r}")
+    results = [r for r in registry.all_results() if r.proof == proof]
+    if not results:
+        raise ValueError(f"proof: no registered result names {proof!r}; `bntheory list` shows the results")
+    ctx = registry.Context(
+        xp=backend.namespace("numpy"), backend="numpy", seed=seed, quick=size == "quick", large=size == "large"
+    )
+    reports = run_all(results, ctx)
+    print(report.format_table(reports))
+    print(report.summary(reports))
+    failed = [r.result.id for r in reports if r.status == "failed"]
+    if failed:
+        raise AssertionError(f"failed: {', '.join(failed)} (rerun `bntheory verify --only {' '.join(failed)}`)")
+    return reports

@@ -1,0 +1,41 @@
+"""Running results in parallel worker processes gives what running them here gives."""
+
+import pytest
+
+from bntheory import backend, registry, runner
+
+CHEAP = ["ioffe2015.transform", "nachum2024.rc_rank", "keras.running_stats", "santurkar2018.obs4_3"]
+
+
+def _context() -> registry.Context:
+    return registry.Context(xp=backend.namespace("numpy"), backend="numpy", seed=5, quick=True)
+
+
+def _summary(reports):
+    rows = []
+    for rep in reports:
+        rows.append((rep.result.id, rep.status, tuple((c.status, c.outcome.measured) for c in rep.checks)))
+        rows.append((rep.control.rejected, rep.control.outcome.measured))
+    return rows
+
+
+def test_parallel_run_equals_serial_run():
+    results = registry.get(CHEAP)
+    seen = []
+    parallel = runner.run_all(results, _context(), jobs=2, progress=lambda *args: seen.append(args[:2]))
+    serial = runner.run_all(results, _context(), jobs=1)
+    assert [r.result.id for r in parallel] == CHEAP, "reports come back in the order asked for"
+    assert all(r.result is s.result for r, s in zip(parallel, serial, strict=True))
+    assert _summary(parallel) == _summary(serial), "seeded per check: the process a result runs in changes nothing"
+    assert sorted(seen) == [(k, len(CHEAP)) for k in range(1, len(CHEAP) + 1)]
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
+def test_jobs_must_be_a_positive_integer(jobs):
+    with pytest.raises(ValueError, match="jobs"):
+        runner.run_all(registry.get(CHEAP[:1]), _context(), jobs=jobs)
+
+
+def test_default_jobs():
+    assert runner.default_jobs("cupy") == 1
+    assert runner.default_jobs("numpy") >= 1
