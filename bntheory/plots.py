@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from bntheory._io import write_bytes_atomic
 from bntheory.deep_linear import DLNTrace
 
-__all__ = ["dln_landscape_figure", "image_bytes", "rate_figure", "representation_figure", "save"]
+__all__ = ["dln_landscape_figure", "image_bytes", "rate_figure", "ratio_histograms", "representation_figure", "save"]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
 _LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
@@ -131,6 +131,35 @@ def representation_figure(traces: Mapping[str, Mapping[str, np.ndarray]], heatma
     if heatmaps:
         top[1].colorbar(image, ax=hm, shrink=0.8, label="cosine")
     fig.suptitle("Representations at initialization (Nachum et al. 2024; Daneshmand et al. 2020)", fontsize=10)
+    return fig
+
+
+def ratio_histograms(panels: Sequence[tuple[str, Sequence[float], float, float]], *, columns: int = 4) -> Figure:
+    r"""Histograms of left/right ratios :math:`r=\mathrm{lhs}/\mathrm{rhs}` of attacked inequalities.
+
+    Each panel is ``(title, ratios at random draws, worst ratio found, bound)``: the histogram shows where
+    typical instances sit, the red line the worst case the search found (after refinement), the dashed line
+    the bound (1 for an inequality that holds). A negative control's panel shows its ratios crossing the bound.
+    """
+    if not panels:
+        raise ValueError("panels: nothing to draw; pass at least one (title, ratios, worst, bound)")
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(3.2 * min(columns, len(panels)), 2.4 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, min(columns, len(panels)), squeeze=False).ravel())
+    for ax, (title, ratios, worst, bound) in zip(axes, panels, strict=False):
+        ratios = np.asarray(ratios, dtype=np.float64)
+        # Identities (ratio 1 at every draw) leave no spread for 30 bins at float64 resolution: use one.
+        spread = np.ptp(ratios) > 1e-9 * max(1.0, float(np.max(np.abs(ratios))))
+        ax.hist(ratios, bins=30 if spread else 1, color="tab:blue", alpha=0.75)
+        ax.axvline(bound, color="black", ls="--", lw=1, label=f"bound {bound:g}")
+        ax.axvline(worst, color="tab:red", lw=1.2, label=f"worst {worst:.6g}")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("lhs / rhs", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle("Worst-case search: ratios at random draws, the worst case found, and the bound", fontsize=10)
     return fig
 
 

@@ -8,9 +8,11 @@ import json
 import math
 from collections.abc import Sequence
 
+from latex2mathml.converter import convert as latex_to_mathml
+
 from bntheory.registry import CheckReport, Result, ResultReport
 
-__all__ = ["format_table", "markdown_table", "summary", "to_html", "to_json"]
+__all__ = ["format_table", "markdown_table", "ratio_panels", "summary", "to_html", "to_json"]
 
 
 def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, size: str) -> str:
@@ -148,12 +150,46 @@ def summary(reports: Sequence[ResultReport]) -> str:
 
 
 _STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #ddd;padding:4px 6px;
-text-align:left;vertical-align:top}th{background:#f4f4f4}.passed{color:#126b12}.failed{color:#b00020;font-weight:bold}
-.provisional{color:#7a5a00}.notrep{color:#5a3e99}code{font-size:12px;white-space:pre-wrap}
-figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+text-align:left;vertical-align:top}th{background:#f4f4f4;position:sticky;top:0}.passed{color:#126b12}
+.failed{color:#b00020;font-weight:bold}.provisional{color:#7a5a00}.notrep{color:#5a3e99}
+code{font-size:12px;white-space:pre-wrap}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+.badges span{display:inline-block;margin-right:.6em;padding:.2em .7em;border-radius:1em;background:#f4f4f4}
+.statement{margin:.4em 0 .8em;padding:.5em .8em;background:#fafafa;border-left:3px solid #ccd;overflow-x:auto}
+math{font-size:1.15em}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+section.result{border-top:1px solid #eee;padding-top:.3em}
 """
+
+_CSS_CLASS = {"passed": "passed", "failed": "failed", "provisional": "provisional", "not reproduced": "notrep"}
+
+
+def ratio_panels(reports: Sequence[ResultReport]) -> list[tuple[str, tuple[float, ...], float, float]]:
+    """The ``(title, samples, worst, bound)`` of every check and control whose outcome carries samples.
+
+    Input of :func:`bntheory.plots.ratio_histograms`: the worst-case searches of the run.
+    """
+    panels = []
+    for r in reports:
+        outcomes = [(c.name, c.outcome) for c in r.checks]
+        if r.control is not None:
+            outcomes.append(("control: " + r.control.description, r.control.outcome))
+        for name, outcome in outcomes:
+            if outcome is not None and outcome.samples:
+                title = f"{r.result.id}\n{name[:48]}{'…' if len(name) > 48 else ''}"
+                panels.append((title, outcome.samples, outcome.measured, outcome.bound))
+    return panels
+
+
+def math_html(latex: str) -> str:
+    """A statement's LaTeX as MathML (rendered by the browser itself: no script, works offline).
+
+    Falls back to the escaped LaTeX source in a ``<code>`` block if the converter rejects it.
+    """
+    try:
+        return latex_to_mathml(latex, display="block")
+    except Exception:  # latex2mathml raises assorted exceptions on syntax it does not know
+        return f"<code>{html.escape(latex)}</code>"
 
 
 def to_html(
@@ -166,34 +202,42 @@ def to_html(
     size: str,
     seconds: float,
 ) -> str:
-    """A self-contained HTML report: summary, the check table, every statement, and the figures (embedded PNG).
+    """A self-contained HTML report: summary, the check table, the figures (embedded PNG) and every statement.
 
-    Statements are shown as their LaTeX source (no external script is loaded, so the file opens offline).
+    Statements are MathML (:func:`math_html`); nothing is loaded from the network and no script runs, so
+    the file opens offline in any current browser. Results that are ``not reproduced`` are listed apart.
     """
     esc = html.escape
     rows = []
     for r in reports:
-        css = {"passed": "passed", "failed": "failed", "provisional": "provisional"}.get(r.status, "notrep")
-        entries = [(f"[{c.kind[:3]}] {c.name}", c.outcome, c.status) for c in r.checks]
+        css = _CSS_CLASS[r.status]
+        entries = [(f"[{c.kind[:3]}] {c.name}", c.outcome, c.status, c.seconds) for c in r.checks]
         if r.control is not None:
             verdict = "skipped" if r.control.skipped else ("rejected" if r.control.rejected else "NOT REJECTED")
-            entries.append((f"[control] {r.control.description}", r.control.outcome, verdict))
-        for k, (name, outcome, verdict) in enumerate(entries):
+            entries.append((f"[control] {r.control.description}", r.control.outcome, verdict, r.control.seconds))
+        for k, (name, outcome, verdict, secs) in enumerate(entries):
             measured, bound = _cells(outcome)
             first = (
-                f'<td rowspan="{len(entries)}">{esc(r.result.id)}<br><span class="{css}">{esc(r.status)}</span></td>'
+                f'<td rowspan="{len(entries)}"><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a><br>'
+                f'<span class="{css}">{esc(r.status)}</span></td>'
             )
             rows.append(
-                f"<tr>{first if k == 0 else ''}<td>{esc(name)}</td><td>{esc(measured)}</td>"
-                f"<td>{esc(bound)}</td><td>{esc(verdict)}</td></tr>"
+                f"<tr>{first if k == 0 else ''}<td>{esc(name)}</td><td class=num>{esc(measured)}</td>"
+                f"<td class=num>{esc(bound)}</td><td>{esc(verdict)}</td><td class=num>{secs:.2f}</td></tr>"
             )
-    statements = "".join(
-        f"<h3>{esc(r.result.id)}: {esc(r.result.title)}</h3><p>{esc(r.result.citation)} — tag [{r.result.tag}], "
-        f"status <b>{esc(r.status)}</b></p><p><code>{esc(r.result.statement)}</code></p>"
-        + (f"<p><i>Notes:</i> {esc(r.result.notes)}</p>" if r.result.notes else "")
-        + (f"<p><i>Not reproduced:</i> {esc(r.result.not_reproduced)}</p>" if r.result.not_reproduced else "")
-        for r in reports
+    counts = {}
+    for r in reports:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    badges = "".join(
+        f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k)
     )
+    apart = [r for r in reports if r.status == "not reproduced"]
+    not_reproduced = "".join(
+        f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): '
+        f"{esc(r.result.not_reproduced)}</li>"
+        for r in apart
+    )
+    statements = "".join(_statement_html(r) for r in reports)
     images = "".join(
         f'<figure><img alt="{esc(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         f"<figcaption>{esc(name)}</figcaption></figure>"
@@ -201,10 +245,31 @@ def to_html(
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>bntheory report</title>'
-        f"<style>{_STYLE}</style></head><body><h1>bntheory verification report</h1>"
+        f'<meta name="viewport" content="width=device-width"><style>{_STYLE}</style></head><body>'
+        f"<h1>bntheory verification report</h1>"
+        f'<p class="badges">{badges}</p>'
         f"<p>{esc(summary(reports))} in {seconds:.1f} s — bntheory {esc(version)}, backend {esc(backend)}, "
-        f'seed {seed}, size {esc(size)}</p><h2>Checks</h2><table id="checks"><tr><th>result</th><th>check</th>'
-        f"<th>measured</th><th>bound</th><th>verdict</th></tr>{''.join(rows)}</table>"
-        f"<h2>Figures</h2>{images or '<p>No figures for the selected results.</p>'}"
-        f"<h2>Statements</h2>{statements}</body></html>\n"
+        f"seed {seed}, size {esc(size)}. A result passes when every check passed and its negative control "
+        f"was rejected; provisional results (statements recalled, not confirmed) are run but do not gate.</p>"
+        f'<h2>Checks</h2><table id="checks"><thead><tr><th>result</th><th>check</th><th>measured</th>'
+        f"<th>bound</th><th>verdict</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        + (f'<h2>Not reproduced</h2><ul id="not-reproduced">{not_reproduced}</ul>' if apart else "")
+        + f'<h2>Figures</h2><div id="figures">{images or "<p>No figures for the selected results.</p>"}</div>'
+        f'<h2>Statements</h2><div id="statements">{statements}</div></body></html>\n'
+    )
+
+
+def _statement_html(r: ResultReport) -> str:
+    esc = html.escape
+    res = r.result
+    assumptions = "".join(f"<li>{esc(a)}</li>" for a in res.assumptions)
+    return (
+        f'<section class="result" id="{esc(res.id)}"><h3>{esc(res.id)}: {esc(res.title)}</h3>'
+        f"<p>{esc(res.citation)} — tag [{res.tag}], status <b class=\"{_CSS_CLASS[r.status]}\">{esc(r.status)}</b>"
+        + (f", proof <code>proofs/{esc(res.proof)}</code>" if res.proof else "")
+        + f'</p><div class="statement">{math_html(res.statement)}</div>'
+        + (f"<p><i>Assumptions:</i></p><ul>{assumptions}</ul>" if assumptions else "")
+        + (f"<p><i>Notes:</i> {esc(res.notes)}</p>" if res.notes else "")
+        + (f"<p><i>Not reproduced:</i> {esc(res.not_reproduced)}</p>" if res.not_reproduced else "")
+        + "</section>"
     )

@@ -23,12 +23,16 @@ class Outcome:
     bound: float
     relation: Literal["<=", ">=", "=="] = "<="
     detail: str = ""
+    #: Values behind `measured`, when it summarises many (a worst-case search's ratios at its random draws);
+    #: the report draws them as a histogram against the bound.
+    samples: tuple[float, ...] = ()
 
 
-def at_most(measured: float, bound: float, detail: str = "") -> Outcome:
-    """Pass when ``measured <= bound`` (NaN never passes)."""
+def at_most(measured: float, bound: float, detail: str = "", *, samples=()) -> Outcome:
+    """Pass when ``measured <= bound`` (NaN never passes); `samples` as in :class:`Outcome`."""
     measured = float(measured)
-    return Outcome(bool(measured <= bound), measured, float(bound), "<=", detail)
+    kept = tuple(float(v) for v in np.ravel(samples) if np.isfinite(v))
+    return Outcome(bool(measured <= bound), measured, float(bound), "<=", detail, kept)
 
 
 def at_least(measured: float, bound: float, detail: str = "") -> Outcome:

@@ -74,7 +74,8 @@ def _report(found: list[tuple[str, WorstCase]], what: str) -> Outcome:
         f"max {what} {worst.ratio:.15g} at {label} (float64 search max {worst.float_ratio:.6g}, "
         f"{evaluations} evaluations over {', '.join(lbl for lbl, _ in found)})"
     )
-    return at_most(worst.ratio, 1 + RATIO_TOL, detail)
+    samples = np.concatenate([w.draws for _, w in found])
+    return at_most(worst.ratio, 1 + RATIO_TOL, detail, samples=samples)
 
 
 def _draw_batch(rng: np.random.Generator, m: int) -> np.ndarray:
