@@ -58,3 +58,14 @@ for d in (16, 64, 256):
     rep.deep_network(rng.standard_normal((12, d, 8)), 100, ("rms",), rng, method="gram",
                      record=lambda layer, H, seen=seen: seen.append(rep.orthogonality_gap(H)) if layer >= 60 else None)
     print(d, round(float(np.mean(np.concatenate(seen))), 3))
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="daneshmand2020_rank.py")

@@ -59,3 +59,14 @@ measure = spectrum.slq(scipy.sparse.linalg.aslinearoperator(H), rng, steps=H.sha
 ev = np.linalg.eigvalsh(H)
 print("W1(SLQ, dense) / range:", spectrum.wasserstein1(measure, spectrum.SpectralMeasure(ev, np.full(ev.size, 1 / ev.size)))
       / (ev[-1] - ev[0]))
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="dangel2021_structure.py")

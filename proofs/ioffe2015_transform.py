@@ -76,3 +76,14 @@ assert symbolic_failures == 0
 assert np.abs(dx - fd).max() < 1e-6 * np.abs(dx).max()
 assert np.allclose(y.mean(axis=0), beta)
 assert fused_error < 1e-12
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="ioffe2015_transform.py")

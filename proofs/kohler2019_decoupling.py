@@ -46,3 +46,14 @@ w_tilde = (ls.u @ v) / (v @ ls.S @ v) * v
 print("rho* =", lam[0], " -u^T S^-1 u =", -ls.u @ np.linalg.solve(ls.S, ls.u))
 print("max |w_tilde - lstsq| =", np.abs(w_tilde - np.linalg.lstsq(X, y, rcond=None)[0]).max())
 print("rho(w) is scale invariant:", gdnp.rayleigh_quotient(v, ls.u, ls.S), gdnp.rayleigh_quotient(7 * v, ls.u, ls.S))
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="kohler2019_decoupling.py")

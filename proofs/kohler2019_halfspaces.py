@@ -49,3 +49,14 @@ for loss in problems.LOSSES:
     run = gdnp.gdnp(problems.halfspace(S, u, loss=loss), rng.normal(size=5), T_d=40, T_s=40)
     gaps = np.maximum(run.trace.rho - rho_star, 0)
     print(f"{loss:13s} {fit_rate(gaps, floor=1e-9)}  bound {(1 - hs.mu / hs.L) ** 2:.4g}")
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="kohler2019_halfspaces.py")

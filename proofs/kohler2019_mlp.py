@@ -51,3 +51,14 @@ for other in ("on the line", "random"):
 W0 = np.array([rng.normal(size=d), 0.8 * line])
 W, runs = gdnp.alternating_gdnp(lambda W, i: problems.tanh_mlp_unit(S, u, W, theta, i), W0, sweeps=2, T_d=15, T_s=30)
 [1 - abs(w @ line) / np.linalg.norm(w) / np.linalg.norm(line) for w in W]
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="kohler2019_mlp.py")

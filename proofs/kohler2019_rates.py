@@ -41,3 +41,14 @@ for kappa in (10.0, 100.0):
 # %% [markdown]
 # For convex least squares GDNP's rate is the rate of well-tuned gradient descent (step $1/(2L)$), and each GDNP
 # iteration costs a bisection on top: its case is the non-convex one (halfspaces, the tanh MLP).
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="kohler2019_rates.py")

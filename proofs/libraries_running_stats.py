@@ -51,3 +51,14 @@ assert abs(pt_var[0] - float(exact_pt_var)) < 1e-15 * float(exact_pt_var)
 assert abs(k_var[0] - float(exact_k_var)) < 1e-15 * float(exact_k_var)
 assert np.allclose(pt_mean, layer.running_mean.numpy(), rtol=1e-14)
 assert np.allclose(pt_var, layer.running_var.numpy(), rtol=1e-14)
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="libraries_running_stats.py")

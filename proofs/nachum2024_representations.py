@@ -64,3 +64,14 @@ for steps in (("rc", "relu"), ("rc", "rs", "relu")):
     H = rep.deep_network(rng.standard_normal((8, 256, 32)), 600, steps, rng, variance=2.0, method="gram")
     dist, k = rep.d_max(H)
     print("+".join(steps), "d_max per seed:", np.round(np.sort(dist), 3))
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="nachum2024_representations.py")

@@ -68,3 +68,14 @@ for result in registry.get(["santurkar2018.thm4_1", "santurkar2018.thm4_2", "san
     search = next(c for c in rep.checks if "worst-case" in c.name)
     print(f"{result.id}: worst ratio {search.outcome.measured:.15g}; control "
           f"({rep.control.description}): {rep.control.outcome.measured:.4g}, rejected={rep.control.rejected}")
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="santurkar2018_bounds.py")

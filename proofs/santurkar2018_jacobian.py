@@ -70,3 +70,14 @@ for e in (1e-4, 0.1, 1.0):
     Je = bn_jacobian(x, np.array([1.5]), eps=e)[0]
     exact, bound = jacobian_deviation(float(x.std()), 1.5, e)
     print(f"eps={e:g}: ||J_eps - J_0|| = {np.linalg.norm(Je - J0, 2):.6g}, exact {exact:.6g}, bound {bound:.6g}")
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="santurkar2018_jacobian.py")

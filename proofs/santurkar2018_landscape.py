@@ -47,3 +47,14 @@ for (variant, lr), traces in sorted(runs.items()):
 # %%
 fig = plots.dln_landscape_figure(runs)
 fig
+
+# %% [markdown]
+# ## The registry's checks
+#
+# The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a
+# failing check raises here, so executing this file (or its notebook) is itself a test.
+
+# %%
+from bntheory.runner import assert_holds
+
+assert_holds(proof="santurkar2018_landscape.py")

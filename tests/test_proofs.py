@@ -23,3 +23,9 @@ def test_proof_runs(path):
     text = path.read_text()
     assert text.startswith("# ---\n# jupyter:") and "# %% [markdown]" in text, "jupytext percent format"
     runpy.run_path(str(path), run_name="__main__")
+
+
+@pytest.mark.parametrize("path", sorted(PROOFS.glob("*.py")), ids=lambda p: p.name)
+def test_proof_ends_in_the_registry_checks(path):
+    last_cell = path.read_text().rsplit("# %%", 1)[-1]
+    assert f'assert_holds(proof="{path.name}")' in last_cell, "the last cell runs the registry's checks"
