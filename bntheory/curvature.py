@@ -311,11 +311,18 @@ def ggn_dense(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "m
 
 def _operator(matvec_torch, D: int) -> scipy.sparse.linalg.LinearOperator:
     torch = _torch()
+    # Many columns at once by vmap: one traced call instead of one per column (to_dense, block methods).
+    batched = torch.func.vmap(matvec_torch, in_dims=1, out_dims=1)
 
     def matvec(v):
         return matvec_torch(torch.as_tensor(np.asarray(v, dtype=np.float64).ravel())).numpy()
 
-    return scipy.sparse.linalg.LinearOperator((D, D), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+    def matmat(V):
+        return batched(torch.as_tensor(np.asarray(V, dtype=np.float64))).numpy()
+
+    return scipy.sparse.linalg.LinearOperator(
+        (D, D), matvec=matvec, rmatvec=matvec, matmat=matmat, rmatmat=matmat, dtype=np.float64
+    )
 
 
 def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean"):
@@ -357,5 +364,5 @@ def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction
 
 
 def to_dense(op: scipy.sparse.linalg.LinearOperator) -> np.ndarray:
-    """The dense matrix of a small operator, column by column (for checks)."""
-    return np.column_stack([op.matvec(e) for e in np.eye(op.shape[1])])
+    """The dense matrix of a small operator, :math:`A I` by its ``matmat`` (for checks)."""
+    return np.asarray(op.matmat(np.eye(op.shape[1])))
