@@ -184,7 +184,7 @@ def _(ctx: Context) -> Outcome:
     fails = 0
     # ||a - b||^2 = ||a||^2 + ||b||^2 with ||b|| = (n-1)||a||, and E||ReLU(W v)||^2 = (sigma^2/2)||v||^2.
     cluster = s2 / 2 * (na + (n - 1) ** 2 * na) / n**2
-    fails += sp.simplify(cluster.subs(s2, 2 * n**2 / (n**2 - 2 * n + 2)) - na) != 0
+    fails += sp.cancel(cluster.subs(s2, 2 * n**2 / (n**2 - 2 * n + 2)) - na) != 0  # rational in n: exact
     for m in (3, 5, 8):  # exact RC of the configuration with integer vectors
         a = sp.Matrix([1, 2, 0])
         b = (m - 1) * sp.Matrix([2, -1, 0])  # orthogonal to a, and ||(2, -1, 0)|| = ||a||
@@ -193,7 +193,7 @@ def _(ctx: Context) -> Outcome:
         fails += HC.rank() != 1
         G = H.T * H
         ideal = sp.diag(sp.ones(m - 1, m - 1), sp.Matrix([[(m - 1) ** 2]])) * (a.T * a)[0]
-        fails += sp.simplify(G - ideal) != sp.zeros(m, m)
+        fails += G != ideal  # integer matrices: exact comparison
     return exact(
         fails, "alpha solves the norm recursion; RC leaves rank 1; exact Gram of the ideal configuration, n = 3, 5, 8"
     )
@@ -201,7 +201,7 @@ def _(ctx: Context) -> Outcome:
 
 def _gram_preservation(ctx: Context, use_alpha: bool) -> Outcome:
     rng = ctx.rng("nachum2024.invariant")
-    n, d, explicit, draws = 5, 2000, 4, 200
+    n, d, explicit, draws = 5, 2000, 2 if ctx.quick else 4, 200
     H = _configuration(rng, d, n, n - 1)
     variance = 2 * rep.alpha(n) if use_alpha else 2.0
     G0 = H.T @ H
@@ -331,7 +331,7 @@ def _(ctx: Context) -> Outcome:
 @emergence.negative_control("the same claim with rescaling (full BN + ReLU)")
 def _(ctx: Context) -> Outcome:
     # Fewer seeds: with rescaling no seed comes near the configuration (0 of 8 at every depth and seed tried).
-    return _emergence_outcome(ctx, ("rc", "rs", "relu"), seeds=4 if ctx.quick else 8)
+    return _emergence_outcome(ctx, ("rc", "rs", "relu"), seeds=2 if ctx.quick else 8)
 
 
 @emergence.figure("representations")

@@ -67,7 +67,7 @@ def decoupling_steps(d: int) -> Pairs:
     c = sp.Symbol("c", positive=True)
     dw = sp.Matrix([sp.diff(f_bn, wi) for wi in w])
     projected = g / norm * (grad_f(w_tilde) - S * w * (w.T * grad_f(w_tilde))[0] / quad)
-    pairs: Pairs = [(sp.simplify(f_bn.subs({wi: c * wi for wi in w}, simultaneous=True) - f_bn), 0)]
+    pairs: Pairs = [(f_bn.subs({wi: c * wi for wi in w}, simultaneous=True) - f_bn, 0)]
     pairs.append((_reduce((dw.T * w)[0], quad, n), 0))
     pairs += [(_reduce(e, quad, n), 0) for e in (dw - projected)]
     pairs.append((_reduce(sp.diff(f_bn, g) - (w.T * grad_f(w_tilde))[0] / norm, quad, n), 0))
