@@ -474,22 +474,33 @@ def _mlp_instance(rng: np.random.Generator, d: int):
     return S, u, np.array([1.0, -0.7])
 
 
-def _unit_collinearity(ctx: Context, other: str, line: str = "S^-1 u") -> tuple[float, str]:
-    """Largest 1 - |cos| between unit 0's critical point (BFGS on the value) and the line, unit 1 fixed."""
-    rng = ctx.rng("kohler2019.mlp")
-    worst, lines = 0.0, []
+@functools.lru_cache(maxsize=8)
+def _unit_critical_points(seed: int, quick: bool, other: str) -> tuple:
+    """(loss, d, S^-1 u, u, critical point of unit 0) per instance, unit 1 fixed `other`wise (BFGS on the value).
+
+    Cached: the claim and the controls that compare the same critical points with another line share them.
+    """
+    rng = np.random.default_rng([seed, zlib.crc32(b"kohler2019.mlp")])
+    rows = []
     for loss in problems.LOSSES:
-        for d in (3,) if ctx.quick else (3, 4):
+        for d in (3,) if quick else (3, 4):
             S, u, theta = _mlp_instance(rng, d)
             direction = np.linalg.solve(S, u)
             W = np.zeros((2, d))
             W[1] = 0.8 * direction if other == "on the line" else rng.normal(size=d)
             problem = problems.tanh_mlp_unit(S, u, W, theta, 0, loss=loss)
-            w = _critical_point(problem, rng.normal(size=d))
-            target = direction if line == "S^-1 u" else u
-            gap = 1 - abs(w @ target) / (np.linalg.norm(w) * np.linalg.norm(target))
-            worst = max(worst, gap)
-            lines.append(f"{loss}, d = {d}: {gap:.2g}")
+            rows.append((loss, d, direction, u, _critical_point(problem, rng.normal(size=d))))
+    return tuple(rows)
+
+
+def _unit_collinearity(ctx: Context, other: str, line: str = "S^-1 u") -> tuple[float, str]:
+    """Largest 1 - |cos| between unit 0's critical point (BFGS on the value) and the line, unit 1 fixed."""
+    worst, lines = 0.0, []
+    for loss, d, direction, u, w in _unit_critical_points(ctx.seed, ctx.quick, other):
+        target = direction if line == "S^-1 u" else u
+        gap = 1 - abs(w @ target) / (np.linalg.norm(w) * np.linalg.norm(target))
+        worst = max(worst, gap)
+        lines.append(f"{loss}, d = {d}: {gap:.2g}")
     return worst, "1 - |cos(critical point of unit 0, " + line + ")|, other unit " + other + ": " + "; ".join(lines)
 
 
