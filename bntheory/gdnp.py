@@ -79,8 +79,13 @@ class Problem:
     optimum : array, optional
         The minimizer :math:`\tilde w^*`, where known.
     length_derivative : callable, optional
-        ``length_derivative(w)`` returns :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in
-        :math:`g`); without it each bisection step costs one gradient evaluation.
+        ``length_derivative(w, Sw)``, given :math:`Sw` (which GDNP has computed anyway), returns
+        :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in :math:`g`); without it each bisection step
+        costs one gradient evaluation.
+    value_and_gradient : callable, optional
+        ``value_and_gradient(w_tilde, S_w_tilde)`` returns :math:`(f(\tilde w),\nabla f(\tilde w))` given
+        :math:`S\tilde w`, for objectives where that product is the cost (least squares): GDNP has
+        :math:`S\tilde w=(g/\|w\|_S)\,Sw` for free, so an iteration then costs one product with :math:`S`.
     """
 
     S: Array
@@ -93,8 +98,15 @@ class Problem:
     coefficients: Callable[[Array], tuple[float, float]] | None = None
     smoothness: float | None = None
     optimum: Array | None = None
-    length_derivative: Callable[[Array], Callable[[float], float]] | None = None
+    length_derivative: Callable[[Array, Array], Callable[[float], float]] | None = None
+    value_and_gradient: Callable[[Array, Array], tuple[float, Array]] | None = None
     info: dict = field(default_factory=dict)
+
+    def value_grad(self, w_tilde: Array, S_w_tilde: Array | None = None) -> tuple[float, Array]:
+        r""":math:`(f(\tilde w), \nabla f(\tilde w))`, from :math:`S\tilde w` where the problem can use it."""
+        if self.value_and_gradient is not None:
+            return self.value_and_gradient(w_tilde, self.S @ w_tilde if S_w_tilde is None else S_w_tilde)
+        return self.value(w_tilde), self.gradient(w_tilde)
 
     def c(self, w_tilde: Array) -> tuple[float, float]:
         r""":math:`(c_1, c_2)` at :math:`\tilde w`."""
@@ -195,19 +207,29 @@ def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Arr
 
     (Kohler et al. 2019; THEORY.md §3.2, [D]).
     """
-    dw, w_tilde, _ = _direction_parts(problem, w, g, problem.S @ w)
+    dw, w_tilde, _, _ = _direction_parts(problem, w, g, problem.S @ w)
     return dw, w_tilde
 
 
-def _direction_parts(problem: Problem, w: Array, g: float, Sw: Array) -> tuple[Array, Array, Array]:
-    r"""Direction gradient, :math:`\tilde w` and :math:`\nabla f(\tilde w)`, from :math:`Sw` computed by the caller."""
+def _direction_parts(
+    problem: Problem, w: Array, g: float, Sw: Array, *, with_value: bool = False
+) -> tuple[Array, Array, Array, float | None]:
+    r"""Direction gradient, :math:`\tilde w`, :math:`\nabla f(\tilde w)` and (if asked) :math:`f(\tilde w)`.
+
+    :math:`Sw` is computed by the caller, which needs it too.
+    """
     norm = float(w @ Sw) ** 0.5
     w_tilde = g * w / norm
-    grad = problem.gradient(w_tilde)
-    return g / norm * (grad - Sw * (float(w @ grad) / norm**2)), w_tilde, grad
+    if with_value:
+        value, grad = problem.value_grad(w_tilde, (g / norm) * Sw)
+    else:
+        value, grad = None, problem.gradient(w_tilde)
+    return g / norm * (grad - Sw * (float(w @ grad) / norm**2)), w_tilde, grad, value
 
 
-def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float = 1.0) -> GDNPResult:
+def gdnp(
+    problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float = 1.0, diagnostics: bool = True
+) -> GDNPResult:
     r"""Run GDNP (Kohler et al. 2019; THEORY.md §3.7): length by bisection, then a direction step, `T_d` times.
 
     Parameters
@@ -223,6 +245,11 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
         Bisection steps per length step.
     g0 : float
         Starting point of the first bracket search (later ones start from the previous length).
+    diagnostics : bool
+        Record the dual norms :math:`\|\nabla f(\tilde w_t)\|_{S^{-1}}` and
+        :math:`\|w_t\|_S\|\nabla_wf\|_{S^{-1}}` in the trace. They cost :math:`S^{-1}` (formed once) and two
+        products with it per iteration; with ``False`` they are NaN and an iteration on least squares costs two
+        products with :math:`S` (large studies, the GPU).
 
     Returns
     -------
@@ -243,36 +270,35 @@ def gdnp(problem: Problem, w0: Array, *, T_d: int = 50, T_s: int = 40, g0: float
     if abs(float(u @ w0)) <= 1e-12 * float(xp.linalg.vector_norm(u)) * float(xp.linalg.vector_norm(w0)):
         raise ValueError("w0: u^T w0 = 0 violates the assumption of GDNP (the direction step is 0/0); perturb w0")
     w, g = w0, g0
-    S_inv = xp.linalg.inv(S)
+    S_inv = xp.linalg.inv(S) if diagnostics else None
     rows: list[tuple[float, ...]] = []
     stopped = False
     for t in range(T_d + 1):
+        # S w serves the length step, the direction step and the trace alike: one product per iteration.
+        Sw = S @ w
+        wSw, uw = float(w @ Sw), float(u @ w)
+        norm = wSw**0.5
         if problem.length_derivative is not None:
-            dg = problem.length_derivative(w)
+            dg = problem.length_derivative(w, Sw)
         else:
 
-            def dg(length: float, w: Array = w) -> float:
-                norm = _s_norm(S, w)
+            def dg(length: float, w: Array = w, norm: float = norm) -> float:
                 return float(w @ problem.gradient(length * w / norm)) / norm
 
         a, b = _bracket(dg, g if g != 0 else g0)
         g, _ = bisection(dg, a, b, T_s)
-        # S w, the gradient at w_tilde and u^T w serve the step and the trace alike: computed once.
-        Sw = S @ w
-        dw, w_tilde, grad = _direction_parts(problem, w, g, Sw)
-        wSw, uw = float(w @ Sw), float(u @ w)
-        norm = wSw**0.5
+        dw, w_tilde, grad, value = _direction_parts(problem, w, g, Sw, with_value=True)
         c1, _ = problem.c(w_tilde)
         h = c1 * uw
         step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
         rows.append(
             (
-                problem.value(w_tilde),
-                _dual_norm(S_inv, grad),
+                value,
+                _dual_norm(S_inv, grad) if diagnostics else np.nan,
                 -(uw**2) / wSw,  # rayleigh_quotient(w, u, S)
                 g,
                 dg(g),
-                norm * _dual_norm(S_inv, dw),
+                norm * _dual_norm(S_inv, dw) if diagnostics else np.nan,
                 step,
             )
         )

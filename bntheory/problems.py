@@ -68,16 +68,21 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
         raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}")
     optimum = xp.linalg.solve(S, u[:, None])[:, 0]
 
-    def length_derivative(w):
-        # d/dg f(g w/||w||_S) = 2 g - 2 u^T w / ||w||_S: one matvec per length step, not one per bisection step.
-        ratio = float(u @ w) / float(w @ (S @ w)) ** 0.5
+    def length_derivative(w, Sw):
+        # d/dg f(g w/||w||_S) = 2 g - 2 u^T w / ||w||_S: from the caller's S w, no product per bisection step.
+        ratio = float(u @ w) / float(w @ Sw) ** 0.5
         return lambda g: 2 * g - 2 * ratio
+
+    def value_and_gradient(w, Sw):
+        # f = E[y^2] - 2 u^T w + w^T S w and its gradient 2 S w - 2 u, from the caller's S w.
+        return yy - 2 * float(u @ w) + float(w @ Sw), 2 * Sw - 2 * u
 
     return Problem(
         S=S,
         u=u,
         value=lambda w: yy - 2 * float(u @ w) + float(w @ (S @ w)),
         gradient=lambda w: 2 * (S @ w) - 2 * u,
+        value_and_gradient=value_and_gradient,
         mu=mu,
         L=L,
         name="least squares",

@@ -154,3 +154,19 @@ def test_tanh_mlp_unit_gradient_and_alternating_gdnp(rng):
     assert np.all(1 - cos < 1e-6)
     with pytest.raises(ValueError, match="two hidden units"):
         problems.tanh_mlp_unit(S, u, np.ones((3, 3)), theta, 0)
+
+
+def test_diagnostics_off_gives_the_same_iterates_without_the_dual_norms():
+    rng = np.random.default_rng(7)
+    S = spd_with_condition(rng, 12, 30.0)
+    problem = problems.least_squares_moments(S, 0.2 * S @ rng.normal(size=12), 0.0)
+    w0 = rng.normal(size=12)
+    full, lean = gdnp.gdnp(problem, w0, T_d=15), gdnp.gdnp(problem, w0, T_d=15, diagnostics=False)
+    np.testing.assert_array_equal(lean.w, full.w)
+    for name in ("objective", "rho", "length", "length_derivative", "step"):
+        np.testing.assert_array_equal(getattr(lean.trace, name), getattr(full.trace, name))
+    assert np.isnan(lean.trace.grad_norm).all() and np.isnan(lean.trace.direction_grad_norm).all()
+    # The objective recorded from the reused S w equals a fresh evaluation at the final iterate.
+    np.testing.assert_array_equal(lean.w_tilde, full.w_tilde)
+    last = lean.trace.length[-1] * lean.w / np.sqrt(lean.w @ S @ lean.w)
+    assert lean.trace.objective[-1] == pytest.approx(problem.value(last), rel=1e-12)
