@@ -112,8 +112,13 @@ class Problem:
         r""":math:`(c_1, c_2)` at :math:`\tilde w`."""
         if self.coefficients is not None:
             return self.coefficients(w_tilde)
-        basis = np.stack([to_numpy(self.u), to_numpy(self.S @ w_tilde)], axis=1)
-        coef, *_ = np.linalg.lstsq(basis, to_numpy(self.gradient(w_tilde)), rcond=None)
+        # Least squares on the columns [u, S w_tilde] through their QR on the backend: only R and Q^T grad
+        # (six numbers) reach the host, and lstsq on R gives the same minimum-norm solution as on the columns.
+        xp = array_namespace(self.u, w_tilde)
+        Q, R = xp.linalg.qr(xp.stack([self.u, self.S @ w_tilde], axis=1))
+        rhs = xp.matmul(xp.matrix_transpose(Q), self.gradient(w_tilde))
+        R_host = np.array([[float(R[i, j]) for j in range(2)] for i in range(2)])
+        coef, *_ = np.linalg.lstsq(R_host, np.array([float(rhs[0]), float(rhs[1])]), rcond=None)
         return float(coef[0]), float(coef[1])
 
 

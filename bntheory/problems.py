@@ -112,21 +112,26 @@ def least_squares(X: Array, y: Array) -> Problem:
     return least_squares_moments(X.T @ X / n, X.T @ y / n, float(xp.sum(y * y)) / n)
 
 
+# The losses take arrays of any array-API namespace: halfspace_samples applies them on the backend (a GPU
+# included), the quadratures on NumPy nodes.
+
+
 def _softplus(a):
-    # log(1 + e^a) without overflow; the same value as np.logaddexp(0, a) to 1 ulp, four times faster.
-    return np.maximum(a, 0.0) + np.log1p(np.exp(-np.abs(a)))
+    xp = array_namespace(a)
+    # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|), with max(a, 0) = (a + |a|) / 2 exactly.
+    return (a + xp.abs(a)) / 2 + xp.log1p(xp.exp(-xp.abs(a)))
 
 
 def _sigmoid(a):
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+    return 0.5 * (1.0 + array_namespace(a).tanh(0.5 * a))
 
 
 def _smooth_hinge(a):
-    return 0.5 * (a + np.sqrt(1.0 + a * a))
+    return 0.5 * (a + array_namespace(a).sqrt(1.0 + a * a))
 
 
 def _smooth_hinge_derivative(a):
-    return 0.5 * (1.0 + a / np.sqrt(1.0 + a * a))
+    return 0.5 * (1.0 + a / array_namespace(a).sqrt(1.0 + a * a))
 
 
 #: Smooth increasing losses :math:`\varphi` of the negative margin with :math:`0<\varphi'\le\Phi=1`
@@ -192,37 +197,36 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
     kappa = float(u_h @ np.linalg.solve(S_h, u_h))
     if not kappa < 1:
         raise ValueError(f"u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist, got {kappa:.4g}; scale u down")
-    Sigma = S_h - np.outer(u_h, u_h)
     phi, dphi = LOSSES[loss]
-    xp = array_namespace(S, u)
-
-    last: dict[bytes, tuple] = {}
+    # Sigma stays on the backend: a point w never leaves the device, only the two scalars m and s do.
+    Sigma = S - u[:, None] * u[None, :]
+    last: dict[tuple[float, float], tuple[float, float, float]] = {}
 
     def moments(w):
-        w = to_numpy(w)
-        key = w.tobytes()
-        # Optimizers ask for the value and the gradient at the same point: one quadrature serves both.
-        if key not in last:
-            m, s = float(u_h @ w), float(np.sqrt(max(w @ Sigma @ w, 0.0)))
-            expectations = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
+        Sigma_w = Sigma @ w
+        m, s = float(u @ w), float(w @ Sigma_w)
+        s = max(s, 0.0) ** 0.5
+        # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
+        # point, so one quadrature serves both.
+        if (m, s) not in last:
+            integrand = lambda a, t: np.stack([phi(a), dphi(a), t * dphi(a)])  # noqa: E731
             last.clear()
-            last[key] = (w, s, *expectations)
-        return last[key]
+            last[(m, s)] = tuple(float(e) for e in _gaussian_expectations(integrand, m, s))
+        return Sigma_w, m, s, *last[(m, s)]
 
     def value(w):
-        return float(moments(w)[2])
+        return moments(w)[3]
 
     def gradient(w):
-        w_h, s, _, e_dphi, e_t_dphi = moments(w)
+        Sigma_w, _, s, _, e_dphi, e_t_dphi = moments(w)
         # E[t dphi] is over the standard variable t = (a - m)/s, so the Sigma w term is divided by s, not s^2.
-        g = u_h * e_dphi + (Sigma @ w_h) * (e_t_dphi / s if s > 0 else 0.0)
-        return asarray(g, xp, dtype=u.dtype)
+        return u * e_dphi + Sigma_w * (e_t_dphi / s if s > 0 else 0.0)
 
     def coefficients(w):
         # c2 = E[phi''(a)] = E[t phi'(a)] / s (Stein in one dimension), c1 = E[phi'(a)] - c2 u^T w.
-        w_h, s, _, e_dphi, e_t_dphi = moments(w)
+        _, m, s, _, e_dphi, e_t_dphi = moments(w)
         c2 = e_t_dphi / s if s > 0 else 0.0
-        return float(e_dphi - c2 * (u_h @ w_h)), float(c2)
+        return e_dphi - c2 * m, c2
 
     return Problem(
         S=S,
@@ -260,11 +264,12 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
     mu, L = _extreme_eigenvalues(S)
     phi, dphi = LOSSES[loss]
 
+    # Everything on the backend: the margins Z w never leave the device.
     def value(w):
-        return float(np.mean(phi(to_numpy(Z @ w))))
+        return float(xp.mean(phi(Z @ w)))
 
     def gradient(w):
-        return Z.T @ asarray(dphi(to_numpy(Z @ w)), xp, dtype=Z.dtype) / n
+        return Z.T @ dphi(Z @ w) / n
 
     return Problem(
         S=S,
