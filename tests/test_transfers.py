@@ -2,7 +2,8 @@
 
 Run under array-api-strict, which refuses NumPy's implicit conversions (``np.asarray`` of one of its arrays
 raises), so a silent NumPy fallback fails here before it would cost a device-to-host copy per iteration on
-a GPU. The explicit edge, :func:`bntheory.backend.to_numpy`, is counted: zero calls inside the loops.
+a GPU; and on CuPy where a GPU is present (CuPy refuses implicit conversions too). The explicit edge,
+:func:`bntheory.backend.to_numpy` (``.get()`` on CuPy), is counted: zero calls inside the loops.
 """
 
 import numpy as np
@@ -12,7 +13,13 @@ from bntheory import backend, gdnp, problems
 from bntheory import representations as rep
 from bntheory.problems import spd_with_condition
 
-xps = pytest.importorskip("array_api_strict")
+
+@pytest.fixture(params=["array_api_strict", "cupy"])
+def xps(request):
+    try:
+        return backend.namespace(request.param)
+    except backend.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture
@@ -39,7 +46,7 @@ def _instance(d=8, seed=3):
 
 
 @pytest.mark.parametrize("kind", ["least squares", "halfspace", "halfspace samples"])
-def test_gdnp_iterations_copy_nothing_to_the_host(kind, host_copies):
+def test_gdnp_iterations_copy_nothing_to_the_host(kind, xps, host_copies):
     rng, S, u = _instance()
     if kind == "least squares":
         problem = problems.least_squares_moments(xps.asarray(S), xps.asarray(u), 0.0)
@@ -55,7 +62,7 @@ def test_gdnp_iterations_copy_nothing_to_the_host(kind, host_copies):
     assert np.all(np.isfinite(res.trace.rho))
 
 
-def test_deep_network_copies_nothing_to_the_host(host_copies):
+def test_deep_network_copies_nothing_to_the_host(xps, host_copies):
     rng = np.random.default_rng(0)
     H = xps.asarray(rng.standard_normal((2, 32, 8)))
     for method in ("weights", "gram"):
