@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_positive_int,
         metavar="N",
-        help="worker processes (default: the usable cores; 1 for --backend cupy)",
+        help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
     )
     p_verify.set_defaults(func=_cmd_verify)
 
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_positive_int,
         metavar="N",
-        help="worker processes (default: the usable cores; 1 for --backend cupy)",
+        help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
     )
     p_report.set_defaults(func=_cmd_report)
 

@@ -28,11 +28,17 @@ _DEVICE_BACKENDS = ("cupy",)
 Progress = Callable[[int, int, registry.ResultReport, float], None]
 
 
+#: Most processes used by default: each costs about 2 s of imports (PyTorch among them) and a few hundred MB,
+#: and a whole run is about 20 s of work, so more would mostly add start-up.
+MAX_DEFAULT_JOBS = 8
+
+
 def default_jobs(backend_name: str) -> int:
-    """Worker processes ``bntheory verify`` uses unless told: the usable cores, one for a GPU backend."""
+    """Processes ``bntheory verify`` uses unless told: the usable cores (at most 8), one for a GPU backend."""
     if backend_name in _DEVICE_BACKENDS:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_DEFAULT_JOBS)
 
 
 def run_all(

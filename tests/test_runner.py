@@ -38,4 +38,4 @@ def test_jobs_must_be_a_positive_integer(jobs):
 
 def test_default_jobs():
     assert runner.default_jobs("cupy") == 1
-    assert runner.default_jobs("numpy") >= 1
+    assert 1 <= runner.default_jobs("numpy") <= runner.MAX_DEFAULT_JOBS
