@@ -170,3 +170,17 @@ def test_diagnostics_off_gives_the_same_iterates_without_the_dual_norms():
     np.testing.assert_array_equal(lean.w_tilde, full.w_tilde)
     last = lean.trace.length[-1] * lean.w / np.sqrt(lean.w @ S @ lean.w)
     assert lean.trace.objective[-1] == pytest.approx(problem.value(last), rel=1e-12)
+
+
+def test_rate_interval_matches_scipy_stats():
+    import scipy.stats
+
+    rng = np.random.default_rng(11)
+    errors = 0.8 ** np.arange(25) * np.exp(0.05 * rng.normal(size=25))
+    fit = fit_rate(errors, confidence=0.9)
+    t = np.arange(25)
+    ref = scipy.stats.linregress(t, np.log(errors))
+    spread = scipy.stats.t.ppf(0.95, 23) * ref.stderr
+    assert (fit.q, fit.low, fit.high) == pytest.approx(
+        (np.exp(ref.slope), np.exp(ref.slope - spread), np.exp(ref.slope + spread)), rel=1e-12
+    )
