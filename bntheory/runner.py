@@ -75,22 +75,29 @@ def run_all(
         raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
     jobs = min(jobs, len(results))
     if jobs <= 1:
-        reports = []
-        for i, result in enumerate(results, 1):
-            start = time.perf_counter()
-            rep = registry.run(result, ctx)
-            if progress is not None:
-                progress(i, len(results), rep, time.perf_counter() - start)
-            reports.append(rep)
-        return reports
+        return _run_here(results, ctx, progress)
+    return _run_spread(results, ctx, jobs, progress)
 
+
+def _run_here(results, ctx, progress) -> list[registry.ResultReport]:
+    reports = []
+    for i, result in enumerate(results, 1):
+        start = time.perf_counter()
+        rep = registry.run(result, ctx)
+        if progress is not None:
+            progress(i, len(results), rep, time.perf_counter() - start)
+        reports.append(rep)
+    return reports
+
+
+def _run_spread(results, ctx, jobs: int, progress) -> list[registry.ResultReport]:
     settings = (ctx.backend, ctx.seed, ctx.quick, ctx.large)
-    reports: dict[str, registry.ResultReport] = {}
+    done: dict[str, registry.ResultReport] = {}
 
     def record(result: registry.Result, rep: registry.ResultReport, seconds: float) -> None:
-        reports[result.id] = rep
+        done[result.id] = rep
         if progress is not None:
-            progress(len(reports), len(results), rep, seconds)
+            progress(len(done), len(results), rep, seconds)
 
     # Results that import PyTorch (2 s) go first, to the pool; this process works from the back of the
     # queue (it has everything imported already) and so rarely imports PyTorch as well.
@@ -132,7 +139,7 @@ def run_all(
         # (0.7 s once PyTorch is loaded), which would only delay the caller.
         for process in set(multiprocessing.active_children()) - others:
             process.terminate()
-    return [reports[r.id] for r in results]
+    return [done[r.id] for r in results]
 
 
 def _needs(result: registry.Result, package: str) -> bool:
