@@ -22,10 +22,37 @@
 # %%
 import numpy as np
 import scipy.linalg
+import sympy as sp
 
 from bntheory import gdnp, problems
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.decoupling import decoupling_steps, rayleigh_steps
+
+# %% [markdown]
+# ## The reduction, step by step (SymPy, $d=2$)
+#
+# With $n=\|w\|_S$, the objective in the normalized parameters is a quadratic in the length $g$; its minimiser
+# $g^*$ and the value there are:
+
+# %%
+w = sp.Matrix(sp.symbols("w1:3", real=True))
+u = sp.Matrix(sp.symbols("u1:3", real=True))
+s11, s12, s22 = sp.symbols("S11 S12 S22", real=True)
+S = sp.Matrix([[s11, s12], [s12, s22]])
+g, Ey2 = sp.Symbol("g", real=True), sp.Symbol("E_y2", positive=True)
+n = sp.sqrt((w.T * S * w)[0])
+f = Ey2 - 2 * (u.T * (g * w / n))[0] + ((g * w / n).T * S * (g * w / n))[0]
+g_star = sp.solve(sp.diff(f, g), g)[0]
+rho = sp.simplify(f.subs(g, g_star) - Ey2)
+sp.Eq(sp.Symbol("g^*"), g_star), sp.Eq(sp.Symbol("rho"), sp.factor(rho))
+
+# %% [markdown]
+# $\rho(w)=-(u^\top w)^2/(w^\top Sw)$, the generalized Rayleigh quotient of the pencil $(-uu^\top, S)$; it is
+# invariant under $w\mapsto cw$, so only the direction matters:
+
+# %%
+c = sp.Symbol("c", positive=True)
+sp.simplify(rho.subs({wi: c * wi for wi in w}, simultaneous=True) - rho)
 
 # %% [markdown]
 # ## SymPy: every step is an identity (generic smooth $f$, symbolic symmetric $S$)
