@@ -42,44 +42,41 @@ def _parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list the registered results (id, tag, title, citation)")
     p_list.set_defaults(func=_cmd_list)
 
-    p_verify = sub.add_parser("verify", help="run the symbolic and numeric checks and the negative controls")
-    p_verify.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes (santurkar2018)")
-    p_verify.add_argument(
+    # What selects and sizes a run: shared by verify and report.
+    run_args = argparse.ArgumentParser(add_help=False)
+    run_args.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes (santurkar2018)")
+    run_args.add_argument(
         "--backend",
         default="numpy",
         choices=backend.BACKENDS,
         help="array backend for the numeric checks (default: numpy)",
     )
-    p_verify.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
-    p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
-    p_verify.add_argument(
+    run_args.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
+    run_args.add_argument(
         "--size",
-        choices=("quick", "default", "large"),
+        choices=registry.SIZES,
         default="default",
         help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)",
     )
+    run_args.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
+    )
+
+    p_verify = sub.add_parser(
+        "verify", parents=[run_args], help="run the symbolic and numeric checks and the negative controls"
+    )
+    p_verify.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
     p_verify.add_argument("--quick", action="store_true", help="same as --size quick")
     p_verify.add_argument("--figures", metavar="DIR", help="also save the results' figures (PNG) into DIR")
-    p_verify.add_argument(
-        "--jobs",
-        type=_positive_int,
-        metavar="N",
-        help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
-    )
     p_verify.set_defaults(func=_cmd_verify)
 
-    p_report = sub.add_parser("report", help="run verify and write a self-contained HTML report and its JSON")
-    p_report.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
-    p_report.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes")
-    p_report.add_argument("--backend", default="numpy", choices=backend.BACKENDS)
-    p_report.add_argument("--seed", type=int, default=0)
-    p_report.add_argument("--size", choices=("quick", "default", "large"), default="default")
-    p_report.add_argument(
-        "--jobs",
-        type=_positive_int,
-        metavar="N",
-        help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
+    p_report = sub.add_parser(
+        "report", parents=[run_args], help="run verify and write a self-contained HTML report and its JSON"
     )
+    p_report.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
     p_report.set_defaults(func=_cmd_report)
 
     p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
@@ -114,15 +111,12 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], registr
         results = registry.get(args.only) if args.only else registry.all_results()
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    try:
-        xp = backend.namespace(args.backend)
-    except backend.BackendUnavailableError as exc:
-        raise UsageError(str(exc)) from None
     if getattr(args, "quick", False):
         args.size = "quick"
-    ctx = registry.Context(
-        xp=xp, backend=args.backend, seed=args.seed, quick=args.size == "quick", large=args.size == "large"
-    )
+    try:
+        ctx = registry.Context.of(args.backend, seed=args.seed, size=args.size)
+    except backend.BackendUnavailableError as exc:
+        raise UsageError(str(exc)) from None
     return results, ctx
 
 

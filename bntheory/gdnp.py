@@ -102,10 +102,10 @@ class Problem:
     value_and_gradient: Callable[[Array, Array], tuple[float, Array]] | None = None
     info: dict = field(default_factory=dict)
 
-    def value_grad(self, w_tilde: Array, S_w_tilde: Array | None = None) -> tuple[float, Array]:
-        r""":math:`(f(\tilde w), \nabla f(\tilde w))`, from :math:`S\tilde w` where the problem can use it."""
+    def value_grad(self, w_tilde: Array, S_w_tilde: Array) -> tuple[float, Array]:
+        r""":math:`(f(\tilde w), \nabla f(\tilde w))` given :math:`S\tilde w`, used where the problem can."""
         if self.value_and_gradient is not None:
-            return self.value_and_gradient(w_tilde, self.S @ w_tilde if S_w_tilde is None else S_w_tilde)
+            return self.value_and_gradient(w_tilde, S_w_tilde)
         return self.value(w_tilde), self.gradient(w_tilde)
 
     def c(self, w_tilde: Array) -> tuple[float, float]:

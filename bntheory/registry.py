@@ -55,9 +55,11 @@ from typing import Literal
 
 import numpy as np
 
+from bntheory import backend
 from bntheory.checks.compare import Outcome
 
 __all__ = [
+    "SIZES",
     "CheckReport",
     "Context",
     "ControlReport",
@@ -84,6 +86,9 @@ TAGS: dict[str, str] = {
 _REGISTRY: dict[str, Result] = {}
 _MODULE: dict[str, str] = {}
 
+#: The problem sizes of a run (``bntheory verify --size``).
+SIZES: tuple[str, ...] = ("quick", "default", "large")
+
 
 @dataclass(frozen=True)
 class Context:
@@ -108,6 +113,32 @@ class Context:
     seed: int = 0
     quick: bool = False
     large: bool = False
+
+    @classmethod
+    def of(cls, backend_name: str, *, seed: int = 0, size: str = "default") -> Context:
+        """The context of a run named as on the command line: a backend name and ``--size``.
+
+        Raises
+        ------
+        ValueError
+            If `size` is not ``"quick"``, ``"default"`` or ``"large"`` (or the backend name is unknown).
+        bntheory.backend.BackendUnavailableError
+            If the backend cannot be used on this machine.
+        """
+        if size not in SIZES:
+            raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
+        return cls(
+            xp=backend.namespace(backend_name),
+            backend=backend_name,
+            seed=seed,
+            quick=size == "quick",
+            large=size == "large",
+        )
+
+    @property
+    def size(self) -> str:
+        """``"quick"``, ``"default"`` or ``"large"``: what :meth:`of` was given."""
+        return "quick" if self.quick else "large" if self.large else "default"
 
     def rng(self, key: str) -> np.random.Generator:
         """A generator seeded by ``(seed, key)``: reproducible and independent of the order of checks."""

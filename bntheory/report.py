@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from latex2mathml.converter import convert as latex_to_mathml
@@ -225,9 +226,7 @@ def to_html(
                 f"<tr>{first if k == 0 else ''}<td>{esc(name)}</td><td class=num>{esc(measured)}</td>"
                 f"<td class=num>{esc(bound)}</td><td>{esc(verdict)}</td><td class=num>{secs:.2f}</td></tr>"
             )
-    counts = {}
-    for r in reports:
-        counts[r.status] = counts.get(r.status, 0) + 1
+    counts = Counter(r.status for r in reports)
     badges = "".join(
         f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k)
     )

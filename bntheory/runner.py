@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from bntheory import backend, registry
+from bntheory import registry
 
 __all__ = ["assert_holds", "default_jobs", "run_all"]
 
@@ -91,7 +91,7 @@ def _run_here(results, ctx, progress) -> list[registry.ResultReport]:
 
 
 def _run_spread(results, ctx, jobs: int, progress) -> list[registry.ResultReport]:
-    settings = (ctx.backend, ctx.seed, ctx.quick, ctx.large)
+    settings = (ctx.backend, ctx.seed, ctx.size)
     done: dict[str, registry.ResultReport] = {}
 
     def record(result: registry.Result, rep: registry.ResultReport, seconds: float) -> None:
@@ -187,8 +187,8 @@ def _single_threaded():
 
 
 def _run_in_worker(result_id: str, settings: tuple) -> tuple:
-    name, seed, quick, large = settings
-    ctx = registry.Context(xp=backend.namespace(name), backend=name, seed=seed, quick=quick, large=large)
+    name, seed, size = settings
+    ctx = registry.Context.of(name, seed=seed, size=size)
     (result,) = registry.get([result_id])
     start = time.perf_counter()
     rep = registry.run(result, ctx)
@@ -219,14 +219,10 @@ def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[regi
     """
     from bntheory import report
 
-    if size not in ("quick", "default", "large"):
-        raise ValueError(f"size: expected 'quick', 'default' or 'large', got {size!r}")
+    ctx = registry.Context.of("numpy", seed=seed, size=size)
     results = [r for r in registry.all_results() if r.proof == proof]
     if not results:
         raise ValueError(f"proof: no registered result names {proof!r}; `bntheory list` shows the results")
-    ctx = registry.Context(
-        xp=backend.namespace("numpy"), backend="numpy", seed=seed, quick=size == "quick", large=size == "large"
-    )
     reports = run_all(results, ctx)
     print(report.format_table(reports))
     print(report.summary(reports))

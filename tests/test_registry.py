@@ -108,3 +108,12 @@ def test_rng_streams_are_reproducible_and_independent():
     ctx = registry.Context(xp=backend.namespace("numpy"), seed=7)
     assert ctx.rng("a").random() == ctx.rng("a").random()
     assert ctx.rng("a").random() != ctx.rng("b").random()
+
+
+@pytest.mark.parametrize("size", registry.SIZES)
+def test_context_from_names(size):
+    ctx = registry.Context.of("numpy", seed=4, size=size)
+    assert (ctx.backend, ctx.seed, ctx.size) == ("numpy", 4, size)
+    assert ctx.quick == (size == "quick") and ctx.large == (size == "large")
+    with pytest.raises(ValueError, match="size"):
+        registry.Context.of("numpy", size="huge")
