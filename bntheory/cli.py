@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from bntheory import __version__, backend, registry, report, runner
 from bntheory._io import write_text_atomic
+from bntheory.context import SIZES, Context
+from bntheory.run import ResultReport
 
 __all__ = ["main"]
 
@@ -44,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
     # What selects and sizes a run: shared by verify and report.
     run_args = argparse.ArgumentParser(add_help=False)
-    run_args.add_argument("--only", nargs="+", metavar="ID", help="result ids or paper prefixes (santurkar2018)")
+    run_args.add_argument(
+        "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
+    )
     run_args.add_argument(
         "--backend",
         default="numpy",
@@ -54,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run_args.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
     run_args.add_argument(
         "--size",
-        choices=registry.SIZES,
+        choices=SIZES,
         default="default",
         help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)",
     )
@@ -82,7 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
     p_nb.add_argument("--proofs", default="proofs", metavar="DIR", help="directory of the proofs (default: proofs)")
-    p_nb.add_argument("--only", nargs="+", metavar="ID", help="result ids, paper prefixes or proof file stems")
+    p_nb.add_argument(
+        "--only", nargs="+", action="extend", metavar="ID", help="result ids, paper prefixes or proof file stems"
+    )
     p_nb.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds (default: 600)")
     p_nb.set_defaults(func=_cmd_notebooks)
     return parser
@@ -106,7 +112,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], registry.Context]:
+def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context]:
     try:
         results = registry.get(args.only) if args.only else registry.all_results()
     except KeyError as exc:
@@ -114,18 +120,18 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], registr
     if getattr(args, "quick", False):
         args.size = "quick"
     try:
-        ctx = registry.Context.of(args.backend, seed=args.seed, size=args.size)
-    except backend.BackendUnavailableError as exc:
+        ctx = Context.of(args.backend, seed=args.seed, size=args.size)
+    except (backend.BackendUnavailableError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     return results, ctx
 
 
 def _run(
-    results: Sequence[registry.Result], ctx: registry.Context, jobs: int | None
-) -> tuple[list[registry.ResultReport], float]:
+    results: Sequence[registry.Result], ctx: Context, jobs: int | None
+) -> tuple[list[ResultReport], float]:
     jobs = runner.default_jobs(ctx.backend) if jobs is None else jobs
 
-    def progress(done: int, total: int, rep: registry.ResultReport, seconds: float) -> None:
+    def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:
         print(f"[{done}/{total}] {rep.result.id} ... {rep.status} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
@@ -195,7 +201,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_figures(results: Sequence[registry.Result], ctx: registry.Context, directory: str) -> None:
+def _save_figures(results: Sequence[registry.Result], ctx: Context, directory: str) -> None:
     from bntheory.plots import save  # matplotlib is imported only when figures are asked for
 
     for name, fig in _figures(results, ctx):
@@ -206,7 +212,7 @@ def _save_figures(results: Sequence[registry.Result], ctx: registry.Context, dir
         print(f"wrote {path}")
 
 
-def _figures(results: Sequence[registry.Result], ctx: registry.Context):
+def _figures(results: Sequence[registry.Result], ctx: Context):
     """``(result-id.figure-name, Figure)`` for every figure of `results`, made one at a time."""
     for result in results:
         for name, make in result.figures.items():

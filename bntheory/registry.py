@@ -18,14 +18,20 @@ its checks with decorators::
     @backprop.numeric("closed form vs mpmath central differences, 50 digits")
     def _(ctx): ...
 
+    @backprop.numeric("closed form vs PyTorch autograd", needs=("torch",), backends=ARRAY)
+    def _(ctx): ...
+
     @backprop.negative_control("drop the dl/dmu term from dl/dx")
     def _(ctx): ...
 
-Every check function takes a :class:`Context` and returns a :class:`~bntheory.checks.compare.Outcome`.
-A negative control returns the outcome of the *same* comparison applied to a wrong formula, a false
-constant or a violated assumption; the control is *rejected* (as it must be) when that outcome fails.
+Every check function takes a :class:`~bntheory.context.Context` and returns a
+:class:`~bntheory.checks.compare.Outcome`, whose verdict follows from its numbers (NaN and inf never pass). A
+negative control returns the outcome of the *same* comparison applied to a wrong formula, a false constant or a
+violated assumption; the control is *rejected* (as it must be) when that outcome is finite and fails. A numeric
+check declares the backends it exercises (``backends=ARRAY``: every array backend; the default is the host
+alone), and the run records where each check actually ran (:mod:`bntheory.run`).
 
-Status of a result after a run (:func:`run`):
+Status of a result after a run (:func:`bntheory.run.run`):
 
 ``passed``
     every check that ran passed and the negative control was rejected;
@@ -35,45 +41,35 @@ Status of a result after a run (:func:`run`):
     the statement is tagged [R] (recalled, not confirmed from the paper): it is run and reported, but
     does not gate ``bntheory verify``;
 ``not reproduced``
-    the record declares, with its evidence, that the claim did not hold under its stated assumptions
-    after an honest attempt; it is run and listed apart, and does not count as a failure.
+    a check registered with :meth:`Result.claim` measured the published claim under its stated assumptions and
+    the claim did not hold, while every other check passed and the control was rejected; the evidence is that
+    run's figures. It is listed apart and does not count as a failure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import importlib.util
 import pkgutil
 import sys
-import time
-import traceback
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Literal
 
-import numpy as np
-
-from bntheory import backend
+from bntheory.backend import BACKENDS
 from bntheory.checks.compare import Outcome
+from bntheory.context import Context
 
-__all__ = [
-    "SIZES",
-    "CheckReport",
-    "Context",
-    "ControlReport",
-    "Result",
-    "ResultReport",
-    "all_results",
-    "get",
-    "register",
-    "run",
-]
+__all__ = ["ARRAY", "HOST", "TAGS", "Check", "Control", "Result", "all_results", "get", "register"]
 
 Tag = Literal["P", "S", "D", "R"]
 Kind = Literal["symbolic", "numeric"]
-CheckFn = Callable[["Context"], Outcome]
+CheckFn = Callable[[Context], Outcome]
+
+#: A check that computes on the host whatever the backend of the run.
+HOST: tuple[str, ...] = ("host",)
+#: A check that runs its library calls on every array backend.
+ARRAY: tuple[str, ...] = BACKENDS
 
 #: Meaning of the THEORY.md tags, carried into every record.
 TAGS: dict[str, str] = {
@@ -86,73 +82,33 @@ TAGS: dict[str, str] = {
 _REGISTRY: dict[str, Result] = {}
 _MODULE: dict[str, str] = {}
 
-#: The problem sizes of a run (``bntheory verify --size``).
-SIZES: tuple[str, ...] = ("quick", "default", "large")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a check receives: the array namespace, the seed and the size setting.
-
-    Attributes
-    ----------
-    xp : module
-        Array namespace of the backend under test (see :mod:`bntheory.backend`).
-    backend : str
-        Its name.
-    seed : int
-        Base seed; :meth:`rng` derives an independent stream per check from it.
-    quick : bool
-        Smaller sizes and fewer draws (``bntheory verify --size quick``).
-    large : bool
-        The reference sizes of THEORY.md's tables (``bntheory verify --size large``), slower.
-    """
-
-    xp: ModuleType
-    backend: str = "numpy"
-    seed: int = 0
-    quick: bool = False
-    large: bool = False
-
-    @classmethod
-    def of(cls, backend_name: str, *, seed: int = 0, size: str = "default") -> Context:
-        """The context of a run named as on the command line: a backend name and ``--size``.
-
-        Raises
-        ------
-        ValueError
-            If `size` is not ``"quick"``, ``"default"`` or ``"large"`` (or the backend name is unknown).
-        bntheory.backend.BackendUnavailableError
-            If the backend cannot be used on this machine.
-        """
-        if size not in SIZES:
-            raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
-        return cls(
-            xp=backend.namespace(backend_name),
-            backend=backend_name,
-            seed=seed,
-            quick=size == "quick",
-            large=size == "large",
-        )
-
-    @property
-    def size(self) -> str:
-        """``"quick"``, ``"default"`` or ``"large"``: what :meth:`of` was given."""
-        return "quick" if self.quick else "large" if self.large else "default"
-
-    def rng(self, key: str) -> np.random.Generator:
-        """A generator seeded by ``(seed, key)``: reproducible and independent of the order of checks."""
-        return np.random.default_rng([self.seed, zlib.crc32(key.encode())])
-
 
 @dataclass(frozen=True)
 class Check:
-    """One symbolic or numeric check of a result; `needs` names optional packages it imports."""
+    """One symbolic or numeric check of a result.
+
+    Attributes
+    ----------
+    kind : {"symbolic", "numeric"}
+    name : str
+        What is compared with what (shown in the table).
+    fn : callable
+        ``fn(ctx) -> Outcome``.
+    needs : tuple of str
+        Optional packages it imports; the check is skipped, with the fix, where one is missing.
+    backends : tuple of str
+        The array backends it exercises, or ``("host",)`` for a check that computes on the host whatever the
+        backend (:data:`ARRAY` for all). The run records where it actually ran.
+    claim : bool
+        Whether it measures the published claim itself (:meth:`Result.claim`).
+    """
 
     kind: Kind
     name: str
     fn: CheckFn
     needs: tuple[str, ...] = ()
+    backends: tuple[str, ...] = HOST
+    claim: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +118,7 @@ class Control:
     description: str
     fn: CheckFn
     needs: tuple[str, ...] = ()
+    backends: tuple[str, ...] = HOST
 
 
 @dataclass
@@ -175,7 +132,6 @@ class Result:
     tag: Tag
     assumptions: tuple[str, ...] = ()
     notes: str = ""
-    not_reproduced: str = ""
     proof: str = ""
     checks: list[Check] = field(default_factory=list)
     control: Control | None = None
@@ -187,20 +143,34 @@ class Result:
         return self.tag == "R"
 
     def symbolic(self, name: str, *, needs: Sequence[str] = ()) -> Callable[[CheckFn], CheckFn]:
-        """Decorator attaching a symbolic (SymPy / exact) check."""
-        return self._attach("symbolic", name, needs)
+        """Decorator attaching a symbolic (SymPy / exact) check; symbolic checks run on the host."""
+        return self._attach(Check("symbolic", name, _unset, tuple(needs)))
 
-    def numeric(self, name: str, *, needs: Sequence[str] = ()) -> Callable[[CheckFn], CheckFn]:
-        """Decorator attaching a numeric check against an independent oracle."""
-        return self._attach("numeric", name, needs)
+    def numeric(
+        self, name: str, *, needs: Sequence[str] = (), backends: Sequence[str] = HOST
+    ) -> Callable[[CheckFn], CheckFn]:
+        """Decorator attaching a numeric check against an independent oracle (`backends` as in :class:`Check`)."""
+        return self._attach(Check("numeric", name, _unset, tuple(needs), _backends(backends)))
 
-    def negative_control(self, description: str, *, needs: Sequence[str] = ()) -> Callable[[CheckFn], CheckFn]:
+    def claim(
+        self, name: str, *, needs: Sequence[str] = (), backends: Sequence[str] = HOST
+    ) -> Callable[[CheckFn], CheckFn]:
+        """Decorator attaching the check that measures the published claim under its stated assumptions.
+
+        When it fails while every other check passes and the control is rejected, the result is *not
+        reproduced* (listed apart, with this run's figures as the evidence) rather than failed.
+        """
+        return self._attach(Check("numeric", name, _unset, tuple(needs), _backends(backends), claim=True))
+
+    def negative_control(
+        self, description: str, *, needs: Sequence[str] = (), backends: Sequence[str] = HOST
+    ) -> Callable[[CheckFn], CheckFn]:
         """Decorator attaching the negative control (one per result)."""
 
         def decorate(fn: CheckFn) -> CheckFn:
             if self.control is not None:
                 raise ValueError(f"{self.id}: a negative control is already registered")
-            self.control = Control(description, fn, tuple(needs))
+            self.control = Control(description, fn, tuple(needs), _backends(backends))
             return fn
 
         return decorate
@@ -216,12 +186,24 @@ class Result:
 
         return decorate
 
-    def _attach(self, kind: Kind, name: str, needs: Sequence[str]) -> Callable[[CheckFn], CheckFn]:
+    def _attach(self, check: Check) -> Callable[[CheckFn], CheckFn]:
         def decorate(fn: CheckFn) -> CheckFn:
-            self.checks.append(Check(kind, name, fn, tuple(needs)))
+            self.checks.append(dataclasses.replace(check, fn=fn))
             return fn
 
         return decorate
+
+
+def _unset(ctx: Context) -> Outcome:
+    raise AssertionError("a check's function is set by the decorator")  # pragma: no cover
+
+
+def _backends(names: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(names)
+    unknown = [n for n in names if n not in (*ARRAY, "host")]
+    if not names or unknown:
+        raise ValueError(f"backends: expected names from {(*ARRAY, 'host')}, got {names!r}")
+    return names
 
 
 def register(
@@ -233,7 +215,6 @@ def register(
     tag: Tag,
     assumptions: Iterable[str] = (),
     notes: str = "",
-    not_reproduced: str = "",
     proof: str = "",
 ) -> Result:
     """Create and register a result record; attach checks to the returned object with its decorators.
@@ -252,9 +233,6 @@ def register(
         The assumptions under which the statement is claimed.
     notes : str
         What is unconfirmed, discrepancies between sources, choices made.
-    not_reproduced : str
-        Non-empty when the claim did not hold under its assumptions after an honest attempt: the
-        evidence and what was tried. Such a result is listed apart and does not count as a failure.
     proof : str
         File name under ``proofs/`` of the runnable derivation (jupytext percent format) of this result.
     """
@@ -262,7 +240,7 @@ def register(
         raise ValueError(f"result id {id!r} is registered twice")
     if tag not in TAGS:
         raise ValueError(f"{id}: tag must be one of {sorted(TAGS)}, got {tag!r}")
-    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, not_reproduced, proof)
+    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, proof)
     _REGISTRY[id] = result
     # Where it was stated, so the order of results does not depend on which module was imported first.
     _MODULE[id] = sys._getframe(1).f_globals.get("__name__", "")
@@ -298,99 +276,6 @@ def get(ids: Iterable[str]) -> list[Result]:
     if unknown:
         raise KeyError(f"unknown result id(s): {', '.join(unknown)}; `bntheory list` shows the ids")
     return list(chosen.values())
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """The outcome of one check in a run."""
-
-    kind: Kind
-    name: str
-    status: Literal["passed", "failed", "skipped"]
-    outcome: Outcome | None
-    seconds: float
-    detail: str = ""
-
-    @property
-    def passed(self) -> bool:
-        """Whether the check ran and passed."""
-        return self.status == "passed"
-
-
-@dataclass(frozen=True)
-class ControlReport:
-    """The outcome of a negative control: `rejected` is what a correct check must produce."""
-
-    description: str
-    rejected: bool
-    outcome: Outcome | None
-    seconds: float
-    detail: str = ""
-    skipped: bool = False
-
-
-@dataclass(frozen=True)
-class ResultReport:
-    """A result and what its checks and control gave."""
-
-    result: Result
-    checks: tuple[CheckReport, ...]
-    control: ControlReport | None
-
-    @property
-    def status(self) -> Literal["passed", "failed", "provisional", "not reproduced"]:
-        """The result's status in this run (see the module docstring)."""
-        if self.result.not_reproduced:
-            return "not reproduced"
-        if self.result.provisional:
-            return "provisional"
-        return "passed" if self.holds else "failed"
-
-    @property
-    def holds(self) -> bool:
-        """All checks that ran passed, at least one ran, and the control (if it ran) was rejected."""
-        ran = [c for c in self.checks if c.status != "skipped"]
-        control_ok = self.control is None or self.control.skipped or self.control.rejected
-        return bool(ran) and all(c.passed for c in ran) and control_ok
-
-    @property
-    def gates(self) -> bool:
-        """Whether this result counts towards the exit code of a run."""
-        return self.status in ("passed", "failed")
-
-
-def run(result: Result, ctx: Context) -> ResultReport:
-    """Run every check of `result` and its negative control in `ctx`; exceptions become failures."""
-    checks = tuple(_run_check(c.kind, c.name, c.fn, c.needs, ctx) for c in result.checks)
-    control = None
-    if result.control is not None:
-        c = _run_check("numeric", result.control.description, result.control.fn, result.control.needs, ctx)
-        control = ControlReport(
-            description=c.name,
-            # A control that raised has not shown that the check rejects anything.
-            rejected=c.outcome is not None and not c.outcome.passed,
-            outcome=c.outcome,
-            seconds=c.seconds,
-            detail=c.detail,
-            skipped=c.status == "skipped",
-        )
-    return ResultReport(result, checks, control)
-
-
-def _run_check(kind: Kind, name: str, fn: CheckFn, needs: tuple[str, ...], ctx: Context) -> CheckReport:
-    missing = [n for n in needs if importlib.util.find_spec(n) is None]
-    if missing:
-        fix = "pip install 'bntheory[oracle]'" if "torch" in missing else "install it"
-        return CheckReport(kind, name, "skipped", None, 0.0, f"needs {', '.join(missing)} ({fix})")
-    start = time.perf_counter()
-    try:
-        outcome = fn(ctx)
-    except Exception as exc:  # a crashing check is a failed check, reported with its cause
-        tb = traceback.extract_tb(exc.__traceback__)[-1]
-        detail = f"{type(exc).__name__}: {exc} (at {tb.filename.rsplit('/', 1)[-1]}:{tb.lineno})"
-        return CheckReport(kind, name, "failed", None, time.perf_counter() - start, detail)
-    seconds = time.perf_counter() - start
-    return CheckReport(kind, name, "passed" if outcome.passed else "failed", outcome, seconds, outcome.detail)
 
 
 def _load_results() -> None:

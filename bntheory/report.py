@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from latex2mathml.converter import convert as latex_to_mathml
 
-from bntheory.registry import CheckReport, Result, ResultReport
+from bntheory.registry import Result
+from bntheory.run import CheckReport, ResultReport
 
 __all__ = ["format_table", "markdown_table", "ratio_panels", "summary", "to_html", "to_json"]
 
@@ -41,6 +42,7 @@ def _result(r: ResultReport) -> dict:
             **_measure(r.control.outcome),
             "seconds": round(r.control.seconds, 4),
             "detail": r.control.detail,
+            "ran_on": r.control.ran_on,
         }
     return {
         "id": res.id,
@@ -55,7 +57,7 @@ def _result(r: ResultReport) -> dict:
         "passed": r.status == "passed",
         "checks": [_check(c) for c in r.checks],
         "negative_control": control,
-        **({"not_reproduced": res.not_reproduced} if res.not_reproduced else {}),
+        **({"not_reproduced": r.evidence} if r.evidence else {}),
     }
 
 
@@ -68,13 +70,22 @@ def _check(c: CheckReport) -> dict:
         **_measure(c.outcome),
         "seconds": round(c.seconds, 4),
         "detail": c.detail,
+        "ran_on": c.ran_on,
+        "claim": c.claim,
     }
 
 
 def _measure(outcome) -> dict:
     if outcome is None:
         return {"measured": None, "bound": None, "relation": None}
-    return {"measured": _finite(outcome.measured), "bound": _finite(outcome.bound), "relation": outcome.relation}
+    low = {} if outcome.low is None else {"low": _finite(outcome.low)}
+    return {
+        "measured": _finite(outcome.measured),
+        "bound": _finite(outcome.bound),
+        **low,
+        "relation": outcome.relation,
+        "valid": outcome.valid,
+    }
 
 
 def _finite(value: float) -> float | str:
@@ -116,6 +127,8 @@ def format_table(reports: Sequence[ResultReport]) -> str:
 def _cells(outcome) -> tuple[str, str]:
     if outcome is None:
         return "-", "-"
+    if outcome.relation == "in":
+        return _num(outcome.measured), f"in [{_num(outcome.low)}, {_num(outcome.bound)}]"
     return _num(outcome.measured), f"{outcome.relation} {_num(outcome.bound)}"
 
 
@@ -147,6 +160,10 @@ def summary(reports: Sequence[ResultReport]) -> str:
     parts = [f"{n} {s}" for s, n in counts.items() if n or s in ("passed", "failed")]
     if skipped:
         parts.append(f"{skipped} check(s) skipped")
+    # Where the passing numeric checks ran: a host check is never counted as a pass on the backend.
+    where = Counter(c.ran_on for r in reports for c in r.checks if c.kind == "numeric" and c.passed)
+    if where:
+        parts.append("numeric checks passed on " + ", ".join(f"{b}: {n}" for b, n in sorted(where.items())))
     return ", ".join(parts)
 
 
@@ -233,7 +250,7 @@ def to_html(
     apart = [r for r in reports if r.status == "not reproduced"]
     not_reproduced = "".join(
         f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): '
-        f"{esc(r.result.not_reproduced)}</li>"
+        f"{esc(r.evidence)}</li>"
         for r in apart
     )
     statements = "".join(_statement_html(r) for r in reports)
@@ -269,6 +286,6 @@ def _statement_html(r: ResultReport) -> str:
         + f'</p><div class="statement">{math_html(res.statement)}</div>'
         + (f"<p><i>Assumptions:</i></p><ul>{assumptions}</ul>" if assumptions else "")
         + (f"<p><i>Notes:</i> {esc(res.notes)}</p>" if res.notes else "")
-        + (f"<p><i>Not reproduced:</i> {esc(res.not_reproduced)}</p>" if res.not_reproduced else "")
+        + (f"<p><i>Not reproduced:</i> {esc(r.evidence)}</p>" if r.evidence else "")
         + "</section>"
     )

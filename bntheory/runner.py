@@ -1,7 +1,7 @@
 """Running registered results: in this process, or spread over worker processes.
 
 Results are independent by construction: each check seeds its own generator from ``(seed, key)``
-(:meth:`bntheory.registry.Context.rng`), so the order in which they run, and the process they run in,
+(:meth:`bntheory.context.Context.rng`), so the order in which they run, and the process they run in,
 change nothing in what they report. That makes a run embarrassingly parallel. Workers are *spawned*
 (a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
 to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
@@ -19,13 +19,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from bntheory import registry
+from bntheory.context import Context
+from bntheory.run import ResultReport, run
 
 __all__ = ["assert_holds", "default_jobs", "run_all"]
 
 #: Backends whose arrays live on one shared device: several processes would only contend for it.
 _DEVICE_BACKENDS = ("cupy",)
 
-Progress = Callable[[int, int, registry.ResultReport, float], None]
+Progress = Callable[[int, int, ResultReport, float], None]
 
 
 #: Most processes used by default: each costs about 2 s of imports (PyTorch among them) and a few hundred MB,
@@ -43,11 +45,11 @@ def default_jobs(backend_name: str) -> int:
 
 def run_all(
     results: Sequence[registry.Result],
-    ctx: registry.Context,
+    ctx: Context,
     *,
     jobs: int = 1,
     progress: Progress | None = None,
-) -> list[registry.ResultReport]:
+) -> list[ResultReport]:
     """Run `results` in `ctx` and return their reports in the order of `results`.
 
     Parameters
@@ -79,22 +81,22 @@ def run_all(
     return _run_spread(results, ctx, jobs, progress)
 
 
-def _run_here(results, ctx, progress) -> list[registry.ResultReport]:
+def _run_here(results, ctx, progress) -> list[ResultReport]:
     reports = []
     for i, result in enumerate(results, 1):
         start = time.perf_counter()
-        rep = registry.run(result, ctx)
+        rep = run(result, ctx)
         if progress is not None:
             progress(i, len(results), rep, time.perf_counter() - start)
         reports.append(rep)
     return reports
 
 
-def _run_spread(results, ctx, jobs: int, progress) -> list[registry.ResultReport]:
+def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     settings = (ctx.backend, ctx.seed, ctx.size)
-    done: dict[str, registry.ResultReport] = {}
+    done: dict[str, ResultReport] = {}
 
-    def record(result: registry.Result, rep: registry.ResultReport, seconds: float) -> None:
+    def record(result: registry.Result, rep: ResultReport, seconds: float) -> None:
         done[result.id] = rep
         if progress is not None:
             progress(len(done), len(results), rep, seconds)
@@ -118,7 +120,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[registry.ResultReport
                 start = time.perf_counter()
                 # Entered per result: a check may import PyTorch, whose threads must then be limited too.
                 with _single_threaded():
-                    rep = registry.run(queue[back], ctx)
+                    rep = run(queue[back], ctx)
                 record(queue[back], rep, time.perf_counter() - start)
                 finished = [f for f in in_flight if f.done()]
             else:
@@ -134,7 +136,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[registry.ResultReport
                     ) from exc
                 # Reports cross the process edge without their Result (its check functions are not
                 # picklable): the parent's own registered Result is put back in.
-                record(result, registry.ResultReport(result, checks, control), seconds)
+                record(result, ResultReport(result, checks, control), seconds)
         # Every report is in and the workers are idle: end them rather than wait for their interpreter shutdown
         # (0.7 s once PyTorch is loaded), which would only delay the caller.
         for process in set(multiprocessing.active_children()) - others:
@@ -188,14 +190,14 @@ def _single_threaded():
 
 def _run_in_worker(result_id: str, settings: tuple) -> tuple:
     name, seed, size = settings
-    ctx = registry.Context.of(name, seed=seed, size=size)
+    ctx = Context.of(name, seed=seed, size=size)
     (result,) = registry.get([result_id])
     start = time.perf_counter()
-    rep = registry.run(result, ctx)
+    rep = run(result, ctx)
     return rep.checks, rep.control, time.perf_counter() - start
 
 
-def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[registry.ResultReport]:
+def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[ResultReport]:
     """Run the registered results whose derivation is `proof`, print their table, fail if any fails.
 
     The last cell of every file in ``proofs/`` calls this, so a derivation ends in exactly the checks that
@@ -219,7 +221,7 @@ def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[regi
     """
     from bntheory import report
 
-    ctx = registry.Context.of("numpy", seed=seed, size=size)
+    ctx = Context.of("numpy", seed=seed, size=size)
     results = [r for r in registry.all_results() if r.proof == proof]
     if not results:
         raise ValueError(f"proof: no registered result names {proof!r}; `bntheory list` shows the results")

@@ -18,7 +18,9 @@
 # Registry entries: `santurkar2018.thm4_1`, `.thm4_2`, `.obs4_3`, `.thm4_4`, `.lemma4_5`.
 
 # %%
-from bntheory import backend, registry
+from bntheory import registry
+from bntheory.context import Context
+from bntheory.run import run
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.landscape import (
     gradient_norm_steps,
@@ -61,10 +63,10 @@ print("Lemma 4.5:", {d: residuals(rescaling_steps(d)) for d in (2, 3)})
 # sign, a violated assumption); ratios are re-evaluated in mpmath at the worst points.
 
 # %%
-ctx = registry.Context(xp=backend.namespace("numpy"), quick=True)
+ctx = Context(size="quick")
 for result in registry.get(["santurkar2018.thm4_1", "santurkar2018.thm4_2", "santurkar2018.thm4_4",
                             "santurkar2018.lemma4_5"]):
-    rep = registry.run(result, ctx)
+    rep = run(result, ctx)
     search = next(c for c in rep.checks if "worst-case" in c.name)
     print(f"{result.id}: worst ratio {search.outcome.measured:.15g}; control "
           f"({rep.control.description}): {rep.control.outcome.measured:.4g}, rejected={rep.control.rejected}")

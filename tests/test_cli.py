@@ -36,6 +36,13 @@ def test_verify_writes_the_schema(tmp_path, capsys):
     assert not list(path.parent.glob(".*.tmp")), "no temporary file is left behind"
 
 
+def test_only_is_repeatable(tmp_path):
+    path = tmp_path / "verify.json"
+    argv = ["verify", "--quick", "--json", str(path), "--only", "ioffe2015.transform", "--only", "keras.running_stats"]
+    assert cli.main(argv) == 0
+    assert [r["id"] for r in json.loads(path.read_text())["results"]] == ["ioffe2015.transform", "keras.running_stats"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -1,9 +1,13 @@
 """Every registered result passes and every negative control is rejected, on every backend."""
 
+import pickle
+
 import pytest
 
-from bntheory import backend, registry
+from bntheory import registry
 from bntheory.checks.compare import at_most
+from bntheory.context import SIZES, Context
+from bntheory.run import run
 
 RESULTS = registry.all_results()
 IDS = [r.id for r in RESULTS]
@@ -11,26 +15,24 @@ IDS = [r.id for r in RESULTS]
 
 @pytest.mark.parametrize("result", RESULTS, ids=IDS)
 def test_result_passes_and_control_is_rejected(result):
-    rep = registry.run(result, registry.Context(xp=backend.namespace("numpy"), seed=0))
+    rep = run(result, Context(seed=0))
     assert all(c.status != "skipped" for c in rep.checks), "torch is installed in the test environment"
     assert rep.control is not None and rep.control.rejected, rep.control
     _assert_expected_status(rep)
 
 
 def _assert_expected_status(rep):
-    """Every check passes, except that a result declared not reproduced must still fail its claim's check."""
-    failures = [f"{c.name}: {c.detail or c.outcome}" for c in rep.checks if c.status == "failed"]
-    if rep.result.not_reproduced:
-        assert failures and rep.status == "not reproduced", "a claim marked not reproduced now holds: revisit it"
-    else:
-        assert not failures
+    """Every check passes, except a claim check, whose failure makes the result not reproduced."""
+    failures = [f"{c.name}: {c.detail or c.outcome}" for c in rep.checks if c.status == "failed" and not c.claim]
+    assert not failures
+    if rep.status != "not reproduced":
         assert rep.holds and rep.status == ("provisional" if rep.result.tag == "R" else "passed")
 
 
 @pytest.mark.parametrize("name", ["array_api_strict", "torch"])
 @pytest.mark.parametrize("result", RESULTS, ids=IDS)
 def test_result_on_other_backends(result, name):
-    rep = registry.run(result, registry.Context(xp=backend.namespace(name), backend=name, seed=1, quick=True))
+    rep = run(result, Context(backend=name, seed=1, size="quick"))
     assert rep.control is None or rep.control.rejected, rep.control
     _assert_expected_status(rep)
 
@@ -70,7 +72,7 @@ def test_a_control_that_passes_makes_the_result_fail():
     res = _sandbox(tag="P")
     res.numeric("ok")(lambda ctx: at_most(0.0, 1.0))
     res.negative_control("wrong formula that is not caught")(lambda ctx: at_most(0.0, 1.0))
-    rep = registry.run(res, registry.Context(xp=backend.namespace("numpy")))
+    rep = run(res, Context())
     assert rep.status == "failed" and not rep.control.rejected
 
 
@@ -81,39 +83,110 @@ def test_a_crashing_check_fails_with_its_cause():
     def _(ctx):
         raise ZeroDivisionError("boom")
 
-    rep = registry.run(res, registry.Context(xp=backend.namespace("numpy")))
+    rep = run(res, Context())
     assert rep.status == "failed" and "ZeroDivisionError: boom" in rep.checks[0].detail
 
 
 def test_provisional_and_not_reproduced_do_not_gate():
-    failing = lambda ctx: at_most(2.0, 1.0)  # noqa: E731
-    recalled, refuted = _sandbox(tag="R"), _sandbox(tag="S", not_reproduced="held in 0 of 50 seeds")
-    for res in (recalled, refuted):
-        res.numeric("fails")(failing)
-    ctx = registry.Context(xp=backend.namespace("numpy"))
-    assert registry.run(recalled, ctx).status == "provisional"
-    assert registry.run(refuted, ctx).status == "not reproduced"
-    assert not registry.run(refuted, ctx).gates
+    failing = lambda ctx: at_most(2.0, 1.0, "held in 0 of 50 seeds")  # noqa: E731
+    recalled, refuted = _sandbox(tag="R"), _sandbox(tag="S")
+    recalled.numeric("fails")(failing)
+    refuted.numeric("sound machinery")(lambda ctx: at_most(0.0, 1.0))
+    refuted.claim("the claim")(failing)
+    refuted.negative_control("false formula")(failing)
+    assert run(recalled, Context()).status == "provisional"
+    rep = run(refuted, Context())
+    assert rep.status == "not reproduced" and not rep.gates
+    assert "held in 0 of 50 seeds" in rep.evidence and "measured 2" in rep.evidence, "evidence from this run"
+
+
+def test_a_claim_that_holds_is_a_pass_and_broken_machinery_is_a_failure():
+    res = _sandbox(tag="S")
+    res.claim("the claim")(lambda ctx: at_most(0.0, 1.0))
+    res.negative_control("false formula")(lambda ctx: at_most(2.0, 1.0))
+    assert run(res, Context()).status == "passed"
+    broken = _sandbox(tag="S")
+    broken.numeric("machinery")(lambda ctx: at_most(2.0, 1.0))
+    broken.claim("the claim")(lambda ctx: at_most(2.0, 1.0))
+    broken.negative_control("false formula")(lambda ctx: at_most(2.0, 1.0))
+    assert run(broken, Context()).status == "failed", "not reproduced needs every other check to pass"
+
+
+def test_nan_never_passes_and_a_nan_control_is_not_a_rejection():
+    res = _sandbox(tag="P")
+    res.numeric("nan error")(lambda ctx: at_most(float("nan"), 1.0))
+    res.negative_control("nan control")(lambda ctx: at_most(float("nan"), 1.0))
+    rep = run(res, Context())
+    assert rep.checks[0].status == "failed" and "non-finite" in rep.checks[0].detail
+    assert not rep.control.rejected and rep.status == "failed"
+
+
+def test_a_check_that_returns_no_outcome_fails():
+    res = _sandbox(tag="P")
+    res.numeric("returns a bool")(lambda ctx: True)
+    assert run(res, Context()).checks[0].status == "failed"
+
+
+def test_where_a_check_ran_is_recorded():
+    res = _sandbox(tag="P")
+    res.numeric("host only")(lambda ctx: at_most(0.0, 1.0))
+    on_backend = res.numeric("on the backend", backends=registry.ARRAY)
+    on_backend(lambda ctx: at_most(float(ctx.xp.sum(ctx.asarray([0.0]))), 1))
+    host, device = run(res, Context(backend="array_api_strict")).checks
+    assert (host.ran_on, device.ran_on) == ("host", "array_api_strict")
 
 
 def test_missing_optional_dependency_skips_with_the_fix():
     res = _sandbox(tag="P")
     res.numeric("needs a package that does not exist", needs=("no_such_package_xyz",))(lambda ctx: at_most(0, 1))
-    rep = registry.run(res, registry.Context(xp=backend.namespace("numpy")))
+    rep = run(res, Context())
     assert rep.checks[0].status == "skipped" and "no_such_package_xyz" in rep.checks[0].detail
     assert rep.status == "failed"  # nothing ran, so nothing was shown
 
 
 def test_rng_streams_are_reproducible_and_independent():
-    ctx = registry.Context(xp=backend.namespace("numpy"), seed=7)
+    ctx = Context(seed=7, scope="paper.result/check")
     assert ctx.rng("a").random() == ctx.rng("a").random()
     assert ctx.rng("a").random() != ctx.rng("b").random()
+    assert ctx.rng().random() != ctx.scoped("paper.result/other check").rng().random()
+    assert ctx.rng(shared=True).random() == ctx.scoped("paper.result/control").rng(shared=True).random()
+    assert ctx.rng(shared=True).random() != ctx.scoped("other.result/check").rng(shared=True).random()
 
 
-@pytest.mark.parametrize("size", registry.SIZES)
+def test_every_check_of_the_registry_draws_its_own_stream():
+    scopes = [f"{r.id}/{c.name}" for r in RESULTS for c in r.checks] + [f"{r.id}/control" for r in RESULTS]
+    assert len(set(scopes)) == len(scopes), "two checks of one result share a name"
+    firsts = {tuple(Context(seed=0, scope=s).rng().integers(0, 2**63, 2)) for s in scopes}
+    assert len(firsts) == len(scopes)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_context_from_names(size):
-    ctx = registry.Context.of("numpy", seed=4, size=size)
+    ctx = Context.of("numpy", seed=4, size=size)
     assert (ctx.backend, ctx.seed, ctx.size) == ("numpy", 4, size)
-    assert ctx.quick == (size == "quick") and ctx.large == (size == "large")
+    assert ctx.by_size(quick="q", default="d", large="l") == size[0]
+    assert Context(size=size).by_size(default="d") == "d"
     with pytest.raises(ValueError, match="size"):
-        registry.Context.of("numpy", size="huge")
+        Context.of("numpy", size="huge")
+    with pytest.raises(ValueError, match="seed"):
+        Context(seed=-1)
+    with pytest.raises(ValueError, match="backend"):
+        Context(backend="jax")
+
+
+def test_context_travels():
+    ctx = Context(backend="numpy", seed=3, size="quick", scope="a.b/c")
+    back = pickle.loads(pickle.dumps(ctx))
+    assert back == ctx and back.rng().random() == ctx.rng().random()
+
+
+def test_memo_computes_once_with_its_own_stream():
+    calls = []
+
+    def compute(ctx):
+        calls.append(ctx.scope)
+        return ctx.rng().random()
+
+    a = Context(seed=11, scope="x.y/one").memo("test.memo", compute)
+    b = Context(seed=11, scope="x.y/two").memo("test.memo", compute)
+    assert a == b and calls == ["memo:test.memo"]

@@ -2,13 +2,14 @@
 
 import pytest
 
-from bntheory import backend, registry, runner
+from bntheory import registry, runner
+from bntheory.context import Context
 
 CHEAP = ["ioffe2015.transform", "nachum2024.rc_rank", "keras.running_stats", "santurkar2018.obs4_3"]
 
 
-def _context() -> registry.Context:
-    return registry.Context(xp=backend.namespace("numpy"), backend="numpy", seed=5, quick=True)
+def _context() -> Context:
+    return Context(backend="numpy", seed=5, size="quick")
 
 
 def _summary(reports):

@@ -19,7 +19,8 @@ import numpy as np
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_least, at_most
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 
 CITATION_2020 = "Daneshmand et al. 2020, {}, arXiv:2003.01652"
 CITATION_2021 = "Daneshmand et al. 2021, {}, arXiv:2106.03970"
@@ -128,8 +129,8 @@ soft_rank_scaling = register(
 
 
 def _slope(ctx: Context) -> tuple[float, str]:
-    widths = (8, 16, 32, 64, 128, 256) if ctx.large else (8, 16, 32, 64)
-    depth = 2000 if ctx.large else 600
+    widths = (8, 16, 32, 64, 128, 256) if (ctx.size == "large") else (8, 16, 32, 64)
+    depth = 2000 if (ctx.size == "large") else 600
     r = _stationary_soft_rank(ctx.seed, widths, depth, ctx.xp)
     slope = float(np.polyfit(np.log(widths), np.log(r), 1)[0])
     return slope, f"stationary soft rank {', '.join(f'{v:.3g}' for v in r)} for d = {widths}; log-log slope {slope:.3f}"
@@ -190,8 +191,8 @@ orthogonality = register(
 
 
 def _gap(ctx: Context) -> tuple[float, str]:
-    widths = (16, 32, 64, 128, 256, 512, 1024) if ctx.large else (16, 64, 256)
-    p = _gap_plateaus(ctx.seed, widths, 40 if ctx.large else 12, ctx.xp)
+    widths = (16, 32, 64, 128, 256, 512, 1024) if (ctx.size == "large") else (16, 64, 256)
+    p = _gap_plateaus(ctx.seed, widths, 40 if (ctx.size == "large") else 12, ctx.xp)
     slope_v = float(np.polyfit(np.log(widths), np.log(p), 1)[0])
     values = ", ".join(f"{v:.3g}" for v in p)
     detail = f"plateau of V: {values} for d = {widths}; slope {slope_v:.2f} (V), {2 * slope_v:.2f} (V^2)"

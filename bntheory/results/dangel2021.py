@@ -13,14 +13,15 @@ import scipy.sparse.linalg
 
 from bntheory import curvature as cv
 from bntheory.checks.compare import Outcome, at_least, at_most
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 
 CITATION = "Dangel 2021, {}, note 'Structural implications of batch normalization'"
 NEEDS = ("torch",)
 
 
 def _instance(ctx: Context, key: str, *, bn: bool = True, N: int = 8, C: int = 3):
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     model = cv.Model(inputs=4, hidden=6, classes=C, bn=bn)
     theta = model.init(rng)
     X = rng.normal(size=(N, 4)) * rng.uniform(0.5, 2, 4) + rng.normal(size=4)

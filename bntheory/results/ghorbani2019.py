@@ -20,7 +20,8 @@ from bntheory import curvature as cv
 from bntheory import spectrum
 from bntheory.checks.compare import Outcome, at_least, at_most
 from bntheory.checks.frequency import frequency
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 
 CITATION = "Ghorbani, Krishnan & Xiao 2019, {}, arXiv:1901.10159"
 NEEDS = ("torch",)
@@ -49,7 +50,7 @@ slq_check = register(
 def _slq_distance(ctx: Context, frozen: bool) -> Outcome:
     import torch
 
-    rng = ctx.rng("ghorbani2019.slq")
+    rng = ctx.rng("ghorbani2019.slq", shared=True)
     model = cv.Model(inputs=4, hidden=6, classes=3, bn=True)
     theta, X, Y = model.init(rng), rng.normal(size=(8, 4)), rng.normal(size=(8, 3))
     t, Xt, Yt = (torch.as_tensor(a, dtype=torch.float64) for a in (theta, X, Y))
@@ -129,7 +130,7 @@ outliers = register(
 
 
 def _outlier_claim(ctx: Context, reverse: bool) -> Outcome:
-    rows = _spectra(ctx.seed, ctx.quick)
+    rows = _spectra(ctx.seed, (ctx.size == "quick"))
     wins = sum((b > a) if reverse else (b < a) for a, b, _, _ in rows)
     f = frequency(wins, len(rows))
     pairs = ", ".join(f"{a:.0f}/{b:.0f}" for a, b, _, _ in rows)
@@ -152,7 +153,7 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context):
     from matplotlib.figure import Figure
 
-    rows = _spectra(ctx.seed, ctx.quick)
+    rows = _spectra(ctx.seed, (ctx.size == "quick"))
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, k, title in ((axes[0], 2, "without BN"), (axes[1], 3, "with BN (training mode)")):

@@ -27,7 +27,8 @@ from bntheory.checks.oracles import (
     torch_batch_norm,
     torch_batch_norm_grads,
 )
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
 
 CITATION = "Ioffe & Szegedy 2015, {}, arXiv:1502.03167"
@@ -68,7 +69,7 @@ bn_transform = register(
 
 @bn_transform.symbolic("SymPy: sum x_hat = 0 and sum x_hat^2 = m sigma^2/(sigma^2+eps), symbolic batch")
 def _(ctx: Context) -> Outcome:
-    sizes = (2, 3) if ctx.quick else (2, 3, 4, 5)
+    sizes = (2, 3) if (ctx.size == "quick") else (2, 3, 4, 5)
     pairs = []
     for m in sizes:
         b = symbolic_batch(m)
@@ -79,9 +80,9 @@ def _(ctx: Context) -> Outcome:
 
 def _forward_error(ctx: Context, impl) -> Outcome:
     """Largest relative error of `impl` against Algorithm 1 evaluated in mpmath at 50 digits."""
-    rng = ctx.rng("ioffe2015.transform")
+    rng = ctx.rng("ioffe2015.transform", shared=True)
     cases = [((2, 3), 0.0), ((3, 4), 1e-5), ((8, 5), 0.1), ((2, 3, 2, 3), 1e-5)]
-    if not ctx.quick:
+    if not (ctx.size == "quick"):
         cases += [((16, 7), 0.0), ((4, 2, 3, 5, 2), 1e-3)]
     worst = 0.0
     for shape, eps in cases:
@@ -101,7 +102,7 @@ def _(ctx: Context) -> Outcome:
 
 @bn_transform.numeric("forward vs torch.nn.functional.batch_norm(training=True), float64", needs=("torch",))
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("ioffe2015.transform.torch")
+    rng = ctx.rng("ioffe2015.transform.torch", shared=True)
     worst = 0.0
     for shape in [(16, 5), (4, 3, 5, 5), (2, 3, 4, 2, 2)]:
         x, gamma, beta = _draw(rng, shape)
@@ -150,7 +151,7 @@ backprop = register(
 
 @backprop.symbolic("SymPy: d/dx, d/dgamma, d/dbeta of sum(delta*y) = paper's formulas = compact form")
 def _(ctx: Context) -> Outcome:
-    sizes = (2, 3) if ctx.quick else (2, 3, 4, 5)
+    sizes = (2, 3) if (ctx.size == "quick") else (2, 3, 4, 5)
     failures = 0
     for m in sizes:
         b = symbolic_batch(m)
@@ -166,9 +167,9 @@ def _(ctx: Context) -> Outcome:
 
 def _backward_error(ctx: Context, impl) -> Outcome:
     """Largest relative error of `impl`'s gradients against mpmath central differences at 50 digits."""
-    rng = ctx.rng("ioffe2015.backprop")
-    sizes = [(2, 2), (8, 2)] if ctx.quick else [(2, 2), (3, 2), (8, 2)]
-    eps_values = (0.0, 1e-5) if ctx.quick else (0.0, 1e-5, 0.1)
+    rng = ctx.rng("ioffe2015.backprop", shared=True)
+    sizes = [(2, 2), (8, 2)] if (ctx.size == "quick") else [(2, 2), (3, 2), (8, 2)]
+    eps_values = (0.0, 1e-5) if (ctx.size == "quick") else (0.0, 1e-5, 0.1)
     cases = [(s, e) for s in sizes for e in eps_values] + [((2, 2, 2, 2), 1e-5)]
     worst = 0.0
     for shape, eps in cases:
@@ -214,7 +215,7 @@ def _(ctx: Context) -> Outcome:
 
 @backprop.numeric("closed form vs PyTorch autograd, float64", needs=("torch",))
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("ioffe2015.backprop.torch")
+    rng = ctx.rng("ioffe2015.backprop.torch", shared=True)
     worst = 0.0
     for shape, eps in [((16, 5), 1e-5), ((3, 4), 0.1), ((4, 3, 5, 5), 1e-5)]:
         x, gamma, beta = _draw(rng, shape)
@@ -258,7 +259,7 @@ population = register(
 def _(ctx: Context) -> Outcome:
     mu, tau = sp.symbols("mu tau", positive=True)
     pairs = []
-    for m in (2, 3) if ctx.quick else (2, 3, 4, 5, 6):
+    for m in (2, 3) if (ctx.size == "quick") else (2, 3, 4, 5, 6):
         b = symbolic_batch(m, eps=0)
         poly = sp.Poly(sp.expand(b.var), *b.x)
         expectation = 0
@@ -280,8 +281,8 @@ def _population_pvalue(ctx: Context, impl) -> Outcome:
     With K batches of size m from :math:`\mathcal N(\mu,\tau^2)`, the unbiased estimate V satisfies
     :math:`K(m-1)V/\tau^2\sim\chi^2_{K(m-1)}` and the mean :math:`E\sim\mathcal N(\mu,\tau^2/(Km))`.
     """
-    rng = ctx.rng("ioffe2015.population_stats")
-    k, m, channels = (400 if ctx.quick else 2000), 4, 3
+    rng = ctx.rng("ioffe2015.population_stats", shared=True)
+    k, m, channels = (400 if (ctx.size == "quick") else 2000), 4, 3
     mu = rng.uniform(-2, 2, channels)
     tau = rng.uniform(0.5, 2, channels)
     data = rng.normal(mu, tau, size=(k, m, channels))
@@ -338,7 +339,7 @@ def _(ctx: Context) -> Outcome:
 
 def _inference_error(ctx: Context, impl) -> Outcome:
     """Largest relative error of `impl` against the inference transform evaluated in mpmath."""
-    rng = ctx.rng("ioffe2015.inference_affine")
+    rng = ctx.rng("ioffe2015.inference_affine", shared=True)
     worst = 0.0
     for shape in [(1, 4), (6, 3), (2, 3, 4, 4)]:
         x, gamma, beta = _draw(rng, shape)
@@ -357,7 +358,7 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     import torch
 
-    rng = ctx.rng("ioffe2015.inference_affine.torch")
+    rng = ctx.rng("ioffe2015.inference_affine.torch", shared=True)
     worst = 0.0
     for shape, layer in [((5, 3), torch.nn.BatchNorm1d), ((2, 3, 4, 4), torch.nn.BatchNorm2d)]:
         x, gamma, beta = _draw(rng, shape)
@@ -428,7 +429,7 @@ def _(ctx: Context) -> Outcome:
 
 def _fusion_error(ctx: Context, reference) -> Outcome:
     """Relative error of the fused linear layer against `reference(pre_activation, gamma, beta, mean, var)`."""
-    rng = ctx.rng("ioffe2015.fusion")
+    rng = ctx.rng("ioffe2015.fusion", shared=True)
     worst = 0.0
     for has_bias in (True, False):
         W, b = rng.normal(size=(3, 4)), (rng.normal(size=3) if has_bias else None)
@@ -463,7 +464,7 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     import torch
 
-    rng = ctx.rng("ioffe2015.fusion.torch")
+    rng = ctx.rng("ioffe2015.fusion.torch", shared=True)
     worst = 0.0
     for kind, bias in [("linear", True), ("conv", True), ("conv", False)]:
         out = 6

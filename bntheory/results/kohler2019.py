@@ -28,8 +28,9 @@ from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, exact
 from bntheory.checks.oracles import mp_central_gradient
 from bntheory.checks.rates import fit_rate, pointwise_ratio
+from bntheory.context import Context
 from bntheory.problems import spd_with_condition
-from bntheory.registry import Context, register
+from bntheory.registry import register
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.decoupling import decoupling_steps, rayleigh_steps
 
@@ -68,13 +69,13 @@ decoupling = register(
 
 @decoupling.symbolic("SymPy, generic f (quadratic + sine), symmetric S: d = 2, 3")
 def _(ctx: Context) -> Outcome:
-    sizes = (2,) if ctx.quick else (2, 3)
+    sizes = (2,) if (ctx.size == "quick") else (2, 3)
     return exact(sum(residuals(decoupling_steps(d)) for d in sizes), f"d = {', '.join(map(str, sizes))}")
 
 
 def _decoupling_error(ctx: Context, metric: str) -> Outcome:
     """direction_gradient vs 50-digit central differences of f(g w / ||w||) on least squares, d = 3, 6."""
-    rng = ctx.rng("kohler2019.decoupling")
+    rng = ctx.rng("kohler2019.decoupling", shared=True)
     worst = 0.0
     for d in (3, 6):
         S, u = spd_with_condition(rng, d, 10.0), rng.normal(size=d)
@@ -137,12 +138,12 @@ rayleigh = register(
 
 @rayleigh.symbolic("SymPy: g*, min_g f = E[y^2] + rho, grad rho, stationarity at S^-1 u, dual-norm identity")
 def _(ctx: Context) -> Outcome:
-    sizes = (2,) if ctx.quick else (2, 3)
+    sizes = (2,) if (ctx.size == "quick") else (2, 3)
     return exact(sum(residuals(rayleigh_steps(d)) for d in sizes), f"d = {', '.join(map(str, sizes))}")
 
 
 def _rayleigh_error(ctx: Context, pencil: bool) -> Outcome:
-    rng = ctx.rng("kohler2019.rayleigh")
+    rng = ctx.rng("kohler2019.rayleigh", shared=True)
     worst = 0.0
     for d, n in ((3, 40), (8, 200)):
         X, y = rng.normal(size=(n, d)) * rng.uniform(0.5, 3, d), rng.normal(size=n)
@@ -185,9 +186,9 @@ def _(ctx: Context) -> Outcome:
 
 def _rayleigh_rate_worst(ctx: Context, with_mu_over_L: bool) -> tuple[float, int, str]:
     r"""Largest per-step ratio of THEORY.md §3.4's inequality over seeded random pencils."""
-    rng = ctx.rng("kohler2019.rayleigh_rate")
+    rng = ctx.rng("kohler2019.rayleigh_rate", shared=True)
     worst, steps, where = 0.0, 0, ""
-    for k in range(60 if ctx.quick else 300):
+    for k in range(60 if (ctx.size == "quick") else 300):
         d = int(rng.integers(2, 7))
         A = spd_with_condition(rng, d, float(rng.choice([2.0, 10.0, 50.0])))
         C = rng.normal(size=(d, d))
@@ -293,7 +294,7 @@ ls_rate = register(
 
 
 def _ls_rate_outcome(ctx: Context, step_constant: str) -> Outcome:
-    runs = _ls_runs(ctx.seed, ctx.quick, step_constant)
+    runs = _ls_runs(ctx.seed, (ctx.size == "quick"), step_constant)
     worst, lines = 0.0, []
     for kappa in (10.0, 100.0):
         rows = [r for r in runs if r[0] == kappa]
@@ -327,7 +328,7 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context):
     from bntheory.plots import rate_figure
 
-    runs = _ls_runs(ctx.seed, ctx.quick, "L")
+    runs = _ls_runs(ctx.seed, (ctx.size == "quick"), "L")
     return rate_figure(runs)
 
 
@@ -356,10 +357,10 @@ def _critical_point(problem: gdnp.Problem, w0: np.ndarray) -> np.ndarray:
 
 
 def _collinearity(ctx: Context, gaussian: bool) -> Outcome:
-    rng = ctx.rng("kohler2019.halfspace_lemma")
+    rng = ctx.rng("kohler2019.halfspace_lemma", shared=True)
     worst = 0.0
     for loss in problems.LOSSES:
-        for d in (3, 4) if ctx.quick else (3, 4, 5):
+        for d in (3, 4) if (ctx.size == "quick") else (3, 4, 5):
             S, u = _halfspace_instance(rng, d, 10.0)
             if gaussian:
                 problem = problems.halfspace(S, u, loss=loss)
@@ -409,7 +410,7 @@ def _(ctx: Context) -> Outcome:
 
 
 def _gdnp_halfspace(ctx: Context, step_constant: str) -> Outcome:
-    rng = ctx.rng("kohler2019.gdnp_direction")
+    rng = ctx.rng("kohler2019.gdnp_direction", shared=True)
     worst_ratio, worst_identity, lines = 0.0, 0.0, []
     for loss in problems.LOSSES:
         for kappa in (2.0, 20.0):
@@ -420,7 +421,7 @@ def _gdnp_halfspace(ctx: Context, step_constant: str) -> Outcome:
                 problem = dataclasses.replace(problem, L=problem.mu)
             rho_star = -float(u @ np.linalg.solve(S, u))
             w0 = rng.normal(size=5)
-            res = gdnp.gdnp(problem, w0, T_d=12 if ctx.quick else 25, T_s=40)
+            res = gdnp.gdnp(problem, w0, T_d=12 if (ctx.size == "quick") else 25, T_s=40)
             gaps = np.maximum(res.trace.rho - rho_star, 0)
             worst_ratio = max(worst_ratio, pointwise_ratio(gaps, q, floor=FLOOR))
             # ||w||_S^2 ||grad_w f||^2_{S^-1} = g^2 c1^2 (rho - rho*), THEORY.md §3.6, at step 0 where the gap
@@ -496,7 +497,7 @@ def _unit_critical_points(seed: int, quick: bool, other: str) -> tuple:
 def _unit_collinearity(ctx: Context, other: str, line: str = "S^-1 u") -> tuple[float, str]:
     """Largest 1 - |cos| between unit 0's critical point (BFGS on the value) and the line, unit 1 fixed."""
     worst, lines = 0.0, []
-    for loss, d, direction, u, w in _unit_critical_points(ctx.seed, ctx.quick, other):
+    for loss, d, direction, u, w in _unit_critical_points(ctx.seed, (ctx.size == "quick"), other):
         target = direction if line == "S^-1 u" else u
         gap = 1 - abs(w @ target) / (np.linalg.norm(w) * np.linalg.norm(target))
         worst = max(worst, gap)
@@ -517,20 +518,16 @@ mlp_lemma = register(
     notes=(
         "THEORY.md §3.9 [R]. Stein's lemma gives unit i's gradient in span{u, S w_tilde^(1), ..., S w_tilde^(m)}, "
         "not span{u, S w_tilde^(i)}: the claim needs the other units on the line (the corrected form is "
-        "kohler2019.mlp_on_line). The control checks the critical point against the wrong line (through u)."
-    ),
-    not_reproduced=(
-        "With the other unit held at a random direction (two hidden units, d = 3 and 5, softplus and smooth hinge, "
-        "population objective by 2-D quadrature, critical points by BFGS on the value alone), unit 0's critical point "
-        "is off the line through S^-1 u by 1 - |cos| = 0.03-0.2, far above quadrature and optimizer error (the same "
-        "procedure gives 1e-15 when the other unit is on the line). "
-        "Rerun: `bntheory verify --only kohler2019.mlp_lemma`."
+        "kohler2019.mlp_on_line). The control checks the critical point against the wrong line (through u). The claim "
+        "check holds the other unit at a random direction (two hidden units, softplus and smooth hinge, population "
+        "objective by 2-D quadrature, critical points by BFGS on the value alone); the same procedure reaches 1e-15 "
+        "when the other unit is on the line, so a miss is far above quadrature and optimizer error."
     ),
     proof="kohler2019_mlp.py",
 )
 
 
-@mlp_lemma.numeric("critical point of unit 0 (BFGS, value only), unit 1 at a random direction")
+@mlp_lemma.claim("critical point of unit 0 (BFGS, value only), unit 1 at a random direction")
 def _(ctx: Context) -> Outcome:
     worst, detail = _unit_collinearity(ctx, "random")
     return at_most(worst, 1e-6, detail)
@@ -570,14 +567,14 @@ def _(ctx: Context) -> Outcome:
 
 @mlp_on_line.numeric("GDNP on unit 0 with unit 1 on the line: per-step (1 - mu/L)^2 bound")
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("kohler2019.mlp.gdnp")
+    rng = ctx.rng("kohler2019.mlp.gdnp", shared=True)
     worst, lines = 0.0, []
     for loss in problems.LOSSES:
         S, u, theta = _mlp_instance(rng, 4)
         direction = np.linalg.solve(S, u)
         W = np.array([np.zeros(4), 0.8 * direction])
         problem = problems.tanh_mlp_unit(S, u, W, theta, 0, loss=loss)
-        res = gdnp.gdnp(problem, rng.normal(size=4), T_d=6 if ctx.quick else 8, T_s=25)
+        res = gdnp.gdnp(problem, rng.normal(size=4), T_d=6 if (ctx.size == "quick") else 8, T_s=25)
         gaps = np.maximum(res.trace.rho + float(u @ direction), 0)
         q = (1 - problem.mu / problem.L) ** 2
         worst = max(worst, pointwise_ratio(gaps, q, floor=FLOOR))
@@ -638,7 +635,7 @@ gdnp_vs_gd = register(
 
 
 def _iterations_claim(ctx: Context, column: int) -> Outcome:
-    rows = _gdnp_vs_gd(ctx.seed, ctx.quick)
+    rows = _gdnp_vs_gd(ctx.seed, (ctx.size == "quick"))
     wins = sum(r[column] < r[4] for r in rows)
     detail = "; ".join(f"{r[0]}, kappa {r[1]:g}: GDNP {r[column]} vs GD {r[4]}" for r in rows)
     return at_most(len(rows) - wins, 0, f"GDNP fewer in {wins}/{len(rows)}: {detail}")

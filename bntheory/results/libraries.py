@@ -16,7 +16,8 @@ from bntheory._layout import values_per_channel
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, max_relative_error
 from bntheory.checks.oracles import channel_major, exact_fraction
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 
 #: Float64 recursion vs the exact unrolled sum: T steps of O(1) rounding each stay far below this.
 RTOL = 1e-12
@@ -53,10 +54,10 @@ def _exact_unrolled(batches, weight_new: Fraction, unbiased: bool) -> tuple[list
 
 
 def _running_error(ctx: Context, key: str, update, weight_new: Fraction, unbiased: bool) -> Outcome:
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     worst = 0.0
-    for _ in range(2 if ctx.quick else 4):
-        batches = _batches(rng, ctx.quick)
+    for _ in range(2 if (ctx.size == "quick") else 4):
+        batches = _batches(rng, (ctx.size == "quick"))
         channels = batches[0].shape[1]
         mean, var = asarray(np.zeros(channels), ctx.xp), asarray(np.ones(channels), ctx.xp)
         for batch in batches:
@@ -95,7 +96,7 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     import torch
 
-    rng = ctx.rng("pytorch.running_stats.torch")
+    rng = ctx.rng("pytorch.running_stats.torch", shared=True)
     worst = 0.0
     for shape, layer, momentum in [((8, 3), torch.nn.BatchNorm1d, 0.1), ((4, 3, 3, 3), torch.nn.BatchNorm2d, 0.3)]:
         bn = layer(shape[1], momentum=momentum).double().train()

@@ -21,7 +21,8 @@ from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_least, at_most, exact
 from bntheory.checks.frequency import frequency
-from bntheory.registry import Context, register
+from bntheory.context import Context
+from bntheory.registry import register
 
 CITATION = "Nachum et al. 2024, {}, arXiv:2412.02843"
 
@@ -49,7 +50,7 @@ rc_rank = register(
 
 def _rank_cases(ctx: Context, centred_rows: bool) -> list[tuple[int, int, int]]:
     """(rank H, rank H C_n exactly in SymPy, numerical rank of the library's recentering) for integer batches."""
-    rng = ctx.rng("nachum2024.rc_rank")
+    rng = ctx.rng("nachum2024.rc_rank", shared=True)
     out = []
     for d, n in ((6, 4), (5, 5), (3, 6), (8, 6), (2, 7)):
         H = sp.Matrix(rng.integers(-5, 6, size=(d, n)).tolist())
@@ -63,7 +64,7 @@ def _rank_cases(ctx: Context, centred_rows: bool) -> list[tuple[int, int, int]]:
 
 @rc_rank.symbolic("SymPy rationals: rank(H C) = rank H - 1 for generic integer H; D H, C^2 = C, W H C C = W H C")
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("nachum2024.rc_rank.symbolic")
+    rng = ctx.rng("nachum2024.rc_rank.symbolic", shared=True)
     fails = 0
     for d, n in ((6, 4), (4, 4), (3, 5)):
         H = sp.Matrix(rng.integers(-5, 6, size=(d, n)).tolist())
@@ -116,8 +117,8 @@ relu_rank = register(
 
 
 def _relu_full_rank(ctx: Context, parallel_pair: bool) -> tuple[list, object]:
-    rng = ctx.rng("nachum2024.relu_rank")
-    n, draws = 8, 60 if ctx.quick else 200
+    rng = ctx.rng("nachum2024.relu_rank", shared=True)
+    n, draws = 8, 60 if (ctx.size == "quick") else 200
     angles = np.sort(rng.uniform(0, 2 * np.pi, n))
     H = np.stack([np.cos(angles), np.sin(angles)]) * rng.uniform(0.5, 2, n)
     if parallel_pair:
@@ -200,8 +201,8 @@ def _(ctx: Context) -> Outcome:
 
 
 def _gram_preservation(ctx: Context, use_alpha: bool) -> Outcome:
-    rng = ctx.rng("nachum2024.invariant")
-    n, d, explicit, draws = 5, 2000, 2 if ctx.quick else 4, 200
+    rng = ctx.rng("nachum2024.invariant", shared=True)
+    n, d, explicit, draws = 5, 2000, 2 if (ctx.size == "quick") else 4, 200
     H = _configuration(rng, d, n, n - 1)
     variance = 2 * rep.alpha(n) if use_alpha else 2.0
     G0 = H.T @ H
@@ -235,8 +236,8 @@ def _(ctx: Context) -> Outcome:
 
 @invariant.numeric("not attracting: a 1e-6 perturbation grows over 100 layers (frequency over seeds)")
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("nachum2024.invariant.stability")
-    n, d, seeds = 8, 256, 8 if ctx.quick else 16
+    rng = ctx.rng("nachum2024.invariant.stability", shared=True)
+    n, d, seeds = 8, 256, 8 if (ctx.size == "quick") else 16
     H = np.stack([_configuration(rng, d, n, n - 1) for _ in range(seeds)])
     H1 = H + 1e-6 * np.linalg.norm(H[:, :, :1], axis=1, keepdims=True) * rng.standard_normal(H.shape) / np.sqrt(d)
     start = to_numpy(rep.d_max(asarray(H1, ctx.xp))[0])
@@ -260,10 +261,10 @@ def _(ctx: Context) -> Outcome:
 
 def _emergence_setting(ctx: Context) -> tuple[int, int, int, int]:
     """(n, d, depth, seeds): THEORY.md §4.5's reference (n = 32, d = 512, depth 1000) with --size large."""
-    if ctx.large:
+    if (ctx.size == "large"):
         return 32, 512, 1000, 24
     # At depth 400 the batch has settled as often as at 600 (14, 13, 16, 14, 15 of 16 for seeds 0-4).
-    return 32, 256, 400 if ctx.quick else 600, 16
+    return 32, 256, 400 if (ctx.size == "quick") else 600, 16
 
 
 @functools.lru_cache(maxsize=8)
@@ -331,7 +332,7 @@ def _(ctx: Context) -> Outcome:
 @emergence.negative_control("the same claim with rescaling (full BN + ReLU)")
 def _(ctx: Context) -> Outcome:
     # Fewer seeds: with rescaling no seed comes near the configuration (0 of 8 at every depth and seed tried).
-    return _emergence_outcome(ctx, ("rc", "rs", "relu"), seeds=2 if ctx.quick else 8)
+    return _emergence_outcome(ctx, ("rc", "rs", "relu"), seeds=2 if (ctx.size == "quick") else 8)
 
 
 @emergence.figure("representations")
@@ -340,7 +341,7 @@ def _(ctx: Context):
     from bntheory.plots import representation_figure
 
     rng = np.random.default_rng([ctx.seed, 2024, 7])
-    n, d, depth, seeds = 32, 128, 400 if ctx.quick else 800, 4
+    n, d, depth, seeds = 32, 128, 400 if (ctx.size == "quick") else 800, 4
     decompositions = {
         "linear": (),
         "RC": ("rc",),

@@ -31,8 +31,9 @@ from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, exact, max_relative_error
 from bntheory.checks.oracles import mp_batch_norm, mp_central_gradient, mp_second_directional, torch_normalize
 from bntheory.checks.search import WorstCase, normalized_ratio, worst_case
+from bntheory.context import Context
 from bntheory.jacobian import bn_jacobian, jacobian_deviation
-from bntheory.registry import Context, register
+from bntheory.registry import register
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.jacobian import is_zero, symbolic_jacobian
 from bntheory.symbolic.landscape import (
@@ -57,11 +58,11 @@ _ALLOWANCE = 1e-11
 
 
 def _symbolic_sizes(ctx: Context, full: tuple[int, ...] = (2, 3, 4, 5, 6)) -> tuple[int, ...]:
-    return full[:2] if ctx.quick else full
+    return full[:2] if (ctx.size == "quick") else full
 
 
 def _budget(ctx: Context) -> dict:
-    if ctx.quick:
+    if (ctx.size == "quick"):
         return {"draws": 40, "climbs": 1, "max_evaluations": 120}
     return {"draws": 60, "climbs": 2, "max_evaluations": 150}
 
@@ -92,8 +93,8 @@ def _mp_jacobian(x: np.ndarray, gamma: float, eps: float) -> np.ndarray:
 
 
 def _jacobian_error(ctx: Context, impl, eps_values: tuple[float, ...]) -> Outcome:
-    rng = ctx.rng("santurkar2018.bn_jacobian")
-    sizes = (2, 3, 6) if ctx.quick else (2, 3, 4, 6, 9)
+    rng = ctx.rng("santurkar2018.bn_jacobian", shared=True)
+    sizes = (2, 3, 6) if (ctx.size == "quick") else (2, 3, 4, 6, 9)
     worst = 0.0
     for m in sizes:
         for eps in eps_values:
@@ -198,9 +199,9 @@ def _(ctx: Context) -> Outcome:
 
 def _spectrum_error(ctx: Context, sigma_of) -> Outcome:
     """Eigen-decomposition of the mpmath finite-difference Jacobian vs the claimed spectrum and kernel."""
-    rng = ctx.rng("santurkar2018.bn_jacobian_spectrum")
+    rng = ctx.rng("santurkar2018.bn_jacobian_spectrum", shared=True)
     worst = 0.0
-    for m in (3, 5) if ctx.quick else (3, 4, 6, 8):
+    for m in (3, 5) if (ctx.size == "quick") else (3, 4, 6, 8):
         x = _draw_batch(rng, m)
         gamma = rng.uniform(0.5, 2) * rng.choice([-1, 1])
         J = _mp_jacobian(x, gamma, 0.0)
@@ -267,7 +268,7 @@ def _(ctx: Context) -> Outcome:
 def _eps_jacobian_error(ctx: Context, impl) -> Outcome:
     """Jacobian vs mpmath FD at eps > 0, and the deviation's spectral norm vs its exact value and bound."""
     closed = _jacobian_error(ctx, impl, (1e-3, 0.5))
-    rng = ctx.rng("santurkar2018.bn_jacobian_eps.deviation")
+    rng = ctx.rng("santurkar2018.bn_jacobian_eps.deviation", shared=True)
     worst_exact, worst_ratio = 0.0, 0.0
     for m in (3, 6):
         for eps in (1e-4, 0.3, 5.0):
@@ -367,9 +368,9 @@ def _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient: float | None = None):
 
 def _search_41(ctx: Context, key: str, coefficient) -> Outcome:
     """Worst case of Theorem 4.1 over batches, upstream gradients, gamma and eps; `coefficient(m)` on the last term."""
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     found = []
-    for m in (3, 5) if ctx.quick else (3, 4, 6, 9):
+    for m in (3, 5) if (ctx.size == "quick") else (3, 4, 6, 9):
         c = coefficient(m)
 
         def rhs(y, g, gamma, eps, xp=ctx.xp, c=c):
@@ -426,7 +427,7 @@ gradient_magnitude = register(
 
 @gradient_magnitude.symbolic("SymPy: ||J^T g||^2 exact value (any eps) and the inequality step, m = 2..4")
 def _(ctx: Context) -> Outcome:
-    sizes = (2, 3) if ctx.quick else (2, 3, 4)
+    sizes = (2, 3) if (ctx.size == "quick") else (2, 3, 4)
     return exact(sum(residuals(gradient_norm_steps(m)) for m in sizes), f"m = {', '.join(map(str, sizes))}")
 
 
@@ -460,9 +461,9 @@ def _network_grads(inst, eps: float):
     "random tanh networks with MSE loss: autograd ||grad_y||^2 vs rhs per unit", needs=("torch",)
 )
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("santurkar2018.thm4_1.networks")
+    rng = ctx.rng("santurkar2018.thm4_1.networks", shared=True)
     worst_eq, worst_ratio = 0.0, 0.0
-    for _ in range(3 if ctx.quick else 10):
+    for _ in range(3 if (ctx.size == "quick") else 10):
         inst = _mlp(rng, m=int(rng.integers(3, 12)), d=4, k=3)
         for eps in (0.0, 1e-3, 0.5):
             y, g, dy, _ = _network_grads(inst, eps)
@@ -534,9 +535,9 @@ def _lhs_42(y, gamma, F):
 
 
 def _search_42(ctx: Context, key: str, flip_sign: bool) -> Outcome:
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     found = []
-    for m in (3, 5) if ctx.quick else (3, 4, 6):
+    for m in (3, 5) if (ctx.size == "quick") else (3, 4, 6):
         n = 3 * m + m * (m + 1) // 2 + 1
 
         def sample(rng, n=n, m=m):
@@ -629,7 +630,7 @@ hessian_form = register(
     "SymPy: constant mean, sigma(t)^2 = sigma^2 + t^2|v|^2/m, y_hat'' = -y_hat|v|^2/(m sigma^2), m = 3..6"
 )
 def _(ctx: Context) -> Outcome:
-    sizes = (3, 4) if ctx.quick else (3, 4, 5, 6)
+    sizes = (3, 4) if (ctx.size == "quick") else (3, 4, 5, 6)
     return exact(sum(residuals(hessian_form_steps(m)) for m in sizes), f"m = {', '.join(map(str, sizes))}")
 
 
@@ -637,9 +638,9 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     import torch
 
-    rng = ctx.rng("santurkar2018.thm4_2.networks")
+    rng = ctx.rng("santurkar2018.thm4_2.networks", shared=True)
     worst = 0.0
-    for _ in range(2 if ctx.quick else 6):
+    for _ in range(2 if (ctx.size == "quick") else 6):
         m = int(rng.integers(3, 10))
         X, W, gamma, beta, V, target = _mlp(rng, m=m, d=4, k=3)
         Vt, Tt, gt, bt = (torch.from_numpy(a) for a in (V, target, gamma, beta))
@@ -699,12 +700,12 @@ rescaling = register(
 
 @rescaling.symbolic("SymPy: sigma (symbolic square root) * y_hat + mu = y, m = 2..5")
 def _(ctx: Context) -> Outcome:
-    sizes = (2, 3) if ctx.quick else (2, 3, 4, 5)
+    sizes = (2, 3) if (ctx.size == "quick") else (2, 3, 4, 5)
     return exact(sum(residuals(scale_shift_steps(m)) for m in sizes), f"m = {', '.join(map(str, sizes))}")
 
 
 def _identity_error(ctx: Context, ddof: int) -> Outcome:
-    rng = ctx.rng("santurkar2018.obs4_3")
+    rng = ctx.rng("santurkar2018.obs4_3", shared=True)
     worst = 0.0
     for shape in [(2, 3), (7, 4), (32, 5)]:
         y = rng.normal(rng.uniform(-3, 3), rng.uniform(0.5, 3), shape)
@@ -735,9 +736,9 @@ def _unpack_44(p: np.ndarray, m: int, d: int):
 def _search_44(ctx: Context, key: str, frobenius: bool) -> Outcome:
     import torch
 
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     found = []
-    for m, d in ((4, 3), (6, 2)) if ctx.quick else ((3, 2), (5, 3), (8, 4)):
+    for m, d in ((4, 3), (6, 2)) if (ctx.size == "quick") else ((3, 2), (5, 3), (8, 4)):
 
         def lhs_and_g(X, w, a, c, gamma, eps):
             W = torch.tensor(w, requires_grad=True)
@@ -832,15 +833,15 @@ weight_space = register(
 
 @weight_space.symbolic("SymPy: grad_W = X^T grad_y ((m, d) = (3, 2), (2, 3)); equality at X = lambda u w^T/||u||")
 def _(ctx: Context) -> Outcome:
-    sizes = ((3, 2),) if ctx.quick else ((3, 2), (2, 3))
+    sizes = ((3, 2),) if (ctx.size == "quick") else ((3, 2), (2, 3))
     return exact(sum(residuals(weight_space_steps(m, d)) for m, d in sizes), f"(m, d) = {sizes}")
 
 
 @weight_space.numeric("random tanh networks: autograd ||grad_W_j||^2 <= rhs with lambda = ||X||_2", needs=("torch",))
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("santurkar2018.thm4_4.networks")
+    rng = ctx.rng("santurkar2018.thm4_4.networks", shared=True)
     worst = 0.0
-    for _ in range(3 if ctx.quick else 10):
+    for _ in range(3 if (ctx.size == "quick") else 10):
         inst = _mlp(rng, m=int(rng.integers(3, 12)), d=4, k=3)
         for eps in (0.0, 1e-3):
             y, g, _, dW = _network_grads(inst, eps)
@@ -893,9 +894,9 @@ def _mp_ray_distance(w0: np.ndarray, ws: np.ndarray, c0: float):
 
 def _search_45(ctx: Context, key: str, sign: int) -> Outcome:
     """Worst case of Lemma 4.5 over pairs with sign(<W0, W*>) = `sign` (+1: the assumption; -1: violated)."""
-    rng = ctx.rng(key)
+    rng = ctx.rng(key, shared=True)
     found = []
-    for d in (3, 8) if ctx.quick else (2, 5, 20):
+    for d in (3, 8) if (ctx.size == "quick") else (2, 5, 20):
 
         def ratio(p, d=d):
             w0, ws = p[:d], p[d:]
@@ -947,13 +948,13 @@ initialization = register(
 
 @initialization.symbolic("SymPy: argmin_c ||W0 - c W*||^2 = <W*,W0>/||W*||^2 and the minimum = rhs, d = 2..4")
 def _(ctx: Context) -> Outcome:
-    sizes = (2, 3) if ctx.quick else (2, 3, 4)
+    sizes = (2, 3) if (ctx.size == "quick") else (2, 3, 4)
     return exact(sum(residuals(rescaling_steps(d)) for d in sizes), f"d = {', '.join(map(str, sizes))}")
 
 
 @initialization.numeric("BN network loss invariant under W -> cW, c > 0 (transform.forward, eps = 0)")
 def _(ctx: Context) -> Outcome:
-    rng = ctx.rng("santurkar2018.lemma4_5.invariance")
+    rng = ctx.rng("santurkar2018.lemma4_5.invariance", shared=True)
     worst = 0.0
     X, W = rng.normal(size=(16, 5)), rng.normal(size=(5, 4))
     ones, zeros = np.ones(4), np.zeros(4)
