@@ -133,6 +133,7 @@ class Result:
     assumptions: tuple[str, ...] = ()
     notes: str = ""
     proof: str = ""
+    under_test: tuple[str, ...] = ()
     checks: list[Check] = field(default_factory=list)
     control: Control | None = None
     figures: dict[str, Callable[[Context], object]] = field(default_factory=dict)
@@ -216,6 +217,7 @@ def register(
     assumptions: Iterable[str] = (),
     notes: str = "",
     proof: str = "",
+    under_test: Iterable[str] = (),
 ) -> Result:
     """Create and register a result record; attach checks to the returned object with its decorators.
 
@@ -235,12 +237,16 @@ def register(
         What is unconfirmed, discrepancies between sources, choices made.
     proof : str
         File name under ``proofs/`` of the runnable derivation (jupytext percent format) of this result.
+    under_test : iterable of str
+        Dotted names of the library functions whose formulas the checks put to the test
+        (``"bntheory.lipschitz.gradient_norm_bound"``). ``tests/test_power.py`` replaces each with one that
+        returns NaN and requires the result to fail: a check that cannot see its function break tests nothing.
     """
     if id in _REGISTRY:
         raise ValueError(f"result id {id!r} is registered twice")
     if tag not in TAGS:
         raise ValueError(f"{id}: tag must be one of {sorted(TAGS)}, got {tag!r}")
-    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, proof)
+    result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, proof, tuple(under_test))
     _REGISTRY[id] = result
     # Where it was stated, so the order of results does not depend on which module was imported first.
     _MODULE[id] = sys._getframe(1).f_globals.get("__name__", "")

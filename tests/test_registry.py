@@ -35,6 +35,22 @@ def test_result_on_other_backends(result, name):
     rep = run(result, Context(backend=name, seed=1, size="quick"))
     assert rep.control is None or rep.control.rejected, rep.control
     _assert_expected_status(rep)
+    if name == "array_api_strict":
+        _assert_backends_as_declared(result, rep, name)
+
+
+def _assert_backends_as_declared(result, rep, name):
+    """A check runs on the backend exactly when it declares it: never a host check counted as a backend pass."""
+    rows = [(c.name, check.backends, c.ran_on, c.status == "skipped") for c, check in zip(rep.checks, result.checks)]
+    if rep.control is not None:
+        k = rep.control
+        rows.append((k.description, result.control.backends, k.ran_on, k.skipped))
+    wrong = [
+        f"{label}: declared {d}, ran on {ran}"
+        for label, d, ran, skip in rows
+        if not skip and (ran == name) != (name in d)
+    ]
+    assert not wrong, wrong
 
 
 def test_every_record_is_complete():

@@ -20,8 +20,8 @@ from bntheory import transform
 from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_least, at_most, exact, max_relative_error
+from bntheory.checks.instances import channel_major
 from bntheory.checks.oracles import (
-    channel_major,
     mp_batch_norm,
     mp_central_gradient,
     torch_batch_norm,

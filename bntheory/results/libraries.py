@@ -15,7 +15,8 @@ from bntheory import transform
 from bntheory._layout import values_per_channel
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, max_relative_error
-from bntheory.checks.oracles import channel_major, exact_fraction
+from bntheory.checks.instances import channel_major
+from bntheory.checks.oracles import exact_fraction
 from bntheory.context import Context
 from bntheory.registry import register
 

@@ -29,7 +29,15 @@ import sympy as sp
 from bntheory import lipschitz, transform
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import Outcome, at_most, exact, max_relative_error
-from bntheory.checks.oracles import mp_batch_norm, mp_central_gradient, mp_second_directional, torch_normalize
+from bntheory.checks.inequality import Inequality, Params, attack_family, batch, nonneg, scalar, vector
+from bntheory.checks.oracles import (
+    mp_batch_norm,
+    mp_batch_norm_vjp,
+    mp_central_gradient,
+    mp_second_directional,
+    torch_normalize,
+    torch_normalize_vjp,
+)
 from bntheory.checks.search import WorstCase, normalized_ratio, worst_case
 from bntheory.context import Context
 from bntheory.jacobian import bn_jacobian, jacobian_deviation
@@ -77,6 +85,13 @@ def _report(found: list[tuple[str, WorstCase]], what: str) -> Outcome:
     )
     samples = np.concatenate([w.draws for _, w in found])
     return at_most(worst.ratio, 1 + RATIO_TOL, detail, samples=samples)
+
+
+def _orthogonal_to_1_and(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random vector orthogonal to 1 and to `v` (which is taken to be centred)."""
+    w = rng.normal(size=v.size)
+    w -= w.mean()
+    return w - (w @ v) / (v @ v) * v
 
 
 def _draw_batch(rng: np.random.Generator, m: int) -> np.ndarray:
@@ -325,35 +340,6 @@ def _linear(g: np.ndarray):
     return lambda z: z @ gt
 
 
-def _unpack_41(p: np.ndarray, m: int):
-    return p[:m], p[m : 2 * m], p[2 * m], p[2 * m + 1] ** 2
-
-
-def _sample_41(m: int):
-    def sample(rng):
-        e = 0.0 if rng.random() < 0.5 else rng.uniform(0, 1.5)
-        return np.r_[_draw_batch(rng, m), rng.normal(size=m) * rng.uniform(0.1, 5), rng.normal() * 2, e]
-
-    return sample
-
-
-def _starts_41(rng: np.random.Generator, m: int) -> list[np.ndarray]:
-    """Adversarial starts: g along 1, along y_hat, in their span; tiny gamma; a near-degenerate batch."""
-    y = _draw_batch(rng, m)
-    y_hat = (y - y.mean()) / y.std()
-    near_degenerate = np.r_[np.zeros(m - 1), 1.0] + 1e-3 * rng.normal(size=m)
-    ortho = rng.normal(size=m)
-    ortho -= ortho.mean() + (ortho @ y_hat) / m * y_hat
-    return [
-        np.r_[y, y_hat + 1e-3 * ortho, 1.0, 0.0],
-        np.r_[y, np.ones(m) + 1e-3 * ortho, 1.0, 0.0],
-        np.r_[y, y_hat + 3.0, -2.0, 0.5],
-        np.r_[y, y_hat, 1.0, 1.0],
-        np.r_[near_degenerate, rng.normal(size=m), 1e-4, 0.01],
-        np.r_[y, ortho, 1.0, 0.0],
-    ]
-
-
 def _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient: float | None = None):
     """Theorem 4.1's right side in mpmath (coefficient of the last term 1/m unless given)."""
     m = len(y)
@@ -366,41 +352,56 @@ def _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient: float | None = None):
     return mpmath.mpf(gamma) ** 2 / s2 * (mpmath.fsum(v * v for v in gm) - mpmath.fsum(gm) ** 2 / m - c * dot**2)
 
 
-def _search_41(ctx: Context, key: str, coefficient) -> Outcome:
-    """Worst case of Theorem 4.1 over batches, upstream gradients, gamma and eps; `coefficient(m)` on the last term."""
-    rng = ctx.rng(key, shared=True)
-    found = []
-    for m in (3, 5) if (ctx.size == "quick") else (3, 4, 6, 9):
-        c = coefficient(m)
+def _thm4_1(ctx: Context, coefficient) -> dict[str, Inequality]:
+    """Theorem 4.1 as a spec per batch size; `coefficient(m)` on the last term (1/m is the theorem)."""
 
-        def rhs(y, g, gamma, eps, xp=ctx.xp, c=c):
-            right = lipschitz.gradient_norm_bound(asarray(g, xp), asarray(y, xp), gamma, eps=eps)
+    def spec(m: int) -> Inequality:
+        def rhs(v):
+            y, g, gamma, eps = v["y"], v["g"], float(v["gamma"]), float(v["eps"])
+            right = float(to_numpy(lipschitz.gradient_norm_bound(ctx.asarray(g), ctx.asarray(y), gamma, eps=eps)))
             y_hat = (y - y.mean()) / np.sqrt(y.var() + eps)
             # A false coefficient is applied as a correction to the library's 1/m term.
-            return float(to_numpy(right)) - gamma**2 / (y.var() + eps) * (c - 1 / y.size) * (g @ y_hat) ** 2
+            return right - gamma**2 / (y.var() + eps) * (coefficient(m) - 1 / m) * (g @ y_hat) ** 2
 
-        def ratio(p, m=m, rhs=rhs):
-            y, g, gamma, eps = _unpack_41(p, m)
-            if y.var() + eps < 1e-12:
-                return np.nan
-            grad, _ = _torch_grad_y(y, gamma, eps, _linear(g))
-            right = rhs(y, g, gamma, eps)
-            return normalized_ratio(grad @ grad, right + _ALLOWANCE * gamma**2 / (y.var() + eps) * (g @ g))
+        def starts(rng):
+            """G along 1, along y_hat, in their span; tiny gamma; a near-degenerate batch; g orthogonal to both."""
+            y = rng.normal(rng.uniform(-2, 2), rng.uniform(0.3, 3), m)
+            y_hat = (y - y.mean()) / y.std()
+            ortho = _orthogonal_to_1_and(y_hat, rng)
+            near_degenerate = np.r_[np.zeros(m - 1), 1.0] + 1e-3 * rng.normal(size=m)
+            return [
+                {"y": y, "g": y_hat + 1e-3 * ortho, "gamma": 1.0, "eps": 0.0},
+                {"y": y, "g": np.ones(m) + 1e-3 * ortho, "gamma": 1.0, "eps": 0.0},
+                {"y": y, "g": y_hat + 3.0, "gamma": -2.0, "eps": 0.25},
+                {"y": y, "g": y_hat, "gamma": 1.0, "eps": 1.0},
+                {"y": near_degenerate, "g": rng.normal(size=m), "gamma": 1e-4, "eps": 1e-4},
+                {"y": y, "g": ortho, "gamma": 1.0, "eps": 0.0},
+            ]
 
-        def refine(p, m=m, c=c):
-            y, g, gamma, eps = _unpack_41(p, m)
-            with mpmath.workdps(50):
-                grad = mp_central_gradient(
-                    lambda v: mpmath.fsum(gi * zi for gi, zi in zip(g, mp_batch_norm(v, gamma, 0, eps), strict=True)), y
-                )
-                right = _mp_gradient_norm_rhs(g, y, gamma, eps, coefficient=c)
-                left = mpmath.fsum(mpmath.mpf(v) ** 2 for v in grad)
-                return float(normalized_ratio(left, right)) if right != 0 else np.nan
+        def equality(rng):
+            """Eps = 0 (any g), and eps > 0 with <g, y_hat> = 0: there the bound is attained exactly."""
+            out = []
+            for eps in (0.0, 0.3, 2.0):
+                y = rng.normal(rng.uniform(-2, 2), rng.uniform(0.3, 3), m)
+                g = rng.normal(size=m) if eps == 0 else _orthogonal_to_1_and((y - y.mean()), rng) + rng.normal()
+                out.append({"y": y, "g": g, "gamma": rng.normal() * 2, "eps": eps})
+            return out
 
-        found.append(
-            (f"m={m}", worst_case(ratio, _sample_41(m), rng, starts=_starts_41(rng, m), refine=refine, **_budget(ctx)))
+        return Inequality(
+            Params(batch("y", m), vector("g", m, spread=(0.1, 5)), scalar("gamma"), nonneg("eps")),
+            lhs=lambda v: float(np.sum(torch_normalize_vjp(v["y"], v["g"], v["gamma"], v["eps"]) ** 2)),
+            rhs=rhs,
+            lhs_exact=lambda v: mpmath.fsum(
+                d**2 for d in mp_batch_norm_vjp(v["y"], v["g"], float(v["gamma"]), float(v["eps"]))
+            ),
+            valid=lambda v: v["y"].var() + v["eps"] >= 1e-12,
+            allowance=lambda v: _ALLOWANCE * v["gamma"] ** 2 / (v["y"].var() + v["eps"]) * (v["g"] @ v["g"]),
+            starts=starts,
+            equality=equality,
+            what="||grad_y L_hat||^2 / rhs",
         )
-    return _report(found, "||grad_y L_hat||^2 / rhs")
+
+    return {f"m={m}": spec(m) for m in ctx.by_size(quick=(3, 5), default=(3, 4, 6, 9))}
 
 
 gradient_magnitude = register(
@@ -484,12 +485,12 @@ def _(ctx: Context) -> Outcome:
     "worst-case search (random + adversarial + Nelder-Mead), refined in mpmath", needs=("torch",)
 )
 def _(ctx: Context) -> Outcome:
-    return _search_41(ctx, "santurkar2018.thm4_1.search", lambda m: 1 / m)
+    return attack_family(_thm4_1(ctx, lambda m: 1 / m), ctx)
 
 
 @gradient_magnitude.negative_control("the circulating 1/sqrt(m) coefficient on the last term", needs=("torch",))
 def _(ctx: Context) -> Outcome:
-    return _search_41(ctx, "santurkar2018.thm4_1.search", lambda m: 1 / np.sqrt(m))
+    return attack_family(_thm4_1(ctx, lambda m: 1 / np.sqrt(m)), ctx)
 
 
 # --- Theorem 4.2: the Hessian quadratic form ----------------------------------------------------------

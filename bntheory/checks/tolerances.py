@@ -1,0 +1,78 @@
+r"""Every tolerance a check compares with, in one place, each with the reason for its value.
+
+A tolerance is a :class:`Tolerance`: a number and why it is that number. Results modules import these rather
+than writing literals, so that a tolerance is loosened, if ever, in one reviewed place, and the report can say
+why a margin is what it is. The rule behind all of them: far above the error of a correct computation, far
+below the smallest error that any plausible wrong formula produces (the negative controls show the latter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CLOSED_FORM",
+    "CONFIDENCE",
+    "EQUALITY_REACH",
+    "FLOAT64_ORACLE",
+    "IDENTITY",
+    "RATE_FLOOR",
+    "RATE_SLACK",
+    "RATIO",
+    "RATIO_SLACK",
+    "Tolerance",
+]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A tolerance and its justification."""
+
+    value: float
+    why: str
+
+    def __float__(self) -> float:
+        return self.value
+
+
+#: Closed forms (Jacobians, backward passes, bounds' algebra) against 50-digit mpmath references: THEORY.md §0
+#: sets rtol 1e-10 for closed forms; float64 evaluation of these formulas is accurate to ~1e-15 relative.
+CLOSED_FORM = Tolerance(1e-10, "THEORY.md §0: rtol for closed forms; float64 evaluation errs by ~1e-15")
+
+#: Against another float64 implementation of the same quantity (PyTorch autograd, SciPy): both err by a few ulp
+#: times a condition number of order 10-100 on the instances drawn.
+FLOAT64_ORACLE = Tolerance(1e-12, "two float64 computations of one quantity: a few ulp times a moderate condition")
+
+#: An exact identity (sum identities, decompositions) evaluated in float64 both ways.
+IDENTITY = Tolerance(1e-12, "an exact identity evaluated in float64 on both sides")
+
+#: A worst-case ratio whose left side is re-evaluated at 50-60 digits and whose right side is the library's float64
+#: value: an identity shows up as 1 +- 1e-14 at worst, so 1e-12 leaves two orders of margin and is still ten
+#: orders below the smallest violation any control produces.
+RATIO_SLACK = Tolerance(1e-12, "mpmath left side vs the library's float64 right side: 1 +- 1e-14 at an identity")
+
+#: How close to 1 an attack must come on a statement's declared equality instances: they evaluate to 1 +- 1e-14
+#: (exact equality) or approach it as a parameter grows (Theorem 4.4's aligned batch: 1 - 1e-7 at the starts
+#: used); any bound inflated by a factor 1 + 1e-6 or more then fails.
+EQUALITY_REACH = Tolerance(1e-9, "equality instances evaluate to 1 +- 1e-14; an inflated bound falls below")
+
+
+@dataclass(frozen=True)
+class _Ratio:
+    slack: float = RATIO_SLACK.value
+    tight: float = EQUALITY_REACH.value
+
+
+#: The pair used by :func:`bntheory.checks.inequality.verdict`.
+RATIO = _Ratio()
+
+#: Relative slack on a per-step rate bound: the bounds are nearly tight (worst ratios 0.9999995, THEORY.md
+#: §3.4) and float64 rounding of the gaps is ~1e-10 relative above the floor.
+RATE_SLACK = Tolerance(1e-6, "THEORY.md §8: per-step rate bounds are nearly tight; gaps round at ~1e-10")
+
+#: Steps whose error is below this fraction of the first error sit at rounding level and are not compared
+#: (THEORY.md §8: beyond it the ratio to a still-shrinking bound "explodes" spuriously).
+RATE_FLOOR = Tolerance(1e-9, "THEORY.md §8: below ~1e-9 of the first gap the error is rounding")
+
+#: Level of every confidence interval and bound (Clopper-Pearson, the rate's t-interval).
+CONFIDENCE = Tolerance(0.95, "the conventional level; claims are gated on the interval, not the point estimate")
