@@ -41,7 +41,10 @@ def test_result_on_other_backends(result, name):
 
 def _assert_backends_as_declared(result, rep, name):
     """A check runs on the backend exactly when it declares it: never a host check counted as a backend pass."""
-    rows = [(c.name, check.backends, c.ran_on, c.status == "skipped") for c, check in zip(rep.checks, result.checks)]
+    rows = [
+        (c.name, check.backends, c.ran_on, c.status == "skipped")
+        for c, check in zip(rep.checks, result.checks, strict=True)
+    ]
     if rep.control is not None:
         k = rep.control
         rows.append((k.description, result.control.backends, k.ran_on, k.skipped))
