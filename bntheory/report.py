@@ -95,7 +95,7 @@ def _finite(value: float) -> float | str:
 
 def format_table(reports: Sequence[ResultReport]) -> str:
     """A plain-text table: one row per check and per negative control, gating results first."""
-    header = ("id", "check", "measured", "bound", "pass", "s")
+    header = ("id", "check", "measured", "bound", "pass", "on", "s")
     rows: list[tuple[str, ...]] = []
     groups = [
         ("", [r for r in reports if r.gates]),
@@ -106,22 +106,30 @@ def format_table(reports: Sequence[ResultReport]) -> str:
         if not group:
             continue
         if title:
-            rows.append((f"-- {title}", "", "", "", "", ""))
+            rows.append((f"-- {title}", "", "", "", "", "", ""))
         for r in group:
             for c in r.checks:
                 verdict = {"passed": "yes", "failed": "NO", "skipped": "skip"}[c.status]
-                rows.append((r.result.id, f"[{c.kind[:3]}] {c.name}", *_cells(c.outcome), verdict, f"{c.seconds:.2f}"))
+                label = f"[{_label(c)}] {c.name}"
+                rows.append((r.result.id, label, *_cells(c.outcome), verdict, c.ran_on, f"{c.seconds:.2f}"))
                 if c.status != "passed" and c.detail and c.outcome is None:
-                    rows.append(("", f"    {c.detail}", "", "", "", ""))
+                    rows.append(("", f"    {c.detail}", "", "", "", "", ""))
             if r.control is not None:
                 k = r.control
                 verdict = "skip" if k.skipped else ("rejected" if k.rejected else "NOT REJECTED")
-                rows.append((r.result.id, f"[ctl] {k.description}", *_cells(k.outcome), verdict, f"{k.seconds:.2f}"))
+                rows.append(
+                    (r.result.id, f"[ctl] {k.description}", *_cells(k.outcome), verdict, k.ran_on, f"{k.seconds:.2f}")
+                )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     widths[1] = min(widths[1], 78)
     lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
     lines += [_line(row, widths) for row in rows]
     return "\n".join(lines)
+
+
+def _label(c: CheckReport) -> str:
+    """``sym``, ``num``, or ``clm`` for the check that measures a published claim."""
+    return "clm" if c.claim else c.kind[:3]
 
 
 def _cells(outcome) -> tuple[str, str]:
@@ -229,11 +237,12 @@ def to_html(
     rows = []
     for r in reports:
         css = _CSS_CLASS[r.status]
-        entries = [(f"[{c.kind[:3]}] {c.name}", c.outcome, c.status, c.seconds) for c in r.checks]
+        entries = [(f"[{_label(c)}] {c.name}", c.outcome, c.status, c.ran_on, c.seconds) for c in r.checks]
         if r.control is not None:
-            verdict = "skipped" if r.control.skipped else ("rejected" if r.control.rejected else "NOT REJECTED")
-            entries.append((f"[control] {r.control.description}", r.control.outcome, verdict, r.control.seconds))
-        for k, (name, outcome, verdict, secs) in enumerate(entries):
+            k = r.control
+            verdict = "skipped" if k.skipped else ("rejected" if k.rejected else "NOT REJECTED")
+            entries.append((f"[control] {k.description}", k.outcome, verdict, k.ran_on, k.seconds))
+        for k, (name, outcome, verdict, ran_on, secs) in enumerate(entries):
             measured, bound = _cells(outcome)
             first = (
                 f'<td rowspan="{len(entries)}"><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a><br>'
@@ -241,16 +250,14 @@ def to_html(
             )
             rows.append(
                 f"<tr>{first if k == 0 else ''}<td>{esc(name)}</td><td class=num>{esc(measured)}</td>"
-                f"<td class=num>{esc(bound)}</td><td>{esc(verdict)}</td><td class=num>{secs:.2f}</td></tr>"
+                f"<td class=num>{esc(bound)}</td><td>{esc(verdict)}</td><td>{esc(ran_on)}</td>"
+                f"<td class=num>{secs:.2f}</td></tr>"
             )
     counts = Counter(r.status for r in reports)
-    badges = "".join(
-        f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k)
-    )
+    badges = "".join(f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k))
     apart = [r for r in reports if r.status == "not reproduced"]
     not_reproduced = "".join(
-        f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): '
-        f"{esc(r.evidence)}</li>"
+        f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): {esc(r.evidence)}</li>'
         for r in apart
     )
     statements = "".join(_statement_html(r) for r in reports)
@@ -268,7 +275,7 @@ def to_html(
         f"seed {seed}, size {esc(size)}. A result passes when every check passed and its negative control "
         f"was rejected; provisional results (statements recalled, not confirmed) are run but do not gate.</p>"
         f'<h2>Checks</h2><table id="checks"><thead><tr><th>result</th><th>check</th><th>measured</th>'
-        f"<th>bound</th><th>verdict</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>bound</th><th>verdict</th><th>ran on</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<h2>Not reproduced</h2><ul id="not-reproduced">{not_reproduced}</ul>' if apart else "")
         + f'<h2>Figures</h2><div id="figures">{images or "<p>No figures for the selected results.</p>"}</div>'
         f'<h2>Statements</h2><div id="statements">{statements}</div></body></html>\n'
@@ -281,7 +288,7 @@ def _statement_html(r: ResultReport) -> str:
     assumptions = "".join(f"<li>{esc(a)}</li>" for a in res.assumptions)
     return (
         f'<section class="result" id="{esc(res.id)}"><h3>{esc(res.id)}: {esc(res.title)}</h3>'
-        f"<p>{esc(res.citation)} — tag [{res.tag}], status <b class=\"{_CSS_CLASS[r.status]}\">{esc(r.status)}</b>"
+        f'<p>{esc(res.citation)} — tag [{res.tag}], status <b class="{_CSS_CLASS[r.status]}">{esc(r.status)}</b>'
         + (f", proof <code>proofs/{esc(res.proof)}</code>" if res.proof else "")
         + f'</p><div class="statement">{math_html(res.statement)}</div>'
         + (f"<p><i>Assumptions:</i></p><ul>{assumptions}</ul>" if assumptions else "")
