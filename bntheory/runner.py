@@ -93,7 +93,6 @@ def _run_here(results, ctx, progress) -> list[ResultReport]:
 
 
 def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
-    settings = (ctx.backend, ctx.seed, ctx.size)
     done: dict[str, ResultReport] = {}
 
     def record(result: registry.Result, rep: ResultReport, seconds: float) -> None:
@@ -113,7 +112,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
         while front < back or in_flight:
             # Two per worker: one running, one queued, so no worker idles while this process is busy.
             while len(in_flight) < 2 * workers and front < back:
-                in_flight[pool.submit(_run_in_worker, queue[front].id, settings)] = queue[front]
+                in_flight[pool.submit(_run_in_worker, queue[front].id, ctx)] = queue[front]
                 front += 1
             if front < back:
                 back -= 1
@@ -188,9 +187,8 @@ def _single_threaded():
             torch.set_num_threads(saved_torch)
 
 
-def _run_in_worker(result_id: str, settings: tuple) -> tuple:
-    name, seed, size = settings
-    ctx = Context.of(name, seed=seed, size=size)
+def _run_in_worker(result_id: str, ctx: Context) -> tuple:
+    # The context travels by value (backend by name); results travel by id, their check functions do not pickle.
     (result,) = registry.get([result_id])
     start = time.perf_counter()
     rep = run(result, ctx)
