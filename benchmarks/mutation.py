@@ -24,20 +24,26 @@ tree, several at once, with a coverage-based choice of results per mutant, sampl
 
 How a mutant is tested
 ----------------------
-1. The tree (``--tree``, default: this checkout) is copied, package ``bntheory/`` only, into one directory per
-   job (``<state>/work-<i>``); ``PYTHONPATH`` points there. The tree itself is never written.
+1. The tree (``--tree``, default: this checkout) is copied, package ``bntheory/`` only, into
+   ``<state>/snapshot`` (every read uses it, so the tree may change meanwhile) and from there into one directory
+   per job (``<state>/work-<i>``); ``PYTHONPATH`` points there. The tree itself is never written.
 2. Mapping results to code (dynamic, per statement). Each non-provisional result runs once, unmutated, in its
    own fresh interpreter (memos and ``functools.cache`` start empty) under coverage.py, with the dynamic
    context ``import`` while the registry imports and ``run`` while ``bntheory.cli.main(["verify", ...])``
-   runs the result. A static import graph would map every module to every result (the registry imports every
-   results module, and ``checks/`` is imported by all of them); per-line coverage narrows each mutant to the
-   results that execute its statement, which is what makes a run affordable on 2 cores, and it is exact: a
-   statement that no passing result executes cannot change their verdicts. For each mutant, the results are
+   runs the result. A static import graph maps a module to whole results modules (``lipschitz.py`` to every
+   ``santurkar2018`` result, ``checks/`` to every result); per-line coverage narrows each mutant to the results
+   that execute its statement, which is what makes a run affordable on 2 cores, and it loses nothing (the checks
+   are seeded, so a run is deterministic): a statement that no passing result executes cannot change their
+   verdicts. For each mutant, the results are
    those whose ``run`` executed a line of the mutated statement's header (for ``def``/``class``: decorators and
-   signature); a statement executed only at import time (module constants, defaults, decorators, class
-   bodies) gets every result that executed any line of that module at run time. A mutant whose statement no
-   passing result executes is reported as a survivor, ``not executed``, without running anything
-   (``--run-unexecuted`` runs it anyway against the module's results).
+   signature). A statement executed only at import time gets, for a ``def`` header (defaults, decorators), the
+   results that executed any line of its module at run time (a function's defaults matter only when it runs);
+   for anything else (module constants, class bodies) also the results that executed a module importing it,
+   transitively by a static import graph (a constant is read by its importers, which executes no line of its
+   own module). A mutant whose statement no passing result executes is reported as a survivor,
+   ``not executed``, without running anything (``--run-unexecuted`` runs it anyway against the module's
+   results). The map is cached per tree fingerprint; a journal record is reused only while the map still
+   selects the same results for its mutant.
 3. Results left out of every test: provisional ones ([R] statements never change the exit code) and results
    that already fail unmutated (they would kill every mutant); both are listed in the report.
 4. The mutant is written into the job's copy (its ``.pyc`` removed, ``PYTHONDONTWRITEBYTECODE=1``), then
@@ -48,31 +54,38 @@ How a mutant is tested
 
 Not counted: mutants cosmic-ray cannot apply or whose code does not compile (``incompetent``); mutants inside
 annotations of modules with ``from __future__ import annotations`` (never evaluated: equivalent by
-construction); lines marked ``# pragma: no mutate``. Operators that on float code can only raise a
-``TypeError`` (bit shifts and bitwise and/or/xor in place of arithmetic, ``~`` in place of ``-``, ``is`` in
-place of ``==`` or ``<``) are excluded by default, as they would be killed for free and only inflate the rate
-(``--exclude-operators`` with no argument restores them; ``--operators`` narrows by glob).
+construction); the bare ``*`` or ``/`` of a parameter list, which cosmic-ray takes for a binary operator;
+lines marked ``# pragma: no mutate``. Operators that on float code can only raise a ``TypeError`` (bit shifts
+and bitwise and/or/xor in place of arithmetic, ``~`` in place of ``-``, ``is`` in place of ``==`` or ``<``)
+are excluded by default, as they would be killed for free and only inflate the rate (``--exclude-operators``
+with no argument restores them; ``--operators`` narrows by glob). Survivors a person has judged equivalent go
+in ``benchmarks/mutation/equivalent.toml`` (module, operator, the mutated line, the reason); the table then
+gives the kill rate over the non-equivalent mutants too, issue 14's measure (at least 90%).
 
 How to run it (from the repository root; 2 shared cores, so nice and one job)::
 
-    nice python benchmarks/mutation.py --sample 200 --jobs 1 --json mutation.json
+    pip install 'cosmic-ray==8.7.0' 'coverage>=7'       # or: pip install -e '.[mutation]'
     nice python benchmarks/mutation.py --modules bntheory/lipschitz.py bntheory/jacobian.py --sample 20
+    nice python benchmarks/mutation.py --sample 200 --jobs 1 --json mutation.json
     nice python benchmarks/mutation.py --jobs 2 --json mutation.json          # every mutant: hours, see below
 
-Interrupted runs resume: each finished mutant is appended to ``<state>/journal.jsonl`` (``--state``; default a
-directory under the system temp dir named after the tree's fingerprint, the size and the seed), and a rerun
-with the same tree and arguments skips it. ``--json PATH`` writes the summary, every mutant run and every
-survivor with its diff, atomically. Exit code 0 always after a completed run (it is a benchmark, not a gate);
-2 on a usage error.
+Interrupted runs (Ctrl-C) resume: each finished mutant is appended to ``<state>/journal.jsonl`` (``--state``;
+default ``bntheory-mutation-<fingerprint>`` under the system temp dir), keyed by the tree's fingerprint, the
+size and seed of verify, and a rerun with the same tree and arguments skips it. ``--json PATH`` writes the
+summary, the map, the baseline, every mutant run and every survivor with its diff, atomically. Exit code 0
+after a completed run whatever the kill rate (it is a benchmark, not a gate), 1 when the tree cannot be set up
+(its registry does not load, a result cannot be traced), 2 on a usage error, 130 when interrupted.
 
-Timings measured here (2 shared cores, nice, --jobs 1, --quick, seed 0), on the tree as of this script's
-commit: the one-off mapping (31 gating results, each in a fresh interpreter under coverage) took 144 s and is
-cached per tree in the state directory. The validation sample ``--modules bntheory/lipschitz.py
-bntheory/jacobian.py --sample 20`` (20 of 500 mutants) took 127 s after it: 6.4 s per mutant (2.3 s of it is
-one interpreter start). There are 5,272 mutants in the default modules with the default operators (9,181 with
-every operator), so a full run is about 5,272 x 6.4 s = 9.4 h at ``--jobs 1`` (half that at ``--jobs 2`` on
-otherwise idle cores; mutants in ``transform.py`` or ``checks/``, which every result executes, cost more per
-survivor); a ``--sample 200`` run is about 20 min. The script prints its own estimate at the end of each run.
+Timings measured here (2 cores shared with five other sessions, load average 6 to 9, nice, ``--jobs 1``,
+``--quick``, seed 0), on the tree of this script's commit: the one-off map (31 non-provisional results, each
+in a fresh interpreter under coverage) takes 90 s (150 s with ``--jobs 2`` under that load) and is cached in
+the state directory. The validation sample ``--modules bntheory/lipschitz.py bntheory/jacobian.py --sample
+20`` (20 of 466 mutants) then took 74 s, 3.7 s per mutant (one interpreter start is 2.3 s of it). A ``--sample
+40`` over the default modules took 301 s: 10.5 s per mutant run (6 s per kill, 20 s per survivor, which runs
+every selected result), 5 of the 40 not executed and so free. There are 5,599 mutants in the default modules
+with the default operators (8,488 with every operator), so a full run is about 14 h at ``--jobs 1`` under
+that load, roughly 6 h at ``--jobs 2`` on idle cores; ``--sample 200`` is about 35 min. Every run prints its
+own estimate at the end.
 """
 
 from __future__ import annotations
@@ -305,11 +318,11 @@ def stratified_sample(mutants: dict[str, list[Mutant]], n: int, seed: int) -> di
 
 
 class Statements:
-    """For a position in a module: the lines whose execution shows that its statement ran."""
+    """For a position in a module: the lines whose execution shows that its statement ran, and its kind."""
 
     def __init__(self, source: str):
         tree = ast.parse(source)
-        self._spans: list[tuple[int, int, tuple[int, ...]]] = []
+        self._spans: list[tuple[int, int, tuple[int, ...], bool]] = []
         for node in ast.walk(tree):
             if not isinstance(node, (ast.stmt, ast.ExceptHandler)):
                 continue
@@ -321,14 +334,64 @@ class Statements:
                 header_end = max(node.lineno, body[0].lineno - 1)
             else:
                 header_end = node.end_lineno
-            self._spans.append((start, node.end_lineno, tuple(range(start, header_end + 1))))
+            is_def = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            self._spans.append((start, node.end_lineno, tuple(range(start, header_end + 1)), is_def))
 
-    def header(self, line: int) -> tuple[int, ...]:
+    def header(self, line: int) -> tuple[tuple[int, ...], bool]:
+        """The header lines of the innermost statement containing `line`, and whether it is a ``def``."""
         inside = [s for s in self._spans if s[0] <= line <= s[1]]
         if not inside:
-            return (line,)
-        # The innermost statement: the shortest span containing the line.
-        return min(inside, key=lambda s: s[1] - s[0])[2]
+            return (line,), False
+        _, _, lines, is_def = min(inside, key=lambda s: s[1] - s[0])  # the shortest span containing the line
+        return lines, is_def
+
+
+def import_graph(base: Path) -> dict[str, set[str]]:
+    """For every module of the package (a path relative to `base`): the modules that import it, transitively.
+
+    Static, from every ``import`` statement (function-level ones included). Used for statements that run only at
+    import time outside a ``def`` (constants, class bodies): a module constant is read by code in modules that
+    import it, which executes no line of its own module.
+    """
+    paths = {p.relative_to(base).as_posix() for p in (base / PACKAGE).rglob("*.py")}
+    names = {}
+    for rel in paths:
+        dotted = rel[: -len(".py")].replace("/", ".")
+        names[dotted.removesuffix(".__init__")] = rel
+    imports: dict[str, set[str]] = {rel: set() for rel in paths}
+    for rel in paths:
+        package = rel[: -len(".py")].replace("/", ".").rsplit(".", 1)[0]
+        if rel.endswith("__init__.py"):
+            package = rel[: -len("/__init__.py")].replace("/", ".")
+        for node in ast.walk(ast.parse((base / rel).read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                origin = node.module or ""
+                if node.level:
+                    parent = package.split(".")
+                    parent = parent[: len(parent) - (node.level - 1)]
+                    origin = ".".join([*parent, origin] if origin else parent)
+                targets = [origin, *(f"{origin}.{a.name}" for a in node.names)]
+            for t in targets:
+                parts = t.split(".")
+                for k in range(1, len(parts) + 1):  # importing a.b.c runs a, a.b and a.b.c
+                    if ".".join(parts[:k]) in names:
+                        imports[rel].add(names[".".join(parts[:k])])
+    importers: dict[str, set[str]] = {rel: set() for rel in paths}
+    for rel, deps in imports.items():
+        for d in deps:
+            importers[d].add(rel)
+    closure = {}
+    for rel in paths:
+        seen, todo = set(), [rel]
+        while todo:
+            for parent in importers[todo.pop()] - seen:
+                seen.add(parent)
+                todo.append(parent)
+        closure[rel] = seen - {rel}
+    return closure
 
 
 @dataclasses.dataclass
@@ -569,24 +632,30 @@ class Selector:
         self.traces = {k: v for k, v in traces.items() if v.passes}
         self.tree = tree
         self._statements: dict[str, Statements] = {}
+        self.importers = import_graph(tree)
 
     def statements(self, module: str) -> Statements:
         if module not in self._statements:
             self._statements[module] = Statements((self.tree / module).read_text(encoding="utf-8"))
         return self._statements[module]
 
-    def touching(self, module: str) -> list[str]:
-        """Results that execute any line of `module` at run time."""
-        return self._fastest(r for r, t in self.traces.items() if t.lines.get(module, {}).get("run"))
+    def touching(self, *modules: str) -> list[str]:
+        """Results that execute any line of any of `modules` at run time."""
+        return self._fastest(r for r, t in self.traces.items() if any(t.lines.get(m, {}).get("run") for m in modules))
 
     def select(self, mutant: Mutant, run_unexecuted: bool) -> tuple[list[str], str]:
-        header = set(self.statements(mutant.module).header(mutant.line))
+        """The results (fastest first) and why: ``executed`` (they run the statement), ``import`` (it runs at
+        import time: for a ``def`` header, the results that run the module; otherwise also those that run a
+        module importing it), or ``not executed``."""
+        lines, is_def = self.statements(mutant.module).header(mutant.line)
+        header = set(lines)
         hit = [r for r, t in self.traces.items() if header & set(t.lines.get(mutant.module, {}).get("run", ()))]
         if hit:
             return self._fastest(hit), "executed"
         at_import = any(header & set(t.lines.get(mutant.module, {}).get("import", ())) for t in self.traces.values())
         if at_import:
-            users = self.touching(mutant.module)
+            users = self.touching(mutant.module, *(() if is_def else self.importers.get(mutant.module, ())))
+            # Nothing uses it at run time: it can only break the import, which any one result shows.
             return (users or self._fastest(self.traces)[:1]), "import"
         return (self.touching(mutant.module) if run_unexecuted else []), "not executed"
 
@@ -804,7 +873,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rec = json.loads(text)
                 if rec["key"] == key:
                     done[rec["id"]] = rec
-    pending = [m for v in selected.values() for m in v if m.id not in done]
+    plan = {m.id: selector.select(m, args.run_unexecuted) for v in selected.values() for m in v}
+    # A journal record counts only if it was tested against the results this tree's map selects now.
+    pending = [m for v in selected.values() for m in v if done.get(m.id, {}).get("results") != plan[m.id][0]]
+    for m in pending:
+        done.pop(m.id, None)
     print(
         f"mutation: {tree} (fingerprint {fp[:12]}), {n_selected} of {sum(totals.values())} mutants"
         + (f" (--sample {args.sample}, seed {args.seed})" if args.sample else "")
@@ -821,7 +894,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopping = threading.Event()  # set on Ctrl-C: runs cut short then are not recorded
 
     def one(mutant: Mutant) -> None:
-        ids, how = selector.select(mutant, args.run_unexecuted)
+        ids, how = plan[mutant.id]
         job = pool.get()
         try:
             rec = test_mutant(job, mutant, ids, how, args, traces)
