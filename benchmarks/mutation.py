@@ -162,6 +162,11 @@ _SIGNATURES = ("parameters", "lambdef", "typedargslist", "varargslist")
 _BINARY = "core/ReplaceBinaryOperator_"
 
 _THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: Runs argv[2:] under an address-space limit of argv[1] bytes: a mutant that asks for absurd memory fails alone.
+_LIMIT = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_AS, (n, n)); os.execvp(sys.argv[2], sys.argv[2:])"
+)
 #: One interpreter start with bntheory's imports, added to each call's timeout.
 _START_SECONDS = 30.0
 
@@ -464,8 +469,9 @@ class Job:
     _active: ClassVar[set[subprocess.Popen]] = set()
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, tree: Path, root: Path):
+    def __init__(self, tree: Path, root: Path, memory_gib: float = 0.0):
         self.tree, self.root = tree, root
+        self.memory = int(memory_gib * 2**30)
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         shutil.copytree(tree / PACKAGE, root / PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -481,6 +487,8 @@ class Job:
     def call(self, argv: Sequence[str], timeout: float) -> tuple[int | None, str, float]:
         """Run `argv` in the copy: (exit code or None on timeout, output tail, seconds)."""
         start = time.perf_counter()
+        if self.memory:  # the limit is set in the child, then it becomes `argv` (no preexec_fn in a threaded parent)
+            argv = [sys.executable, "-c", _LIMIT, str(self.memory), *argv]
         proc = subprocess.Popen(
             argv,
             cwd=self.root,
@@ -563,7 +571,8 @@ def fingerprint(tree: Path) -> str:
     return h.hexdigest()
 
 
-def resolve_modules(tree: Path, patterns: Sequence[str]) -> list[str]:
+def resolve_modules(tree: Path, patterns: Sequence[str], strict: bool = True) -> list[str]:
+    """Module paths relative to `tree` for `patterns` (paths or globs); unmatched ones are an error if `strict`."""
     found: list[str] = []
     for pattern in patterns:
         p = Path(pattern)
@@ -571,7 +580,7 @@ def resolve_modules(tree: Path, patterns: Sequence[str]) -> list[str]:
             with contextlib.suppress(ValueError):
                 pattern = p.resolve().relative_to(tree).as_posix()
         matches = sorted(Path(m).relative_to(tree).as_posix() for m in tree.glob(pattern) if Path(m).is_file())
-        if not matches:
+        if not matches and strict:
             raise SystemExit(f"mutation.py: error: --modules: nothing matches {pattern!r} under {tree}")
         found.extend(m for m in matches if m not in found and m.endswith(".py"))
     return found
@@ -780,6 +789,31 @@ def format_survivor(i: int, rec: dict) -> str:
     return f"{head}\n    {ran}{judged}\n{rec.get('diff', '')}"
 
 
+def format_plan(selected, totals, plan, traces, selector, modules) -> str:
+    """What a run would do: per module, its mutants by how their results were chosen, and the verify work."""
+    out = ["Module -> passing results that execute it at run time (fastest first):"]
+    out += [f"  {m}: {', '.join(selector.touching(m)) or '(none)'}" for m in modules]
+    head = f"{'module':<36} {'total':>6} {'chosen':>6} {'executed':>8} {'import':>6} {'not exec':>8}  worst-case verify"
+    out += ["", head, "-" * len(head)]
+    grand = 0.0
+    for module, mutants in selected.items():
+        counts = {"executed": 0, "import": 0, "not executed": 0}
+        work = 0.0
+        for m in mutants:
+            ids, how = plan[m.id]
+            counts[how] += 1
+            work += sum(_START_SECONDS / 10 + traces[r].seconds for r in ids)  # a survivor runs every result
+        grand += work
+        out.append(
+            f"{module:<36} {totals[module]:>6} {len(mutants):>6} {counts['executed']:>8} {counts['import']:>6}"
+            f" {counts['not executed']:>8}  {work / 60:.0f} min"
+        )
+    out.append(
+        f"\nIf every chosen mutant survived: about {grand / 3600:.1f} h of verify at --jobs 1 (kills stop early)."
+    )
+    return "\n".join(out)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mutation.py",
@@ -801,6 +835,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verify-seed", type=int, default=0, help="verify's --seed (default 0)")
     p.add_argument("--timeout", type=float, metavar="S", help="per verify call (default 30 s + 4 x its baseline)")
     p.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy (default 1)")
+    p.add_argument(
+        "--memory-limit", type=float, default=4.0, metavar="GIB", help="address space per verify (default 4; 0: none)"
+    )
     p.add_argument("--one-call", action="store_true", help="one verify call with all of a mutant's results")
     p.add_argument("--run-unexecuted", action="store_true", help="also run mutants no passing result executes")
     p.add_argument("--state", metavar="DIR", help="journal, coverage maps and copies (default: under the temp dir)")
@@ -811,6 +848,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOML",
         help="survivors judged equivalent, with reasons (default: benchmarks/mutation/equivalent.toml)",
     )
+    p.add_argument("--plan", action="store_true", help="map and count only: print what a run would do, run nothing")
     p.add_argument("--no-map", action="store_true", help="do not print the module -> results map")
     return p
 
@@ -838,7 +876,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (tree / PACKAGE / "__init__.py").is_file():
         parser.error(f"--tree: no {PACKAGE}/ package in {tree}")
     wall = time.perf_counter()
-    modules = resolve_modules(tree, args.modules)
+    # The default list names modules other sessions may split or remove: there, a missing one is skipped.
+    modules = resolve_modules(tree, args.modules, strict=args.modules != list(DEFAULT_MODULES))
     fp = fingerprint(tree)
     state = Path(args.state) if args.state else Path(tempfile.gettempdir()) / f"bntheory-mutation-{fp[:12]}"
     state.mkdir(parents=True, exist_ok=True)
@@ -857,7 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = stratified_sample(everything, args.sample, args.seed) if args.sample else everything
     n_selected = sum(len(v) for v in selected.values())
 
-    jobs = [Job(base, state / f"work-{i}") for i in range(args.jobs)]
+    jobs = [Job(base, state / f"work-{i}", args.memory_limit) for i in range(args.jobs)]
     results = list_results(jobs[0])
     gating = [rid for rid, provisional in results if not provisional]
     traces = trace_all(jobs, gating, state / f"traces-{fp[:16]}-{settings}", args.size, args.verify_seed)
@@ -878,6 +917,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pending = [m for v in selected.values() for m in v if done.get(m.id, {}).get("results") != plan[m.id][0]]
     for m in pending:
         done.pop(m.id, None)
+    if args.plan:
+        print(format_plan(selected, totals, plan, traces, selector, modules))
+        return 0
     print(
         f"mutation: {tree} (fingerprint {fp[:12]}), {n_selected} of {sum(totals.values())} mutants"
         + (f" (--sample {args.sample}, seed {args.seed})" if args.sample else "")
