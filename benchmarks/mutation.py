@@ -77,15 +77,17 @@ after a completed run whatever the kill rate (it is a benchmark, not a gate), 1 
 (its registry does not load, a result cannot be traced), 2 on a usage error, 130 when interrupted.
 
 Timings measured here (2 cores shared with five other sessions, load average 6 to 9, nice, ``--jobs 1``,
-``--quick``, seed 0), on the tree of this script's commit: the one-off map (31 non-provisional results, each
-in a fresh interpreter under coverage) takes 90 s (150 s with ``--jobs 2`` under that load) and is cached in
-the state directory. The validation sample ``--modules bntheory/lipschitz.py bntheory/jacobian.py --sample
-20`` (20 of 466 mutants) then took 74 s, 3.7 s per mutant (one interpreter start is 2.3 s of it). A ``--sample
-40`` over the default modules took 301 s: 10.5 s per mutant run (6 s per kill, 20 s per survivor, which runs
-every selected result), 5 of the 40 not executed and so free. There are 5,599 mutants in the default modules
-with the default operators (8,488 with every operator), so a full run is about 14 h at ``--jobs 1`` under
-that load, roughly 6 h at ``--jobs 2`` on idle cores; ``--sample 200`` is about 35 min. Every run prints its
-own estimate at the end.
+``--quick``, seed 0), on the tree of this script's commit. The one-off map (31 non-provisional results, each
+in a fresh interpreter under coverage) takes 90 to 270 s depending on the load, and is cached in the state
+directory. The validation sample ``--modules bntheory/lipschitz.py bntheory/jacobian.py --sample 20`` (20 of
+466 mutants) took 414 s from an empty state: 268 s of map, then 146 s for the mutants, 7.3 s each (3.7 s each
+in an earlier, less loaded run; one interpreter start is 2.3 s of it). A ``--sample 40`` over the default
+modules, map cached, took 301 s: 10.5 s per mutant run (6 s per kill, 20 s per survivor, which runs every
+selected result); 5 of the 40 were not executed, so free. The default modules have 5,599 mutants with the
+default operators (8,488 with every operator), 970 of them not executed by any passing result, so a full run
+is about 14 h at ``--jobs 1`` under that load, roughly 6 h at ``--jobs 2`` on idle cores; ``--sample 200`` is
+about 35 min. ``--plan`` prints the map and the counts without running a mutant (seconds once the map is
+cached), and every run prints its own estimate at the end.
 """
 
 from __future__ import annotations
