@@ -1026,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tree": str(tree),
             "fingerprint": fp,
             "cosmic_ray": _cosmic_ray_version(),
-            "command": ["bntheory", *_verify(["<results>"], args.size, args.verify_seed)[4:]],
+            "command": ["bntheory", *_verify(["<results>"], args.size, args.verify_seed)[3:]],
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
             "operators": [name for name, _ in operators],
             "left_out": left_out,
