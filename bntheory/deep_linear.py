@@ -43,9 +43,13 @@ __all__ = [
     "DLNTrace",
     "draw_noise",
     "experiment",
+    "fingerprint",
     "flatten",
     "init_weights",
     "loss_and_gradients",
+    "paired_experiment",
+    "paired_frequency",
+    "regression_problem",
     "train",
     "unflatten",
 ]
@@ -62,6 +66,20 @@ def init_weights(rng: np.random.Generator, depth: int, d_in: int, width: int, d_
         raise ValueError(f"depth: need at least 2 layers (one hidden), got {depth}")
     dims = [d_in] + [width] * (depth - 1) + [d_out]
     return [rng.normal(size=(a, b)) / np.sqrt(a) for a, b in itertools.pairwise(dims)]
+
+
+def regression_problem(
+    rng: np.random.Generator, *, depth: int, width: int, n: int
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    r"""The synthetic task of :func:`train`: data, targets and initial weights, in this order from `rng`.
+
+    :math:`X\sim\mathcal N(0,I_d)` (`n` samples, :math:`d` = `width`), :math:`Y=XA+0.1\,\xi` with a random teacher
+    :math:`A_{ij}\sim\mathcal N(0,1/d)`, and weights from :func:`init_weights` (`depth` layers of width `width`).
+    """
+    d = width
+    X = rng.normal(size=(n, d))
+    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
+    return X, Y, init_weights(rng, depth, d, width, d)
 
 
 def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, strength: float = 0.25) -> list[np.ndarray]:
@@ -166,6 +184,27 @@ class DLNTrace:
     effective_smoothness: np.ndarray
     config: dict = field(default_factory=dict)
 
+    @property
+    def mean_ics_cosine(self) -> float:
+        """Mean ICS cosine over the measured steps and the layers after the first (NaN if none is finite)."""
+        cos = self.ics_cosine[:, 1:]
+        finite = np.isfinite(cos)
+        return float(np.mean(cos[finite])) if finite.any() else np.nan
+
+    @property
+    def landscape_roughness(self) -> float:
+        """The larger of the median loss variation and the median gradient change over the measured steps.
+
+        NaN if the run diverged before a measurement (a NaN entry makes its median NaN).
+        """
+        # np.maximum keeps NaN (the builtin max would drop it when it comes second).
+        return float(np.maximum(np.median(self.loss_variation), np.median(self.gradient_predictiveness)))
+
+    @property
+    def median_effective_smoothness(self) -> float:
+        """Median effective beta-smoothness over the measured steps (NaN if the run diverged before one)."""
+        return float(np.median(self.effective_smoothness))
+
 
 def train(
     seed: int,
@@ -193,11 +232,7 @@ def train(
         raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
     if steps < 1 or measure_every < 1:
         raise ValueError(f"steps and measure_every must be >= 1, got {steps} and {measure_every}")
-    rng = np.random.default_rng([seed, 2018])
-    d = width
-    X = rng.normal(size=(n, d))
-    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
-    weights = init_weights(rng, depth, d, width, d)
+    X, Y, weights = regression_problem(np.random.default_rng([seed, 2018]), depth=depth, width=width, n=n)
     noise_rng = np.random.default_rng([seed, 2018, 1])
     etas = lr * np.asarray(eta_multiples, dtype=np.float64)
     measured = np.arange(0, steps, measure_every)
@@ -258,3 +293,60 @@ def experiment(
     Keyword arguments go to :func:`train` (depth, width, steps, ...).
     """
     return {(v, lr): [train(seed, v, lr=lr, **kwargs) for seed in seeds] for v in variants for lr in lrs}
+
+
+def paired_experiment(
+    rng: np.random.Generator, problems: int, lrs: Sequence[float], variants: Sequence[str] = VARIANTS, **kwargs
+) -> dict[tuple[str, float], list[DLNTrace]]:
+    """:func:`experiment` on `problems` problems whose seeds are drawn from `rng` (a check's stream).
+
+    Every variant and learning rate sees the same problems in the same order, so ``runs[(a, lr)][i]`` and
+    ``runs[(b, lr)][i]`` are a pair (same data, same initial weights).
+    """
+    if problems < 1:
+        raise ValueError(f"problems: need at least one problem, got {problems}")
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=problems)]
+    return experiment(seeds, lrs, variants, **kwargs)
+
+
+def paired_frequency(
+    runs: dict[tuple[str, float], list[DLNTrace]], holds, a: str, b: str, figure
+) -> tuple[int, int, list[str]]:
+    """How many pairs ``(run of a, run of b)`` satisfy ``holds(run_a, run_b)``, over every learning rate.
+
+    Parameters
+    ----------
+    runs : dict
+        As from :func:`paired_experiment`.
+    holds : callable
+        ``holds(trace_a, trace_b) -> bool``; a comparison with NaN (a diverged run) is False, so it never
+        counts for the claim.
+    a, b : str
+        The variants compared.
+    figure : callable
+        ``figure(trace) -> float``, the per-run number shown for each pair (``"a/b"``).
+
+    Returns
+    -------
+    successes, pairs : int
+    figures : list of str
+    """
+    lrs = sorted({lr for variant, lr in runs if variant == a})
+    wins, total, figures = 0, 0, []
+    for lr in lrs:
+        for ta, tb in zip(runs[(a, lr)], runs[(b, lr)], strict=True):
+            wins += bool(holds(ta, tb))
+            total += 1
+            figures.append(f"{figure(ta):.3g}/{figure(tb):.3g}")
+    return wins, total, figures
+
+
+def fingerprint() -> str:
+    """The identity of the functions a run calls, for memo keys of shared runs.
+
+    A memo of runs computed with one implementation must not be reused once a function was replaced (a patched
+    or poisoned function under test): the key then changes with it.
+    """
+    called = (loss_and_gradients, internal_covariate_shift, probe_gradient_direction, transform.forward)
+    called += (transform.backward,)
+    return "-".join(f"{id(f):x}" for f in called)
