@@ -35,7 +35,8 @@ def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarr
 def running_statistics(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Fixed (running or population) statistics, one per channel.
 
-    Mean :math:`\sim\mathcal N(0,1)`, variance :math:`\sim\mathcal U(0.1,4)`. Returns ``(mean, var)``, each of shape ``(channels,)``.
+    Mean :math:`\sim\mathcal N(0,1)`, variance :math:`\sim\mathcal U(0.1,4)`. Returns ``(mean, var)``, each of
+    shape ``(channels,)``.
     """
     return rng.normal(size=channels), rng.uniform(0.1, 4, channels)
 

@@ -35,7 +35,8 @@ __all__ = [
 def mp_inference(x: np.ndarray, gamma, beta, mean, var, eps: float) -> np.ndarray:
     r"""Inference-mode BN entry by entry in mpmath at 50 digits, rounded to float64.
 
-    :math:`\gamma_c(x-\mathrm E_c)/\sqrt{\mathrm{Var}_c+\epsilon}+\beta_c` of an ``(m, C)`` or ``(N, C, *spatial)`` array.
+    :math:`\gamma_c(x-\mathrm E_c)/\sqrt{\mathrm{Var}_c+\epsilon}+\beta_c` of an ``(m, C)`` or
+    ``(N, C, *spatial)`` array.
     """
     out = np.empty(x.shape)
     with mpmath.workdps(50):
