@@ -189,7 +189,8 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
     """
     if not isinstance(cache, Cache):
         raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
-    if type(dy) is np.ndarray and type(cache.x) is np.ndarray and (dy.shape, dy.dtype) == (cache.x.shape, cache.x.dtype):
+    x = cache.x
+    if type(dy) is np.ndarray and type(x) is np.ndarray and (dy.shape, dy.dtype) == (x.shape, x.dtype):
         xp = np  # the forward input passed validation, and dy matches it
     else:
         xp = _check_batch(dy, "dy")
