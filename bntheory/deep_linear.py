@@ -50,6 +50,7 @@ __all__ = [
     "paired_experiment",
     "paired_frequency",
     "regression_problem",
+    "shifted_layer_gradient",
     "train",
     "unflatten",
 ]
@@ -145,6 +146,63 @@ def loss_and_gradients(
         grads.append(H[i].T @ delta)
         delta = delta @ weights[i].T
     return loss, grads[::-1]
+
+
+def shifted_layer_gradient(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    variant: Variant = "standard",
+    noise: Sequence[np.ndarray] | None = None,
+):
+    r""":math:`G'_{t,i}` of every layer i in one pass over the layers, for :func:`internal_covariate_shift`.
+
+    Returns ``shifted(stepped, i)``: the gradient of layer i of :func:`loss_and_gradients` at
+    ``stepped[:i] + weights[i:]``. Successive layers share the stepped prefix, so the input of layer i,
+    :math:`P_i=\phi(P_{i-1}W^{(t+1)}_{i-1})`, is extended by one layer per call, and the forward and backward
+    passes run over layers i..k only: about half the work of a full gradient per layer. Calls with ascending i on
+    one `stepped` list reuse the prefix; anything else recomputes it.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "bn_noise" and noise is None:
+        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+    k, n = len(weights), X.shape[0]
+    state: dict = {"stepped": None, "prefix": [X]}
+
+    def hidden(H, W, j):
+        A = H @ W
+        if variant == "standard":
+            return A, None
+        width = A.shape[1]
+        Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+        return (Z + noise[j] if variant == "bn_noise" else Z), cache
+
+    def shifted(stepped, i):
+        if stepped is not state["stepped"] or len(state["prefix"]) > i + 1:
+            state["stepped"], state["prefix"] = stepped, [X]
+        prefix = state["prefix"]
+        while len(prefix) <= i:
+            prefix.append(hidden(prefix[-1], stepped[len(prefix) - 1], len(prefix) - 1)[0])
+        H, caches = [prefix[i]], []
+        for j in range(i, k - 1):
+            out, cache = hidden(H[-1], weights[j], j)
+            H.append(out)
+            caches.append(cache)
+        delta = (H[-1] @ weights[-1] - Y) / n
+        if i == k - 1:
+            return H[-1].T @ delta
+        delta = delta @ weights[-1].T
+        for j in range(k - 2, i - 1, -1):
+            if caches[j - i] is not None:
+                delta, _, _ = transform.backward(delta, caches[j - i])
+            if j == i:
+                return H[0].T @ delta
+            delta = delta @ weights[j].T
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return shifted
 
 
 def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
@@ -258,7 +316,8 @@ def train(
         if t % measure_every == 0:
             k = t // measure_every
             with np.errstate(over="ignore", invalid="ignore"):
-                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr)
+                shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
+                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr, shifted_gradient=shifted)
                 probe = probe_gradient_direction(
                     lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(unflatten(theta, like))),
                     flatten(weights),

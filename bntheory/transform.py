@@ -144,7 +144,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
         eps = check_nonnegative(eps, "eps")
     if is_numpy_namespace(xp):
         y, mean, var, inv_std = _numpy_kernels.forward(x, gamma, beta, eps)
-        mean, var, inv_std = (v.astype(x.dtype) for v in (mean, var, inv_std))
+        mean, var, inv_std = (v.astype(x.dtype, copy=False) for v in (mean, var, inv_std))
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
     if eps == 0 and bool(xp.any(var == 0)):
