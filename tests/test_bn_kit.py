@@ -110,3 +110,27 @@ def test_paired_experiment_pairs_and_fingerprint(monkeypatch):
     assert deep_linear.fingerprint() == before
     monkeypatch.setattr(deep_linear, "loss_and_gradients", lambda *a, **k: None)
     assert deep_linear.fingerprint() != before, "a replaced function must not reuse a memo of runs"
+
+
+@pytest.mark.parametrize("variant", deep_linear.VARIANTS)
+def test_shifted_layer_gradient_is_the_full_gradient_of_layer_i(variant, rng):
+    from bntheory.covariate_shift import internal_covariate_shift
+
+    X, Y, weights = deep_linear.regression_problem(rng, depth=6, width=4, n=12)
+    noise = deep_linear.draw_noise(rng, 12, 4, 6)
+
+    def gradients(ws):
+        return deep_linear.loss_and_gradients(ws, X, Y, variant=variant, noise=noise)[1]
+
+    shifted = deep_linear.shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
+    stepped = [w - 0.05 * g for w, g in zip(weights, gradients(weights), strict=True)]
+    for i in (5, 2, 3):  # out of order: the prefix is recomputed
+        np.testing.assert_allclose(shifted(stepped, i), gradients(stepped[:i] + weights[i:])[i], rtol=1e-13)
+    a = internal_covariate_shift(gradients, weights, 0.05)
+    b = internal_covariate_shift(gradients, weights, 0.05, shifted_gradient=shifted)
+    np.testing.assert_array_equal(a.l2, b.l2)
+    np.testing.assert_array_equal(a.cosine, b.cosine)
+    with pytest.raises(ValueError, match="noise"):
+        deep_linear.shifted_layer_gradient(weights, X, Y, variant="bn_noise")
+    with pytest.raises(ValueError, match="variant"):
+        deep_linear.shifted_layer_gradient(weights, X, Y, variant="ln")
