@@ -25,6 +25,7 @@ from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, ma
 from bntheory.checks.instances import channel_major
 from bntheory.checks.oracles import mp_batch_norm, torch_batch_norm, torch_batch_norm_grads
 from bntheory.checks.oracles.bn_reference import (
+    direct_conv2d,
     exact_population_stats,
     flat,
     mp_batch_norm_gradients,
@@ -439,7 +440,10 @@ def _(ctx: Context) -> Outcome:
 
 
 def _fusion_error(ctx: Context, reference) -> Outcome:
-    """Relative error of the fused linear layer against `reference(pre_activation, gamma, beta, mean, var)`."""
+    """Relative error of fused Linear and Conv2d layers against `reference(pre_activation, gamma, beta, mean, var)`.
+
+    The convolutions are computed by explicit sums (:func:`direct_conv2d`) on both sides.
+    """
     rng = ctx.rng("ioffe2015.fusion", shared=True)
     worst = Worst()
     for has_bias in (True, False):
@@ -451,11 +455,23 @@ def _fusion_error(ctx: Context, reference) -> Outcome:
         Wf, bf = transform.fuse_linear(args[0], None if b is None else ctx.asarray(b), *args[1:], eps=EPS)
         fused = u @ to_numpy(Wf).T + to_numpy(bf)
         pre = u @ W.T + (0 if b is None else b)
-        worst.add(max_relative_error(fused, reference(pre, gamma, beta, mean, var)), f"bias {has_bias}")
-    return at_most(float(worst), float(CLOSED_FORM), "Linear(4 -> 3) with and without bias, batch of 6")
+        worst.add(max_relative_error(fused, reference(pre, gamma, beta, mean, var)), f"linear, bias {has_bias}")
+    crng = ctx.rng("ioffe2015.fusion.conv", shared=True)
+    for has_bias, groups in ((True, 2), (False, 1)):
+        K, b = crng.normal(size=(4, 4 // groups, 3, 3)), (crng.normal(size=4) if has_bias else None)
+        u = crng.normal(size=(2, 4, 4, 4))
+        _, gamma, beta = bn_batch(crng, (2, 4))
+        mean, var = running_statistics(crng, 4)
+        args = [ctx.asarray(a) for a in (K, gamma, beta, mean, var)]
+        Kf, bf = transform.fuse_conv(args[0], None if b is None else ctx.asarray(b), *args[1:], eps=EPS)
+        fused = direct_conv2d(u, to_numpy(Kf), to_numpy(bf), padding=1, groups=groups)
+        pre = direct_conv2d(u, K, b, padding=1, groups=groups)
+        worst.add(max_relative_error(fused, reference(pre, gamma, beta, mean, var)), f"conv, bias {has_bias}")
+    detail = f"Linear(4 -> 3) and Conv2d(4 -> 4, 3x3, groups 2 and 1), with and without bias; worst at {worst.where}"
+    return at_most(float(worst), float(CLOSED_FORM), detail)
 
 
-@fusion.numeric("fused Linear vs Linear -> BN(inference) in mpmath (50 digits)", backends=ARRAY)
+@fusion.numeric("fused Linear / Conv2d vs layer -> BN(inference) in mpmath (50 digits)", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     return _fusion_error(ctx, lambda pre, gamma, beta, mean, var: mp_inference(pre, gamma, beta, mean, var, EPS))
 

@@ -23,6 +23,7 @@ from bntheory.checks.oracles.exact import exact_fraction
 from bntheory.checks.oracles.mp import mp_batch_norm, mp_central_gradient
 
 __all__ = [
+    "direct_conv2d",
     "exact_population_stats",
     "exact_running_stats",
     "flat",
@@ -124,6 +125,30 @@ def exact_running_stats(batches: Sequence[np.ndarray], weight_new: Fraction, unb
             mean[c] += decay * mu
             var[c] += decay * ss / (n - 1 if unbiased else n)
     return [float(v) for v in mean], [float(v) for v in var]
+
+
+def direct_conv2d(u: np.ndarray, K: np.ndarray, b, *, padding: int = 0, groups: int = 1) -> np.ndarray:
+    r"""2-D cross-correlation (a convolution layer) by explicit sums, float64, zero padding, grouped channels.
+
+    :math:`y_{n,o,h,w}=c_o+\sum_{c\in g(o)}\sum_{i,j}K_{o,c,i,j}\,u_{n,c,h+i,w+j}` for ``u`` of shape
+    ``(N, C_in, H, W)`` and ``K`` of shape ``(C_out, C_in / groups, k_h, k_w)``; ``b=None`` means :math:`c=0`.
+    """
+    u, K = np.asarray(u, np.float64), np.asarray(K, np.float64)
+    n, c_in, h, w = u.shape
+    c_out, per_group, kh, kw = K.shape
+    if c_in != per_group * groups or c_out % groups:
+        raise ValueError(f"K: shape {K.shape} does not fit {c_in} input channels in {groups} groups")
+    up = np.pad(u, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho, wo = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1
+    out = np.zeros((n, c_out, ho, wo))
+    for o in range(c_out):
+        g = o // (c_out // groups)
+        channels = up[:, g * per_group : (g + 1) * per_group]
+        for i in range(kh):
+            for j in range(kw):
+                out[:, o] += np.einsum("nchw,c->nhw", channels[:, :, i : i + ho, j : j + wo], K[o, :, i, j])
+        out[:, o] += 0.0 if b is None else b[o]
+    return out
 
 
 def torch_eval_batch_norm(spatial_dims: int, gamma, beta, mean, var, eps: float = 1e-5):
