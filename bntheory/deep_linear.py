@@ -259,6 +259,13 @@ class DLNTrace:
         return float(np.maximum(np.median(self.loss_variation), np.median(self.gradient_predictiveness)))
 
     @property
+    def trained(self) -> bool:
+        """Whether the run trained: every loss and measurement finite, and the final loss below the initial one."""
+        measured = (self.losses, self.ics_cosine[:, 1:], self.loss_variation, self.gradient_predictiveness)
+        finite = all(bool(np.isfinite(a).all()) for a in measured)
+        return finite and bool(self.losses[-1] < self.losses[0])
+
+    @property
     def median_effective_smoothness(self) -> float:
         """Median effective beta-smoothness over the measured steps (NaN if the run diverged before one)."""
         return float(np.median(self.effective_smoothness))
@@ -406,6 +413,6 @@ def fingerprint() -> str:
     A memo of runs computed with one implementation must not be reused once a function was replaced (a patched
     or poisoned function under test): the key then changes with it.
     """
-    called = (loss_and_gradients, internal_covariate_shift, probe_gradient_direction, transform.forward)
-    called += (transform.backward,)
+    called = (train, loss_and_gradients, shifted_layer_gradient, internal_covariate_shift, probe_gradient_direction)
+    called += (transform.forward, transform.backward)
     return "-".join(f"{id(f):x}" for f in called)

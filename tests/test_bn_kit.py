@@ -134,3 +134,13 @@ def test_shifted_layer_gradient_is_the_full_gradient_of_layer_i(variant, rng):
         deep_linear.shifted_layer_gradient(weights, X, Y, variant="bn_noise")
     with pytest.raises(ValueError, match="variant"):
         deep_linear.shifted_layer_gradient(weights, X, Y, variant="ln")
+
+
+def test_a_trace_trained_when_finite_and_its_loss_fell():
+    t = _trace([[1, 0.5, 0.7]] * 2, [1.0, 3.0], [5.0, 1.0], [2.0, 4.0])
+    t.losses = np.array([2.0, 1.5, 1.0])
+    assert t.trained
+    t.losses = np.array([2.0, 2.5, 3.0])
+    assert not t.trained
+    t.losses = np.array([2.0, 1.0, np.nan])
+    assert not t.trained

@@ -76,6 +76,20 @@ def _claim(ctx: Context, which: str, holds, figure, what: str) -> Outcome:
     return at_least(f.low, 0.5, detail)
 
 
+def _bn_runs_train(ctx: Context) -> Outcome:
+    """The claims' assumption that the BN network trains: how many BN runs (claim and fresh problems) did not."""
+    failed = [
+        f"{which} lr={lr} #{i}"
+        for which in ("claim", "fresh")
+        for (variant, lr), traces in _runs(ctx, which).items()
+        if variant == "bn"
+        for i, trace in enumerate(traces)
+        if not trace.trained
+    ]
+    detail = f"BN runs with a non-finite measurement or a final loss not below the initial: {failed or 'none'}"
+    return at_most(float(len(failed)), 0.0, detail)
+
+
 # --- the ICS measure ---------------------------------------------------------------------------------
 
 ics_measure = register(
@@ -219,7 +233,11 @@ dln_ics = register(
         "run (the evidence is its figures; with the 6 pairs of --size quick the bound needs 6 of 6). The control is "
         "a different false claim, the popular one sharpened (BN halves the ICS, 1 - cos), on fresh problems."
     ),
-    under_test=("bntheory.covariate_shift.internal_covariate_shift", "bntheory.deep_linear.loss_and_gradients"),
+    under_test=(
+        "bntheory.covariate_shift.internal_covariate_shift",
+        "bntheory.deep_linear.loss_and_gradients",
+        "bntheory.deep_linear.train",
+    ),
 )
 
 
@@ -254,6 +272,11 @@ def _(ctx: Context) -> Outcome:
     return at_most(
         float(worst), float(CLOSED_FORM), f"25 layers at initialization, lr = {LRS[1]}; worst at {worst.where}"
     )
+
+
+@dln_ics.numeric("assumption: every BN run trains (finite measurements, final loss below the initial)")
+def _(ctx: Context) -> Outcome:
+    return _bn_runs_train(ctx)
 
 
 @dln_ics.negative_control("fresh problems: BN halves the ICS (1 - cos with BN <= half the standard network's)")
@@ -292,7 +315,11 @@ dln_landscape = register(
         "is its figures). The control is the paper's sister claim (BN lowers the effective beta-smoothness) on "
         "fresh problems."
     ),
-    under_test=("bntheory.landscape.probe_gradient_direction", "bntheory.deep_linear.loss_and_gradients"),
+    under_test=(
+        "bntheory.landscape.probe_gradient_direction",
+        "bntheory.deep_linear.loss_and_gradients",
+        "bntheory.deep_linear.train",
+    ),
 )
 
 
@@ -338,6 +365,11 @@ def _(ctx: Context) -> Outcome:
     return at_most(
         float(worst), float(CLOSED_FORM), f"25 layers, width 10, n = 64 at initialization; worst at {worst.where}"
     )
+
+
+@dln_landscape.numeric("assumption: every BN run trains (finite measurements, final loss below the initial)")
+def _(ctx: Context) -> Outcome:
+    return _bn_runs_train(ctx)
 
 
 @dln_landscape.negative_control("fresh problems: BN lowers the effective beta-smoothness (the paper's sister claim)")
