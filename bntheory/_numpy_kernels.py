@@ -109,6 +109,8 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
 def _forward_small(x, x3, m, gamma, beta, eps):
     # Small batches (deep narrow networks, symbolic-size checks): blocking and threads only cost call overhead
     # here, so the centred two-pass form is computed directly (no cancellation to guard against).
+    if x.ndim == 2:
+        return _forward_rows(x, m, gamma, beta, eps)
     mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
     centred = x3 - _col(mean, x3, x.dtype)
     var = np.einsum("ncl,ncl->c", centred, centred, dtype=np.float64) / m
@@ -118,7 +120,33 @@ def _forward_small(x, x3, m, gamma, beta, eps):
     return y.reshape(x.shape), mean, var, inv_std
 
 
+def _forward_rows(x, m, gamma, beta, eps):
+    # (m, C) batches: per-channel vectors broadcast along rows, no reshapes (the deep-network hot path).
+    mean = x.sum(axis=0, dtype=np.float64) / m
+    centred = x - mean.astype(x.dtype, copy=False)
+    var = np.einsum("nc,nc->c", centred, centred, dtype=np.float64) / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_std = 1.0 / np.sqrt(var + eps)
+        centred *= (gamma * inv_std).astype(x.dtype, copy=False)
+    centred += beta
+    return centred, mean, var, inv_std
+
+
+def _backward_rows(dy, x, m, mean, inv_std, gamma):
+    x_hat = (x - mean.astype(x.dtype, copy=False)) * inv_std.astype(x.dtype, copy=False)
+    dbeta = dy.sum(axis=0, dtype=np.float64)
+    dgamma = np.einsum("nc,nc->c", dy, x_hat, dtype=np.float64)
+    k = gamma * inv_std / m
+    x_hat *= (k * dgamma).astype(dy.dtype, copy=False)
+    dx = dy * (k * m).astype(dy.dtype, copy=False)
+    dx -= (k * dbeta).astype(dy.dtype, copy=False)
+    dx -= x_hat
+    return dx, dgamma, dbeta
+
+
 def _backward_small(dy, dy3, x3, m, mean, inv_std, gamma):
+    if dy.ndim == 2:
+        return _backward_rows(dy, x3.reshape(dy.shape), m, mean, inv_std, gamma)
     x_hat = (x3 - _col(mean, x3, x3.dtype)) * _col(inv_std, x3, x3.dtype)
     dbeta = dy3.sum(axis=(0, 2), dtype=np.float64)
     dgamma = np.einsum("ncl,ncl->c", dy3, x_hat, dtype=np.float64)

@@ -36,6 +36,7 @@ __all__ = ["CovariateShift", "internal_covariate_shift"]
 
 Array = Any
 Gradients = Callable[[Sequence[Array]], Sequence[Array]]
+ShiftedGradient = Callable[[Sequence[Array], int], Array]
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class CovariateShift:
     cosine: np.ndarray
 
 
-def internal_covariate_shift(gradients: Gradients, params: Sequence[Array], lr: float) -> CovariateShift:
+def internal_covariate_shift(
+    gradients: Gradients, params: Sequence[Array], lr: float, *, shifted_gradient: ShiftedGradient | None = None
+) -> CovariateShift:
     """ICS of every layer at `params` under a gradient-descent step of size `lr`.
 
     Parameters
@@ -58,6 +61,11 @@ def internal_covariate_shift(gradients: Gradients, params: Sequence[Array], lr: 
         The layers' parameters at step t.
     lr : float
         Learning rate of the step the preceding layers take, ``>= 0``.
+    shifted_gradient : callable, optional
+        ``shifted_gradient(stepped, i)`` returns :math:`G'_{t,i}`, the gradient of layer i alone at
+        ``stepped[:i] + params[i:]`` (`stepped` is every layer after its step), for models that can compute it
+        more cheaply than a full gradient (:func:`bntheory.deep_linear.shifted_layer_gradient`). By default
+        ``gradients(stepped[:i] + params[i:])[i]``.
 
     Returns
     -------
@@ -80,7 +88,10 @@ def internal_covariate_shift(gradients: Gradients, params: Sequence[Array], lr: 
     stepped = [w - lr * g for w, g in zip(params, grads, strict=True)]
     l2, cosine = np.zeros(len(params)), np.ones(len(params))
     for i in range(1, len(params)):
-        g_shifted = gradients(stepped[:i] + params[i:])[i]
+        if shifted_gradient is None:
+            g_shifted = gradients(stepped[:i] + params[i:])[i]
+        else:
+            g_shifted = shifted_gradient(stepped, i)
         g, gs = grads[i], g_shifted
         l2[i] = float(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
         norms = float(xp.linalg.vector_norm(xp.reshape(g, (-1,)))) * float(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))

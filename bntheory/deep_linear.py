@@ -43,9 +43,14 @@ __all__ = [
     "DLNTrace",
     "draw_noise",
     "experiment",
+    "fingerprint",
     "flatten",
     "init_weights",
     "loss_and_gradients",
+    "paired_experiment",
+    "paired_frequency",
+    "regression_problem",
+    "shifted_layer_gradient",
     "train",
     "unflatten",
 ]
@@ -62,6 +67,20 @@ def init_weights(rng: np.random.Generator, depth: int, d_in: int, width: int, d_
         raise ValueError(f"depth: need at least 2 layers (one hidden), got {depth}")
     dims = [d_in] + [width] * (depth - 1) + [d_out]
     return [rng.normal(size=(a, b)) / np.sqrt(a) for a, b in itertools.pairwise(dims)]
+
+
+def regression_problem(
+    rng: np.random.Generator, *, depth: int, width: int, n: int
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    r"""The synthetic task of :func:`train`: data, targets and initial weights, in this order from `rng`.
+
+    :math:`X\sim\mathcal N(0,I_d)` (`n` samples, :math:`d` = `width`), :math:`Y=XA+0.1\,\xi` with a random teacher
+    :math:`A_{ij}\sim\mathcal N(0,1/d)`, and weights from :func:`init_weights` (`depth` layers of width `width`).
+    """
+    d = width
+    X = rng.normal(size=(n, d))
+    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
+    return X, Y, init_weights(rng, depth, d, width, d)
 
 
 def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, strength: float = 0.25) -> list[np.ndarray]:
@@ -129,6 +148,63 @@ def loss_and_gradients(
     return loss, grads[::-1]
 
 
+def shifted_layer_gradient(
+    weights: Sequence[np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    variant: Variant = "standard",
+    noise: Sequence[np.ndarray] | None = None,
+):
+    r""":math:`G'_{t,i}` of every layer i in one pass over the layers, for :func:`internal_covariate_shift`.
+
+    Returns ``shifted(stepped, i)``: the gradient of layer i of :func:`loss_and_gradients` at
+    ``stepped[:i] + weights[i:]``. Successive layers share the stepped prefix, so the input of layer i,
+    :math:`P_i=\phi(P_{i-1}W^{(t+1)}_{i-1})`, is extended by one layer per call, and the forward and backward
+    passes run over layers i..k only: about half the work of a full gradient per layer. Calls with ascending i on
+    one `stepped` list reuse the prefix; anything else recomputes it.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "bn_noise" and noise is None:
+        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+    k, n = len(weights), X.shape[0]
+    state: dict = {"stepped": None, "prefix": [X]}
+
+    def hidden(H, W, j):
+        A = H @ W
+        if variant == "standard":
+            return A, None
+        width = A.shape[1]
+        Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+        return (Z + noise[j] if variant == "bn_noise" else Z), cache
+
+    def shifted(stepped, i):
+        if stepped is not state["stepped"] or len(state["prefix"]) > i + 1:
+            state["stepped"], state["prefix"] = stepped, [X]
+        prefix = state["prefix"]
+        while len(prefix) <= i:
+            prefix.append(hidden(prefix[-1], stepped[len(prefix) - 1], len(prefix) - 1)[0])
+        H, caches = [prefix[i]], []
+        for j in range(i, k - 1):
+            out, cache = hidden(H[-1], weights[j], j)
+            H.append(out)
+            caches.append(cache)
+        delta = (H[-1] @ weights[-1] - Y) / n
+        if i == k - 1:
+            return H[-1].T @ delta
+        delta = delta @ weights[-1].T
+        for j in range(k - 2, i - 1, -1):
+            if caches[j - i] is not None:
+                delta, _, _ = transform.backward(delta, caches[j - i])
+            if j == i:
+                return H[0].T @ delta
+            delta = delta @ weights[j].T
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return shifted
+
+
 def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
     return loss_grads[0], flatten(loss_grads[1])
 
@@ -166,6 +242,34 @@ class DLNTrace:
     effective_smoothness: np.ndarray
     config: dict = field(default_factory=dict)
 
+    @property
+    def mean_ics_cosine(self) -> float:
+        """Mean ICS cosine over the measured steps and the layers after the first (NaN if none is finite)."""
+        cos = self.ics_cosine[:, 1:]
+        finite = np.isfinite(cos)
+        return float(np.mean(cos[finite])) if finite.any() else np.nan
+
+    @property
+    def landscape_roughness(self) -> float:
+        """The larger of the median loss variation and the median gradient change over the measured steps.
+
+        NaN if the run diverged before a measurement (a NaN entry makes its median NaN).
+        """
+        # np.maximum keeps NaN (the builtin max would drop it when it comes second).
+        return float(np.maximum(np.median(self.loss_variation), np.median(self.gradient_predictiveness)))
+
+    @property
+    def trained(self) -> bool:
+        """Whether the run trained: every loss and measurement finite, and the final loss below the initial one."""
+        measured = (self.losses, self.ics_cosine[:, 1:], self.loss_variation, self.gradient_predictiveness)
+        finite = all(bool(np.isfinite(a).all()) for a in measured)
+        return finite and bool(self.losses[-1] < self.losses[0])
+
+    @property
+    def median_effective_smoothness(self) -> float:
+        """Median effective beta-smoothness over the measured steps (NaN if the run diverged before one)."""
+        return float(np.median(self.effective_smoothness))
+
 
 def train(
     seed: int,
@@ -193,11 +297,7 @@ def train(
         raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
     if steps < 1 or measure_every < 1:
         raise ValueError(f"steps and measure_every must be >= 1, got {steps} and {measure_every}")
-    rng = np.random.default_rng([seed, 2018])
-    d = width
-    X = rng.normal(size=(n, d))
-    Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
-    weights = init_weights(rng, depth, d, width, d)
+    X, Y, weights = regression_problem(np.random.default_rng([seed, 2018]), depth=depth, width=width, n=n)
     noise_rng = np.random.default_rng([seed, 2018, 1])
     etas = lr * np.asarray(eta_multiples, dtype=np.float64)
     measured = np.arange(0, steps, measure_every)
@@ -223,7 +323,8 @@ def train(
         if t % measure_every == 0:
             k = t // measure_every
             with np.errstate(over="ignore", invalid="ignore"):
-                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr)
+                shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
+                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr, shifted_gradient=shifted)
                 probe = probe_gradient_direction(
                     lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(unflatten(theta, like))),
                     flatten(weights),
@@ -258,3 +359,60 @@ def experiment(
     Keyword arguments go to :func:`train` (depth, width, steps, ...).
     """
     return {(v, lr): [train(seed, v, lr=lr, **kwargs) for seed in seeds] for v in variants for lr in lrs}
+
+
+def paired_experiment(
+    rng: np.random.Generator, problems: int, lrs: Sequence[float], variants: Sequence[str] = VARIANTS, **kwargs
+) -> dict[tuple[str, float], list[DLNTrace]]:
+    """:func:`experiment` on `problems` problems whose seeds are drawn from `rng` (a check's stream).
+
+    Every variant and learning rate sees the same problems in the same order, so ``runs[(a, lr)][i]`` and
+    ``runs[(b, lr)][i]`` are a pair (same data, same initial weights).
+    """
+    if problems < 1:
+        raise ValueError(f"problems: need at least one problem, got {problems}")
+    seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=problems)]
+    return experiment(seeds, lrs, variants, **kwargs)
+
+
+def paired_frequency(
+    runs: dict[tuple[str, float], list[DLNTrace]], holds, a: str, b: str, figure
+) -> tuple[int, int, list[str]]:
+    """How many pairs ``(run of a, run of b)`` satisfy ``holds(run_a, run_b)``, over every learning rate.
+
+    Parameters
+    ----------
+    runs : dict
+        As from :func:`paired_experiment`.
+    holds : callable
+        ``holds(trace_a, trace_b) -> bool``; a comparison with NaN (a diverged run) is False, so it never
+        counts for the claim.
+    a, b : str
+        The variants compared.
+    figure : callable
+        ``figure(trace) -> float``, the per-run number shown for each pair (``"a/b"``).
+
+    Returns
+    -------
+    successes, pairs : int
+    figures : list of str
+    """
+    lrs = sorted({lr for variant, lr in runs if variant == a})
+    wins, total, figures = 0, 0, []
+    for lr in lrs:
+        for ta, tb in zip(runs[(a, lr)], runs[(b, lr)], strict=True):
+            wins += bool(holds(ta, tb))
+            total += 1
+            figures.append(f"{figure(ta):.3g}/{figure(tb):.3g}")
+    return wins, total, figures
+
+
+def fingerprint() -> str:
+    """The identity of the functions a run calls, for memo keys of shared runs.
+
+    A memo of runs computed with one implementation must not be reused once a function was replaced (a patched
+    or poisoned function under test): the key then changes with it.
+    """
+    called = (train, loss_and_gradients, shifted_layer_gradient, internal_covariate_shift, probe_gradient_direction)
+    called += (transform.forward, transform.backward)
+    return "-".join(f"{id(f):x}" for f in called)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
+import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
 
 from bntheory import _numpy_kernels
@@ -133,14 +134,17 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
     array([[-1., -1.],
            [ 1.,  1.]])
     """
-    xp = _check_batch(x, "x")
-    channels = x.shape[1]
-    check_vector(gamma, "gamma", channels, x)
-    check_vector(beta, "beta", channels, x)
-    eps = check_nonnegative(eps, "eps")
+    if _plain_numpy_batch(x, gamma, beta) and type(eps) is float and 0.0 <= eps < math.inf:
+        xp = np  # valid NumPy arguments: skip the generic validation (its cost dominates small batches)
+    else:
+        xp = _check_batch(x, "x")
+        channels = x.shape[1]
+        check_vector(gamma, "gamma", channels, x)
+        check_vector(beta, "beta", channels, x)
+        eps = check_nonnegative(eps, "eps")
     if is_numpy_namespace(xp):
         y, mean, var, inv_std = _numpy_kernels.forward(x, gamma, beta, eps)
-        mean, var, inv_std = (v.astype(x.dtype) for v in (mean, var, inv_std))
+        mean, var, inv_std = (v.astype(x.dtype, copy=False) for v in (mean, var, inv_std))
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
     if eps == 0 and bool(xp.any(var == 0)):
@@ -185,10 +189,14 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
     """
     if not isinstance(cache, Cache):
         raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
-    xp = _check_batch(dy, "dy")
-    if tuple(dy.shape) != tuple(cache.x.shape):
-        raise ValueError(f"dy: expected the forward input's shape {tuple(cache.x.shape)}, got {tuple(dy.shape)}")
-    check_same_dtype(dy, "dy", cache.x)
+    x = cache.x
+    if type(dy) is np.ndarray and type(x) is np.ndarray and (dy.shape, dy.dtype) == (x.shape, x.dtype):
+        xp = np  # the forward input passed validation, and dy matches it
+    else:
+        xp = _check_batch(dy, "dy")
+        if tuple(dy.shape) != tuple(cache.x.shape):
+            raise ValueError(f"dy: expected the forward input's shape {tuple(cache.x.shape)}, got {tuple(dy.shape)}")
+        check_same_dtype(dy, "dy", cache.x)
     if is_numpy_namespace(xp):
         dx, dgamma, dbeta = _numpy_kernels.backward(dy, *cache)
         return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
@@ -478,6 +486,21 @@ def _fuse(W, b, gamma, beta, running_mean, running_var, eps, *, xp):
     a, shift = inference_affine(gamma, beta, running_mean, running_var, eps=eps)
     a_shape = (out,) + (1,) * (W.ndim - 1)
     return xp.reshape(a, a_shape) * W, a * b + shift
+
+
+def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
+    """Whether `x`, `gamma`, `beta` are valid NumPy arguments of :func:`forward` (checked cheaply, no errors)."""
+    return (
+        type(x) is np.ndarray
+        and type(gamma) is np.ndarray
+        and type(beta) is np.ndarray
+        and x.dtype.kind == "f"
+        and x.ndim >= 2
+        and x.shape[1] > 0
+        and x.size // x.shape[1] >= 2
+        and gamma.shape == beta.shape == (x.shape[1],)
+        and gamma.dtype == beta.dtype == x.dtype
+    )
 
 
 def _check_batch(x: Array, name: str) -> Any:

@@ -1,0 +1,80 @@
+r"""Instances for the checks of the BN transform, its statistics and the landscape measures.
+
+Each generator draws from a :class:`numpy.random.Generator` handed in by the check (``ctx.rng``), so the
+instances of a check and its negative control are the same draws when both use a shared stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["bn_batch", "drifting_batches", "gaussian_batches", "quadratic", "running_statistics"]
+
+
+def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""A batch ``x`` of `shape` with a random offset and scale, and per-channel :math:`\gamma,\beta`.
+
+    The offset :math:`\sim\mathcal U(-3,3)` and scale :math:`\sim\mathcal U(0.5,3)` keep the batch statistics
+    away from 0 and 1 (so a formula that forgets to centre or to scale is visible); :math:`|\gamma|\in[0.5,2]`
+    with a random sign, :math:`\beta\sim\mathcal N(0,1)`.
+
+    Raises
+    ------
+    ValueError
+        If `shape` has fewer than 2 axes (the channel axis is axis 1).
+    """
+    if len(shape) < 2:
+        raise ValueError(f"shape: need (m, C) or (N, C, *spatial), got {shape}")
+    channels = shape[1]
+    x = rng.normal(rng.uniform(-3, 3), rng.uniform(0.5, 3), size=shape)
+    gamma = rng.uniform(0.5, 2.0, channels) * rng.choice([-1.0, 1.0], channels)
+    beta = rng.normal(size=channels)
+    return x, gamma, beta
+
+
+def running_statistics(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Fixed (running or population) statistics, one per channel.
+
+    Mean :math:`\sim\mathcal N(0,1)`, variance :math:`\sim\mathcal U(0.1,4)`. Returns ``(mean, var)``, each of
+    shape ``(channels,)``.
+    """
+    return rng.normal(size=channels), rng.uniform(0.1, 4, channels)
+
+
+def drifting_batches(rng: np.random.Generator, steps: int) -> list[np.ndarray]:
+    r"""`steps` training batches of one shape, ``(6, 3)`` or ``(3, 3, 2, 2)`` at random, with drifting statistics.
+
+    Each batch has its own offset :math:`\sim\mathcal U(-1,1)` and scale :math:`\sim\mathcal U(0.5,2)`, as
+    the activations of a layer drift during training.
+    """
+    if steps < 1:
+        raise ValueError(f"steps: need at least one batch, got {steps}")
+    shape = (6, 3) if rng.integers(2) else (3, 3, 2, 2)
+    return [rng.normal(rng.uniform(-1, 1), rng.uniform(0.5, 2), size=shape) for _ in range(steps)]
+
+
+def gaussian_batches(
+    rng: np.random.Generator, batches: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""`batches` i.i.d. mini-batches of `shape` from :math:`\mathcal N(\mu_c,\tau_c^2)` per channel c.
+
+    Returns the data, shape ``(batches, *shape)``, and the true :math:`\mu` and :math:`\tau`
+    (:math:`\mu_c\sim\mathcal U(-2,2)`, :math:`\tau_c\sim\mathcal U(0.5,2)`).
+    """
+    if batches < 1 or len(shape) < 2:
+        raise ValueError(f"batches, shape: need >= 1 batch of (m, C) or (N, C, *spatial), got {batches}, {shape}")
+    channels = shape[1]
+    mu, tau = rng.uniform(-2, 2, channels), rng.uniform(0.5, 2, channels)
+    per_channel = (1, channels) + (1,) * (len(shape) - 2)
+    data = mu.reshape(per_channel) + tau.reshape(per_channel) * rng.normal(size=(batches, *shape))
+    return data, mu, tau
+
+
+def quadratic(rng: np.random.Generator, p: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""A positive definite :math:`Q=BB^\top/p+\mathrm{diag}(u)` and a point :math:`\theta\sim\mathcal N(0,I_p)`.
+
+    :math:`B` has i.i.d. standard normal entries and :math:`u\sim\mathcal U(0,3)^p`.
+    """
+    B = rng.normal(size=(p, p))
+    Q = B @ B.T / p + np.diag(rng.uniform(0, 3, p))
+    return Q, rng.normal(size=p)
