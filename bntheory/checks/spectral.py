@@ -35,7 +35,7 @@ SLQ_SCORE = Tolerance(5.0, "5 standard errors of the Hutchinson mean (exact vari
 
 #: Interlacing of each probe's Ritz values with the dense eigenvalues, relative to the spectral range: with full
 #: re-orthogonalization the Lanczos basis is orthonormal to ~1e-15, so the Ritz values interlace to ~1e-15 of
-#: the range (measured <= 2e-15); ghosts without re-orthogonalization break it by 0.1-0.6 of the range.
+#: the range (measured <= 2e-15); ghosts without re-orthogonalization break it by 0.18-0.68 of the range (D steps).
 INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values interlace to ~1e-15 of the range")
 
 
