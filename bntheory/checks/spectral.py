@@ -39,6 +39,10 @@ SLQ_SCORE = Tolerance(5.0, "5 standard errors of the Hutchinson mean (exact vari
 INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values interlace to ~1e-15 of the range")
 
 
+#: Standard-error floor of :func:`moment_scores` for matrices whose Hutchinson variance is zero (diagonal ones).
+ROUNDING_FLOOR = 1e-12
+
+
 def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""z-scores of a measure's moments against :math:`\operatorname{tr}(A^p)/D` of the dense symmetric `matrix`.
 
@@ -72,7 +76,9 @@ def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.nd
         B = (U * (lam / rho) ** p) @ U.T
         var = 2.0 * (np.sum(B * B) - np.sum(np.diag(B) ** 2)) / D**2
         estimate, truth = float(weights @ nodes**p), float(np.trace(B) / D)
-        scores.append(abs(estimate - truth) / np.sqrt(var / probes))
+        # Floor: moments of A / rho are O(1) and the Gauss rule rounds at ~1e-15 per step, so a zero-variance
+        # case (a diagonal matrix) is judged on rounding instead of dividing by 0.
+        scores.append(abs(estimate - truth) / np.maximum(np.sqrt(np.maximum(var, 0.0) / probes), ROUNDING_FLOOR))
         est.append(estimate)
         exact.append(truth)
     return np.array(scores), np.array(est), np.array(exact)
