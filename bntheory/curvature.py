@@ -21,8 +21,9 @@ definitions of a per-sample gradient under BN).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse.linalg
@@ -30,15 +31,22 @@ import scipy.sparse.linalg
 __all__ = [
     "Loss",
     "Model",
+    "Problem",
     "full_gradient",
+    "gaussian_mixture",
     "ggn_dense",
     "ggn_diagonal",
     "ggn_operator",
+    "ggn_vector_products",
+    "gradient_descent",
     "hessian_operator",
+    "hessian_vector_products",
     "loss_hessian_factors",
     "loss_value",
+    "outlier_experiment",
     "per_component_gradients",
     "per_sample_gradients",
+    "random_problem",
     "to_dense",
 ]
 
@@ -52,6 +60,28 @@ def _torch():
     except ImportError as exc:  # pragma: no cover - the test environment has torch
         raise ImportError("bntheory.curvature needs PyTorch: pip install 'bntheory[oracle]'") from exc
     return torch
+
+
+def _single_threaded(fn):
+    """Run `fn` with one PyTorch intra-op thread, restoring the caller's setting afterwards.
+
+    The networks here are small (D up to a few hundred); on a loaded machine PyTorch's thread pool costs far more
+    than it saves (a 6-unit BN network's backward pass: 50 ms with two threads under load, 0.1 ms with one).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        torch = _torch()
+        threads = torch.get_num_threads()
+        if threads == 1:
+            return fn(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -160,12 +190,14 @@ def _reduction(N: int, reduction: str) -> float:
     return 1.0 if reduction == "sum" else 1.0 / N
 
 
+@_single_threaded
 def loss_value(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean") -> float:
     r""":math:`L=r\sum_n\ell(F_n,y_n)` in training mode."""
     t, Xt, Yt = _as_torch(theta, X, Y)
     return float(_reduction(len(X), reduction) * _sample_losses(model.forward(t, Xt), Yt, loss).sum())
 
 
+@_single_threaded
 def full_gradient(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`\nabla_\theta L` by autograd (training mode)."""
     torch = _torch()
@@ -175,6 +207,7 @@ def full_gradient(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: s
     return torch.autograd.grad(L, t)[0].numpy()
 
 
+@_single_threaded
 def per_component_gradients(model: Model, theta, X, Y, *, loss: Loss = "mse") -> np.ndarray:
     r"""Per-component gradients :math:`\mathbf g_n=(\mathrm J_\theta F_n)^\top\nabla_{F_n}\ell(F_n,y_n)`, shape (N, D).
 
@@ -193,6 +226,7 @@ def per_component_gradients(model: Model, theta, X, Y, *, loss: Loss = "mse") ->
     return torch.vmap(lambda v: vjp(v)[0])(cotangents).numpy()
 
 
+@_single_threaded
 def per_sample_gradients(
     model: Model,
     theta,
@@ -271,6 +305,7 @@ def loss_hessian_factors(F: np.ndarray, loss: Loss) -> np.ndarray:
     raise ValueError(f"loss: expected 'mse' or 'cross_entropy', got {loss!r}")
 
 
+@_single_threaded
 def ggn_diagonal(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r"""The GGN's diagonal by back-propagating the N·C loss-Hessian factors.
 
@@ -291,6 +326,7 @@ def ggn_diagonal(model: Model, theta, X, *, loss: Loss = "mse", reduction: str =
     return _reduction(N, reduction) * (products**2).sum(dim=0).numpy()
 
 
+@_single_threaded
 def ggn_dense(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r"""The full :math:`G=\mathrm J^\top(\nabla^2_FL)\mathrm J`, the independent oracle (:math:`O(D^2)` memory).
 
@@ -309,29 +345,38 @@ def ggn_dense(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "m
     return (_reduction(N, reduction) * Jm.T @ H.reshape(Jm.shape[0], Jm.shape[0]) @ Jm).numpy()
 
 
-def _operator(matvec_torch, D: int) -> scipy.sparse.linalg.LinearOperator:
-    torch = _torch()
-    # Many columns at once by vmap: one traced call instead of one per column (to_dense, block methods).
-    batched = torch.func.vmap(matvec_torch, in_dims=1, out_dims=1)
+def _linear_operator(products, D: int) -> scipy.sparse.linalg.LinearOperator:
+    """A symmetric ``LinearOperator`` whose matvec and matmat call ``products(V)`` on (D, k) NumPy blocks."""
 
     def matvec(v):
-        return matvec_torch(torch.as_tensor(np.asarray(v, dtype=np.float64).ravel())).numpy()
+        return products(np.asarray(v, dtype=np.float64).reshape(-1, 1))[:, 0]
 
     def matmat(V):
-        return batched(torch.as_tensor(np.asarray(V, dtype=np.float64))).numpy()
+        return products(np.asarray(V, dtype=np.float64))
 
     return scipy.sparse.linalg.LinearOperator(
         (D, D), matvec=matvec, rmatvec=matvec, matmat=matmat, rmatmat=matmat, dtype=np.float64
     )
 
 
-def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean"):
-    r""":math:`G` as a ``scipy.sparse.linalg.LinearOperator`` (never the dense matrix).
+def _block(V, D: int):
+    torch = _torch()
+    V = torch.as_tensor(np.asarray(V, dtype=np.float64))
+    if V.ndim != 2 or V.shape[0] != D:
+        raise ValueError(f"V: expected a (D, k) block of vectors with D = {D}, got shape {tuple(V.shape)}")
+    return V
 
-    :math:`v\mapsto\mathrm J^\top\nabla^2_FL\,\mathrm Jv` by one Jacobian–vector and one vector–Jacobian product.
+
+@_single_threaded
+def ggn_vector_products(model: Model, theta, X, V, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
+    r""":math:`GV` for a (D, k) block `V`: :math:`v\mapsto r\,\mathrm J^\top SS^\top\mathrm Jv` (no dense :math:`G`).
+
+    One Jacobian–vector and one vector–Jacobian product per column (batched with ``vmap``), through the whole
+    training-mode batch; :math:`S_n` from :func:`loss_hessian_factors`.
     """
     torch = _torch()
     t, Xt = _as_torch(theta, X)
+    V = _block(V, model.size)
     N = X.shape[0]
     F, vjp = torch.func.vjp(lambda p: model.forward(p, Xt), t)
     S = torch.as_tensor(loss_hessian_factors(F.detach().numpy(), loss))  # (N, C, C)
@@ -342,25 +387,164 @@ def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str =
         HJv = torch.einsum("nac,nbc,nb->na", S, S, Jv)  # S_n S_n^T (J v)_n
         return r * vjp(HJv)[0]
 
-    return _operator(matvec, model.size)
+    return torch.func.vmap(matvec, in_dims=1, out_dims=1)(V).numpy()
+
+
+def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean"):
+    r""":math:`G` as a ``scipy.sparse.linalg.LinearOperator`` (never dense), by :func:`ggn_vector_products`."""
+    return _linear_operator(
+        lambda V: ggn_vector_products(model, theta, X, V, loss=loss, reduction=reduction), model.size
+    )
+
+
+@_single_threaded
+def hessian_vector_products(
+    model: Model, theta, X, Y, V, *, loss: Loss = "mse", reduction: str = "mean", frozen: bool = False
+) -> np.ndarray:
+    r""":math:`\nabla^2_\theta L\,V` for a (D, k) block `V`, training mode, by forward-over-reverse differentiation.
+
+    ``frozen=True`` holds the batch statistics constant (eval mode with the batch's own statistics, as
+    PyHessian-style tools do): a different matrix, for comparisons only. The model's BN is written from primitive
+    operations, so ``torch.func``'s second-order paths are right here (THEORY-2.md §11.1 concerns the native kernel).
+    """
+    torch = _torch()
+    t, Xt, Yt = _as_torch(theta, X, Y)
+    V = _block(V, model.size)
+    r = _reduction(X.shape[0], reduction)
+    stats = model.batch_statistics(t, Xt) if (frozen and model.bn) else None
+
+    def L(p):
+        return r * _sample_losses(model.forward(p, Xt, statistics=stats), Yt, loss).sum()
+
+    def matvec(v):
+        return torch.func.jvp(torch.func.grad(L), (t,), (v,))[1]
+
+    return torch.func.vmap(matvec, in_dims=1, out_dims=1)(V).numpy()
 
 
 def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean"):
     r"""The loss Hessian :math:`\nabla^2_\theta L` (training mode) as a ``LinearOperator``.
 
-    Matrix-vector products by forward-over-reverse differentiation.
+    Its products are :func:`hessian_vector_products`.
+    """
+    return _linear_operator(
+        lambda V: hessian_vector_products(model, theta, X, Y, V, loss=loss, reduction=reduction), model.size
+    )
+
+
+class Problem(NamedTuple):
+    """A network, its parameters and one batch: inputs `X`, square-loss targets `Y`, class `labels`."""
+
+    model: Model
+    theta: np.ndarray
+    X: np.ndarray
+    Y: np.ndarray
+    labels: np.ndarray
+
+    def targets(self, loss: Loss) -> np.ndarray:
+        """`Y` for the square loss, `labels` for cross-entropy."""
+        return self.Y if loss == "mse" else self.labels
+
+
+def random_problem(
+    rng: np.random.Generator, *, inputs: int = 4, hidden: int = 6, classes: int = 3, samples: int = 8, bn: bool = True
+) -> Problem:
+    r"""A tanh MLP with random parameters (:meth:`Model.init`) and a batch of anisotropic, offset Gaussian inputs.
+
+    :math:`x_n=s\odot z_n+o`, :math:`z_n\sim\mathcal N(0,I)`, scales :math:`s_i\sim U(0.5,2)`, offset
+    :math:`o\sim\mathcal N(0,I)` (so BN's centring and scaling both matter), Gaussian targets and uniform labels.
+    """
+    if min(inputs, hidden, classes) < 1 or samples < 2:
+        raise ValueError(
+            f"inputs, hidden, classes, samples: need positive widths and samples >= 2, got "
+            f"{inputs}, {hidden}, {classes}, {samples}"
+        )
+    model = Model(inputs=inputs, hidden=hidden, classes=classes, bn=bn)
+    theta = model.init(rng)
+    X = rng.normal(size=(samples, inputs)) * rng.uniform(0.5, 2, inputs) + rng.normal(size=inputs)
+    return Problem(model, theta, X, rng.normal(size=(samples, classes)), rng.integers(0, classes, samples))
+
+
+def gaussian_mixture(
+    rng: np.random.Generator, *, classes: int, samples: int, inputs: int, separation: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Centred Gaussian-mixture data :math:`x_n=\mu_{y_n}+z_n`.
+
+    :math:`\mu_c\sim\mathcal N(0,s^2I)` with :math:`s` = `separation`, :math:`z_n\sim\mathcal N(0,I)`.
+
+    Labels uniform over `classes`; the inputs are centred over the sample (so no outlier comes from an input
+    offset). Returns ``(X, y)`` of shapes (samples, inputs) and (samples,).
+    """
+    if min(classes, samples, inputs) < 1:
+        raise ValueError(f"classes, samples, inputs: must be positive, got {classes}, {samples}, {inputs}")
+    y = rng.integers(0, classes, samples)
+    X = (rng.normal(size=(classes, inputs)) * separation)[y] + rng.normal(size=(samples, inputs))
+    return X - X.mean(axis=0), y
+
+
+@_single_threaded
+def gradient_descent(
+    model: Model, thetas, Xs, Ys, *, steps: int, lr: float, loss: Loss = "cross_entropy", reduction: str = "mean"
+) -> np.ndarray:
+    r"""`steps` full-batch gradient-descent steps :math:`\theta\leftarrow\theta-\eta\nabla_\theta L` (training mode).
+
+    Batched over independent problems: `thetas` (S, D), `Xs` (S, N, I), `Ys` (S, N) or (S, N, C); the S problems
+    run side by side (``vmap``), each with its own batch statistics. Returns the final parameters, (S, D).
     """
     torch = _torch()
-    t, Xt, Yt = _as_torch(theta, X, Y)
-    r = _reduction(X.shape[0], reduction)
+    if steps < 0 or not lr > 0:
+        raise ValueError(f"steps, lr: need steps >= 0 and lr > 0, got {steps}, {lr}")
+    t, Xt = _as_torch(thetas, Xs)
+    Yt = torch.as_tensor(np.asarray(Ys))
+    if t.ndim != 2 or t.shape[1] != model.size or Xt.shape[0] != t.shape[0]:
+        raise ValueError(
+            f"thetas, Xs: expected (S, {model.size}) and (S, N, I), got {tuple(t.shape)}, {tuple(Xt.shape)}"
+        )
 
-    def L(p):
-        return r * _sample_losses(model.forward(p, Xt), Yt, loss).sum()
+    def L(p, X, Y):
+        return _reduction(X.shape[0], reduction) * _sample_losses(model.forward(p, X), Y, loss).sum()
 
-    def matvec(v):
-        return torch.func.jvp(torch.func.grad(L), (t,), (v,))[1]
+    grad = torch.func.vmap(torch.func.grad(L))
+    for _ in range(steps):
+        t = t - lr * grad(t, Xt, Yt)
+    return t.numpy()
 
-    return _operator(matvec, model.size)
+
+def outlier_experiment(
+    rng: np.random.Generator,
+    *,
+    draws: int,
+    hidden: int,
+    steps: int,
+    lr: float = 0.1,
+    classes: int = 4,
+    samples: int = 96,
+    inputs: int = 10,
+) -> dict:
+    r"""Train a ReLU MLP with and without BN on `draws` Gaussian-mixture problems (Ghorbani et al. 2019's setting).
+
+    Each draw: data from :func:`gaussian_mixture`, one initialisation per network (:meth:`Model.init`), then
+    `steps` full-batch gradient-descent steps on cross-entropy (:func:`gradient_descent`, training mode).
+
+    Returns
+    -------
+    dict
+        ``"models"``: ``{"plain": Model, "bn": Model}``; ``"X"``, ``"y"``: the draws' data; ``"plain"``, ``"bn"``:
+        the trained parameters, arrays of shape (draws, D).
+    """
+    if draws < 1:
+        raise ValueError(f"draws: need at least one draw, got {draws}")
+    models = {
+        "plain": Model(inputs=inputs, hidden=hidden, classes=classes, bn=False, activation="relu"),
+        "bn": Model(inputs=inputs, hidden=hidden, classes=classes, bn=True, activation="relu"),
+    }
+    data = [gaussian_mixture(rng, classes=classes, samples=samples, inputs=inputs) for _ in range(draws)]
+    Xs, ys = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+    out: dict = {"models": models, "X": list(Xs), "y": list(ys)}
+    for name, model in models.items():
+        thetas = np.stack([model.init(rng) for _ in range(draws)])
+        out[name] = gradient_descent(model, thetas, Xs, ys, steps=steps, lr=lr, loss="cross_entropy")
+    return out
 
 
 def to_dense(op: scipy.sparse.linalg.LinearOperator) -> np.ndarray:

@@ -61,6 +61,41 @@ print("W1(SLQ, dense) / range:", spectrum.wasserstein1(measure, spectrum.Spectra
       / (ev[-1] - ev[0]))
 
 # %% [markdown]
+# ## Oracles that do not share the model: `torch.nn` at first order, BN from primitive operations at second
+#
+# The checks compare the library against a network built from `torch.nn.Linear` and a training-mode
+# `torch.nn.BatchNorm1d` with the same weights (gradients, per-component gradients, Jacobians), and against the
+# Hessian of BN written out from `mean` and `rsqrt`, differentiated reverse-over-reverse: PyTorch's native
+# training-mode kernel gives wrong Hessians through `torch.func` (THEORY-2.md §11.1).
+
+# %%
+from bntheory.checks import spectral
+from bntheory.checks.oracles import networks as oracle
+
+g_nn = oracle.gradient(model, theta, X, Y)
+print("library gradient vs torch.nn:", np.abs(cv.full_gradient(model, theta, X, Y) - g_nn).max() / np.abs(g_nn).max())
+H_oracle = oracle.hessian(model, theta, X, Y)
+print("library Hessian vs primitive-BN Hessian:", np.abs(H - H_oracle).max() / np.abs(H_oracle).max())
+
+# %% [markdown]
+# ## SLQ: a Gauss rule per probe, so its moments are Hutchinson estimates with a known standard error
+#
+# With $m$ Lanczos steps, $\sum_jw_j\theta_j^p=q^\top H^pq$ for $p\le2m-1$; over $K$ Rademacher probes the error of
+# $\operatorname{tr}(H^p)/D$ has the exact variance $2(\|H^p\|_F^2-\sum_i(H^p)_{ii}^2)/(D^2K)$. Equal weights on the Ritz
+# values miss by tens of standard errors; Lanczos without re-orthogonalization breaks the Cauchy interlacing
+# of each probe's Ritz values (ghost copies of the extreme eigenvalues).
+
+# %%
+m12 = spectrum.slq(scipy.sparse.linalg.aslinearoperator(H), rng, steps=12, vectors=400)
+z, _, _ = spectral.moment_scores(m12.nodes, m12.weights, H_oracle, powers=range(1, 9), probes=400)
+z_eq, _, _ = spectral.moment_scores(
+    m12.nodes, np.full(m12.nodes.size, 1 / m12.nodes.size), H_oracle, powers=range(1, 9), probes=400
+)
+print("z-scores, Gauss weights:", np.round(z, 2), " equal weights:", np.round(z_eq, 0))
+full = spectrum.slq(scipy.sparse.linalg.aslinearoperator(H), rng, steps=H.shape[0], vectors=10)
+print("interlacing breach / range:", spectral.interlacing_violation(full.nodes, full.probe, ev))
+
+# %% [markdown]
 # ## The registry's checks
 #
 # The checks that `bntheory verify` runs for the results this derivation supports, at the quick size: a

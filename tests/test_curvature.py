@@ -20,8 +20,9 @@ def test_factors_reproduce_the_loss_hessians(rng):
     p = np.exp(F) / np.exp(F).sum(axis=1, keepdims=True)
     for n in range(4):
         np.testing.assert_allclose(S[n] @ S[n].T, np.diag(p[n]) - np.outer(p[n], p[n]), atol=1e-15)
-    np.testing.assert_allclose(cv.loss_hessian_factors(F, "mse")[0] @ cv.loss_hessian_factors(F, "mse")[0].T,
-                               2 * np.eye(3))
+    np.testing.assert_allclose(
+        cv.loss_hessian_factors(F, "mse")[0] @ cv.loss_hessian_factors(F, "mse")[0].T, 2 * np.eye(3)
+    )
     with pytest.raises(ValueError, match="loss"):
         cv.loss_hessian_factors(F, "hinge")
 
@@ -31,10 +32,12 @@ def test_factors_reproduce_the_loss_hessians(rng):
 def test_ggn_diagonal_and_operator_match_the_dense_ggn(net, loss, reduction):
     model, theta, X, _, _ = net
     G = cv.ggn_dense(model, theta, X, loss=loss, reduction=reduction)
-    np.testing.assert_allclose(cv.ggn_diagonal(model, theta, X, loss=loss, reduction=reduction), np.diag(G),
-                               rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(cv.to_dense(cv.ggn_operator(model, theta, X, loss=loss, reduction=reduction)), G,
-                               atol=1e-12 * np.abs(G).max())
+    np.testing.assert_allclose(
+        cv.ggn_diagonal(model, theta, X, loss=loss, reduction=reduction), np.diag(G), rtol=1e-10, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        cv.to_dense(cv.ggn_operator(model, theta, X, loss=loss, reduction=reduction)), G, atol=1e-12 * np.abs(G).max()
+    )
 
 
 def test_per_sample_definitions(net):
@@ -79,3 +82,123 @@ def test_slq_of_a_diagonal_matrix_recovers_its_eigenvalues(rng):
         spectrum.slq(op, rng, vectors=0)
     with pytest.raises(ValueError, match="steps"):
         spectrum.lanczos(op, np.ones(30), 0)
+
+
+# --- oracles independent of curvature.Model (bntheory.checks.oracles.networks) ----------------------------
+
+
+def test_torch_nn_network_is_the_library_network(net):
+    from bntheory.checks.oracles import networks as oracle
+
+    model, theta, X, Y, _ = net
+    import torch
+
+    F = model.forward(torch.as_tensor(theta), torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(oracle.outputs(model, theta, X), F, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(
+        oracle.primitive_gradient(model, theta, X, Y), oracle.gradient(model, theta, X, Y), rtol=1e-12, atol=1e-15
+    )
+    with pytest.raises(ValueError, match="theta"):
+        oracle.gradient(model, theta[:-1], X, Y)
+    with pytest.raises(ValueError, match="X"):
+        oracle.outputs(model, theta, X[:, :2])
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_primitive_hessian_matches_central_differences_of_the_torch_nn_gradient(net, loss):
+    from bntheory.checks.oracles import networks as oracle
+
+    model, theta, X, Y, labels = net
+    T = Y if loss == "mse" else labels
+    H = oracle.hessian(model, theta, X, T, loss=loss)
+    h = 1e-5  # truncation h^2 |f'''| ~ 1e-10, rounding eps/h ~ 1e-11
+    fd = np.stack(
+        [
+            (
+                oracle.gradient(model, theta + h * e, X, T, loss=loss)
+                - oracle.gradient(model, theta - h * e, X, T, loss=loss)
+            )
+            / (2 * h)
+            for e in np.eye(theta.size)
+        ]
+    )
+    assert np.abs(fd - H).max() <= 1e-7 * np.abs(H).max()
+    np.testing.assert_allclose(
+        cv.hessian_vector_products(model, theta, X, T, np.eye(theta.size), loss=loss), H, atol=1e-12 * np.abs(H).max()
+    )
+    frozen = cv.hessian_vector_products(model, theta, X, T, np.eye(theta.size), loss=loss, frozen=True)
+    np.testing.assert_allclose(
+        frozen, oracle.hessian(model, theta, X, T, loss=loss, frozen=True), atol=1e-12 * np.abs(H).max()
+    )
+    assert np.abs(frozen - H).max() > 1e-2 * np.abs(H).max(), "frozen statistics give another matrix"
+
+
+def test_oracle_ggn_and_loss_hessian(net):
+    from bntheory.checks.oracles import networks as oracle
+
+    model, theta, X, _, _ = net
+    F = oracle.outputs(model, theta, X)
+    Hl = oracle.loss_hessian(F, loss="cross_entropy", reduction="sum")
+    p = np.exp(F) / np.exp(F).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(Hl[:3, :3], np.diag(p[0]) - np.outer(p[0], p[0]), atol=1e-15)
+    np.testing.assert_allclose(oracle.loss_hessian(F, loss="mse"), 2 * np.eye(F.size) / len(F), atol=1e-15)
+    np.testing.assert_allclose(
+        oracle.ggn(model, theta, X, loss="cross_entropy"),
+        cv.ggn_dense(model, theta, X, loss="cross_entropy"),
+        atol=1e-14,
+    )
+    with pytest.raises(ValueError, match="reduction"):
+        oracle.loss_hessian(F, loss="mse", reduction="median")
+
+
+# --- SLQ checks, the outlier experiment ---------------------------------------------------------------------
+
+
+def test_moment_scores_are_zero_on_a_diagonal_matrix_and_catch_equal_weights(rng):
+    from bntheory.checks import spectral
+
+    lam = np.concatenate([np.linspace(-1, 2, 40), [9.0]])
+    A = np.diag(lam)  # Rademacher probes: q^T A^p q = tr(A^p)/D exactly, so SLQ's moments are exact
+    m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(A), rng, steps=8, vectors=20)
+    z, est, exact = spectral.moment_scores(m.nodes, m.weights, A, powers=range(1, 10), probes=20)
+    np.testing.assert_allclose(est, exact, rtol=1e-10)
+    assert z.max() < 5
+    Q = np.linalg.qr(rng.normal(size=(41, 41)))[0]
+    B = Q @ A @ Q.T
+    m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(B), rng, steps=8, vectors=200)
+    z, _, _ = spectral.moment_scores(m.nodes, m.weights, B, powers=range(1, 10), probes=200)
+    assert z.max() < 5
+    z, _, _ = spectral.moment_scores(m.nodes, np.full(m.nodes.size, 1 / m.nodes.size), B, powers=[2], probes=200)
+    assert z[0] > 20
+    with pytest.raises(ValueError, match="matrix"):
+        spectral.moment_scores(m.nodes, m.weights, B[:3], powers=[1], probes=1)
+
+
+def test_interlacing_catches_a_ghost(rng):
+    from bntheory.checks import spectral
+
+    lam = np.array([-1.0, 0.0, 0.5, 1.0, 5.0])
+    m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(np.diag(lam)), rng, steps=3, vectors=4)
+    assert m.probe is not None and m.probe.shape == m.nodes.shape
+    assert spectral.interlacing_violation(m.nodes, m.probe, lam) <= 1e-12
+    ghost = spectral.interlacing_violation(np.array([5.0, 5.0, 0.0]), np.zeros(3, int), lam)
+    assert ghost == pytest.approx(4.0 / 6.0)
+    assert np.isnan(spectral.interlacing_violation(np.array([np.nan, 1.0]), np.zeros(2, int), lam))
+
+
+def test_outlier_experiment_trains_and_ratio_is_defined(rng):
+    X, _ = cv.gaussian_mixture(rng, classes=3, samples=30, inputs=5)
+    np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-14)
+    out = cv.outlier_experiment(rng, draws=2, hidden=8, steps=20, samples=30, inputs=5, classes=3)
+    assert out["bn"].shape == (2, out["models"]["bn"].size)
+    m = out["models"]["plain"]
+    theta0 = m.init(np.random.default_rng(1))
+    before = cv.loss_value(m, theta0, out["X"][0], out["y"][0], loss="cross_entropy")
+    after = cv.gradient_descent(m, theta0[None], out["X"][0][None], out["y"][0][None], steps=20, lr=0.1)[0]
+    assert cv.loss_value(m, after, out["X"][0], out["y"][0], loss="cross_entropy") < before
+    assert spectrum.outlier_ratio(np.array([1.0, 1.0, 1.0, 10.0])) > 1
+    assert spectrum.eigenvalues(np.array([[2.0, 1.0], [0.0, 2.0]]))[0] == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="bulk_quantile"):
+        spectrum.outlier_ratio(np.ones(3), bulk_quantile=1.0)
+    with pytest.raises(ValueError, match="steps"):
+        cv.gradient_descent(m, theta0[None], out["X"][0][None], out["y"][0][None], steps=-1, lr=0.1)
