@@ -37,6 +37,7 @@ __all__ = [
     "gaussian_law_draws",
     "integer_batches",
     "loglog_slope",
+    "memo_key",
     "numpy_rank_tolerance",
     "ones_in_row_space",
     "representation_traces",
@@ -44,6 +45,16 @@ __all__ = [
     "soft_rank_by_traces",
     "stationary_soft_ranks",
 ]
+
+
+def memo_key(name: str, *parts: object) -> str:
+    """A :meth:`~bntheory.context.Context.memo` key that also names the library code the computation runs.
+
+    The identities of :mod:`bntheory.representations`' functions enter the key, so a value computed with one
+    version of a function is never served to a run with another (``tests/test_power.py`` replaces them).
+    """
+    code = ",".join(f"{f}:{id(getattr(rep, f)):x}" for f in rep.__all__ if callable(getattr(rep, f)))
+    return "/".join([name, *map(str, parts), code])
 
 
 def centering(n: int) -> sp.Matrix:
@@ -250,15 +261,16 @@ def chain_snapshots(
     :math:`N=d`; normalized after every layer (scale-invariant measures; keeps the unnormalized chain finite).
     """
     kept: dict[int, np.ndarray] = {}
-    wanted = set(depths)
+    wanted, last = set(depths), max(depths)
 
     def record(layer, H):
-        if layer in wanted:
-            kept[layer] = to_numpy(H).copy()
+        if layer in wanted and layer != last:
+            kept[layer] = np.array(to_numpy(H), dtype=np.float64)
 
     H0 = asarray(rng.standard_normal((seeds, width, width)), xp)
-    rep.deep_network(H0, max(wanted), tuple(steps), rng, variance=1.0, weights=weights, normalize=True, record=record)
-    return kept
+    out = rep.deep_network(H0, last, tuple(steps), rng, variance=1.0, weights=weights, normalize=True, record=record)
+    kept[last] = np.array(to_numpy(out), dtype=np.float64)  # the returned batch: what deep_network itself says
+    return dict(sorted(kept.items()))
 
 
 def stationary_soft_ranks(
@@ -270,11 +282,12 @@ def stationary_soft_ranks(
         values: list[np.ndarray] = []
 
         def record(layer, H, values=values):
-            if layer > depth // 2:
+            if depth // 2 < layer < depth:
                 values.append(np.asarray(to_numpy(rep.soft_rank(H)), dtype=np.float64))
 
         H0 = asarray(rng.standard_normal((seeds, d, d)), xp)
-        rep.deep_network(H0, depth, tuple(steps), rng, normalize=True, record=record)
+        out = rep.deep_network(H0, depth, tuple(steps), rng, normalize=True, record=record)
+        values.append(np.asarray(to_numpy(rep.soft_rank(out)), dtype=np.float64))  # the last layer, as returned
         medians.append(float(np.median(np.concatenate(values))))
     return medians
 
@@ -299,11 +312,12 @@ def gap_plateaus(
         values: list[np.ndarray] = []
 
         def record(layer, H, values=values):
-            if layer >= start:
+            if start <= layer < depth:
                 values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
 
         H0 = asarray(rng.standard_normal((seeds, d, n)), xp)
-        rep.deep_network(H0, depth, tuple(steps), rng, method="gram", normalize=True, record=record)
+        out = rep.deep_network(H0, depth, tuple(steps), rng, method="gram", normalize=True, record=record)
+        values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))  # the last layer, as returned
         v = np.concatenate(values)
         plateau.append(float(np.mean(v)))
         squared.append(float(np.mean(v * v)))

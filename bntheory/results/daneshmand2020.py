@@ -44,7 +44,7 @@ STATIONARY_REL = 0.10
 def _snapshots(ctx: Context, steps: tuple[str, ...]) -> dict[int, np.ndarray]:
     """Batches of the reference chain (3 networks, d = N = 32) at the reference depths, shared by the checks."""
     return ctx.memo(
-        f"daneshmand2020.chain/{'+'.join(steps) or 'linear'}",
+        nets.memo_key("daneshmand2020.chain", "+".join(steps) or "linear"),
         lambda m: nets.chain_snapshots(
             m.rng(), m.xp, steps=steps, depths=tuple(REFERENCE), width=32, seeds=3, weights="uniform"
         ),
@@ -180,7 +180,7 @@ soft_rank_scaling = register(
 def _stationary(ctx: Context, steps: tuple[str, ...]) -> tuple[tuple[int, ...], list[float]]:
     widths, depth = ctx.by_size(default=((8, 16, 32, 64), 600), large=((8, 16, 32, 64, 128, 256), 2000))
     r = ctx.memo(
-        f"daneshmand2020.stationary/{'+'.join(steps) or 'linear'}/{widths}/{depth}",
+        nets.memo_key("daneshmand2020.stationary", "+".join(steps) or "linear", widths, depth),
         lambda m: nets.stationary_soft_ranks(m.rng(), m.xp, widths=widths, depth=depth, steps=steps),
     )
     return widths, r
@@ -253,7 +253,7 @@ def _gap_outcome(ctx: Context, steps: tuple[str, ...]) -> Outcome:
     """The claim: log-log slope of the plateau of V vs the width in [-0.6, -0.4]."""
     widths, seeds = ctx.by_size(default=((16, 64, 256), 12), large=((16, 32, 64, 128, 256, 512, 1024), 40))
     plateau, squared = ctx.memo(
-        f"daneshmand2021.gap/{'+'.join(steps)}/{widths}/{seeds}",
+        nets.memo_key("daneshmand2021.gap", "+".join(steps), widths, seeds),
         lambda m: nets.gap_plateaus(m.rng(), m.xp, widths=widths, seeds=seeds, steps=steps),
     )
     slope, slope2 = nets.loglog_slope(widths, plateau), nets.loglog_slope(widths, squared)
