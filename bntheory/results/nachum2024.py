@@ -30,9 +30,9 @@ from bntheory.registry import ARRAY, register
 CITATION = "Nachum et al. 2024, {}, arXiv:2412.02843"
 REP = "bntheory.representations."
 #: Default depth and number of seeds of the emergence check: the batch settles by depth 200-300 as often as at 600
-#: (P(d_max <= 0.2) = 0.88, 0.89, 0.82, 0.93, 0.90 at depths 200..600 over 96 seeds), so 40 seeds at depth 250
+#: (P(d_max <= 0.2) = 0.88, 0.89, 0.82, 0.93, 0.90 at depths 200..600 over 96 seeds), so 40 seeds at depth 200
 #: cost less than 16 at 600 did, and a false failure (k <= 25 of 40) has probability ~3e-5 at p = 0.88.
-EMERGENCE_DEPTH, EMERGENCE_SEEDS = 250, 40
+EMERGENCE_DEPTH, EMERGENCE_SEEDS = 200, 40
 
 # --- rank facts for linear networks with recentering -----------------------------------------------------
 
@@ -224,7 +224,7 @@ def _gram_preservation(ctx: Context, alpha: float) -> Outcome:
     """Exact shape on explicit draws; E[G'] = G within 5 standard errors (antithetic pairs from the Gram law)."""
     rng = ctx.rng("gram", shared=True)
     n, d = 5, 2000
-    explicit, pairs = ctx.by_size(quick=(1, 200), default=(2, 640))
+    explicit, pairs = ctx.by_size(quick=(1, 200), default=(1, 640))
     H = nets.cluster_outlier(rng, d, n, n - 1)
     variance = 2 * alpha
     G0 = H.T @ H
@@ -301,7 +301,7 @@ emergence = register(
     ),
     notes=(
         "The abstract's claim [P]; the conditions are THEORY.md §4.5's numerical findings [D]; Theorem 11 (binary-tree "
-        "branching) is NOT confirmed and not tested. Default size n = 32, d = 256, depth 250, 40 seeds (quick: "
+        "branching) is NOT confirmed and not tested. Default size n = 32, d = 256, depth 200, 40 seeds (quick: "
         "depth 200, 24 seeds); --size large uses THEORY.md's n = 32, d = 512, depth 1000 (48 seeds). Claimed when the "
         "one-sided 95% Clopper-Pearson lower bound of P(d_max <= 0.2) exceeds 1/2. Layers are sampled through the "
         "law of W H (exact for Gaussian weights, representations.deep_network(method='gram')) and normalized after "
