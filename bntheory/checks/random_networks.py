@@ -17,8 +17,9 @@ arXiv:2003.01652 (2020) and arXiv:2106.03970 (2021) (THEORY.md §5, THEORY-2.md 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.linalg
@@ -26,6 +27,9 @@ import sympy as sp
 
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
+from bntheory.context import Context
+
+T = TypeVar("T")
 
 __all__ = [
     "centering",
@@ -33,11 +37,12 @@ __all__ = [
     "cluster_outlier",
     "emergence_run",
     "gap_by_singular_values",
+    "gap_from_correlated_input",
     "gap_plateaus",
     "gaussian_law_draws",
     "integer_batches",
     "loglog_slope",
-    "memo_key",
+    "memoized",
     "numpy_rank_tolerance",
     "ones_in_row_space",
     "representation_traces",
@@ -47,14 +52,23 @@ __all__ = [
 ]
 
 
-def memo_key(name: str, *parts: object) -> str:
-    """A :meth:`~bntheory.context.Context.memo` key that also names the library code the computation runs.
+def memoized(ctx: Context, name: str, parts: Sequence[object], compute: Callable[[np.random.Generator, Any], T]) -> T:
+    """``compute(rng, xp)`` once per process (:meth:`~bntheory.context.Context.memo`), keyed by what it runs.
 
-    The identities of :mod:`bntheory.representations`' functions enter the key, so a value computed with one
-    version of a function is never served to a run with another (``tests/test_power.py`` replaces them).
+    The random stream derives from `name` and `parts` alone (reproducible from the seed), while the memo key also
+    holds the identities of :mod:`bntheory.representations`' functions, so a value computed with one version of a
+    function is never served to a run with another (``tests/test_power.py`` replaces them).
+
+    Raises
+    ------
+    ValueError
+        If `name` contains ``"/"`` (it names the stream's scope).
     """
+    if "/" in name:
+        raise ValueError(f"name: must not contain '/', got {name!r}")
+    stable = "/".join(map(str, parts))
     code = ",".join(f"{f}:{id(getattr(rep, f)):x}" for f in rep.__all__ if callable(getattr(rep, f)))
-    return "/".join([name, *map(str, parts), code])
+    return ctx.memo(f"{name}/{stable}/{code}", lambda m: compute(m.rng(stable, shared=True), m.xp))
 
 
 def centering(n: int) -> sp.Matrix:
@@ -365,3 +379,32 @@ def representation_traces(
         cols = np.array(rows).T
         traces[label] = {"depth": cols[0], "rank": cols[1], "soft_rank": cols[2], "d_max": cols[3]}
     return traces, heatmaps
+
+
+def gap_from_correlated_input(
+    rng: np.random.Generator,
+    xp: ModuleType,
+    *,
+    d: int,
+    seeds: int,
+    steps: Sequence[str],
+    n: int = 8,
+    depth: int = 100,
+    start: int = 60,
+    spread: float = 1e-2,
+) -> tuple[float, float]:
+    r"""Mean gap :math:`V` of a nearly rank-one input (columns :math:`c+\text{spread}\cdot g_j`) and its later plateau.
+
+    Returns (mean :math:`V` at layer 0, mean :math:`V` over layers ``start..depth``), over `seeds` networks.
+    """
+    H0 = rng.standard_normal((seeds, d, 1)) + spread * rng.standard_normal((seeds, d, n))
+    first = float(np.mean(to_numpy(rep.orthogonality_gap(asarray(H0, xp)))))
+    values: list[np.ndarray] = []
+
+    def record(layer, H):
+        if start <= layer < depth:
+            values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
+
+    out = rep.deep_network(asarray(H0, xp), depth, tuple(steps), rng, method="gram", normalize=True, record=record)
+    values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))
+    return first, float(np.mean(np.concatenate(values)))

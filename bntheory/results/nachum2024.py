@@ -316,9 +316,11 @@ emergence = register(
 def _emergence_outcome(ctx: Context, steps: tuple[str, ...], seeds: int) -> Outcome:
     """The claim P(d_max <= 0.2) > 1/2 at the setting's depth, as a one-sided 95% Clopper-Pearson bound."""
     n, d, depth = ctx.by_size(quick=(32, 256, 200), default=(32, 256, EMERGENCE_DEPTH), large=(32, 512, 1000))
-    key = nets.memo_key("nachum2024.emergence", "+".join(steps), n, d, depth, seeds)
-    dist, cluster, outlier = ctx.memo(
-        key, lambda m: nets.emergence_run(m.rng(), m.xp, n=n, d=d, depth=depth, seeds=seeds, steps=steps)
+    dist, cluster, outlier = nets.memoized(
+        ctx,
+        "nachum2024.emergence",
+        ("+".join(steps), n, d, depth, seeds),
+        lambda rng, xp: nets.emergence_run(rng, xp, n=n, d=d, depth=depth, seeds=seeds, steps=steps),
     )
     # One-sided 95% lower bound (the lower end of the two-sided 90% interval) for the claim P >= 1/2.
     f = frequency(int(np.sum(dist <= 0.2)), seeds, confidence=0.90)
