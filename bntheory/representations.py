@@ -252,24 +252,23 @@ def d_max(H: Array) -> tuple[Array, Array]:
     .. math:: d_{\max}=\min_k\max_{i,j}\big|\cos_{ij}-I^{(k)}_{ij}\big|,\qquad I^{(k)}_{ij}=\begin{cases}0&
         \text{exactly one of }i,j\text{ is }k\\1&\text{otherwise}\end{cases}
 
-    (THEORY.md §4.5). Returns NumPy arrays over the stack: the distance and the minimizing index :math:`k`.
+    (THEORY.md §4.5). Returns NumPy arrays over the stack: the distance and the minimizing index :math:`k`; the
+    distance is NaN where a cosine is (an all-zero point).
     """
     from bntheory.backend import to_numpy
 
-    C = to_numpy(cosine(H))
+    C = np.asarray(to_numpy(cosine(H)), dtype=np.float64)
     n = C.shape[-1]
-    best = np.full(C.shape[:-2], np.inf)
-    arg = np.zeros(C.shape[:-2], dtype=np.int64)
+    dists = []
     for k in range(n):
         ideal = np.ones((n, n))
         ideal[k, :] = 0.0
         ideal[:, k] = 0.0
         ideal[k, k] = 1.0
-        dist = np.max(np.abs(C - ideal), axis=(-2, -1))
-        better = dist < best
-        best = np.where(better, dist, best)
-        arg = np.where(better, k, arg)
-    return best, arg
+        dists.append(np.max(np.abs(C - ideal), axis=(-2, -1)))
+    # NaN (a zero point, or a broken input) propagates: it is never a small distance.
+    stacked = np.stack(dists, axis=-1)
+    return np.min(stacked, axis=-1), np.argmin(stacked, axis=-1)
 
 
 def orthogonality_gap(H: Array) -> Array:

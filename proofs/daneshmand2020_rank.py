@@ -49,15 +49,33 @@ for d in widths:
 print(dict(zip(widths, np.round(values, 2), strict=True)), "slope", round(float(np.polyfit(np.log(widths), np.log(values), 1)[0]), 3))
 
 # %% [markdown]
-# ## The orthogonality gap's plateau shrinks with width (BN without mean subtraction, n = 8)
+# The soft rank is not the stable rank $\|H\|_F^2/\|H\|_2^2$: $r(H)\ge$ stable rank, and at depth 0 (Gaussian 32 × 32) the
+# soft rank is about 16 while the stable rank is about 8, so the table gate at depth 0 tells them apart.
 
 # %%
+H = np.random.default_rng(1).standard_normal((3, 32, 32))
+print("soft", np.round(rep.soft_rank(H), 2), "stable", np.round(rep.stable_rank(H), 2))
+
+# %% [markdown]
+# ## The orthogonality gap's plateau shrinks like $n/\sqrt d$ (BN without mean subtraction, n = 8)
+#
+# THEORY-2.md §12.1 (the primary text): $V$ unsquared, Theorem 1's floor $3n/(\alpha\sqrt d)$, so the plateau of $V$ has
+# log-log slope $-1/2$ against $d$ (the paper's Fig. 2b) and $V^2$ about $-1$. With $\|H\|_F=1$,
+# $V^2=\sum_i\lambda_i^2-1/n$ for the eigenvalues $\lambda_i$ of $H^\top H$: the oracle of the library's gap.
+
+# %%
+plateaus = []
 for d in (16, 64, 256):
     rng = np.random.default_rng(0)
     seen = []
     rep.deep_network(rng.standard_normal((12, d, 8)), 100, ("rms",), rng, method="gram",
                      record=lambda layer, H, seen=seen: seen.append(rep.orthogonality_gap(H)) if layer >= 60 else None)
-    print(d, round(float(np.mean(np.concatenate(seen))), 3))
+    plateaus.append(float(np.mean(np.concatenate(seen))))
+print(np.round(plateaus, 3), "slope", round(float(np.polyfit(np.log([16, 64, 256]), np.log(plateaus), 1)[0]), 3))
+H = np.random.default_rng(2).standard_normal((16, 8))
+H /= np.linalg.norm(H)
+lam = np.linalg.eigvalsh(H.T @ H)
+print("V^2 - (sum lambda^2 - 1/n):", float(rep.orthogonality_gap(H) ** 2 - (np.sum(lam**2) - 1 / 8)))
 
 # %% [markdown]
 # ## The registry's checks

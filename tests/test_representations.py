@@ -5,6 +5,7 @@ import pytest
 
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
+from bntheory.checks import random_networks as nets
 
 
 def test_steps_do_what_they_say(xp, rng):
@@ -80,12 +81,10 @@ def test_per_sample_centering_does_not_produce_the_configuration():
 @pytest.mark.parametrize(("ratio", "variance_factor"), [("n-1", 1.0), ("(n-1)^2", 1.0), ("(n-1)^2", "wrong alpha")])
 def test_only_the_stated_configuration_and_alpha_keep_the_gram(ratio, variance_factor):
     # THEORY.md §4.4 controls: outlier ratio n - 1, or alpha = n^2/(n^2 - 2n + 1), are not fixed points.
-    from bntheory.results.nachum2024 import _configuration
-
     rng = np.random.default_rng(5)
     n, d, draws = 5, 1000, 300
     # Gram ratio (n - 1)^2 means norm ratio n - 1; the control uses Gram ratio n - 1.
-    H = _configuration(rng, d, n, np.sqrt(n - 1) if ratio == "n-1" else n - 1)
+    H = nets.cluster_outlier(rng, d, n, np.sqrt(n - 1) if ratio == "n-1" else n - 1)
     alpha = rep.alpha(n) if variance_factor == 1.0 else n * n / (n * n - 2 * n + 1)
     out = rep.deep_network(np.broadcast_to(H, (draws, d, n)).copy(), 1, ("rc", "relu"), rng, variance=2 * alpha,
                            method="gram")

@@ -1,0 +1,67 @@
+"""Instances and harnesses of bntheory.checks.random_networks: what they build is what they say."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from bntheory import representations as rep
+from bntheory.checks import random_networks as nets
+
+
+def test_integer_batches_and_the_row_space_test():
+    rng = np.random.default_rng(0)
+    cases = nets.integer_batches(rng, ((6, 4), (3, 5)))
+    assert len(cases) == 4
+    generic, centred = cases[:2], cases[2:]
+    assert all(nets.ones_in_row_space(H) for H in generic[:1])  # (6, 4): full column rank, so 1 is in the row space
+    assert not any(nets.ones_in_row_space(H) for H in centred)
+    assert all(sum(H.row(i)) == 0 for H in centred for i in range(H.rows))
+    assert nets.centering(3) * sp.ones(3, 1) == sp.zeros(3, 1)
+    with pytest.raises(ValueError, match="shapes"):
+        nets.integer_batches(rng, ((0, 3),))
+
+
+def test_numpy_rank_tolerance_is_numpys():
+    H = np.random.default_rng(1).standard_normal((3, 7, 5))
+    s = np.linalg.svd(H, compute_uv=False)
+    np.testing.assert_allclose(nets.numpy_rank_tolerance(H), s[:, 0] * 7 * np.finfo(float).eps, rtol=1e-14)
+
+
+def test_separated_directions_are_separated():
+    rng = np.random.default_rng(2)
+    n = 8
+    H = nets.separated_directions(rng, n, 50)
+    lines = np.mod(np.arctan2(H[:, 1], H[:, 0]), np.pi)
+    gaps = np.diff(np.sort(lines, axis=-1), axis=-1)
+    wrap = np.pi - (np.max(lines, axis=-1) - np.min(lines, axis=-1))
+    assert np.min(gaps) >= 0.5 * np.pi / n - 1e-12 and np.min(wrap) >= 0.5 * np.pi / n - 1e-12
+    P = nets.separated_directions(rng, n, 3, parallel_pair=True)
+    np.testing.assert_array_equal(P[..., 1], 2 * P[..., 0])
+    with pytest.raises(ValueError, match="jitter"):
+        nets.separated_directions(rng, n, 3, jitter=0.5)
+
+
+def test_cluster_outlier_and_the_gram_law():
+    rng = np.random.default_rng(3)
+    H = nets.cluster_outlier(rng, 50, 5, 4.0)
+    assert abs(H[:, 0] @ H[:, -1]) < 1e-10 * (H[:, 0] @ H[:, 0])
+    assert np.linalg.norm(H[:, -1]) == pytest.approx(4 * np.linalg.norm(H[:, 0]))
+    Z = nets.gaussian_law_draws(rng, H, 4000, 2.0)
+    mean = np.mean(np.swapaxes(Z, -1, -2) @ Z, axis=0)
+    np.testing.assert_allclose(mean, 2.0 * H.T @ H, atol=0.03 * np.abs(H.T @ H).max())
+    with pytest.raises(ValueError, match="outlier_ratio"):
+        nets.cluster_outlier(rng, 5, 4, 0.0)
+
+
+def test_independent_formulas_agree_with_the_library():
+    H = np.random.default_rng(4).standard_normal((3, 6, 9))
+    np.testing.assert_allclose(nets.soft_rank_by_traces(H), rep.soft_rank(H), rtol=1e-12)
+    np.testing.assert_allclose(nets.gap_by_singular_values(H), rep.orthogonality_gap(H), atol=1e-12)
+    assert nets.loglog_slope([1, 2, 4], [1, 2, 4]) == pytest.approx(1.0)
+    assert np.isnan(nets.loglog_slope([1, 2], [1, 0]))
+
+
+def test_stable_rank_is_not_the_soft_rank_at_depth_zero():
+    # Class 7 of issue 14: the table gate must tell them apart (Gaussian 32 x 32: soft ~16, stable ~8).
+    H = np.random.default_rng(5).standard_normal((3, 32, 32))
+    assert np.all(rep.soft_rank(H) > 13) and np.all(rep.stable_rank(H) < 11)
