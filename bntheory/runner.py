@@ -85,7 +85,10 @@ def _run_here(results, ctx, progress) -> list[ResultReport]:
     reports = []
     for i, result in enumerate(results, 1):
         start = time.perf_counter()
-        rep = run(result, ctx)
+        # One BLAS and one PyTorch thread here too: the checks' matrices are small, and next to PyTorch's OpenMP
+        # pool a multi-threaded BLAS was measured 16-100x slower on a loaded machine.
+        with _single_threaded():
+            rep = run(result, ctx)
         if progress is not None:
             progress(i, len(results), rep, time.perf_counter() - start)
         reports.append(rep)

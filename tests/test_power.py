@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import bntheory.context
 import bntheory.results
 from bntheory import registry
 from bntheory.context import Context
@@ -50,8 +51,9 @@ def _poisoned(value):
 
 def _resolve(dotted: str):
     module_name, _, attr = dotted.rpartition(".")
-    owner = importlib.import_module(module_name)
-    if not hasattr(owner, attr):  # a method: "module.Class.method"
+    try:
+        owner = importlib.import_module(module_name)
+    except ModuleNotFoundError:  # a method: "module.Class.method"
         module_name, _, cls = module_name.rpartition(".")
         owner = getattr(importlib.import_module(module_name), cls)
     return owner, attr
@@ -68,6 +70,8 @@ def test_a_poisoned_function_under_test_fails_the_result(result, monkeypatch):
             return _poisoned(__original(*args, **kwargs))
 
         with monkeypatch.context() as patch:
+            # A memo filled before (or during) the poisoned run must neither hide the poison nor outlive it.
+            patch.setattr(bntheory.context, "_MEMO", {})
             patch.setattr(owner, attr, poisoned)
             # `from module import f` made copies of the reference: replace those too.
             for module in [m for name, m in sys.modules.items() if name.startswith("bntheory") and m is not None]:

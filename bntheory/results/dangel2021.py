@@ -52,6 +52,7 @@ components = register(
         "bntheory.curvature.per_component_gradients",
         "bntheory.curvature.full_gradient",
         "bntheory.curvature.per_sample_gradients",
+        "bntheory.curvature.Model.forward",
     ),
 )
 
