@@ -126,7 +126,9 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context
     return results, ctx
 
 
-def _run(results: Sequence[registry.Result], ctx: Context, jobs: int | None) -> tuple[list[ResultReport], float]:
+def _run(
+    results: Sequence[registry.Result], ctx: Context, jobs: int | None
+) -> tuple[list[ResultReport], float]:
     jobs = runner.default_jobs(ctx.backend) if jobs is None else jobs
 
     def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:

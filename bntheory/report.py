@@ -244,10 +244,13 @@ def to_html(
                 f"<td class=num>{esc(bound)}</td><td>{esc(verdict)}</td><td class=num>{secs:.2f}</td></tr>"
             )
     counts = Counter(r.status for r in reports)
-    badges = "".join(f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k))
+    badges = "".join(
+        f'<span class="{_CSS_CLASS[k]}">{counts[k]} {esc(k)}</span>' for k in _CSS_CLASS if counts.get(k)
+    )
     apart = [r for r in reports if r.status == "not reproduced"]
     not_reproduced = "".join(
-        f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): {esc(r.evidence)}</li>'
+        f'<li><a href="#{esc(r.result.id)}">{esc(r.result.id)}</a> ({esc(r.result.citation)}): '
+        f"{esc(r.evidence)}</li>"
         for r in apart
     )
     statements = "".join(_statement_html(r) for r in reports)
@@ -278,7 +281,7 @@ def _statement_html(r: ResultReport) -> str:
     assumptions = "".join(f"<li>{esc(a)}</li>" for a in res.assumptions)
     return (
         f'<section class="result" id="{esc(res.id)}"><h3>{esc(res.id)}: {esc(res.title)}</h3>'
-        f'<p>{esc(res.citation)} — tag [{res.tag}], status <b class="{_CSS_CLASS[r.status]}">{esc(r.status)}</b>'
+        f"<p>{esc(res.citation)} — tag [{res.tag}], status <b class=\"{_CSS_CLASS[r.status]}\">{esc(r.status)}</b>"
         + (f", proof <code>proofs/{esc(res.proof)}</code>" if res.proof else "")
         + f'</p><div class="statement">{math_html(res.statement)}</div>'
         + (f"<p><i>Assumptions:</i></p><ul>{assumptions}</ul>" if assumptions else "")

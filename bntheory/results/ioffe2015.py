@@ -481,12 +481,8 @@ def _(ctx: Context) -> Outcome:
         bn = _eval_bn(torch.nn.BatchNorm1d if kind == "linear" else torch.nn.BatchNorm2d, gamma, beta, mean, var)
         weight = layer.weight.detach().numpy()
         b = layer.bias.detach().numpy() if bias else None
-        Wf, bf = fuse(
-            asarray(weight, ctx.xp),
-            None if b is None else asarray(b, ctx.xp),
-            *(asarray(a, ctx.xp) for a in (gamma, beta, mean, var)),
-            eps=1e-5,
-        )
+        Wf, bf = fuse(asarray(weight, ctx.xp), None if b is None else asarray(b, ctx.xp),
+                      *(asarray(a, ctx.xp) for a in (gamma, beta, mean, var)), eps=1e-5)
         with torch.no_grad():
             ref = bn(layer(torch.from_numpy(u))).numpy()
             got = apply(torch.from_numpy(u), torch.from_numpy(to_numpy(Wf)), torch.from_numpy(to_numpy(bf))).numpy()

@@ -107,11 +107,8 @@ def _(ctx: Context) -> Outcome:
             with torch.no_grad():
                 bn(torch.from_numpy(x))
             mean, var = transform.update_running_stats(mean, var, asarray(x, ctx.xp), momentum=momentum)
-            worst = max(
-                worst,
-                max_relative_error(to_numpy(mean), bn.running_mean.numpy()),
-                max_relative_error(to_numpy(var), bn.running_var.numpy()),
-            )
+            worst = max(worst, max_relative_error(to_numpy(mean), bn.running_mean.numpy()),
+                        max_relative_error(to_numpy(var), bn.running_var.numpy()))
     return at_most(worst, RTOL, f"{STEPS} steps each: BatchNorm1d momentum 0.1, BatchNorm2d momentum 0.3")
 
 

@@ -261,7 +261,7 @@ def _(ctx: Context) -> Outcome:
 
 def _emergence_setting(ctx: Context) -> tuple[int, int, int, int]:
     """(n, d, depth, seeds): THEORY.md §4.5's reference (n = 32, d = 512, depth 1000) with --size large."""
-    if ctx.size == "large":
+    if (ctx.size == "large"):
         return 32, 512, 1000, 24
     # At depth 400 the batch has settled as often as at 600 (14, 13, 16, 14, 15 of 16 for seeds 0-4).
     return 32, 256, 400 if (ctx.size == "quick") else 600, 16
