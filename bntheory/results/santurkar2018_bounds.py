@@ -20,7 +20,7 @@ import numpy as np
 
 from bntheory import lipschitz, transform
 from bntheory.backend import to_numpy
-from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error
+from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error, worst
 from bntheory.checks.inequality import Inequality, Params, attack_family, batch, matrix, nonneg, scalar, vector
 from bntheory.checks.instances_bn import (
     Downstream,
@@ -171,10 +171,7 @@ def _(ctx: Context) -> Outcome:
         f"eps = 0: max |ratio - 1| = {float(off_equality):.2g} (an equality); all eps: max ratio - 1 = "
         f"{float(ratio):.3g} (at {ratio.where})"
     )
-    acc = Worst()
-    acc.add(float(off_equality))
-    acc.add(float(ratio))
-    return at_most(float(acc), CLOSED_FORM.value, detail)
+    return at_most(worst((float(off_equality), float(ratio))), CLOSED_FORM.value, detail)
 
 
 @gradient_magnitude.numeric(
