@@ -25,7 +25,7 @@ from array_api_compat import device
 
 from bntheory._validation import check_float_array, check_nonnegative, check_same_dtype, check_vector
 
-__all__ = ["bn_jacobian", "jacobian_deviation"]
+__all__ = ["bn_jacobian", "bn_jacobian_eigenvalues", "jacobian_deviation"]
 
 Array = Any
 
@@ -65,6 +65,55 @@ def bn_jacobian(x: Array, gamma: Array, *, eps: float = 0.0) -> Array:
     eye = xp.eye(m, dtype=x.dtype, device=device(x))
     projector = eye - 1.0 / m - x_hat[:, :, None] * x_hat[:, None, :] / m
     return (gamma / s)[:, None, None] * projector
+
+
+def bn_jacobian_eigenvalues(x: Array, gamma: Array, *, eps: float = 0.0) -> Array:
+    r"""Eigenvalues of the per-channel BN Jacobian :func:`bn_jacobian`, in closed form, eigenvector by eigenvector.
+
+    :math:`J_c` is symmetric, with eigenvectors :math:`\mathbf 1`, :math:`\hat x_c` and any basis of
+    :math:`\{\mathbf 1,\hat x_c\}^\perp`: since :math:`\mathbf 1^\top\hat x_c=0` and
+    :math:`\|\hat x_c\|^2=m\sigma_c^2/s_c^2`,
+
+    .. math::
+
+        J_c\mathbf 1=0,\qquad J_c\hat x_c=\frac{\gamma_c\epsilon}{s_c^3}\hat x_c,\qquad
+        J_cu=\frac{\gamma_c}{s_c}u\ \ (u\perp\mathbf 1,\hat x_c),
+
+    so :math:`\operatorname{spec}J_c=\{0,\ \gamma_c\epsilon/s_c^3,\ (\gamma_c/s_c)^{(m-2)}\}`; at :math:`\epsilon=0`,
+    :math:`(\sigma_c/\gamma_c)J_c` is the orthogonal projector onto :math:`\{\mathbf 1,\hat x_c\}^\perp`
+    (Santurkar et al. 2018, §4 and Fact C.1; THEORY.md §2.3, [D]).
+
+    Parameters
+    ----------
+    x : array, shape (m, C)
+        The batch, one sample per row; ``m >= 2``.
+    gamma : array, shape (C,)
+        Scale parameters.
+    eps : float
+        The :math:`\epsilon` of Algorithm 1, ``>= 0``.
+
+    Returns
+    -------
+    array, shape (C, m)
+        Row :math:`c` is :math:`(0,\ \gamma_c\epsilon/s_c^3,\ \gamma_c/s_c,\dots,\gamma_c/s_c)`: the eigenvalues for
+        :math:`\mathbf 1`, for :math:`\hat x_c`, and for the :math:`m-2` directions orthogonal to both (unsorted).
+    """
+    xp = check_float_array(x, "x", min_ndim=2)
+    if x.ndim != 2:
+        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
+    m, channels = x.shape
+    if m < 2:
+        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
+    check_vector(gamma, "gamma", channels, x)
+    check_same_dtype(gamma, "gamma", x)
+    eps = check_nonnegative(eps, "eps")
+    centered = x - xp.mean(x, axis=0, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    ones = xp.ones((channels, m), dtype=x.dtype, device=device(x))
+    first = xp.concat(
+        [xp.zeros((channels, 1), dtype=x.dtype, device=device(x)), ones[:, :1] * eps / s[:, None] ** 2], axis=1
+    )
+    return (gamma / s)[:, None] * xp.concat([first, ones[:, 2:]], axis=1)
 
 
 def jacobian_deviation(sigma: float, gamma: float, eps: float) -> tuple[float, float]:

@@ -8,7 +8,7 @@ with :math:`\hat y=(y-\mu\mathbf 1)/s`, :math:`s=\sqrt{\sigma^2+\epsilon}` (bias
 :math:`H=\partial^2\hat{\mathcal L}/\partial z^2` are the gradient and Hessian at the BN output (the
 quantities the paper writes :math:`\nabla_{y_j}\mathcal L` and :math:`H_{jj}`: "same downstream function, same
 point"). The functions below give the *right-hand sides* of the paper's statements; the left-hand sides
-are whatever autograd or finite differences say they are, which is how :mod:`bntheory.results.santurkar2018`
+are whatever autograd or finite differences say they are, which is how :mod:`bntheory.results.santurkar2018_bounds`
 checks them.
 
 Every function takes the batch along the last axis, so stacks of units or instances broadcast.
@@ -76,17 +76,24 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> 
     return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
 
 
-def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any) -> Array:
-    r"""Right side of Theorem 4.2 (effect on smoothness), Santurkar et al. 2018, at :math:`\epsilon=0`.
+def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> Array:
+    r"""Right side of Theorem 4.2 (effect on smoothness), Santurkar et al. 2018.
 
     .. math::
 
         v^\top\frac{\partial^2\hat{\mathcal L}}{\partial y\,\partial y}v\le
-        \frac{\gamma^2}{\sigma^2}v^\top H v-\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|v\|^2,
-        \qquad v=\nabla_y\hat{\mathcal L}.
+        \frac{\gamma^2}{s^2}v^\top H v-\frac{\gamma}{ms^2}\langle g,\hat y\rangle\|v\|^2,
+        \qquad v=\nabla_y\hat{\mathcal L},
 
-    With :math:`\epsilon=0` and :math:`v` in the range of the BN Jacobian this is an equality (THEORY.md
-    §2.5, [D]). The paper's second, conditional form is informal and is not provided.
+    with :math:`s=\sqrt{\sigma^2+\epsilon}` and the :math:`\epsilon`-normalized :math:`\hat y` (:math:`s=\sigma` at the
+    paper's :math:`\epsilon=0`). For every :math:`\epsilon\ge0` this is an *identity* for every direction
+    :math:`v\perp\{\mathbf 1,\hat y\}`: along :math:`y+tv` the mean is constant and
+    :math:`s(t)^2=s^2+t^2\|v\|^2/m`, so :math:`\dot{\hat y}=v/s` and :math:`\ddot{\hat y}=-\hat y\|v\|^2/(ms^2)`
+    (THEORY.md §2.5, THEORY-2.md §12.6, [D]). At :math:`\epsilon=0` the gradient :math:`v=\nabla_y\hat{\mathcal L}`
+    is such a direction, which is the theorem with equality. At :math:`\epsilon>0` it is not
+    (:math:`\hat y^\top\nabla_y\hat{\mathcal L}=\gamma\epsilon\langle g,\hat y\rangle/s^3`), and the statement
+    along the gradient is then neither an identity nor a bound. The paper's second, conditional form is
+    informal and is not provided.
 
     Parameters
     ----------
@@ -100,12 +107,15 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any)
         Pre-BN activations.
     gamma : float or array broadcastable to (...)
         BN scale.
+    eps : float
+        The :math:`\epsilon` of BN, ``>= 0``.
     """
+    eps = check_nonnegative(eps, "eps")
     xp = array_namespace(v, hessian)
-    y_hat, sigma = _normalized(y, 0.0)
+    y_hat, s = _normalized(y, eps)
     m = y.shape[-1]
     vhv = _dot(v, xp.sum(hessian * v[..., None, :], axis=-1))
-    return gamma**2 / sigma**2 * vhv - gamma / (m * sigma**2) * _dot(g, y_hat) * _dot(v, v)
+    return gamma**2 / s**2 * vhv - gamma / (m * s**2) * _dot(g, y_hat) * _dot(v, v)
 
 
 def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: float = 0.0) -> Array:

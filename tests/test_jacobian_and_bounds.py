@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from bntheory import lipschitz
 from bntheory.backend import asarray, to_numpy
+from bntheory.checks.instances_bn import Downstream, normalized
 from bntheory.checks.oracles import torch_normalize
-from bntheory.jacobian import bn_jacobian, jacobian_deviation
+from bntheory.checks.oracles.autograd import torch_hessian_form
+from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
 
 
 @pytest.mark.parametrize(("m", "eps"), [(2, 0.0), (3, 0.0), (7, 1e-5), (16, 0.3)])
@@ -116,3 +118,63 @@ def test_false_constants_are_broken_by_the_same_search(name, coefficient):
         return y.var() > 1e-3 and g @ g > 1e-3 and _ratio(y, g, gamma, eps, coefficient) > 1 + 1e-6
 
     find(instances(), broken, settings=settings(max_examples=2000, database=None))
+
+
+@pytest.mark.parametrize(("m", "eps"), [(2, 0.0), (3, 0.0), (5, 1e-3), (8, 2.0)])
+def test_eigenvalues_are_the_spectrum_of_the_jacobian(xp, rng, m, eps):
+    x = rng.normal(0.5, 1.5, size=(m, 3))
+    gamma = np.array([1.5, -0.5, 2.0])
+    J = to_numpy(bn_jacobian(asarray(x, xp), asarray(gamma, xp), eps=eps))
+    L = to_numpy(bn_jacobian_eigenvalues(asarray(x, xp), asarray(gamma, xp), eps=eps))
+    assert L.shape == (3, m)
+    for c in range(3):
+        s = np.sqrt(x[:, c].var() + eps)
+        x_hat = (x[:, c] - x[:, c].mean()) / s
+        np.testing.assert_allclose(J[c] @ np.ones(m), L[c, 0] * np.ones(m), atol=1e-13 * abs(gamma[c]) / s)
+        np.testing.assert_allclose(J[c] @ x_hat, L[c, 1] * x_hat, atol=1e-13 * abs(gamma[c]) / s * np.sqrt(m))
+        np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(J[c])), np.sort(L[c]), atol=1e-13 * abs(gamma[c]) / s)
+
+
+def test_eigenvalues_bad_input():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        bn_jacobian_eigenvalues(np.ones((1, 2)), np.ones(2))
+    with pytest.raises(ValueError, match="eps"):
+        bn_jacobian_eigenvalues(np.ones((3, 1)), np.ones(1), eps=-1.0)
+
+
+def _projected(w, y_hat):
+    w = w - w.mean()
+    return w - (w @ y_hat) / (y_hat @ y_hat) * y_hat
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-2, 0.7, 3.0])
+def test_hessian_form_is_an_identity_orthogonal_to_1_and_y_hat(xp, rng, eps):
+    """THEORY-2.md §12.6: for every eps >= 0, with s and the eps-normalized y_hat, for v orthogonal to 1 and y_hat."""
+    m = 5
+    y, a, c, gamma = rng.normal(1, 2, m), rng.normal(size=m), rng.normal(size=m), -1.7
+    Q = rng.normal(size=(m, m))
+    F = Downstream(a, Q, c)
+    y_hat, s = normalized(y, eps)
+    v = _projected(rng.normal(size=m), y_hat)
+    _, form = torch_hessian_form(y, gamma, eps, F.torch, v)
+    z = gamma * y_hat
+    args = (asarray(u, xp) for u in (v, F.hess(z), F.grad(z), y))
+    rhs = float(to_numpy(lipschitz.hessian_form_bound(*args, gamma, eps=eps)))
+    A = gamma**2 / s**2 * (v @ F.hess(z) @ v)
+    B = gamma / (m * s**2) * (F.grad(z) @ y_hat) * (v @ v)
+    assert abs(form - rhs) <= 1e-12 * (abs(A) + abs(B))
+
+
+def test_hessian_form_along_the_gradient_is_no_identity_once_eps_is_positive(rng):
+    """At eps = 0 the gradient is orthogonal to 1 and y_hat (the theorem); at eps > 0 it is not, and it fails."""
+    m = 5
+    y, a, c, gamma = rng.normal(1, 2, m), rng.normal(size=m), rng.normal(size=m), 1.3
+    F = Downstream(a, rng.normal(size=(m, m)), c)
+    gaps = []
+    for eps in (0.0, 0.7):
+        y_hat, _ = normalized(y, eps)
+        v, form = torch_hessian_form(y, gamma, eps, F.torch)
+        z = gamma * y_hat
+        rhs = float(lipschitz.hessian_form_bound(v, F.hess(z), F.grad(z), y, gamma, eps=eps))
+        gaps.append(abs(form - rhs) / (abs(form) + abs(rhs)))
+    assert gaps[0] < 1e-12 and gaps[1] > 1e-3

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["torch_batch_norm", "torch_batch_norm_grads", "torch_normalize", "torch_normalize_vjp"]
+__all__ = [
+    "torch_batch_norm",
+    "torch_batch_norm_grads",
+    "torch_bn_mlp_curvature",
+    "torch_bn_mlp_grads",
+    "torch_hessian_form",
+    "torch_loss_gradient",
+    "torch_normalize",
+    "torch_normalize_vjp",
+    "torch_weight_gradient",
+]
 
 
 def torch_batch_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -54,3 +64,112 @@ def torch_normalize_vjp(y, g, gamma: float, eps: float) -> np.ndarray:
     z = float(gamma) * torch_normalize(t, float(eps))
     (grad,) = torch.autograd.grad((z * torch.from_numpy(np.asarray(g, np.float64))).sum(), t)
     return grad.numpy()
+
+
+def torch_loss_gradient(y, gamma: float, eps: float, downstream) -> np.ndarray:
+    r""":math:`\nabla_y\hat{\mathcal L}` of :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))` by autograd.
+
+    Parameters
+    ----------
+    y : array_like, shape (m,)
+        The pre-BN batch of one unit.
+    gamma, eps : float
+        BN scale and :math:`\epsilon\ge0` (BN from primitives, :func:`torch_normalize`, so :math:`\epsilon=0` works).
+    downstream : callable
+        :math:`F`, taking and returning float64 torch tensors (e.g.
+        :meth:`bntheory.checks.instances_bn.Downstream.torch`).
+    """
+    import torch
+
+    t = torch.tensor(np.asarray(y, np.float64), requires_grad=True)
+    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(t, float(eps))), t)
+    return grad.numpy()
+
+
+def torch_hessian_form(y, gamma: float, eps: float, downstream, v=None) -> tuple[np.ndarray, float]:
+    r""":math:`v^\top\nabla^2_y\hat{\mathcal L}\,v` by double backward through :func:`torch_normalize`.
+
+    :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))`; without `v` the direction is the gradient
+    :math:`v=\nabla_y\hat{\mathcal L}` (Santurkar et al.'s Theorem 4.2). Returns ``(v, form)``.
+    """
+    import torch
+
+    t = torch.tensor(np.asarray(y, np.float64), requires_grad=True)
+    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(t, float(eps))), t, create_graph=True)
+    direction = grad.detach() if v is None else torch.from_numpy(np.asarray(v, np.float64))
+    (hv,) = torch.autograd.grad(grad @ direction, t)
+    return direction.numpy().copy(), float(hv @ direction)
+
+
+def torch_weight_gradient(X, w, gamma: float, eps: float, downstream) -> np.ndarray:
+    r""":math:`\nabla_w\hat{\mathcal L}` of :math:`\hat{\mathcal L}(w)=F(\gamma\,\mathrm{BN}_\epsilon(Xw))` by autograd.
+
+    `X` is the (m, d) batch in rows, `w` the d weights of one unit (Santurkar et al.'s Theorem 4.4).
+    """
+    import torch
+
+    W = torch.tensor(np.asarray(w, np.float64), requires_grad=True)
+    y = torch.from_numpy(np.asarray(X, np.float64)) @ W
+    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(y, float(eps))), W)
+    return grad.numpy()
+
+
+def torch_bn_mlp_grads(net, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Pre-BN activations and three gradients of a :class:`~bntheory.checks.instances_bn.BNMLP`, by autograd.
+
+    Returns ``(y, g, dy, dW)``, each with samples in rows and units in columns: :math:`y=XW`,
+    :math:`g=\partial\hat{\mathcal L}/\partial z` at the BN output, :math:`\partial\hat{\mathcal L}/\partial y` and
+    :math:`\partial\hat{\mathcal L}/\partial W`, for the MSE loss of the network with BN from primitives at `eps`.
+    """
+    import torch
+
+    X, W, gamma, beta, V, target = (
+        torch.from_numpy(np.asarray(a, np.float64)) for a in (net.X, net.W, net.gamma, net.beta, net.V, net.target)
+    )
+    W = W.clone().requires_grad_(True)
+    y = X @ W
+    y.retain_grad()
+    z = gamma * torch_normalize(y.T, float(eps)).T + beta
+    z.retain_grad()
+    loss = ((torch.tanh(z) @ V - target) ** 2).mean()
+    loss.backward()
+    return y.detach().numpy(), z.grad.numpy(), y.grad.numpy(), W.grad.numpy()
+
+
+def torch_bn_mlp_curvature(net) -> list[dict[str, np.ndarray | float]]:
+    r"""Per BN unit of a :class:`~bntheory.checks.instances_bn.BNMLP` at :math:`\epsilon=0`: Theorem 4.2's inputs.
+
+    For unit :math:`j`: :math:`v=\nabla_{y_j}\hat{\mathcal L}`, the form
+    :math:`v^\top\nabla^2_{y_jy_j}\hat{\mathcal L}\,v` (double backward with the other units fixed),
+    :math:`g_j=\partial\hat{\mathcal L}/\partial z_j` and :math:`H_{jj}=\partial^2\hat{\mathcal L}/\partial z_j^2`
+    (autograd Hessian of the downstream network in :math:`z_j`), and :math:`y_j`.
+    Returns one dict per unit with keys ``v, form, g, H, y``.
+    """
+    import torch
+
+    X, W, gamma, beta, V, target = (
+        torch.from_numpy(np.asarray(a, np.float64)) for a in (net.X, net.W, net.gamma, net.beta, net.V, net.target)
+    )
+
+    def downstream(z):
+        return ((torch.tanh(z) @ V - target) ** 2).mean()
+
+    y = (X @ W).requires_grad_(True)
+    z = gamma * torch_normalize(y.T, 0.0).T + beta
+    (grad_y,) = torch.autograd.grad(downstream(z), y, create_graph=True)
+    z0 = z.detach()
+    g = torch.autograd.grad(downstream(z0.requires_grad_(True)), z0)[0].numpy()
+    out = []
+    for j in range(y.shape[1]):
+        mask = torch.zeros_like(y)
+        mask[:, j] = grad_y[:, j].detach()
+        (hv,) = torch.autograd.grad((grad_y * mask).sum(), y, retain_graph=True)
+
+        def unit(zj, j=j):
+            return downstream(torch.cat([z0[:, :j], zj[:, None], z0[:, j + 1 :]], dim=1))
+
+        H = torch.autograd.functional.hessian(unit, z0[:, j].clone()).numpy()
+        v = mask[:, j].numpy().copy()
+        form = float((hv * mask).sum())
+        out.append({"v": v, "form": form, "g": g[:, j].copy(), "H": H, "y": y.detach().numpy()[:, j].copy()})
+    return out

@@ -1,0 +1,237 @@
+r"""Instances for the checks of Santurkar et al.'s §4 statements: batches, directions, downstream functions, networks.
+
+The statements of §4 see the loss behind one BN unit only through :math:`g=\partial\hat{\mathcal L}/\partial z` and
+:math:`H=\partial^2\hat{\mathcal L}/\partial z^2` at the BN output (THEORY.md §2.3), so a check may range over a
+generic smooth *downstream* function :math:`F(z)=a^\top z+\tfrac12z^\top Qz+\sum_ic_i\sin z_i`
+(:class:`Downstream`), whose gradient and Hessian at any point are arbitrary, and add real networks
+(:class:`BNMLP`). What a check builds here, it builds before it compares: the right sides under test receive
+these values, the independent oracles (:mod:`bntheory.checks.oracles`) differentiate the same function.
+
+References
+----------
+Santurkar, Tsipras, Ilyas & Madry 2018, "How does batch normalization help optimization?", NeurIPS,
+arXiv:1805.11604, §4 (THEORY.md §2.3-§2.8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+
+__all__ = [
+    "BNMLP",
+    "Downstream",
+    "aligned_batch",
+    "draw_batch",
+    "normalized",
+    "orthogonal_to_1_and",
+    "per_instance",
+    "random_bn_mlp",
+]
+
+
+def draw_batch(rng: np.random.Generator, m: int) -> np.ndarray:
+    """A batch of `m` reals: Gaussian with a mean uniform in [-2, 2] and a scale uniform in [0.3, 3].
+
+    Raises
+    ------
+    ValueError
+        If `m` < 2 (BN needs two samples).
+    """
+    if m < 2:
+        raise ValueError(f"m: a BN batch needs at least 2 samples, got {m}")
+    return rng.normal(rng.uniform(-2, 2), rng.uniform(0.3, 3), m)
+
+
+def normalized(y: np.ndarray, eps: float = 0.0) -> tuple[np.ndarray, float]:
+    r""":math:`\hat y=(y-\mu\mathbf 1)/s` and :math:`s=\sqrt{\sigma^2+\epsilon}` (biased :math:`\sigma`), in NumPy.
+
+    Raises
+    ------
+    ValueError
+        If `y` is not a vector of at least 2 entries or `eps` < 0.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1 or y.size < 2:
+        raise ValueError(f"y: expected a batch vector of at least 2 entries, got shape {y.shape}")
+    if not eps >= 0:
+        raise ValueError(f"eps: must be >= 0, got {eps}")
+    s = float(np.sqrt(y.var() + eps))
+    return (y - y.mean()) / s, s
+
+
+def orthogonal_to_1_and(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    r"""A random vector orthogonal to :math:`\mathbf 1` and to `v` (projected, so `v` need not be centred).
+
+    Parameters
+    ----------
+    v : ndarray, shape (m,)
+        A non-constant vector (for example a centred batch or :math:`\hat y`).
+    rng : numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        If `v` is constant (then :math:`\{\mathbf 1,v\}` spans one dimension only).
+    """
+    v = np.asarray(v, dtype=np.float64)
+    centred = v - v.mean()
+    if not centred @ centred > 0:
+        raise ValueError("v: must not be constant (its centred part spans the second direction)")
+    w = rng.normal(size=v.size)
+    w -= w.mean()
+    return w - (w @ centred) / (centred @ centred) * centred
+
+
+@dataclass(frozen=True)
+class Downstream:
+    r"""The downstream function :math:`F(z)=a^\top z+\tfrac12z^\top Qz+\sum_ic_i\sin z_i` of a BN unit's output.
+
+    Its gradient :math:`a+Qz+c\odot\cos z` and Hessian :math:`Q-\operatorname{diag}(c\odot\sin z)` are the
+    :math:`g` and :math:`H` of Santurkar et al.'s statements; :meth:`torch` and :meth:`mp` evaluate :math:`F` for
+    the autograd and mpmath oracles, which differentiate it themselves.
+
+    Attributes
+    ----------
+    a, c : ndarray, shape (m,)
+    Q : ndarray, shape (m, m)
+        Symmetrised on construction (only the symmetric part enters :math:`F`).
+    """
+
+    a: np.ndarray
+    Q: np.ndarray
+    c: np.ndarray
+
+    def __post_init__(self) -> None:
+        a, c = (np.asarray(v, dtype=np.float64) for v in (self.a, self.c))
+        Q = np.asarray(self.Q, dtype=np.float64)
+        if a.ndim != 1 or c.shape != a.shape or Q.shape != (a.size, a.size):
+            raise ValueError(f"a, Q, c: expected shapes (m,), (m, m), (m,), got {a.shape}, {Q.shape}, {c.shape}")
+        object.__setattr__(self, "a", a)
+        object.__setattr__(self, "c", c)
+        object.__setattr__(self, "Q", (Q + Q.T) / 2)
+
+    @classmethod
+    def linear_sine(cls, a: np.ndarray, c: np.ndarray) -> Downstream:
+        r""":math:`F(z)=a^\top z+\sum_ic_i\sin z_i` (no quadratic part)."""
+        a = np.asarray(a, dtype=np.float64)
+        return cls(a, np.zeros((a.size, a.size)), c)
+
+    def grad(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla F(z)=a+Qz+c\odot\cos z`."""
+        return self.a + self.Q @ z + self.c * np.cos(z)
+
+    def hess(self, z: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla^2F(z)=Q-\operatorname{diag}(c\odot\sin z)`."""
+        return self.Q - np.diag(self.c * np.sin(z))
+
+    def torch(self, z):
+        """:math:`F(z)` for a float64 torch tensor `z` (differentiable to any order)."""
+        import torch
+
+        a, Q, c = (torch.from_numpy(v) for v in (self.a, self.Q, self.c))
+        return z @ a + 0.5 * z @ Q @ z + (c * torch.sin(z)).sum()
+
+    def mp(self, z: Sequence) -> Any:
+        """:math:`F(z)` in mpmath at the working precision (`z` a sequence of mpf)."""
+        m = len(z)
+        linear = mpmath.fsum(ai * zi for ai, zi in zip(self.a, z, strict=True))
+        quadratic = mpmath.fsum(self.Q[i, j] * z[i] * z[j] for i in range(m) for j in range(m) if self.Q[i, j])
+        sine = mpmath.fsum(ci * mpmath.sin(zi) for ci, zi in zip(self.c, z, strict=True))
+        return linear + quadratic / 2 + sine
+
+
+def aligned_batch(y: np.ndarray, direction: np.ndarray, d: int) -> np.ndarray:
+    r"""The :math:`(m,d)` input batch :math:`X=[y,\ 2\|y\|\,u/\|u\|,\ 0,\dots]` of Theorem 4.4's equality case.
+
+    With weights :math:`W_j=e_1` the unit sees :math:`y=XW_j`. When `direction` :math:`u` is
+    :math:`\nabla_y\hat{\mathcal L}` at :math:`\epsilon=0`, it is orthogonal to :math:`\mathbf 1` and :math:`\hat y`,
+    hence to :math:`y`; then :math:`X^\top X=\operatorname{diag}(\|y\|^2,4\|y\|^2,0,\dots)`, the top left singular
+    vector of :math:`X` is :math:`u/\|u\|` with :math:`\|X\|_2=2\|y\|=\lambda`, and
+    :math:`\|X^\top u\|^2=\lambda^2\|u\|^2`: the operator-norm step of Theorem 4.4 holds with equality
+    (THEORY.md §2.7).
+
+    Raises
+    ------
+    ValueError
+        If `d` < 2, the shapes differ, or `direction` is 0.
+    """
+    y, u = np.asarray(y, dtype=np.float64), np.asarray(direction, dtype=np.float64)
+    if d < 2:
+        raise ValueError(f"d: the aligned batch needs at least 2 input dimensions, got {d}")
+    if y.shape != u.shape or y.ndim != 1:
+        raise ValueError(f"y, direction: expected two vectors of one length, got {y.shape} and {u.shape}")
+    norm = np.linalg.norm(u)
+    if not norm > 0:
+        raise ValueError("direction: must be non-zero")
+    X = np.zeros((y.size, d))
+    X[:, 0], X[:, 1] = y, 2 * np.linalg.norm(y) * u / norm
+    return X
+
+
+def per_instance(fn: Callable[[Mapping[str, np.ndarray]], Any]) -> Callable[[Mapping[str, np.ndarray]], Any]:
+    """Wrap ``fn(values)`` so that consecutive calls on the same instance compute once.
+
+    An :class:`~bntheory.checks.inequality.Inequality` evaluates its left side, right side and scale one after
+    the other on one instance; what they share (an autograd pass, the downstream gradient) is then computed once.
+    Only the last instance is kept.
+    """
+    last: dict[str, Any] = {}
+
+    def wrapped(values: Mapping[str, np.ndarray]) -> Any:
+        key = b"".join(np.ascontiguousarray(values[k], dtype=np.float64).tobytes() for k in sorted(values))
+        if last.get("key") != key:
+            last["key"], last["value"] = key, fn(values)
+        return last["value"]
+
+    return wrapped
+
+
+@dataclass(frozen=True)
+class BNMLP:
+    r"""A small network :math:`X\to W\to\mathrm{BN}_\epsilon(\gamma,\beta)\to\tanh\to V\to` MSE, samples in rows.
+
+    Attributes
+    ----------
+    X : ndarray, shape (m, d)
+        Input batch.
+    W : ndarray, shape (d, k)
+        Weights of the linear layer before BN (unit :math:`j` sees :math:`y_j=XW_{:,j}`).
+    gamma, beta : ndarray, shape (k,)
+        BN scale and shift.
+    V : ndarray, shape (k, o)
+        Output layer.
+    target : ndarray, shape (m, o)
+        Regression target of the mean squared error.
+    """
+
+    X: np.ndarray
+    W: np.ndarray
+    gamma: np.ndarray
+    beta: np.ndarray
+    V: np.ndarray
+    target: np.ndarray
+
+
+def random_bn_mlp(rng: np.random.Generator, m: int, d: int, k: int, outputs: int = 3) -> BNMLP:
+    """A random :class:`BNMLP` with batch `m`, `d` inputs, `k` BN units and `outputs` outputs.
+
+    Raises
+    ------
+    ValueError
+        If `m` < 2 or a dimension is below 1.
+    """
+    if m < 2 or min(d, k, outputs) < 1:
+        raise ValueError(f"m, d, k, outputs: need m >= 2 and positive dimensions, got {m}, {d}, {k}, {outputs}")
+    return BNMLP(
+        X=rng.normal(size=(m, d)) * rng.uniform(0.5, 2),
+        W=rng.normal(size=(d, k)),
+        gamma=rng.uniform(0.5, 2, k) * rng.choice([-1, 1], k),
+        beta=rng.normal(size=k),
+        V=rng.normal(size=(k, outputs)),
+        target=rng.normal(size=(m, outputs)),
+    )
