@@ -28,10 +28,19 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.special
 
-from bntheory.checks.compare import Outcome, Worst, at_most, within
+from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within
 from bntheory.checks.tolerances import RATE_FLOOR, RATE_SLACK, Tolerance
 
-__all__ = ["RATE_REACH", "RateFit", "Trajectory", "fit_rate", "pointwise_ratio", "rate_check", "rate_ratios"]
+__all__ = [
+    "RATE_REACH",
+    "RateFit",
+    "Trajectory",
+    "faster_rate_violated",
+    "fit_rate",
+    "pointwise_ratio",
+    "rate_check",
+    "rate_ratios",
+]
 
 #: How close to 1 the largest ratio must come when a check includes adversarial runs (instances where the bound is
 #: nearly attained: :func:`bntheory.checks.instances_optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
@@ -231,9 +240,9 @@ def rate_check(
         acc.add(peak, traj.label)
         (adversarial_acc if traj.adversarial else random_acc).add(peak, traj.label)
     measured = float(acc)
-    claimed = "q" if exponent == 1 else f"q^{exponent:g}"
+    claimed = "" if exponent == 1 else f" (claimed factor q^{exponent:g})"
     detail = (
-        f"max {what} with {claimed} {measured:.9g} at {acc.where} over {steps} steps of {len(runs)} runs; "
+        f"max {what}{claimed} {measured:.9g} at {acc.where} over {steps} steps of {len(runs)} runs; "
         f"> 1 + {slack:g} in {violated}/{len(peaks)} runs"
     )
     if random_acc.count:
@@ -245,3 +254,32 @@ def rate_check(
     if reach is None or not adversarial_acc.count:
         return at_most(measured, 1 + slack, detail, samples=peaks)
     return within(measured, 1 - reach, 1 + slack, detail, samples=peaks)
+
+
+def faster_rate_violated(
+    runs: Sequence[Trajectory],
+    *,
+    exponent: float,
+    minimum: int = 1,
+    slack: float = RATE_SLACK.value,
+    floor: float = RATE_FLOOR.value,
+) -> Outcome:
+    r"""A faster rate :math:`q^{\,a}` is violated on at least `minimum` of a fixed seeded set of `runs`.
+
+    THEORY.md §3.5(ii): the least-squares bound is nearly tight on random instances too, so claiming its square,
+    :math:`(1-\mu/L)^{4t}` (``exponent=2``), must fail on some of them (about a third), through the comparison of
+    :func:`rate_check`. The measured value is the number of runs whose largest ratio exceeds ``1 + slack``; a NaN
+    ratio anywhere makes it NaN (a broken run refutes nothing).
+    """
+    if not runs:
+        raise ValueError("runs: need at least one trajectory")
+    count, peak = 0, Worst()
+    for traj in runs:
+        r = rate_ratios(traj, exponent=exponent, floor=floor)
+        if np.isnan(r).any():
+            return at_least(math.nan, minimum, f"non-finite ratio in {traj.label}")
+        if r.size:
+            peak.add(float(r.max()), traj.label)
+            count += int(r.max() > 1 + slack)
+    detail = f"q^{exponent:g} violated (> 1 + {slack:g}) in {count}/{len(runs)} runs, largest ratio {float(peak):.6g}"
+    return at_least(count, minimum, detail)
