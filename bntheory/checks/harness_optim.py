@@ -105,6 +105,13 @@ class LeastSquaresRun:
         :math:`f(\tilde w_t)-f^*` of plain GD with step :math:`1/(2L)`.
     gd_scale : float
         :math:`f^*+|f(\tilde w_0)-f^*|`, the size of what GD's gaps are the difference of.
+    start_gap : float
+        :math:`\rho(w_0)-\rho^*`, both from the oracle's moments (not from the trace).
+    output_gap : float
+        :math:`\|\tilde w_T-\tilde w_{OLS}\|_S^2=f(\tilde w_T)-f^*` of GDNP's output, with ``lstsq``'s solution;
+        equal to :math:`\rho(w_T)-\rho^*` exactly when the length step is :math:`g^*(w_T)` (THEORY.md §3.3).
+    steps : int
+        :math:`T`, the direction steps of the run.
     """
 
     kappa: float
@@ -114,6 +121,23 @@ class LeastSquaresRun:
     scale: float
     gd_gaps: np.ndarray
     gd_scale: float
+    start_gap: float
+    output_gap: float
+    steps: int
+
+    def output_trajectory(self) -> Trajectory:
+        r"""GDNP's *output* against the bound after `steps` steps.
+
+        :math:`\|\tilde w_T-\tilde w^*\|_S^2\le q^T(\rho(w_0)-\rho^*)`. Shares nothing with the trace: the output,
+        ``lstsq``'s solution and :math:`\rho(w_0)` from the samples.
+        """
+        return Trajectory(
+            self._label(),
+            np.array([self.start_gap, self.output_gap]),
+            self.q**self.steps,
+            scale=self.scale,
+            adversarial=self.adversarial,
+        )
 
     def trajectory(self) -> Trajectory:
         """GDNP's gaps against the bound (THEORY.md §3.5)."""
@@ -164,6 +188,8 @@ def least_squares_runs(
             _finite("gdnp", res.trace.rho)
             _finite("gd", trace.objective)
             gd_gaps = np.asarray(trace.objective, dtype=np.float64) - oracle.f_star
+            out_error = np.asarray(to_numpy(res.w_tilde), dtype=np.float64) - oracle.w
+            _finite("gdnp", out_error)
             out.append(
                 LeastSquaresRun(
                     kappa,
@@ -173,6 +199,9 @@ def least_squares_runs(
                     abs(oracle.rho_star),
                     gd_gaps,
                     oracle.f_star + abs(float(gd_gaps[0])),
+                    oracle.rho(w0) - oracle.rho_star,
+                    float(out_error @ oracle.S @ out_error),
+                    T,
                 )
             )
     return out
@@ -377,7 +406,7 @@ def halfspace_pieces(
             g = float(res.g)
             best = scipy.optimize.minimize_scalar(
                 lambda s, unit=unit, problem=problem: problem.value(asarray(s * unit, xp)),
-                bracket=(0.5 * g, g, 2 * g) if g > 0 else (2 * g, g, 0.5 * g),
+                bracket=(0.5 * g, 2 * g),  # Brent searches downhill from here: it never starts at g itself
             )
             length.append(max_relative_error(g, best.x))
             lines.append(f"{loss}, kappa {kappa:g}: identity {identity[-1]:.2g}, length {length[-1]:.2g}")

@@ -260,6 +260,14 @@ def _(ctx: Context) -> Outcome:
 
 
 @ls_rate.numeric(
+    "GDNP's output: ||w_tilde_T - w_OLS||_S^2 (numpy.linalg.lstsq) <= (1 - mu/L)^(2T) (rho(w_0) - rho*)", backends=ARRAY
+)
+def _(ctx: Context) -> Outcome:
+    runs = _ls_runs(ctx, adversarial=True)
+    return rate_check([r.output_trajectory() for r in runs], what="||w_tilde_T - w_OLS||_S^2 / (q^T e_0)")
+
+
+@ls_rate.numeric(
     "plain GD on the same instances (step 1/(2L), L from eigvalsh): f_t - f* under the same bound", backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
@@ -336,11 +344,7 @@ def _(ctx: Context) -> Outcome:
 
 @halfspace_lemma.numeric("problems.halfspace: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    rng, err = ctx.rng("moments"), Worst()
-    for kappa in (2.0, 20.0):
-        S, u = halfspace_instance(rng, 5, kappa)
-        err.add(moments_error(problems.halfspace(ctx.asarray(S), ctx.asarray(u)), S, u), f"kappa {kappa:g}")
-    return at_most(float(err), FLOAT64_ORACLE, "largest relative error, d = 5, kappa 2 and 20")
+    return _halfspace_moments(ctx)
 
 
 @halfspace_lemma.negative_control("non-Gaussian inputs with the same mean and covariance (Rademacher mixture)")
@@ -374,6 +378,14 @@ gdnp_direction = register(
 )
 
 
+def _halfspace_moments(ctx: Context) -> Outcome:
+    rng, err = ctx.rng("moments"), Worst()
+    for kappa in (2.0, 20.0):
+        S, u = halfspace_instance(rng, 5, kappa)
+        err.add(moments_error(problems.halfspace(ctx.asarray(S), ctx.asarray(u)), S, u), f"kappa {kappa:g}")
+    return at_most(float(err), FLOAT64_ORACLE, "largest relative error, d = 5, kappa 2 and 20")
+
+
 def _halfspace_runs(ctx: Context) -> list:
     """Random starts, then adversarial instances, every loss and kappa (shared by the check and its control)."""
     runs = harness.halfspace_trajectories(ctx.rng("random"), ctx.xp, T=ctx.by_size(quick=12, default=25))
@@ -403,6 +415,11 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     _, length, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
     return at_most(length, harness.BRENT_ARGMIN, detail)
+
+
+@gdnp_direction.numeric("problems.halfspace: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
+def _(ctx: Context) -> Outcome:
+    return _halfspace_moments(ctx)
 
 
 @gdnp_direction.negative_control(
