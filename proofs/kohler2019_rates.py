@@ -55,6 +55,7 @@ for kappa in (10.0, 100.0):
 
 # %%
 from bntheory.checks.instances_optim import halfspace_instance, near_optimum
+
 S, u = halfspace_instance(rng, 10, 10.0, flat=True)
 run = gdnp.gdnp(problems.least_squares_moments(S, u, 1.0), near_optimum(S, u), T_d=12, T_s=50)
 rho_star = -u @ np.linalg.solve(S, u)
