@@ -60,6 +60,7 @@ __all__ = [
     "least_squares_output",
     "least_squares_runs",
     "median_rate",
+    "mlp_unit_lengths",
     "mlp_unit_trajectories",
     "rayleigh_reduction",
     "rayleigh_trajectories",
@@ -373,6 +374,18 @@ def halfspace_trajectories(
     return out
 
 
+def _length_error(problem: Any, res: gdnp.GDNPResult, S: np.ndarray, xp: ModuleType) -> float:
+    r"""Relative error of GDNP's final length against Brent's minimiser of :math:`g\mapsto f(g\,w_T/\|w_T\|_S)`."""
+    w = np.asarray(to_numpy(res.w), dtype=np.float64)
+    unit, g = w / np.sqrt(w @ S @ w), float(res.g)
+    value = problem.value
+    best = scipy.optimize.minimize_scalar(
+        lambda s: value(asarray(s * unit, xp)),
+        bracket=(0.5 * g, 2 * g),  # Brent searches downhill from here: it never starts at g itself
+    )
+    return max_relative_error(g, best.x)
+
+
 def halfspace_pieces(
     rng: np.random.Generator, xp: ModuleType, *, kappas: Sequence[float] = (2.0, 20.0), T_s: int = 40, d: int = 5
 ) -> tuple[float, float, str]:
@@ -401,14 +414,7 @@ def halfspace_pieces(
             rho0 = -(float(u @ w0) ** 2) / float(w0 @ S @ w0)
             rhs = g0**2 * c1**2 * (rho0 - _rho_star(S, u))
             identity.append(max_relative_error(float(res.trace.direction_grad_norm[0]) ** 2, rhs))
-            w = np.asarray(to_numpy(res.w), dtype=np.float64)
-            unit = w / np.sqrt(w @ S @ w)
-            g = float(res.g)
-            best = scipy.optimize.minimize_scalar(
-                lambda s, unit=unit, problem=problem: problem.value(asarray(s * unit, xp)),
-                bracket=(0.5 * g, 2 * g),  # Brent searches downhill from here: it never starts at g itself
-            )
-            length.append(max_relative_error(g, best.x))
+            length.append(_length_error(problem, res, S, xp))
             lines.append(f"{loss}, kappa {kappa:g}: identity {identity[-1]:.2g}, length {length[-1]:.2g}")
     return worst(identity), worst(length), "; ".join(lines)
 
@@ -444,6 +450,24 @@ def mlp_unit_trajectories(
             )
         )
     return out
+
+
+def mlp_unit_lengths(rng: np.random.Generator, xp: ModuleType, *, T_s: int = 25, d: int = 4) -> tuple[float, str]:
+    r"""GDNP's length step on unit 0 of the tanh MLP (unit 1 on the line), against Brent's minimiser of the value.
+
+    Per loss, one GDNP iteration from a Gaussian start; returns the largest relative error (NaN kept) and a
+    description (as the length part of :func:`halfspace_pieces`).
+    """
+    errs, lines = [], []
+    for loss in problems.LOSSES:
+        S, u, theta = mlp_instance(rng, d)
+        W = np.array([np.zeros(d), 0.8 * np.linalg.solve(S, u)])
+        problem = problems.tanh_mlp_unit(asarray(S, xp), asarray(u, xp), W, theta, 0, loss=loss)
+        res = gdnp.gdnp(problem, asarray(rng.normal(size=d), xp), T_d=1, T_s=T_s)
+        _finite("gdnp", res.w, res.trace.length)
+        errs.append(_length_error(problem, res, S, xp))
+        lines.append(f"{loss}: {errs[-1]:.2g}")
+    return worst(errs), "relative error of the length: " + "; ".join(lines)
 
 
 def gdnp_vs_gd(

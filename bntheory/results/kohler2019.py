@@ -530,6 +530,14 @@ def _(ctx: Context) -> Outcome:
     return rate_check(runs)
 
 
+@mlp_on_line.numeric(
+    "GDNP's length step on unit 0 vs Brent's minimiser of g -> f(g w/||w||_S) (value only)", backends=ARRAY
+)
+def _(ctx: Context) -> Outcome:
+    err, detail = harness.mlp_unit_lengths(ctx.rng("lengths"), ctx.xp)
+    return at_most(err, harness.BRENT_ARGMIN, detail)
+
+
 @mlp_on_line.numeric("problems.tanh_mlp_unit: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     return _unit_moments(ctx)
