@@ -184,3 +184,86 @@ def test_rate_interval_matches_scipy_stats():
     assert (fit.q, fit.low, fit.high) == pytest.approx(
         (np.exp(ref.slope), np.exp(ref.slope - spread), np.exp(ref.slope + spread)), rel=1e-12
     )
+
+
+# --- instances and harnesses of the rate checks (bntheory.checks.instances_optim, harness_optim) -------------
+
+
+def test_instances_and_oracles(rng):
+    from bntheory.checks import instances_optim as inst
+
+    S, u = inst.halfspace_instance(rng, 5, 20.0, flat=True)
+    v = np.linalg.eigh(S)[1][:, 0]
+    assert u @ np.linalg.solve(S, u) == pytest.approx(0.5, rel=1e-12) and abs(u @ v) < 1e-12
+    assert inst.spectrum(S) == pytest.approx((1.0, 20.0), rel=1e-10)
+    assert inst.contraction(S) == pytest.approx((1 - 1 / 20) ** 2, rel=1e-10)
+    X, y = inst.least_squares_instance(rng, 200, 6, 10.0, flat=True)
+    oracle = inst.ols(X, y)
+    v = np.linalg.eigh(oracle.S)[1][:, 0]
+    assert abs(oracle.u @ v) < 1e-12 * np.linalg.norm(oracle.u), "u is orthogonal to the flattest eigenvector"
+    w = np.linalg.solve(oracle.S, oracle.u)
+    np.testing.assert_allclose(oracle.w, w, rtol=1e-10)
+    assert oracle.rho_star == pytest.approx(-oracle.u @ w, rel=1e-12) == oracle.rho(3 * w)
+    p = inst.pencil(S, np.outer(u, u))  # THEORY.md §3.5: lambda_1 = u^T S^-1 u, the rest 0
+    assert p.lam[0] == pytest.approx(0.5, rel=1e-14) and np.max(np.abs(p.lam[1:])) < 1e-14
+    assert p.factor() == pytest.approx((1 - 1 / 20) ** 2, rel=1e-10)
+    with pytest.raises(ValueError, match="positive definite"):
+        inst.spectrum(-S)
+    with pytest.raises(ValueError, match="u_S_inv_u"):
+        inst.halfspace_instance(rng, 3, 2.0, u_S_inv_u=1.0)
+
+
+def test_moments_error_sees_a_wrong_problem(rng):
+    import dataclasses
+
+    from bntheory.checks.instances_optim import halfspace_instance, moments_error
+
+    S, u = halfspace_instance(rng, 4, 5.0)
+    problem = problems.halfspace(S, u)
+    assert moments_error(problem, S, u) < 1e-14
+    assert moments_error(dataclasses.replace(problem, L=2 * problem.L), S, u) == pytest.approx(1.0)
+    assert moments_error(dataclasses.replace(problem, mu=problem.mu / 2), S, u) > 0.01
+    assert np.isnan(moments_error(dataclasses.replace(problem, mu=np.nan), S, u))
+
+
+def test_adversarial_start_nearly_attains_the_least_squares_bound(rng):
+    # THEORY.md §3.5: from S^-1 u + 1% along the flattest eigenvector the gap contracts by (1 - mu/L)^2 to O(1e-4).
+    from bntheory.checks.instances_optim import halfspace_instance, near_optimum
+    from bntheory.checks.rates import Trajectory, rate_ratios
+
+    S, u = halfspace_instance(rng, 6, 10.0, flat=True)
+    res = gdnp.gdnp(problems.least_squares_moments(S, u, 1.0), near_optimum(S, u), T_d=8, T_s=50)
+    rho_star = -u @ np.linalg.solve(S, u)
+    ratios = rate_ratios(Trajectory("adv", res.trace.rho - rho_star, (1 - 1 / 10) ** 2, scale=abs(rho_star)))
+    assert ratios.size >= 5 and 0.9999 < ratios.max() <= 1 + 1e-9
+
+
+def test_critical_point_oracle(rng):
+    from bntheory.checks.instances_optim import collinearity_gap, critical_point
+
+    target = np.array([0.3, -1.0, 2.0])
+    w = critical_point(lambda v: float(np.sum((v - target) ** 2) ** 2 + np.sum((v - target) ** 2)), rng.normal(size=3))
+    np.testing.assert_allclose(w, target, atol=1e-6)
+    assert collinearity_gap(-2 * target, target) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="no finite critical point"):
+        critical_point(lambda v: -float(v @ v), np.ones(2), starts=2)
+
+
+def test_least_squares_output_check_sees_a_wrong_length(rng, monkeypatch):
+    # Issue 14, class 7: a length step off by a factor 2 must fail the output check.
+    from bntheory.checks import harness_optim
+
+    err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
+    assert err < 1e-12
+    original = gdnp.bisection
+    monkeypatch.setattr(gdnp, "bisection", lambda *a, **k: (2 * original(*a, **k)[0], original(*a, **k)[1]))
+    err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
+    assert err > 0.5
+
+
+def test_harnesses_refuse_non_finite_runs(monkeypatch):
+    from bntheory.checks import harness_optim
+
+    monkeypatch.setattr(gdnp, "rayleigh_gd", lambda A, B, w0, T: (w0, np.full(T + 1, np.nan)))
+    with pytest.raises(ValueError, match="non-finite"):
+        harness_optim.rayleigh_trajectories(np.random.default_rng(0), np, count=3)

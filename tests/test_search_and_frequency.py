@@ -84,3 +84,73 @@ def test_clopper_pearson_matches_scipy_stats(n, confidence):
 def test_frequency_errors(k, n, conf, match):
     with pytest.raises(ValueError, match=match):
         frequency(k, n, confidence=conf)
+
+
+# --- rate checks (bntheory.checks.rates) ---------------------------------------------------------------------
+
+
+def _traj(errors, q, **kwargs):
+    from bntheory.checks.rates import Trajectory
+
+    return Trajectory("run", np.asarray(errors, dtype=np.float64), q, **kwargs)
+
+
+def test_rate_ratios_cumulative_and_per_step():
+    from bntheory.checks.rates import rate_ratios
+
+    e = 2.0 * 0.5 ** np.arange(8)
+    np.testing.assert_allclose(rate_ratios(_traj(e, 0.5)), np.ones(7))
+    # A claimed rate twice as fast: e_t / (0.25^t e_0) = 2^t.
+    np.testing.assert_allclose(rate_ratios(_traj(e, 0.5), exponent=2.0), 2.0 ** np.arange(1, 8))
+    np.testing.assert_allclose(rate_ratios(_traj(e, 0.5, per_step=True)), np.ones(7))
+    # Steps at the rounding floor (relative to the scale, default e_0) are not compared, nor anything after them.
+    floored = np.r_[e[:4], 1e-12, 3e-1]
+    assert rate_ratios(_traj(floored, 0.5)).size == 3
+    assert rate_ratios(_traj(floored, 0.5, scale=1e-6), floor=1e-9).size == 5
+    valid = np.array([True, False, True, True, True, True, True, True])
+    assert rate_ratios(_traj(e, 0.5, per_step=True, valid=valid)).size == 6
+    assert np.isnan(rate_ratios(_traj(np.r_[1.0, np.nan, 0.1], 0.5))).all()
+    with pytest.raises(ValueError, match="signed gaps"):
+        rate_ratios(_traj([1.0, -0.5, 0.1], 0.5))
+    with pytest.raises(ValueError, match="q, exponent"):
+        rate_ratios(_traj(e, 1.5))
+
+
+def test_rate_check_passes_reaches_and_rejects_a_faster_claim():
+    from bntheory.checks.rates import rate_check
+
+    q = 0.8
+    tight = _traj(0.7 * (q * (1 - 1e-6)) ** np.arange(10), q, adversarial=True)
+    loose = _traj(0.9 * (0.5 * q) ** np.arange(10), q)
+    out = rate_check([loose, tight])
+    assert out.passed and out.relation == "in" and out.measured == pytest.approx(1 - 1e-6)
+    assert "adversarial instances max" in out.detail
+    # Without an adversarial run nothing is required to come close: a plain upper bound.
+    assert rate_check([loose]).relation == "<=" and rate_check([loose]).passed
+    # A bound that is loose where it should be nearly attained fails the reach ...
+    assert not rate_check([loose, _traj(0.5 ** np.arange(10), q, adversarial=True)]).passed
+    # ... and a claimed rate 10% faster fails by a modest, finite margin (q^-0.1 per step).
+    control = rate_check([loose, tight], exponent=1.1)
+    assert control.valid and not control.passed
+    assert control.measured == pytest.approx((1 - 1e-6) ** 9 * q ** (-0.1 * 9))
+
+
+def test_rate_check_never_passes_nan():
+    from bntheory.checks.rates import faster_rate_violated, rate_check
+
+    broken = _traj([1.0, np.nan, 0.1], 0.5)
+    out = rate_check([_traj(0.5 ** np.arange(5), 0.5), broken])
+    assert not out.passed and not out.valid and "non-finite" in out.detail
+    assert not faster_rate_violated([broken], exponent=2.0).valid
+    with pytest.raises(ValueError, match="at least one"):
+        rate_check([])
+
+
+def test_faster_rate_violated_counts_runs():
+    from bntheory.checks.rates import faster_rate_violated
+
+    runs = [_traj(0.8 ** np.arange(10), 0.8), _traj(0.5 ** np.arange(10), 0.8)]
+    out = faster_rate_violated(runs, exponent=2.0)
+    # 0.8^t / 0.64^t grows; 0.5^t / 0.64^t does not.
+    assert out.measured == 1 and out.passed and "1/2" in out.detail
+    assert not faster_rate_violated(runs[1:], exponent=2.0).passed

@@ -8,16 +8,44 @@ exact zeros.
 
 A bound stated for every step, :math:`e_t\le q_\star^{\,t}e_0`, is checked pointwise by
 :func:`pointwise_ratio`: the largest :math:`e_t/(q_\star^{\,t}e_0)` over the steps above the floor.
+
+A rate *check* (:func:`rate_check`) takes the runs of a statement as :class:`Trajectory` objects: the errors,
+the bound's factor :math:`q` **computed by the check** from the matrices it built (never read from the object
+under test), and how the statement compares them (cumulatively, :math:`e_t\le q^te_0`, or step by step,
+:math:`e_{t+1}\le qe_t`). Its sharp negative controls claim a faster rate, :math:`q^{\,a}` with :math:`a>1`
+(`exponent`), through the same comparison: ``exponent=1.1`` is a rate 10% faster than the bound,
+``exponent=2`` THEORY.md §3.5(ii)'s :math:`(1-\mu/L)^{4t}`. Where the bound is nearly attained (THEORY.md §3.4-§3.5),
+the runs include adversarial instances and the check requires the largest ratio to come within `reach` of 1,
+so that a bound that is loose (an inflated constant, a slower step) fails as surely as a violated one.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.special
 
-__all__ = ["RateFit", "fit_rate", "pointwise_ratio"]
+from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within
+from bntheory.checks.tolerances import RATE_FLOOR, RATE_SLACK, Tolerance
+
+__all__ = [
+    "RATE_REACH",
+    "RateFit",
+    "Trajectory",
+    "faster_rate_violated",
+    "fit_rate",
+    "pointwise_ratio",
+    "rate_check",
+    "rate_ratios",
+]
+
+#: How close to 1 the largest ratio must come when a check includes adversarial runs (instances where the bound is
+#: nearly attained: :func:`bntheory.checks.instances_optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
+#: by a factor 1.001 per step, or a step 0.1% shorter than the theorem's, then fails.
+RATE_REACH = Tolerance(1e-3, "adversarial starts reach 1 - 5e-5 (kappa 2..100); a bound 0.1% loose per step fails")
 
 
 @dataclass(frozen=True)
@@ -114,3 +142,144 @@ def pointwise_ratio(errors, q_bound: float, *, floor: float = 1e-9) -> float:
     keep = _usable(errors, floor)
     t = np.flatnonzero(keep)
     return float(np.max(errors[t] / (errors[0] * q_bound ** t.astype(np.float64))))
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    r"""The errors of one run and the bound a rate statement puts on them.
+
+    Attributes
+    ----------
+    label : str
+        Where it came from (``"kappa 10, instance 3"``), for the report.
+    errors : ndarray
+        :math:`e_t\ge0`, step 0 first (NaN anywhere makes the check fail).
+    q : float
+        The bound's factor per step, in (0, 1], computed by the check from the matrices it built.
+    scale : float or None
+        Steps whose error is at most ``floor * scale`` are at rounding level and not compared (THEORY.md §8);
+        by default :math:`e_0`. Runs started near the optimum pass the size of the optimum (e.g. :math:`|\rho^*|`).
+    per_step : bool
+        Compare :math:`e_{t+1}\le qe_t` at every step (THEORY.md §3.4) instead of :math:`e_t\le q^te_0`.
+    valid : ndarray of bool or None
+        Steps at which the statement's assumption holds (``per_step``: compared only from such a step).
+    adversarial : bool
+        Chosen where the bound is nearly attained (:func:`rate_check`'s `reach`).
+    """
+
+    label: str
+    errors: np.ndarray
+    q: float
+    scale: float | None = None
+    per_step: bool = False
+    valid: np.ndarray | None = None
+    adversarial: bool = False
+
+
+def rate_ratios(traj: Trajectory, *, exponent: float = 1.0, floor: float = RATE_FLOOR.value) -> np.ndarray:
+    r"""Observed over claimed, at every compared step: at most 1 where the claimed rate :math:`q^{\,a}` holds.
+
+    :math:`e_t/(q^{at}e_0)` for :math:`t\ge1` while :math:`e_t` stays above the floor (the leading run: after the
+    error first reaches rounding level it only jitters), or :math:`e_{t+1}/(q^ae_t)` at the valid steps whose
+    :math:`e_{t+1}` is above the floor (``per_step``). A NaN error gives NaN ratios; negative errors above the
+    floor are an error of the caller (signed gaps, not errors).
+    """
+    e = np.asarray(traj.errors, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2:
+        raise ValueError(f"errors: need a 1-D trace of at least 2 steps, got shape {e.shape}")
+    if not 0 < traj.q <= 1 or not exponent > 0:
+        raise ValueError(f"q, exponent: need 0 < q <= 1 and exponent > 0, got {traj.q}, {exponent}")
+    if not np.all(np.isfinite(e)):
+        return np.array([math.nan])
+    q = traj.q**exponent
+    cut = floor * (e[0] if traj.scale is None else traj.scale)
+    if not cut >= 0:
+        raise ValueError(f"scale: the floor must be non-negative and finite, got {cut}")
+    if np.any(e < -cut):
+        raise ValueError("errors: negative entries above the rounding floor; pass errors, not signed gaps")
+    if traj.per_step:
+        valid = np.ones(e.size, bool) if traj.valid is None else np.asarray(traj.valid, bool)
+        keep = valid[:-1] & (e[1:] > cut) & (e[:-1] > 0)
+        return e[1:][keep] / (q * e[:-1][keep])
+    above = np.flatnonzero(e[1:] <= cut)
+    stop = e.size if above.size == 0 else int(above[0]) + 1
+    t = np.arange(1, stop, dtype=np.float64)
+    return e[1:stop] / (e[0] * q**t) if e[0] > 0 else np.zeros(0)
+
+
+def rate_check(
+    runs: Sequence[Trajectory],
+    *,
+    exponent: float = 1.0,
+    reach: float | None = RATE_REACH.value,
+    slack: float = RATE_SLACK.value,
+    floor: float = RATE_FLOOR.value,
+    what: str = "e_t / (q^t e_0)",
+    note: str = "",
+) -> Outcome:
+    r"""One outcome for a rate statement over `runs`: the largest observed-over-claimed ratio.
+
+    Passes when every ratio is at most ``1 + slack`` and, where some runs are adversarial and `reach` is given,
+    the largest comes within `reach` of 1 (``within``). A negative control claims the faster rate
+    :math:`q^{\,a}` (`exponent` :math:`a>1`) through the same comparison and is rejected when some ratio exceeds
+    ``1 + slack``. NaN anywhere fails, naming the run; so does a set of runs with no step above the floor.
+    `note` is appended to the detail (fitted rates, for the report).
+    """
+    if not runs:
+        raise ValueError("runs: need at least one trajectory")
+    acc, random_acc, adversarial_acc = Worst(), Worst(), Worst()
+    peaks, violated, steps = [], 0, 0
+    for traj in runs:
+        r = rate_ratios(traj, exponent=exponent, floor=floor)
+        if r.size == 0:
+            continue
+        steps += int(np.isfinite(r).sum())
+        peak = float(np.nan if np.isnan(r).any() else r.max())
+        peaks.append(peak)
+        violated += int(not peak <= 1 + slack)
+        acc.add(peak, traj.label)
+        (adversarial_acc if traj.adversarial else random_acc).add(peak, traj.label)
+    measured = float(acc)
+    claimed = "" if exponent == 1 else f" (claimed factor q^{exponent:g})"
+    detail = (
+        f"max {what}{claimed} {measured:.9g} at {acc.where} over {steps} steps of {len(runs)} runs; "
+        f"> 1 + {slack:g} in {violated}/{len(peaks)} runs"
+    )
+    if random_acc.count:
+        detail += f"; random instances max {float(random_acc):.9g}"
+    if adversarial_acc.count:
+        detail += f"; adversarial instances max {float(adversarial_acc):.9g}"
+    if note:
+        detail += f"; {note}"
+    if reach is None or not adversarial_acc.count:
+        return at_most(measured, 1 + slack, detail, samples=peaks)
+    return within(measured, 1 - reach, 1 + slack, detail, samples=peaks)
+
+
+def faster_rate_violated(
+    runs: Sequence[Trajectory],
+    *,
+    exponent: float,
+    minimum: int = 1,
+    slack: float = RATE_SLACK.value,
+    floor: float = RATE_FLOOR.value,
+) -> Outcome:
+    r"""A faster rate :math:`q^{\,a}` is violated on at least `minimum` of a fixed seeded set of `runs`.
+
+    THEORY.md §3.5(ii): the least-squares bound is nearly tight on random instances too, so claiming its square,
+    :math:`(1-\mu/L)^{4t}` (``exponent=2``), must fail on some of them (about a third), through the comparison of
+    :func:`rate_check`. The measured value is the number of runs whose largest ratio exceeds ``1 + slack``; a NaN
+    ratio anywhere makes it NaN (a broken run refutes nothing).
+    """
+    if not runs:
+        raise ValueError("runs: need at least one trajectory")
+    count, peak = 0, Worst()
+    for traj in runs:
+        r = rate_ratios(traj, exponent=exponent, floor=floor)
+        if np.isnan(r).any():
+            return at_least(math.nan, minimum, f"non-finite ratio in {traj.label}")
+        if r.size:
+            peak.add(float(r.max()), traj.label)
+            count += int(r.max() > 1 + slack)
+    detail = f"q^{exponent:g} violated (> 1 + {slack:g}) in {count}/{len(runs)} runs, largest ratio {float(peak):.6g}"
+    return at_least(count, minimum, detail)

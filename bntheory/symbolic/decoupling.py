@@ -34,12 +34,14 @@ def _reduce(expr, quad, n):
     r"""Replace :math:`\sqrt{w^\top Sw}` by `n`, then eliminate :math:`S_{11}` through :math:`w^\top Sw=n^2`.
 
     The elimination is a rational substitution, so what is left is a rational function of the symbols
-    and ``cancel`` decides exactly whether it vanishes.
+    (and of the sine and cosine of one, which ``cancel`` treats as generators) and ``cancel`` decides exactly
+    whether it vanishes.
     """
-    S11 = sp.Symbol("S11", real=True)
+    S11, w1 = sp.Symbol("S11", real=True), sp.Symbol("w1", real=True)
     expr = expr.subs(sp.sqrt(quad), n)
-    solved = sp.solve(sp.Eq(quad, n**2), S11)[0]
-    return sp.simplify(sp.cancel(sp.expand(expr.subs(S11, solved))))
+    # w^T S w is linear in S11 with coefficient w1^2: solve it by hand (sympy.solve costs a third of the run).
+    solved = (n**2 - quad.subs(S11, 0)) / w1**2
+    return sp.cancel(sp.expand(expr.subs(S11, solved)))
 
 
 def decoupling_steps(d: int) -> Pairs:
@@ -101,20 +103,22 @@ def rayleigh_steps(d: int) -> Pairs:
         (sp.diff(f, g, 2), 2),
         (_reduce(f.subs(g, g_star) - yy - rho, quad, n), 0),
     ]
-    pairs += [(sp.simplify(e), 0) for e in (grad_rho - 2 / quad * (B * w - rho * S * w))]
+    # The remaining pairs are rational: residuals() decides them by cancel (simplify only as a fallback).
+    pairs += [(e, 0) for e in (grad_rho - 2 / quad * (B * w - rho * S * w))]
     # Steps 4-5 with an explicit SPD matrix (tridiagonal 2, -1), so that S^-1 is exact rational.
     S_num = sp.Matrix(d, d, lambda i, j: 2 if i == j else (-1 if abs(i - j) == 1 else 0))
     subs_S = dict(zip(list(S), list(S_num), strict=True))
     w_star = S_num.inv() * u
     at_star = {wi: vi for wi, vi in zip(w, w_star, strict=True)}
     rho_star = -(u.T * S_num.inv() * u)[0]
-    pairs += [(sp.simplify(e.subs(subs_S).subs(at_star, simultaneous=True)), 0) for e in grad_rho]
-    pairs.append((sp.simplify(rho.subs(subs_S).subs(at_star, simultaneous=True)), rho_star))
+    pairs += [(e.subs(subs_S).subs(at_star, simultaneous=True), 0) for e in grad_rho]
+    pairs.append((rho.subs(subs_S).subs(at_star, simultaneous=True), rho_star))
     w_tilde_star = (g_star * w / norm).subs(subs_S).subs(at_star, simultaneous=True)
-    pairs += [(sp.simplify(e), t) for e, t in zip(w_tilde_star, w_star, strict=True)]
+    pairs += list(zip(w_tilde_star, w_star, strict=True))
     grad_num = grad_rho.subs(subs_S)
     dual = (grad_num.T * S_num.inv() * grad_num)[0]
     quad_num = quad.subs(subs_S)
     target = 4 * (u.T * w)[0] ** 2 / quad_num**2 * (rho.subs(subs_S) - rho_star)
-    pairs.append((sp.simplify(dual - target), 0))
+    # Pulling out common factors first makes the exact rational reduction five times cheaper than on the sum.
+    pairs.append((sp.cancel(sp.factor_terms(dual - target)), 0))
     return pairs
