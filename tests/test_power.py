@@ -79,7 +79,8 @@ def test_a_poisoned_function_under_test_fails_the_result(result, monkeypatch):
                     if value is original:
                         patch.setattr(module, name, poisoned)
             rep = run(result, Context(size="quick"))
-        assert not rep.holds, f"{result.id} still holds with {dotted} returning NaN"
+        # Not only the claim: a "not reproduced" result already fails its claim, so the machinery must fail too.
+        assert not rep.machinery_holds, f"{result.id} still holds with {dotted} returning NaN"
 
 
 def _module_ast(path: Path) -> ast.Module:

@@ -47,10 +47,9 @@ from bntheory.checks.instances_optim import (
     spectrum,
 )
 from bntheory.checks.rates import Trajectory, fit_rate
-from bntheory.checks.tolerances import RATE_FLOOR, Tolerance
+from bntheory.checks.tolerances import RATE_FLOOR
 
 __all__ = [
-    "BRENT_ARGMIN",
     "LeastSquaresRun",
     "UnitCriticalPoint",
     "gdnp_vs_gd",
@@ -67,9 +66,6 @@ __all__ = [
     "unit_critical_points",
 ]
 
-#: A length step against Brent's minimiser of the value: ``scipy.optimize.minimize_scalar`` locates a smooth minimum
-#: to about sqrt(eps) ~ 1.5e-8 relative (its default xtol); a length off by 0.1% fails by three orders.
-BRENT_ARGMIN = Tolerance(1e-6, "Brent's argmin is accurate to ~1.5e-8 relative; a 0.1% wrong length fails")
 
 
 def _finite(name: str, *arrays: Any) -> None:

@@ -29,10 +29,9 @@ import numpy as np
 import scipy.special
 
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within
-from bntheory.checks.tolerances import RATE_FLOOR, RATE_SLACK, Tolerance
+from bntheory.checks.tolerances import RATE_FLOOR, RATE_REACH, RATE_SLACK
 
 __all__ = [
-    "RATE_REACH",
     "RateFit",
     "Trajectory",
     "faster_rate_violated",
@@ -42,10 +41,6 @@ __all__ = [
     "rate_ratios",
 ]
 
-#: How close to 1 the largest ratio must come when a check includes adversarial runs (instances where the bound is
-#: nearly attained: :func:`bntheory.checks.instances_optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
-#: by a factor 1.001 per step, or a step 0.1% shorter than the theorem's, then fails.
-RATE_REACH = Tolerance(1e-3, "adversarial starts reach 1 - 5e-5 (kappa 2..100); a bound 0.1% loose per step fails")
 
 
 @dataclass(frozen=True)

@@ -24,23 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bntheory.checks.compare import Worst
-from bntheory.checks.tolerances import Tolerance
+from bntheory.checks.tolerances import SLQ_ROUNDING_FLOOR
 
-__all__ = ["INTERLACING", "SLQ_SCORE", "interlacing_violation", "moment_scores"]
-
-#: z-score gate on the SLQ moments. Each moment is the mean of K independent bounded terms with the exact
-#: variance above; at 5 standard errors the normal tail is 5.7e-7 per moment (measured |z| over seeds 0-9 and
-#: moments 1-8: at most about 3). The equal-weight rule misses by 30-100 standard errors at the sizes used.
-SLQ_SCORE = Tolerance(5.0, "5 standard errors of the Hutchinson mean (exact variance); normal tail 6e-7")
-
-#: Interlacing of each probe's Ritz values with the dense eigenvalues, relative to the spectral range: with full
-#: re-orthogonalization the Lanczos basis is orthonormal to ~1e-15, so the Ritz values interlace to ~1e-15 of
-#: the range (measured <= 2e-15); ghosts without re-orthogonalization break it by 0.18-0.68 of the range (D steps).
-INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values interlace to ~1e-15 of the range")
+__all__ = ["interlacing_violation", "moment_scores"]
 
 
-#: Standard-error floor of :func:`moment_scores` for matrices whose Hutchinson variance is zero (diagonal ones).
-ROUNDING_FLOOR = 1e-12
+
 
 
 def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,7 +67,8 @@ def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.nd
         estimate, truth = float(weights @ nodes**p), float(np.trace(B) / D)
         # Floor: moments of A / rho are O(1) and the Gauss rule rounds at ~1e-15 per step, so a zero-variance
         # case (a diagonal matrix) is judged on rounding instead of dividing by 0.
-        scores.append(abs(estimate - truth) / np.maximum(np.sqrt(np.maximum(var, 0.0) / probes), ROUNDING_FLOOR))
+        standard_error = np.maximum(np.sqrt(np.maximum(var, 0.0) / probes), SLQ_ROUNDING_FLOOR.value)
+        scores.append(abs(estimate - truth) / standard_error)
         est.append(estimate)
         exact.append(truth)
     return np.array(scores), np.array(est), np.array(exact)

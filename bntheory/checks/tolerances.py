@@ -11,15 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BRENT_ARGMIN",
     "CLOSED_FORM",
     "CONFIDENCE",
     "EQUALITY_REACH",
     "FLOAT64_ORACLE",
     "IDENTITY",
+    "INTERLACING",
     "RATE_FLOOR",
+    "RATE_REACH",
     "RATE_SLACK",
     "RATIO",
     "RATIO_SLACK",
+    "SLQ_ROUNDING_FLOOR",
+    "SLQ_SCORE",
     "Tolerance",
 ]
 
@@ -52,8 +57,8 @@ IDENTITY = Tolerance(1e-12, "an exact identity evaluated in float64 on both side
 RATIO_SLACK = Tolerance(1e-12, "mpmath left side vs the library's float64 right side: 1 +- 1e-14 at an identity")
 
 #: How close to 1 an attack must come on a statement's declared equality instances: they evaluate to 1 +- 1e-14
-#: (exact equality) or approach it as a parameter grows (Theorem 4.4's aligned batch: 1 - 1e-7 at the starts
-#: used); any bound inflated by a factor 1 + 1e-6 or more then fails.
+#: (exact equality; Theorem 4.4's aligned batch is one too: 1 - 1e-15 measured, seeds 0-9); any bound inflated
+#: by a factor 1 + 1e-6 or more then fails.
 EQUALITY_REACH = Tolerance(1e-9, "equality instances evaluate to 1 +- 1e-14; an inflated bound falls below")
 
 
@@ -76,3 +81,26 @@ RATE_FLOOR = Tolerance(1e-9, "THEORY.md §8: below ~1e-9 of the first gap the er
 
 #: Level of every confidence interval and bound (Clopper-Pearson, the rate's t-interval).
 CONFIDENCE = Tolerance(0.95, "the conventional level; claims are gated on the interval, not the point estimate")
+
+#: How close to 1 the largest ratio must come when a check includes adversarial runs (instances where the bound is
+#: nearly attained: :func:`bntheory.checks.instances_optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
+#: by a factor 1.001 per step, or a step 0.1% shorter than the theorem's, then fails.
+RATE_REACH = Tolerance(1e-3, "adversarial starts reach 1 - 5e-5 (kappa 2..100); a bound 0.1% loose per step fails")
+
+#: A length step against Brent's minimiser of the value: ``scipy.optimize.minimize_scalar`` locates a smooth minimum
+#: to about sqrt(eps) ~ 1.5e-8 relative (its default xtol); a length off by 0.1% fails by three orders.
+BRENT_ARGMIN = Tolerance(1e-6, "Brent's argmin is accurate to ~1.5e-8 relative; a 0.1% wrong length fails")
+
+#: z-score gate on the SLQ moments. Each moment is the mean of K independent bounded terms with the exact
+#: variance above; at 5 standard errors the normal tail is 5.7e-7 per moment (measured |z| over seeds 0-9 and
+#: moments 1-8: at most about 3). The equal-weight rule misses by 30-100 standard errors at the sizes used.
+SLQ_SCORE = Tolerance(5.0, "5 standard errors of the Hutchinson mean (exact variance); normal tail 6e-7")
+
+#: Interlacing of each probe's Ritz values with the dense eigenvalues, relative to the spectral range: with full
+#: re-orthogonalization the Lanczos basis is orthonormal to ~1e-15, so the Ritz values interlace to ~1e-15 of
+#: the range (measured <= 2e-15); ghosts without re-orthogonalization break it by 0.18-0.68 of the range (D steps).
+INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values interlace to ~1e-15 of the range")
+
+#: Standard-error floor of :func:`bntheory.checks.spectral.moment_scores` for matrices whose Hutchinson variance is
+#: zero (diagonal ones), where any estimate is exact up to rounding.
+SLQ_ROUNDING_FLOOR = Tolerance(1e-12, "a zero-variance moment is exact up to rounding of order 1e-15")

@@ -21,6 +21,7 @@ from bntheory.checks import spectral
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most
 from bntheory.checks.frequency import frequency
 from bntheory.checks.oracles import networks as oracle
+from bntheory.checks.tolerances import INTERLACING, SLQ_SCORE
 from bntheory.context import Context
 from bntheory.registry import register
 
@@ -77,7 +78,7 @@ def _moments(ctx: Context, equal_weights: bool) -> Outcome:
         f"|SLQ moment - tr(H^p)/D| / standard error, p = 1..8 (H scaled by its spectral radius, D = {H.shape[0]}, "
         f"K = {K}, 12 steps): " + ", ".join(f"{z:.2g}" for z in scores) + f"; worst at {acc.where}"
     )
-    return at_most(float(acc), spectral.SLQ_SCORE.value, detail)
+    return at_most(float(acc), SLQ_SCORE.value, detail)
 
 
 @slq_check.numeric("moments 1-8 of SLQ vs tr(H^p)/D of the oracle Hessian, within 5 standard errors", needs=NEEDS)
@@ -96,7 +97,7 @@ def _(ctx: Context) -> Outcome:
         f"largest breach of Cauchy interlacing / spectral range, 10 probes of D = {lam.size} steps: {v:.2g}; top Ritz "
         f"value {top:.10g} vs the largest eigenvalue {lam[-1]:.10g}"
     )
-    return at_most(v, spectral.INTERLACING.value, detail)
+    return at_most(v, INTERLACING.value, detail)
 
 
 @slq_check.negative_control(

@@ -35,7 +35,7 @@ from bntheory.checks.instances_optim import (
 )
 from bntheory.checks.oracles import mp_central_gradient
 from bntheory.checks.rates import faster_rate_violated, rate_check
-from bntheory.checks.tolerances import CLOSED_FORM, FLOAT64_ORACLE, IDENTITY
+from bntheory.checks.tolerances import BRENT_ARGMIN, CLOSED_FORM, FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
 from bntheory.problems import spd_with_condition
 from bntheory.registry import ARRAY, register
@@ -414,7 +414,7 @@ def _(ctx: Context) -> Outcome:
 @gdnp_direction.numeric("GDNP's length step vs Brent's minimiser of g -> f(g w/||w||_S) (value only)", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     _, length, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
-    return at_most(length, harness.BRENT_ARGMIN, detail)
+    return at_most(length, BRENT_ARGMIN, detail)
 
 
 @gdnp_direction.numeric("problems.halfspace: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
@@ -535,7 +535,7 @@ def _(ctx: Context) -> Outcome:
 )
 def _(ctx: Context) -> Outcome:
     err, detail = harness.mlp_unit_lengths(ctx.rng("lengths"), ctx.xp)
-    return at_most(err, harness.BRENT_ARGMIN, detail)
+    return at_most(err, BRENT_ARGMIN, detail)
 
 
 @mlp_on_line.numeric("problems.tanh_mlp_unit: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
