@@ -60,7 +60,7 @@ from bntheory.backend import BACKENDS
 from bntheory.checks.compare import Outcome
 from bntheory.context import Context
 
-__all__ = ["ARRAY", "HOST", "TAGS", "Check", "Control", "Result", "all_results", "get", "register"]
+__all__ = ["ARRAY", "HOST", "TAGS", "Check", "Control", "Result", "all_results", "get", "module_of", "register"]
 
 Tag = Literal["P", "S", "D", "R"]
 Kind = Literal["symbolic", "numeric"]
@@ -251,6 +251,11 @@ def register(
     # Where it was stated, so the order of results does not depend on which module was imported first.
     _MODULE[id] = sys._getframe(1).f_globals.get("__name__", "")
     return result
+
+
+def module_of(result: Result) -> str:
+    """The name of the module that stated `result` (results sharing a module share its memoized computations)."""
+    return _MODULE.get(result.id, "")
 
 
 def all_results() -> list[Result]:

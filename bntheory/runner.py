@@ -5,17 +5,22 @@ Results are independent by construction: each check seeds its own generator from
 change nothing in what they report. That makes a run embarrassingly parallel. Workers are *spawned*
 (a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
 to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
+The unit handed to a process is a results module (its results share memoized work), and a worker is handed its
+next module as soon as it finishes one, while this process works through the queue from the other end.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
+import queue as queue_module
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from bntheory import registry
@@ -103,42 +108,75 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
         if progress is not None:
             progress(len(done), len(results), rep, seconds)
 
-    # Results that import PyTorch (2 s) go first, to the pool; this process works from the back of the
-    # queue (it has everything imported already) and so rarely imports PyTorch as well.
-    queue = sorted(results, key=lambda r: not _needs(r, "torch"))
-    front, back = 0, len(queue)
-    workers = jobs - 1
-    in_flight: dict[Future, registry.Result] = {}
+    # The unit of work is a results module: its results share memoized computations (ctx.memo is per process),
+    # which two processes would each compute. Modules that import PyTorch (2 s) go first, to the pool; this
+    # process works from the back of the queue (it has everything imported already) and so rarely imports PyTorch.
+    groups: dict[str, list[registry.Result]] = {}
+    for r in results:
+        groups.setdefault(registry.module_of(r), []).append(r)
+    queue = collections.deque(sorted(groups.values(), key=lambda g: not any(_needs(r, "torch") for r in g)))
+    lock = threading.Lock()
+    finished: queue_module.SimpleQueue = queue_module.SimpleQueue()
+    submitted = 0
     context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-        while front < back or in_flight:
-            # Two per worker: one running, one queued, so no worker idles while this process is busy.
-            while len(in_flight) < 2 * workers and front < back:
-                in_flight[pool.submit(_run_in_worker, queue[front].id, ctx)] = queue[front]
-                front += 1
-            if front < back:
-                back -= 1
+    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread) as pool:
+
+        def feed() -> None:
+            # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
+            # next module at once even while this process is busy with one of its own.
+            nonlocal submitted
+            with lock:
+                if not queue:
+                    return
+                group = queue.popleft()
+                submitted += 1
+            try:
+                future = pool.submit(_run_in_worker, [r.id for r in group], ctx)
+            except Exception as exc:  # a broken pool: hand the error to this process, which raises it
+                finished.put((group, exc))
+                return
+            future.add_done_callback(lambda f, group=group: (finished.put((group, f)), feed()))
+
+        for _ in range(jobs - 1):
+            feed()
+        received = 0
+
+        def drain(block: bool) -> None:
+            nonlocal received
+            while block or not finished.empty():
+                group, item = finished.get()  # a finished future, or the error that kept it from starting
+                received += 1
+                block = False
+                try:
+                    if isinstance(item, BaseException):
+                        raise item
+                    outcomes = item.result()
+                except (BrokenProcessPool, RuntimeError) as exc:
+                    names = ", ".join(r.id for r in group)
+                    raise RuntimeError(
+                        f"a worker process died while running {names} ({exc}); rerun with jobs=1 (--jobs 1), "
+                        "and run scripts that call run_all under `if __name__ == '__main__':`"
+                    ) from exc
+                # Reports cross the process edge without their Result (its check functions are not picklable):
+                # the parent's own registered Result is put back in.
+                for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
+                    record(result, ResultReport(result, checks, control), seconds)
+
+        while True:
+            with lock:
+                group = queue.pop() if queue else None
+            if group is None:
+                break
+            for result in group:
                 start = time.perf_counter()
                 # Entered per result: a check may import PyTorch, whose threads must then be limited too.
                 with _single_threaded():
-                    rep = run(queue[back], ctx)
-                record(queue[back], rep, time.perf_counter() - start)
-                finished = [f for f in in_flight if f.done()]
-            else:
-                finished = wait(in_flight, return_when=FIRST_COMPLETED).done
-            for future in finished:
-                result = in_flight.pop(future)
-                try:
-                    checks, control, seconds = future.result()
-                except BrokenProcessPool as exc:
-                    raise RuntimeError(
-                        f"a worker process died while running {result.id} ({exc}); rerun with jobs=1 "
-                        "(--jobs 1), and run scripts that call run_all under `if __name__ == '__main__':`"
-                    ) from exc
-                # Reports cross the process edge without their Result (its check functions are not
-                # picklable): the parent's own registered Result is put back in.
-                record(result, ResultReport(result, checks, control), seconds)
+                    rep = run(result, ctx)
+                record(result, rep, time.perf_counter() - start)
+                drain(block=False)
+        while received < submitted:
+            drain(block=True)
         # Every report is in and the workers are idle: end them rather than wait for their interpreter shutdown
         # (0.7 s once PyTorch is loaded), which would only delay the caller.
         for process in set(multiprocessing.active_children()) - others:
@@ -190,12 +228,14 @@ def _single_threaded():
             torch.set_num_threads(saved_torch)
 
 
-def _run_in_worker(result_id: str, ctx: Context) -> tuple:
+def _run_in_worker(result_ids: list[str], ctx: Context) -> list[tuple]:
     # The context travels by value (backend by name); results travel by id, their check functions do not pickle.
-    (result,) = registry.get([result_id])
-    start = time.perf_counter()
-    rep = run(result, ctx)
-    return rep.checks, rep.control, time.perf_counter() - start
+    out = []
+    for result in registry.get(result_ids):
+        start = time.perf_counter()
+        rep = run(result, ctx)
+        out.append((rep.checks, rep.control, time.perf_counter() - start))
+    return out
 
 
 def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[ResultReport]:

@@ -408,7 +408,7 @@ def verdict(found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol
 
 #: Attack budgets by run size: random draws, Nelder-Mead climbs, evaluations per climb.
 BUDGETS: dict[str, dict[str, int]] = {
-    "quick": {"draws": 40, "climbs": 1, "max_evaluations": 120},
+    "quick": {"draws": 30, "climbs": 1, "max_evaluations": 80},
     "default": {"draws": 60, "climbs": 2, "max_evaluations": 150},
     "large": {"draws": 400, "climbs": 6, "max_evaluations": 600},
 }
