@@ -50,11 +50,11 @@ for kappa in (10.0, 100.0):
 # Random starts contract faster than the bound. Writing $v=S^{1/2}w$, the direction step maps an error $r\perp S^{-1/2}u$
 # to $(I-S/L)r$ to first order, so with $u$ orthogonal to the eigenvector $v_\mu$ of the smallest eigenvalue and a start
 # $S^{-1}u+\delta v_\mu$ the gap contracts by $(1-\mu/L)^2$ up to $O(\delta^2)$. These adversarial instances
-# (`bntheory.checks.instances_optim.near_optimum`) are what the registry's rate checks must come close to, so that a
+# (`bntheory.checks.instances.optim.near_optimum`) are what the registry's rate checks must come close to, so that a
 # slower step or a looser bound fails; a rate only 10% faster than the bound is then violated (the negative control).
 
 # %%
-from bntheory.checks.instances_optim import halfspace_instance, near_optimum
+from bntheory.checks.instances.optim import halfspace_instance, near_optimum
 
 S, u = halfspace_instance(rng, 10, 10.0, flat=True)
 run = gdnp.gdnp(problems.least_squares_moments(S, u, 1.0), near_optimum(S, u), T_d=12, T_s=50)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bntheory import deep_linear, transform
-from bntheory.checks import bn_instances
+from bntheory.checks.instances import batches as bn_instances
 from bntheory.checks.oracles.bn_reference import exact_population_stats, exact_running_stats, flat, mp_inference
 
 

@@ -186,11 +186,11 @@ def test_rate_interval_matches_scipy_stats():
     )
 
 
-# --- instances and harnesses of the rate checks (bntheory.checks.instances_optim, harness_optim) -------------
+# --- instances and harnesses of the rate checks (bntheory.checks.instances.optim, harness_optim) -------------
 
 
 def test_instances_and_oracles(rng):
-    from bntheory.checks import instances_optim as inst
+    from bntheory.checks.instances import optim as inst
 
     S, u = inst.halfspace_instance(rng, 5, 20.0, flat=True)
     v = np.linalg.eigh(S)[1][:, 0]
@@ -216,7 +216,7 @@ def test_instances_and_oracles(rng):
 def test_moments_error_sees_a_wrong_problem(rng):
     import dataclasses
 
-    from bntheory.checks.instances_optim import halfspace_instance, moments_error
+    from bntheory.checks.instances.optim import halfspace_instance, moments_error
 
     S, u = halfspace_instance(rng, 4, 5.0)
     problem = problems.halfspace(S, u)
@@ -228,7 +228,7 @@ def test_moments_error_sees_a_wrong_problem(rng):
 
 def test_adversarial_start_nearly_attains_the_least_squares_bound(rng):
     # THEORY.md §3.5: from S^-1 u + 1% along the flattest eigenvector the gap contracts by (1 - mu/L)^2 to O(1e-4).
-    from bntheory.checks.instances_optim import halfspace_instance, near_optimum
+    from bntheory.checks.instances.optim import halfspace_instance, near_optimum
     from bntheory.checks.rates import Trajectory, rate_ratios
 
     S, u = halfspace_instance(rng, 6, 10.0, flat=True)
@@ -239,7 +239,7 @@ def test_adversarial_start_nearly_attains_the_least_squares_bound(rng):
 
 
 def test_critical_point_oracle(rng):
-    from bntheory.checks.instances_optim import collinearity_gap, critical_point
+    from bntheory.checks.instances.optim import collinearity_gap, critical_point
 
     target = np.array([0.3, -1.0, 2.0])
     w = critical_point(lambda v: float(np.sum((v - target) ** 2) ** 2 + np.sum((v - target) ** 2)), rng.normal(size=3))

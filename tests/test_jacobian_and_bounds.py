@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bntheory import lipschitz
 from bntheory.backend import asarray, to_numpy
-from bntheory.checks.instances_bn import Downstream, normalized
+from bntheory.checks.instances.landscape import Downstream, normalized
 from bntheory.checks.oracles import torch_normalize
 from bntheory.checks.oracles.autograd import torch_hessian_form
 from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation

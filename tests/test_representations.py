@@ -5,7 +5,7 @@ import pytest
 
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
-from bntheory.checks import random_networks as nets
+from bntheory.checks.instances import networks as nets
 
 
 def test_steps_do_what_they_say(xp, rng):

@@ -1,6 +1,6 @@
 r"""Harnesses for the optimisation checks of Kohler et al. 2019: the library's runs against the check's oracles.
 
-Each harness draws its instances (:mod:`bntheory.checks.instances_optim`), runs the library under test
+Each harness draws its instances (:mod:`bntheory.checks.instances.optim`), runs the library under test
 (:func:`bntheory.gdnp.gdnp`, :func:`~bntheory.gdnp.gd`, :func:`~bntheory.gdnp.rayleigh_gd` on a
 :mod:`bntheory.problems` objective) on the backend `xp`, and measures the run against quantities computed from
 what it drew, never from the problem object: :math:`\rho^*` and :math:`\tilde w^*` from ``numpy.linalg.lstsq``
@@ -32,7 +32,7 @@ import scipy.optimize
 from bntheory import gdnp, problems
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import max_relative_error, worst
-from bntheory.checks.instances_optim import (
+from bntheory.checks.instances.optim import (
     collinearity_gap,
     contraction,
     critical_point,
@@ -91,7 +91,7 @@ class LeastSquaresRun:
     kappa : float
         Condition number of the population covariance.
     adversarial : bool
-        Started near the optimum along the flattest eigenvector (:func:`~instances_optim.near_optimum`).
+        Started near the optimum along the flattest eigenvector (:func:`near_optimum`).
     q : float
         :math:`(1-\mu/L)^2` with :math:`\mu, L` from ``eigvalsh`` of the sample :math:`X^\top X/n`.
     gaps : ndarray
@@ -294,11 +294,11 @@ def rayleigh_trajectories(
 ) -> list[Trajectory]:
     r"""The per-step ratio :math:`e_t=(\lambda_1-\rho_t)/(\rho_t-\lambda_2)` of :func:`bntheory.gdnp.rayleigh_gd` runs.
 
-    Random instances: `count` pencils of :func:`~instances_optim.random_pencil` (d = 2..6, condition of
+    Random instances: `count` pencils of :func:`random_pencil` (d = 2..6, condition of
     :math:`A` drawn from `kappas`), Gaussian starts; a nearly repeated top eigenvalue (gap below 1e-3 of the spread,
     factor 1, nothing to check) is skipped. Adversarial ones (``adversarial=True``): one per condition number, rank-one
     :math:`B=uu^\top` with :math:`u\perp v_\mu(A)` started near the top eigenvector (THEORY.md §3.5 is this case).
-    The bound's factor comes from :func:`~instances_optim.pencil` of the matrices drawn here; the iteration
+    The bound's factor comes from :func:`pencil` of the matrices drawn here; the iteration
     computes its own constants (they are under test).
     """
     out = []
@@ -516,7 +516,7 @@ def halfspace_critical_gaps(
     r"""Critical points of halfspace objectives (BFGS on the value alone) against the line through :math:`S^{-1}u`.
 
     Per loss and dimension: :math:`1-|\cos(\tilde w^*, S^{-1}u)|` (THEORY.md §3.6). With ``gaussian=False`` the
-    inputs are the :func:`~instances_optim.rademacher_points` with the same first two moments (negative control (i);
+    inputs are the :func:`rademacher_points` with the same first two moments (negative control (i);
     their expectation is an exact finite average, :func:`bntheory.problems.halfspace_samples`). On the host.
     """
     rows = []
@@ -566,9 +566,9 @@ class UnitCriticalPoint:
 def unit_critical_points(rng: np.random.Generator, *, dims: Sequence[int], other: str) -> list[UnitCriticalPoint]:
     r"""Critical points of unit 0 of the tanh MLP (THEORY.md §3.9), unit 1 held ``"on the line"`` or ``"random"``.
 
-    Per loss and dimension: moments from :func:`~instances_optim.mlp_instance`, unit 1 at :math:`0.8\,S^{-1}u` or
+    Per loss and dimension: moments from :func:`mlp_instance`, unit 1 at :math:`0.8\,S^{-1}u` or
     a Gaussian direction, the population objective by 2-D quadrature (:func:`bntheory.problems.tanh_mlp_unit`), the
-    critical point by :func:`~instances_optim.critical_point`. On the host; the points depend on the objective's
+    critical point by :func:`critical_point`. On the host; the points depend on the objective's
     value only.
     """
     if other not in ("on the line", "random"):

@@ -83,7 +83,7 @@ RATE_FLOOR = Tolerance(1e-9, "THEORY.md §8: below ~1e-9 of the first gap the er
 CONFIDENCE = Tolerance(0.95, "the conventional level; claims are gated on the interval, not the point estimate")
 
 #: How close to 1 the largest ratio must come when a check includes adversarial runs (instances where the bound is
-#: nearly attained: :func:`bntheory.checks.instances_optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
+#: nearly attained: :func:`bntheory.checks.instances.optim.near_optimum` reaches 1 - 5e-5 at worst). A bound loose
 #: by a factor 1.001 per step, or a step 0.1% shorter than the theorem's, then fails.
 RATE_REACH = Tolerance(1e-3, "adversarial starts reach 1 - 5e-5 (kappa 2..100); a bound 0.1% loose per step fails")
 

@@ -8,7 +8,7 @@ NeurIPS 2021, arXiv:2106.03970 (THEORY-2.md §12.1, which overrides THEORY.md §
 Library code under test: :mod:`bntheory.representations`. The reference table of THEORY.md §5.1 (an independent
 reproduction of the authors' setting) is gated at its own settings; numerical ranks are reported with the
 tolerance used. Oracles: NumPy's ``matrix_rank`` and its tolerance, the soft rank from traces, the gap from
-singular values (:mod:`bntheory.checks.random_networks`, which also builds the chains).
+singular values (:mod:`bntheory.checks.instances.networks`, which also builds the chains).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 
 from bntheory import representations as rep
 from bntheory.backend import to_numpy
-from bntheory.checks import random_networks as nets
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within, worst
+from bntheory.checks.instances import networks as nets
 from bntheory.checks.tolerances import FLOAT64_ORACLE
 from bntheory.context import Context
 from bntheory.registry import ARRAY, register

@@ -5,7 +5,7 @@ Covariate Shift", ICML 2015, arXiv:1502.03167 (THEORY.md §1.1–§1.4, §1.6).
 
 This module states the results and wires library code (:mod:`bntheory.transform`) to independent oracles
 (:mod:`bntheory.checks.oracles`, :mod:`bntheory.checks.oracles.bn_reference`) on instances from
-:mod:`bntheory.checks.bn_instances`; it implements nothing of its own beyond the deliberately wrong variants
+:mod:`bntheory.checks.instances.batches`; it implements nothing of its own beyond the deliberately wrong variants
 that the negative controls feed to the same comparisons.
 """
 
@@ -20,9 +20,8 @@ from array_api_compat import array_namespace
 from bntheory import transform
 from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.backend import to_numpy
-from bntheory.checks.bn_instances import bn_batch, gaussian_batches, running_statistics
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, max_relative_error
-from bntheory.checks.instances import channel_major
+from bntheory.checks.instances.batches import bn_batch, channel_major, gaussian_batches, running_statistics
 from bntheory.checks.oracles import mp_batch_norm, torch_batch_norm, torch_batch_norm_grads
 from bntheory.checks.oracles.bn_reference import (
     direct_conv2d,

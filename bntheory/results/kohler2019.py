@@ -7,7 +7,7 @@ could not be consulted: theorem numbers are not given, statements are named as i
 carried over ([D] derived here, [R] recalled).
 
 Library code under test: :mod:`bntheory.gdnp` (GDNP, its direction gradient, the Rayleigh iteration, plain GD)
-and :mod:`bntheory.problems`. Instances and oracles: :mod:`bntheory.checks.instances_optim` (mpmath central
+and :mod:`bntheory.problems`. Instances and oracles: :mod:`bntheory.checks.instances.optim` (mpmath central
 differences, ``numpy.linalg.lstsq``, ``scipy.linalg.eigh``, BFGS on the value alone), run by
 :mod:`bntheory.checks.harness_optim`. Every rate bound is computed from the matrices the check drew, never from
 the problem object, and checked step by step above a rounding floor (THEORY.md §8) by
@@ -25,7 +25,7 @@ from bntheory import gdnp, problems
 from bntheory.backend import to_numpy
 from bntheory.checks import harness_optim as harness
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error
-from bntheory.checks.instances_optim import (
+from bntheory.checks.instances.optim import (
     halfspace_instance,
     least_squares_instance,
     mlp_instance,

@@ -14,8 +14,8 @@ import numpy as np
 from bntheory import transform
 from bntheory._layout import values_per_channel
 from bntheory.backend import to_numpy
-from bntheory.checks.bn_instances import drifting_batches
 from bntheory.checks.compare import Outcome, Worst, at_most, max_relative_error
+from bntheory.checks.instances.batches import drifting_batches
 from bntheory.checks.oracles.bn_reference import exact_running_stats
 from bntheory.checks.tolerances import FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context

@@ -8,7 +8,7 @@ Library code under test: :mod:`bntheory.representations` (decomposed BN steps, d
 measures). Oracles: exact ranks in SymPy rationals, NumPy's rank tolerance from SciPy's singular values, Monte
 Carlo means over draws of :math:`WH` from its Gaussian law (built by the check) with standard errors from the
 draws, and frequencies over seeded networks with exact Clopper–Pearson bounds (:mod:`bntheory.checks.frequency`).
-Instances and harnesses: :mod:`bntheory.checks.random_networks`.
+Instances and harnesses: :mod:`bntheory.checks.instances.networks`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import sympy as sp
 
 from bntheory import representations as rep
 from bntheory.backend import to_numpy
-from bntheory.checks import random_networks as nets
 from bntheory.checks.compare import Outcome, at_least, at_most, exact
 from bntheory.checks.frequency import frequency
+from bntheory.checks.instances import networks as nets
 from bntheory.checks.tolerances import FLOAT64_ORACLE
 from bntheory.context import Context
 from bntheory.registry import ARRAY, register
@@ -122,7 +122,7 @@ relu_rank = register(
     notes=(
         "THEORY.md §4.3: Theorem 3's exact bound is NOT confirmed, so only the [D] facts are checked: the frequency "
         "of full rank over seeded draws for d in {n, 2n, 4n, 8n}, with Clopper-Pearson bounds. The batch is drawn "
-        "with separated directions (checks.random_networks.separated_directions): with free random angles a "
+        "with separated directions (checks.instances.networks.separated_directions): with free random angles a "
         "nearly parallel pair (arcs of width delta between activation boundaries) makes the frequency a matter of "
         "luck (seed 0 of the per-check streams: CP bound 0.389). ReLU is positively homogeneous: columns x and 2x "
         "stay parallel (the control)."

@@ -9,7 +9,7 @@ an :class:`~bntheory.checks.inequality.Inequality`: its left side from PyTorch a
 and mpmath at 50-60 digits (the reported points), its right side from the library function on the backend of the
 run, and its equality case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
 enters the statements only through :math:`g=\partial\hat{\mathcal L}/\partial z` (and :math:`H`), so the specs range
-over a generic smooth downstream function (:class:`~bntheory.checks.instances_bn.Downstream`); the network checks
+over a generic smooth downstream function (:class:`~bntheory.checks.instances.landscape.Downstream`); the network checks
 add real BN networks. Each control is the same spec with one wrong piece.
 """
 
@@ -22,7 +22,7 @@ from bntheory import lipschitz, transform
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error, worst
 from bntheory.checks.inequality import Inequality, Params, attack_family, batch, matrix, nonneg, scalar, vector
-from bntheory.checks.instances_bn import (
+from bntheory.checks.instances.landscape import (
     Downstream,
     aligned_batch,
     draw_batch,
@@ -404,7 +404,7 @@ def _thm4_4(ctx: Context, frobenius: bool) -> dict[str, Inequality]:
     r"""Theorem 4.4 (pointwise form) as a spec per (m, d); `frobenius` is the control (lambda^2/m with ||X||_F).
 
     Equality case: the aligned batch X = [y, 2||y|| u/||u||, 0, ...] with u = grad_y L_hat at eps = 0 and W_j = e_1
-    (:func:`~bntheory.checks.instances_bn.aligned_batch`): both steps, Theorem 4.1 and ||X^T u|| <= ||X||_2 ||u||, are
+    (:func:`~instances.landscape.aligned_batch`): both steps, Theorem 4.1 and ||X^T u|| <= ||X||_2 ||u||, are
     then equalities, so the ratio is 1 up to rounding. The right side cancels when g is nearly in span{1, y_hat}, so
     the ratio is 1 + (lhs - rhs) / (the sum of the absolute values of its three terms), where the library's float64
     rounding lives.

@@ -16,7 +16,7 @@ import sympy as sp
 
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, within
-from bntheory.checks.instances_bn import draw_batch
+from bntheory.checks.instances.landscape import draw_batch
 from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_to_numpy
 from bntheory.checks.tolerances import CLOSED_FORM, EQUALITY_REACH, RATIO_SLACK
 from bntheory.context import Context

@@ -18,9 +18,9 @@ import numpy as np
 
 from bntheory import deep_linear
 from bntheory.backend import to_numpy
-from bntheory.checks.bn_instances import quadratic
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, max_relative_error
 from bntheory.checks.frequency import frequency
+from bntheory.checks.instances.batches import quadratic
 from bntheory.checks.oracles.dln_reference import torch_dln_loss_and_grads, torch_ics
 from bntheory.checks.tolerances import CLOSED_FORM, CONFIDENCE, IDENTITY
 from bntheory.context import Context

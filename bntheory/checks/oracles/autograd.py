@@ -77,7 +77,7 @@ def torch_loss_gradient(y, gamma: float, eps: float, downstream) -> np.ndarray:
         BN scale and :math:`\epsilon\ge0` (BN from primitives, :func:`torch_normalize`, so :math:`\epsilon=0` works).
     downstream : callable
         :math:`F`, taking and returning float64 torch tensors (e.g.
-        :meth:`bntheory.checks.instances_bn.Downstream.torch`).
+        :meth:`bntheory.checks.instances.landscape.Downstream.torch`).
     """
     import torch
 
@@ -115,7 +115,7 @@ def torch_weight_gradient(X, w, gamma: float, eps: float, downstream) -> np.ndar
 
 
 def torch_bn_mlp_grads(net, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    r"""Pre-BN activations and three gradients of a :class:`~bntheory.checks.instances_bn.BNMLP`, by autograd.
+    r"""Pre-BN activations and three gradients of a :class:`~bntheory.checks.instances.landscape.BNMLP`, by autograd.
 
     Returns ``(y, g, dy, dW)``, each with samples in rows and units in columns: :math:`y=XW`,
     :math:`g=\partial\hat{\mathcal L}/\partial z` at the BN output, :math:`\partial\hat{\mathcal L}/\partial y` and
@@ -137,7 +137,7 @@ def torch_bn_mlp_grads(net, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def torch_bn_mlp_curvature(net) -> list[dict[str, np.ndarray | float]]:
-    r"""Per BN unit of a :class:`~bntheory.checks.instances_bn.BNMLP` at :math:`\epsilon=0`: Theorem 4.2's inputs.
+    r"""Theorem 4.2's inputs per BN unit of a :class:`~bntheory.checks.instances.landscape.BNMLP` (eps = 0).
 
     For unit :math:`j`: :math:`v=\nabla_{y_j}\hat{\mathcal L}`, the form
     :math:`v^\top\nabla^2_{y_jy_j}\hat{\mathcal L}\,v` (double backward with the other units fixed),

@@ -18,7 +18,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from bntheory.checks.instances import channel_major
+from bntheory.checks.instances.batches import channel_major
 from bntheory.checks.oracles.exact import exact_fraction
 from bntheory.checks.oracles.mp import mp_batch_norm, mp_central_gradient
 

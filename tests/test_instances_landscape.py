@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bntheory.checks.instances_bn import (
+from bntheory.checks.instances.landscape import (
     Downstream,
     aligned_batch,
     draw_batch,

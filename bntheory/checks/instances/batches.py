@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bn_batch", "drifting_batches", "gaussian_batches", "quadratic", "running_statistics"]
+__all__ = [
+    "bn_batch",
+    "channel_major",
+    "drifting_batches",
+    "gaussian_batches",
+    "quadratic",
+    "running_statistics",
+]
 
 
 def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,3 +85,8 @@ def quadratic(rng: np.random.Generator, p: int) -> tuple[np.ndarray, np.ndarray]
     B = rng.normal(size=(p, p))
     Q = B @ B.T / p + np.diag(rng.uniform(0, 3, p))
     return Q, rng.normal(size=p)
+
+
+def channel_major(x: np.ndarray) -> np.ndarray:
+    """Rearrange an (m, C) or (N, C, *spatial) array to (C, values): one row per channel."""
+    return np.moveaxis(np.asarray(x), 1, 0).reshape(x.shape[1], -1)

@@ -1,11 +1,11 @@
-"""Instances and harnesses of bntheory.checks.random_networks: what they build is what they say."""
+"""Instances and harnesses of bntheory.checks.instances.networks: what they build is what they say."""
 
 import numpy as np
 import pytest
 import sympy as sp
 
 from bntheory import representations as rep
-from bntheory.checks import random_networks as nets
+from bntheory.checks.instances import networks as nets
 
 
 def test_integer_batches_and_the_row_space_test():
