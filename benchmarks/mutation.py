@@ -27,7 +27,7 @@ How a mutant is tested
 1. The tree (``--tree``, default: this checkout) is copied, package ``bntheory/`` only, into
    ``<state>/snapshot`` (every read uses it, so the tree may change meanwhile) and from there into one directory
    per job (``<state>/work-<i>``); ``PYTHONPATH`` points there. The tree itself is never written.
-2. Mapping results to code (dynamic, per statement). Each non-provisional result runs once, unmutated, in its
+2. Mapping results to code (dynamic, per statement). Each result runs once, unmutated, in its
    own fresh interpreter (memos and ``functools.cache`` start empty) under coverage.py, with the dynamic
    context ``import`` while the registry imports and ``run`` while ``bntheory.cli.main(["verify", ...])``
    runs the result. A static import graph maps a module to whole results modules (``lipschitz.py`` to every
@@ -44,8 +44,9 @@ How a mutant is tested
    ``not executed``, without running anything (``--run-unexecuted`` runs it anyway against the module's
    results). The map is cached per tree fingerprint; a journal record is reused only while the map still
    selects the same results for its mutant.
-3. Results left out of every test: provisional ones ([R] statements never change the exit code) and results
-   that already fail unmutated (they would kill every mutant); both are listed in the report.
+3. Results left out of every test: those that already fail unmutated (they would kill every mutant), listed in the
+   report. Provisional ([R]) results are tests too: only their claim check, the test of the recalled statement,
+   does not gate; their checks of the library code do.
 4. The mutant is written into the job's copy (its ``.pyc`` removed, ``PYTHONDONTWRITEBYTECODE=1``), then
    ``python -m bntheory.cli verify --quick --jobs 1 --only <id>`` runs once per selected result, fastest
    first, stopping at the first non-zero exit (the same verdict as one call with all of them: ``verify``
@@ -900,7 +901,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jobs = [Job(base, state / f"work-{i}", args.memory_limit) for i in range(args.jobs)]
     results = list_results(jobs[0])
-    gating = [rid for rid, provisional in results if not provisional]
+    # Every result can change the exit code: a provisional one fails when its checks of the library code fail
+    # (only its claim check, the test of the recalled statement, does not gate).
+    gating = [rid for rid, _ in results]
     traces = trace_all(jobs, gating, state / f"traces-{fp[:16]}-{settings}", args.size, args.verify_seed)
     selector = Selector(base, traces)
     failing = sorted(r for r, t in traces.items() if not t.passes)
@@ -1000,7 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{_cosmic_ray_version()}, {len(operators)} operators"
         + (f"; a sample of {n_selected} (seed {args.seed})" if args.sample else "; every mutant"),
         "Left out before counting: " + "; ".join(f"{left_out[k]} {why}" for k, why in LEFT_OUT.items()) + ".",
-        f"Results never used as tests, provisional ({len(results) - len(gating)}): "
+        f"Provisional results (their claim checks do not gate; their other checks do) ({sum(p for _, p in results)}): "
         + ", ".join(r for r, p in results if p),
         "Results failing unmutated (left out: they would kill everything): " + (", ".join(failing) or "none"),
     ]

@@ -38,8 +38,9 @@ Status of a result after a run (:func:`bntheory.run.run`):
 ``failed``
     a check failed, raised, or the negative control was not rejected;
 ``provisional``
-    the statement is tagged [R] (recalled, not confirmed from the paper): it is run and reported, but
-    does not gate ``bntheory verify``;
+    the statement is tagged [R] (recalled, not confirmed from the paper) and every check passed: its claim check
+    (the test of the recalled statement) does not gate ``bntheory verify``; its other checks, which test the
+    library code rather than the statement, do: a failure there makes the result ``failed``;
 ``not reproduced``
     a check registered with :meth:`Result.claim` measured the published claim under its stated assumptions and
     the claim did not hold, while every other check passed and the control was rejected; the evidence is that

@@ -79,9 +79,10 @@ class ResultReport:
         """The result's status in this run (see :mod:`bntheory.registry`)."""
         if self.machinery_holds and any(c.claim and c.status == "failed" for c in self.checks):
             return "not reproduced"
-        if self.result.provisional:
-            return "provisional"
-        return "passed" if self.holds else "failed"
+        if not self.machinery_holds:
+            # Even for a recalled ([R]) statement: its checks of the library code are not tests of the statement.
+            return "failed"
+        return "provisional" if self.result.provisional else "passed"
 
     @property
     def machinery_holds(self) -> bool:

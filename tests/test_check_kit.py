@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from bntheory.checks import tolerances
-from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, max_relative_error, within, worst
+from bntheory.checks.compare import (
+    Outcome,
+    Worst,
+    at_least,
+    at_most,
+    exact,
+    max_relative_error,
+    unless_nonfinite,
+    within,
+    worst,
+)
 from bntheory.checks.inequality import Inequality, Params, attack, attack_family, batch, nonneg, scalar, vector
 from bntheory.context import Context
 
@@ -37,6 +47,13 @@ def test_worst_keeps_nan_and_where():
     assert math.isnan(worst([0.0, math.nan, 1.0])) and worst([1.0, 2.0]) == 2.0
     assert math.isnan(float(Worst())), "an empty accumulator measured nothing"
     assert math.isnan(max_relative_error([math.nan], [1.0])) and math.isnan(max_relative_error([1.0], [math.inf]))
+
+
+def test_a_count_built_from_nan_is_not_a_frequency():
+    plain, bn = [3.0, math.nan], [1.0, 2.0]
+    count = sum(b < a for a, b in zip(plain, bn, strict=True))  # NaN compares False: looks like 1 of 2
+    assert count == 1 and math.isnan(unless_nonfinite(count / 2, plain, bn))
+    assert unless_nonfinite(0.5, [1.0], np.ones(3)) == 0.5
 
 
 def test_every_tolerance_says_why():

@@ -109,11 +109,13 @@ def test_a_crashing_check_fails_with_its_cause():
 def test_provisional_and_not_reproduced_do_not_gate():
     failing = lambda ctx: at_most(2.0, 1.0, "held in 0 of 50 seeds")  # noqa: E731
     recalled, refuted = _sandbox(tag="R"), _sandbox(tag="S")
-    recalled.numeric("fails")(failing)
+    recalled.numeric("sound machinery")(lambda ctx: at_most(0.0, 1.0))
+    recalled.claim("the recalled statement")(lambda ctx: at_most(0.0, 1.0))
+    recalled.negative_control("false formula")(failing)
     refuted.numeric("sound machinery")(lambda ctx: at_most(0.0, 1.0))
     refuted.claim("the claim")(failing)
     refuted.negative_control("false formula")(failing)
-    assert run(recalled, Context()).status == "provisional"
+    assert run(recalled, Context()).status == "provisional" and not run(recalled, Context()).gates
     rep = run(refuted, Context())
     assert rep.status == "not reproduced" and not rep.gates
     assert "held in 0 of 50 seeds" in rep.evidence and "measured 2" in rep.evidence, "evidence from this run"
@@ -129,6 +131,20 @@ def test_a_claim_that_holds_is_a_pass_and_broken_machinery_is_a_failure():
     broken.claim("the claim")(lambda ctx: at_most(2.0, 1.0))
     broken.negative_control("false formula")(lambda ctx: at_most(2.0, 1.0))
     assert run(broken, Context()).status == "failed", "not reproduced needs every other check to pass"
+
+
+def test_a_recalled_statement_gates_on_its_checks_of_the_library_only():
+    failing = lambda ctx: at_most(2.0, 1.0)  # noqa: E731
+    broken = _sandbox(tag="R")
+    broken.numeric("the library's code")(failing)
+    broken.claim("the recalled statement")(lambda ctx: at_most(0.0, 1.0))
+    broken.negative_control("false formula")(failing)
+    assert run(broken, Context()).status == "failed" and run(broken, Context()).gates
+    unconfirmed = _sandbox(tag="R")
+    unconfirmed.numeric("the library's code")(lambda ctx: at_most(0.0, 1.0))
+    unconfirmed.claim("the recalled statement")(failing)
+    unconfirmed.negative_control("false formula")(failing)
+    assert run(unconfirmed, Context()).status == "not reproduced"
 
 
 def test_nan_never_passes_and_a_nan_control_is_not_a_rejection():

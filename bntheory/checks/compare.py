@@ -18,7 +18,17 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Outcome", "Worst", "at_least", "at_most", "exact", "max_relative_error", "within", "worst"]
+__all__ = [
+    "Outcome",
+    "Worst",
+    "at_least",
+    "at_most",
+    "exact",
+    "max_relative_error",
+    "unless_nonfinite",
+    "within",
+    "worst",
+]
 
 Relation = Literal["<=", ">=", "==", "in"]
 
@@ -112,6 +122,16 @@ def within(measured: float, low: float, high: float, detail: str = "", *, sample
 def exact(residuals: int, detail: str = "") -> Outcome:
     """Pass when no residual is left: `residuals` counts the expressions that did not simplify to 0."""
     return Outcome(residuals, 0, "==", detail)
+
+
+def unless_nonfinite(value: float, *inputs) -> float:
+    """`value`, or NaN when any of `inputs` (numbers or arrays) holds NaN or inf.
+
+    Comparisons with NaN are False, so a count of events (``sum(b < a ...)``) built from non-finite measurements
+    looks like a genuine frequency of 0; passing the count through this makes the outcome invalid instead.
+    """
+    finite = all(bool(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))) for v in inputs)
+    return float(value) if finite else math.nan
 
 
 def worst(values: Iterable[float]) -> float:
