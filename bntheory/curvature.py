@@ -21,12 +21,13 @@ definitions of a per-sample gradient under BN).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse.linalg
+
+from bntheory._torch_threads import single_threaded
 
 __all__ = [
     "Loss",
@@ -60,28 +61,6 @@ def _torch():
     except ImportError as exc:  # pragma: no cover - the test environment has torch
         raise ImportError("bntheory.curvature needs PyTorch: pip install 'bntheory[oracle]'") from exc
     return torch
-
-
-def _single_threaded(fn):
-    """Run `fn` with one PyTorch intra-op thread, restoring the caller's setting afterwards.
-
-    The networks here are small (D up to a few hundred); on a loaded machine PyTorch's thread pool costs far more
-    than it saves (a 6-unit BN network's backward pass: 50 ms with two threads under load, 0.1 ms with one).
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        torch = _torch()
-        threads = torch.get_num_threads()
-        if threads == 1:
-            return fn(*args, **kwargs)
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 @dataclass(frozen=True)
@@ -190,14 +169,14 @@ def _reduction(N: int, reduction: str) -> float:
     return 1.0 if reduction == "sum" else 1.0 / N
 
 
-@_single_threaded
+@single_threaded
 def loss_value(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean") -> float:
     r""":math:`L=r\sum_n\ell(F_n,y_n)` in training mode."""
     t, Xt, Yt = _as_torch(theta, X, Y)
     return float(_reduction(len(X), reduction) * _sample_losses(model.forward(t, Xt), Yt, loss).sum())
 
 
-@_single_threaded
+@single_threaded
 def full_gradient(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`\nabla_\theta L` by autograd (training mode)."""
     torch = _torch()
@@ -207,7 +186,7 @@ def full_gradient(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: s
     return torch.autograd.grad(L, t)[0].numpy()
 
 
-@_single_threaded
+@single_threaded
 def per_component_gradients(model: Model, theta, X, Y, *, loss: Loss = "mse") -> np.ndarray:
     r"""Per-component gradients :math:`\mathbf g_n=(\mathrm J_\theta F_n)^\top\nabla_{F_n}\ell(F_n,y_n)`, shape (N, D).
 
@@ -226,7 +205,7 @@ def per_component_gradients(model: Model, theta, X, Y, *, loss: Loss = "mse") ->
     return torch.vmap(lambda v: vjp(v)[0])(cotangents).numpy()
 
 
-@_single_threaded
+@single_threaded
 def per_sample_gradients(
     model: Model,
     theta,
@@ -305,7 +284,7 @@ def loss_hessian_factors(F: np.ndarray, loss: Loss) -> np.ndarray:
     raise ValueError(f"loss: expected 'mse' or 'cross_entropy', got {loss!r}")
 
 
-@_single_threaded
+@single_threaded
 def ggn_diagonal(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r"""The GGN's diagonal by back-propagating the N·C loss-Hessian factors.
 
@@ -326,7 +305,7 @@ def ggn_diagonal(model: Model, theta, X, *, loss: Loss = "mse", reduction: str =
     return _reduction(N, reduction) * (products**2).sum(dim=0).numpy()
 
 
-@_single_threaded
+@single_threaded
 def ggn_dense(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r"""The full :math:`G=\mathrm J^\top(\nabla^2_FL)\mathrm J`, the independent oracle (:math:`O(D^2)` memory).
 
@@ -367,7 +346,7 @@ def _block(V, D: int):
     return V
 
 
-@_single_threaded
+@single_threaded
 def ggn_vector_products(model: Model, theta, X, V, *, loss: Loss = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`GV` for a (D, k) block `V`: :math:`v\mapsto r\,\mathrm J^\top SS^\top\mathrm Jv` (no dense :math:`G`).
 
@@ -397,7 +376,7 @@ def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str =
     )
 
 
-@_single_threaded
+@single_threaded
 def hessian_vector_products(
     model: Model, theta, X, Y, V, *, loss: Loss = "mse", reduction: str = "mean", frozen: bool = False
 ) -> np.ndarray:
@@ -482,7 +461,7 @@ def gaussian_mixture(
     return X - X.mean(axis=0), y
 
 
-@_single_threaded
+@single_threaded
 def gradient_descent(
     model: Model, thetas, Xs, Ys, *, steps: int, lr: float, loss: Loss = "cross_entropy", reduction: str = "mean"
 ) -> np.ndarray:

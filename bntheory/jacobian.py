@@ -50,17 +50,7 @@ def bn_jacobian(x: Array, gamma: Array, *, eps: float = 0.0) -> Array:
         ``J[c, i, j]`` is :math:`\partial y_{ic}/\partial x_{jc}`; channels do not interact, so the full
         Jacobian is block-diagonal with these blocks.
     """
-    xp = check_float_array(x, "x", min_ndim=2)
-    if x.ndim != 2:
-        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
-    m, channels = x.shape
-    if m < 2:
-        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
-    check_vector(gamma, "gamma", channels, x)
-    check_same_dtype(gamma, "gamma", x)
-    eps = check_nonnegative(eps, "eps")
-    centered = x - xp.mean(x, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    xp, m, _, centered, s, eps = _batch_statistics(x, gamma, eps)
     x_hat = xp.permute_dims(centered / s, (1, 0))  # (C, m)
     eye = xp.eye(m, dtype=x.dtype, device=device(x))
     projector = eye - 1.0 / m - x_hat[:, :, None] * x_hat[:, None, :] / m
@@ -98,17 +88,7 @@ def bn_jacobian_eigenvalues(x: Array, gamma: Array, *, eps: float = 0.0) -> Arra
         Row :math:`c` is :math:`(0,\ \gamma_c\epsilon/s_c^3,\ \gamma_c/s_c,\dots,\gamma_c/s_c)`: the eigenvalues for
         :math:`\mathbf 1`, for :math:`\hat x_c`, and for the :math:`m-2` directions orthogonal to both (unsorted).
     """
-    xp = check_float_array(x, "x", min_ndim=2)
-    if x.ndim != 2:
-        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
-    m, channels = x.shape
-    if m < 2:
-        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
-    check_vector(gamma, "gamma", channels, x)
-    check_same_dtype(gamma, "gamma", x)
-    eps = check_nonnegative(eps, "eps")
-    centered = x - xp.mean(x, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    xp, m, channels, _, s, eps = _batch_statistics(x, gamma, eps)
     ones = xp.ones((channels, m), dtype=x.dtype, device=device(x))
     first = xp.concat(
         [xp.zeros((channels, 1), dtype=x.dtype, device=device(x)), ones[:, :1] * eps / s[:, None] ** 2], axis=1
@@ -146,3 +126,19 @@ def jacobian_deviation(sigma: float, gamma: float, eps: float) -> tuple[float, f
     s = (sigma * sigma + eps) ** 0.5
     exact = abs(gamma) * max(eps / s**3, eps / (sigma * s * (sigma + s)))
     return exact, abs(gamma) * eps / sigma**3
+
+
+def _batch_statistics(x: Array, gamma: Array, eps: float):
+    """Validate (x, gamma, eps) and return (xp, m, C, x - mean, s = sqrt(var + eps), eps) per channel."""
+    xp = check_float_array(x, "x", min_ndim=2)
+    if x.ndim != 2:
+        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
+    m, channels = x.shape
+    if m < 2:
+        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
+    check_vector(gamma, "gamma", channels, x)
+    check_same_dtype(gamma, "gamma", x)
+    eps = check_nonnegative(eps, "eps")
+    centered = x - xp.mean(x, axis=0, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    return xp, m, channels, centered, s, eps

@@ -28,10 +28,11 @@ F. Dangel, "Structural implications of batch normalization" (note, 2021), THEORY
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Protocol
 
 import numpy as np
+
+from bntheory._torch_threads import single_threaded
 
 __all__ = [
     "NetworkSpec",
@@ -62,22 +63,6 @@ def _torch():
     import torch
 
     return torch
-
-
-def _single_threaded(fn):
-    """Run `fn` with one PyTorch intra-op thread (tiny networks: the thread pool only costs), then restore."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        torch = _torch()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def _check(spec: NetworkSpec, theta: np.ndarray, X: np.ndarray) -> None:
@@ -125,7 +110,7 @@ def _targets(Y, loss: str):
     return torch.as_tensor(np.asarray(Y), dtype=torch.int64 if loss == "cross_entropy" else torch.float64)
 
 
-@_single_threaded
+@single_threaded
 def outputs(spec: NetworkSpec, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
     r""":math:`F(X,\theta)`, shape (N, C), by the ``torch.nn`` network in training mode."""
     _check(spec, theta, X)
@@ -134,7 +119,7 @@ def outputs(spec: NetworkSpec, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         return torch_network(spec, theta)(torch.as_tensor(np.asarray(X, dtype=np.float64))).numpy()
 
 
-@_single_threaded
+@single_threaded
 def gradient(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`\nabla_\theta L` by one backward pass through the ``torch.nn`` network (training mode)."""
     _check(spec, theta, X)
@@ -145,7 +130,7 @@ def gradient(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: st
     return torch.nn.utils.parameters_to_vector(grads).numpy()
 
 
-@_single_threaded
+@single_threaded
 def per_component_gradients(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse") -> np.ndarray:
     r""":math:`\mathbf g_n=(\mathrm J_\theta F_n)^\top\nabla_{F_n}\ell(F_n,y_n)`, shape (N, D), one backward pass each.
 
@@ -166,7 +151,7 @@ def per_component_gradients(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse"
     return torch.stack(rows).numpy()
 
 
-@_single_threaded
+@single_threaded
 def jacobian(spec: NetworkSpec, theta, X) -> np.ndarray:
     r""":math:`\mathrm J_\theta F`, shape (N, C, D), one backward pass per output entry (training mode)."""
     _check(spec, theta, X)
@@ -183,7 +168,7 @@ def jacobian(spec: NetworkSpec, theta, X) -> np.ndarray:
     return J
 
 
-@_single_threaded
+@single_threaded
 def loss_hessian(F: np.ndarray, *, loss: str = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`\nabla^2_FL` of PyTorch's loss at the outputs `F` (N, C), shape (NC, NC), in the :math:`(n,c)` order.
 
@@ -199,7 +184,7 @@ def loss_hessian(F: np.ndarray, *, loss: str = "mse", reduction: str = "mean") -
     return H.numpy()
 
 
-@_single_threaded
+@single_threaded
 def ggn(spec: NetworkSpec, theta, X, *, loss: str = "mse", reduction: str = "mean") -> np.ndarray:
     r""":math:`G=\mathrm J^\top(\nabla^2_FL)\mathrm J` from :func:`jacobian` and :func:`loss_hessian`, shape (D, D)."""
     J = jacobian(spec, theta, X)
@@ -234,7 +219,7 @@ def _primitive_loss(spec, X, Y, loss, reduction, frozen):
     return lambda p: _loss(_primitive_forward(spec, p, Xt, frozen), Yt, loss, reduction)
 
 
-@_single_threaded
+@single_threaded
 def primitive_gradient(
     spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: str = "mean", frozen: bool = False
 ) -> np.ndarray:
@@ -245,7 +230,7 @@ def primitive_gradient(
     return torch.autograd.grad(_primitive_loss(spec, X, Y, loss, reduction, frozen)(t), t)[0].numpy()
 
 
-@_single_threaded
+@single_threaded
 def hessian(
     spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: str = "mean", frozen: bool = False
 ) -> np.ndarray:
