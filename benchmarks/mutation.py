@@ -44,6 +44,10 @@ How a mutant is tested
    ``not executed``, without running anything (``--run-unexecuted`` runs it anyway against the module's
    results). The map is cached per tree fingerprint; a journal record is reused only while the map still
    selects the same results for its mutant.
+   A mutant of the check kit (``bntheory/checks/``) that survives verify also meets the kit's own tests
+   (``KIT_TESTS``; ``--no-kit-tests`` turns this off): a mutation that only loosens a check cannot change a verdict
+   on correct library code, so verify alone could never kill it, while the kit's tests run it on statements known
+   to be true and known to be false.
 3. Results left out of every test: those that already fail unmutated (they would kill every mutant), listed in the
    report. Provisional ([R]) results are tests too: only their claim check, the test of the recalled statement,
    does not gate; their checks of the library code do.
@@ -120,6 +124,16 @@ from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "bntheory"
+#: The check kit's own tests: a mutant of the kit that only loosens a check cannot change a verdict on correct
+#: library code (verify passes either way), so for modules under bntheory/checks/ these tests are the second killer:
+#: they run the kit on known-true and known-false statements.
+KIT_TESTS = (
+    "tests/test_check_kit.py",
+    "tests/test_search_and_frequency.py",
+    "tests/test_bn_kit.py",
+    "tests/test_instances_landscape.py",
+    "tests/test_instances_networks.py",
+)
 
 #: Library modules under test (issue 14): the transform and its kernels, the theory modules and the check kit.
 DEFAULT_MODULES = (
@@ -686,7 +700,8 @@ def test_mutant(job: Job, mutant: Mutant, ids: list[str], how: str, args, traces
         compile(after, mutant.module, "exec")
     except SyntaxError as exc:
         return {**record, "outcome": "incompetent", "detail": f"does not compile: {exc}"}
-    if not ids:
+    kit = args.kit_tests and mutant.module.startswith(f"{PACKAGE}/checks/")
+    if not ids and not kit:
         return {**record, "outcome": "survived", "detail": "not executed by any passing result"}
     calls = [ids] if args.one_call else [[r] for r in ids]
     total = 0.0
@@ -700,7 +715,16 @@ def test_mutant(job: Job, mutant: Mutant, ids: list[str], how: str, args, traces
             if rc != 0:
                 detail = "" if rc == 1 else tail  # 1: a result failed; anything else: a crash, with its output
                 return {**record, "outcome": "killed", "by": call, "rc": rc, "seconds": total, "detail": detail}
-    return {**record, "outcome": "survived", "seconds": total, "detail": ""}
+        if kit:
+            tests = [str(Path(args.tree) / t) for t in KIT_TESTS if (Path(args.tree) / t).exists()]
+            argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+            rc, tail, seconds = job.call(argv, args.timeout or 300.0)
+            total += seconds
+            if rc is None:
+                return {**record, "outcome": "timeout", "by": ["kit tests"], "seconds": total, "detail": "kit tests"}
+            if rc != 0:
+                return {**record, "outcome": "killed", "by": ["kit tests"], "rc": rc, "seconds": total, "detail": ""}
+    return {**record, "outcome": "survived", "seconds": total, "detail": "" if ids else "not executed; kit tests pass"}
 
 
 def load_equivalents(path: Path | None) -> list[dict]:
@@ -843,6 +867,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--one-call", action="store_true", help="one verify call with all of a mutant's results")
     p.add_argument("--run-unexecuted", action="store_true", help="also run mutants no passing result executes")
+    p.add_argument(
+        "--no-kit-tests",
+        dest="kit_tests",
+        action="store_false",
+        help="do not run the kit's own tests on mutants of bntheory/checks/ that survive verify",
+    )
     p.add_argument("--state", metavar="DIR", help="journal, coverage maps and copies (default: under the temp dir)")
     p.add_argument("--json", metavar="PATH", help="write the summary, every mutant and every survivor (atomically)")
     p.add_argument(
@@ -910,7 +940,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     journal = state / "journal.jsonl"
     done: dict[str, dict] = {}
-    key = f"{fp}:{settings}:{args.one_call}:{args.run_unexecuted}"
+    key = f"{fp}:{settings}:{args.one_call}:{args.run_unexecuted}:{args.kit_tests}"
     if journal.exists():
         for text in journal.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
