@@ -148,6 +148,7 @@ DEFAULT_MODULES = (
     "bntheory/spectrum.py",
     "bntheory/checks/*.py",
     "bntheory/checks/oracles/*.py",
+    "bntheory/checks/instances/*.py",
 )
 
 _BITWISE = ("RShift", "LShift", "BitOr", "BitAnd", "BitXor")
