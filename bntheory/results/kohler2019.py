@@ -298,14 +298,24 @@ def _(ctx: Context) -> Outcome:
     return rate_check([r.gd_trajectory() for r in _ls_runs(ctx, adversarial=True)], what="(f_t - f*) / (q^t e_0)")
 
 
-@ls_rate.numeric("problems.least_squares: S, u, mu, L vs X^T X/n, X^T y/n and numpy.linalg.eigvalsh", backends=ARRAY)
+@ls_rate.numeric(
+    "problems.least_squares: S, u, mu, L and the value and gradient GDNP uses, vs the data (mean of (y - Xw)^2)",
+    backends=ARRAY,
+)
 def _(ctx: Context) -> Outcome:
     rng, err = ctx.rng("moments"), Worst()
     for kappa in (10.0, 100.0):
         X, y = least_squares_instance(rng, 200, 10, kappa)
         oracle = ols(X, y)
-        err.add(moments_error(problems.least_squares(ctx.asarray(X), ctx.asarray(y)), oracle.S, oracle.u))
-    return at_most(float(err), FLOAT64_ORACLE, "largest relative error, kappa 10 and 100")
+        problem = problems.least_squares(ctx.asarray(X), ctx.asarray(y))
+        err.add(moments_error(problem, oracle.S, oracle.u), f"kappa {kappa:g}, moments")
+        # The objective from the samples themselves: f(w) = mean (y - X w)^2, grad f = -2 X^T (y - X w) / n.
+        w = rng.normal(size=X.shape[1])
+        r = y - X @ w
+        value, grad = problem.value_grad(ctx.asarray(w), problem.S @ ctx.asarray(w))
+        err.add(max_relative_error([value], [r @ r / y.size]), f"kappa {kappa:g}, value")
+        err.add(max_relative_error(to_numpy(grad), -2 * X.T @ r / y.size), f"kappa {kappa:g}, gradient")
+    return at_most(float(err), FLOAT64_ORACLE, f"largest relative error, at {err.where}")
 
 
 @ls_rate.numeric(
