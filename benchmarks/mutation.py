@@ -130,6 +130,7 @@ PACKAGE = "bntheory"
 KIT_TESTS = (
     "tests/test_check_kit.py",
     "tests/test_search_and_frequency.py",
+    "tests/test_gdnp.py",  # holds the tests of checks/rates.py (fit_rate against linregress) and harness_optim
     "tests/test_bn_kit.py",
     "tests/test_instances_landscape.py",
     "tests/test_instances_networks.py",

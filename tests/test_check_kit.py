@@ -125,3 +125,27 @@ def test_invalid_instances_are_skipped_and_counted():
     )
     found = attack(spec, np.random.default_rng(2), draws=50, climbs=0)
     assert found.skipped > 0 and not found.nonfinite
+
+
+def test_an_inequality_without_equality_case_fails_by_its_slack_alone():
+    # x <= 1 over x in (0, 1]: holds, worst ratio 1; with the bound 1 - 1e-9 it is violated by 1e-9, far above the
+    # 1e-12 slack, and must fail; the outcome is a plain "<=" comparison.
+    def spec(bound):
+        return Inequality(
+            Params(scalar("x", sign=False)),
+            lhs=lambda v: min(float(v["x"]) / 3.0, 1.0),
+            rhs=lambda v: bound,
+            starts=lambda rng: [{"x": 3.0}],
+        )
+
+    ctx = Context(seed=0, scope="test.kit/plain")
+    holds = attack_family({"x": spec(1.0)}, ctx)
+    assert holds.passed and holds.relation == "<=" and holds.measured == pytest.approx(1.0)
+    violated = attack_family({"x": spec(1.0 - 1e-9)}, ctx)
+    assert not violated.passed and violated.valid and violated.measured > 1 + 1e-10
+
+
+def test_a_nan_at_a_valid_instance_fails_even_where_other_families_hold():
+    ctx = Context(seed=0, scope="test.kit/families")
+    found = attack_family({"ok": _cauchy_schwarz(), "broken": _cauchy_schwarz(bad=math.nan)}, ctx)
+    assert not found.passed and not found.valid and "broken" in found.detail

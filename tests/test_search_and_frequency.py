@@ -79,7 +79,8 @@ def test_clopper_pearson_matches_scipy_stats(n, confidence):
 
 
 @pytest.mark.parametrize(
-    ("k", "n", "conf", "match"), [(1, 0, 0.95, "draws"), (5, 4, 0.95, "successes"), (1, 4, 1.0, "confidence")]
+    ("k", "n", "conf", "match"),
+    [(1, 0, 0.95, "draws"), (5, 4, 0.95, "successes"), (-1, 4, 0.95, "successes"), (1, 4, 1.0, "confidence")],
 )
 def test_frequency_errors(k, n, conf, match):
     with pytest.raises(ValueError, match=match):
