@@ -942,7 +942,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     journal = state / "journal.jsonl"
     done: dict[str, dict] = {}
-    key = f"{fp}:{settings}:{args.one_call}:{args.run_unexecuted}:{args.kit_tests}"
+    # The kit's tests are killers too: a change in them must not reuse records made against the old tests.
+    kit_fp = _kit_tests_fingerprint(Path(args.tree)) if args.kit_tests else "off"
+    key = f"{fp}:{settings}:{args.one_call}:{args.run_unexecuted}:{kit_fp}"
     if journal.exists():
         for text in journal.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
@@ -1078,6 +1080,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_atomic(Path(args.json), json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _kit_tests_fingerprint(tree: Path) -> str:
+    """SHA-256 of the kit tests' sources (:data:`KIT_TESTS`), first 16 hex digits."""
+    digest = hashlib.sha256()
+    for name in KIT_TESTS:
+        path = tree / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()[:16]
 
 
 def _cosmic_ray_version() -> str:
