@@ -37,6 +37,10 @@ from bntheory.registry import ARRAY, register
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
 
 CITATION = "Ioffe & Szegedy 2015, {}, arXiv:1502.03167"
+#: Shapes compared with PyTorch, and one past the NumPy kernel's block and threading thresholds (2^18, 2^19
+#: elements), so its blocked and threaded paths are checked too.
+SHAPES_TORCH = ((16, 5), (4, 3, 5, 5), (2, 3, 4, 2, 2))
+LARGE = (64, 3, 64, 48)
 #: The epsilon of the checks that fix one (PyTorch's default).
 EPS = 1e-5
 
@@ -101,11 +105,14 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     rng = ctx.rng("ioffe2015.transform.torch", shared=True)
     worst = Worst()
-    for shape in [(16, 5), (4, 3, 5, 5), (2, 3, 4, 2, 2)]:
+    for shape, shift in [*((s, 0.0) for s in SHAPES_TORCH), (LARGE, 0.0), (LARGE, 8.0)]:
         x, gamma, beta = bn_batch(rng, shape)
+        x = x + shift * x.std()  # mean^2 / var > 16: the kernel must take its two-pass path
         y, _ = transform.forward(*(ctx.asarray(a) for a in (x, gamma, beta)), eps=EPS)
-        worst.add(max_relative_error(to_numpy(y), torch_batch_norm(x, gamma, beta, EPS)), f"shape {shape}")
-    return at_most(float(worst), float(FLOAT64_ORACLE), "shapes (16,5), (4,3,5,5), (2,3,4,2,2)")
+        worst.add(max_relative_error(to_numpy(y), torch_batch_norm(x, gamma, beta, EPS)), f"{shape} + {shift:g} std")
+    return at_most(
+        float(worst), float(FLOAT64_ORACLE), f"shapes {SHAPES_TORCH} and {LARGE} (blocked, threaded), at {worst.where}"
+    )
 
 
 @bn_transform.negative_control("normalize with the unbiased batch variance (divide by m-1)", backends=ARRAY)
@@ -189,13 +196,13 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     rng = ctx.rng("ioffe2015.backprop.torch", shared=True)
     worst = Worst()
-    for shape, eps in [((16, 5), 1e-5), ((3, 4), 0.1), ((4, 3, 5, 5), 1e-5)]:
+    for shape, eps in [((16, 5), 1e-5), ((3, 4), 0.1), ((4, 3, 5, 5), 1e-5), (LARGE, 1e-5)]:
         x, gamma, beta = bn_batch(rng, shape)
         dy = rng.normal(size=shape)
         _, cache = transform.forward(*(ctx.asarray(a) for a in (x, gamma, beta)), eps=eps)
         got = flat(to_numpy(g) for g in transform.backward(ctx.asarray(dy), cache))
         worst.add(max_relative_error(got, flat(torch_batch_norm_grads(x, gamma, beta, dy, eps))), f"{shape}")
-    return at_most(float(worst), float(FLOAT64_ORACLE), "shapes (16,5), (3,4), (4,3,5,5)")
+    return at_most(float(worst), float(FLOAT64_ORACLE), f"shapes (16,5), (3,4), (4,3,5,5), {LARGE}, at {worst.where}")
 
 
 @backprop.negative_control("drop the dl/dmu term from dl/dx (THEORY §1.6 control vi)", backends=ARRAY)
