@@ -336,6 +336,18 @@ def _rho_star(S: np.ndarray, u: np.ndarray) -> float:
     return -(float(u @ w) ** 2) / float(w @ S @ w)
 
 
+def _direction_trajectory(
+    problem, S: np.ndarray, u: np.ndarray, rng, xp: ModuleType, label: str, *, adversarial: bool, T: int, T_s: int
+) -> Trajectory:
+    """GDNP on `problem` from a random start (or near the optimum), as the gap to rho* against (1 - mu/L)^2."""
+    w0 = near_optimum(S, u) if adversarial else rng.normal(size=u.size)
+    res = gdnp.gdnp(problem, asarray(w0, xp), T_d=T, T_s=T_s)
+    _finite("gdnp", res.trace.rho)
+    rho_star = _rho_star(S, u)
+    gaps = _gaps(res.trace.rho, rho_star)
+    return Trajectory(label, gaps, contraction(S), scale=abs(rho_star), adversarial=adversarial)
+
+
 def halfspace_trajectories(
     rng: np.random.Generator,
     xp: ModuleType,
@@ -355,18 +367,9 @@ def halfspace_trajectories(
     for loss in problems.LOSSES:
         for kappa in kappas:
             S, u = halfspace_instance(rng, d, kappa, flat=adversarial)
-            w0 = near_optimum(S, u) if adversarial else rng.normal(size=d)
-            res = gdnp.gdnp(
-                problems.halfspace(asarray(S, xp), asarray(u, xp), loss=loss), asarray(w0, xp), T_d=T, T_s=T_s
-            )
-            _finite("gdnp", res.trace.rho)
-            rho_star = _rho_star(S, u)
+            problem = problems.halfspace(asarray(S, xp), asarray(u, xp), loss=loss)
             label = f"{loss}, kappa {kappa:g}{', adversarial' if adversarial else ''}"
-            out.append(
-                Trajectory(
-                    label, _gaps(res.trace.rho, rho_star), contraction(S), scale=abs(rho_star), adversarial=adversarial
-                )
-            )
+            out.append(_direction_trajectory(problem, S, u, rng, xp, label, adversarial=adversarial, T=T, T_s=T_s))
     return out
 
 
@@ -435,16 +438,8 @@ def mlp_unit_trajectories(
         S, u, theta = mlp_instance(rng, d, flat=adversarial)
         W = np.array([np.zeros(d), 0.8 * np.linalg.solve(S, u)])
         problem = problems.tanh_mlp_unit(asarray(S, xp), asarray(u, xp), W, theta, 0, loss=loss)
-        w0 = near_optimum(S, u) if adversarial else rng.normal(size=d)
-        res = gdnp.gdnp(problem, asarray(w0, xp), T_d=T, T_s=T_s)
-        _finite("gdnp", res.trace.rho)
-        rho_star = _rho_star(S, u)
         label = f"{loss}{', adversarial' if adversarial else ''}"
-        out.append(
-            Trajectory(
-                label, _gaps(res.trace.rho, rho_star), contraction(S), scale=abs(rho_star), adversarial=adversarial
-            )
-        )
+        out.append(_direction_trajectory(problem, S, u, rng, xp, label, adversarial=adversarial, T=T, T_s=T_s))
     return out
 
 
