@@ -98,6 +98,23 @@ def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, stre
     return noise
 
 
+def _check_variant(variant: str, noise) -> None:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    if variant == "bn_noise" and noise is None:
+        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+
+
+def _hidden(H: np.ndarray, W: np.ndarray, j: int, variant: str, noise):
+    """Hidden layer j: ``H W``, then (BN variants) BN with gamma = 1, beta = 0, plus layer j's noise; and BN's cache."""
+    A = H @ W
+    if variant == "standard":
+        return A, None
+    width = A.shape[1]
+    Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+    return (Z + noise[j] if variant == "bn_noise" else Z), cache
+
+
 def loss_and_gradients(
     weights: Sequence[np.ndarray],
     X: np.ndarray,
@@ -119,22 +136,13 @@ def loss_and_gradients(
     noise : sequence of ndarray, optional
         The hidden layers' additive noise (from :func:`draw_noise`); required for ``"bn_noise"`` only.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
-    if variant == "bn_noise" and noise is None:
-        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+    _check_variant(variant, noise)
     n = X.shape[0]
     H, caches = [X], []
     for i, W in enumerate(weights[:-1]):
-        A = H[-1] @ W
-        if variant == "standard":
-            H.append(A)
-            caches.append(None)
-            continue
-        width = A.shape[1]
-        Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+        out, cache = _hidden(H[-1], W, i, variant, noise)
+        H.append(out)
         caches.append(cache)
-        H.append(Z + noise[i] if variant == "bn_noise" else Z)
     residual = H[-1] @ weights[-1] - Y
     loss = 0.5 * float(np.sum(residual * residual)) / n
     delta = residual / n
@@ -164,20 +172,12 @@ def shifted_layer_gradient(
     passes run over layers i..k only: about half the work of a full gradient per layer. Calls with ascending i on
     one `stepped` list reuse the prefix; anything else recomputes it.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
-    if variant == "bn_noise" and noise is None:
-        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+    _check_variant(variant, noise)
     k, n = len(weights), X.shape[0]
     state: dict = {"stepped": None, "prefix": [X]}
 
     def hidden(H, W, j):
-        A = H @ W
-        if variant == "standard":
-            return A, None
-        width = A.shape[1]
-        Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
-        return (Z + noise[j] if variant == "bn_noise" else Z), cache
+        return _hidden(H, W, j, variant, noise)
 
     def shifted(stepped, i):
         if stepped is not state["stepped"] or len(state["prefix"]) > i + 1:
