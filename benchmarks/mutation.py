@@ -44,10 +44,13 @@ How a mutant is tested
    ``not executed``, without running anything (``--run-unexecuted`` runs it anyway against the module's
    results). The map is cached per tree fingerprint; a journal record is reused only while the map still
    selects the same results for its mutant.
-   A mutant of the check kit (``bntheory/checks/``) that survives verify also meets the kit's own tests
-   (``KIT_TESTS``; ``--no-kit-tests`` turns this off): a mutation that only loosens a check cannot change a verdict
-   on correct library code, so verify alone could never kill it, while the kit's tests run it on statements known
-   to be true and known to be false.
+   A mutant that survives verify then meets the unit tests of its module (``--no-unit-tests`` turns this off):
+   the test files under ``tests/`` that import the module (found from their ``import`` statements), and for the
+   check kit (``bntheory/checks/``) also :data:`KIT_TESTS`. Two kinds of code need them. The kit: a mutation that
+   only loosens a check cannot change a verdict on correct library code, so verify alone could never kill it,
+   while the kit's tests run it on statements known to be true and known to be false. Argument validation
+   (``if not step > 0: raise ValueError(...)``): verify feeds only valid input, so a guard is the unit tests'
+   job. The report counts the mutants killed by verify and those killed only by the tests apart.
 3. Results left out of every test: those that already fail unmutated (they would kill every mutant), listed in the
    report. Provisional ([R]) results are tests too: only their claim check, the test of the recalled statement,
    does not gate; their checks of the library code do.
@@ -125,8 +128,9 @@ from typing import ClassVar
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "bntheory"
 #: The check kit's own tests: a mutant of the kit that only loosens a check cannot change a verdict on correct
-#: library code (verify passes either way), so for modules under bntheory/checks/ these tests are the second killer:
-#: they run the kit on known-true and known-false statements.
+#: library code (verify passes either way), so for modules under bntheory/checks/ these tests join the tests that
+#: import the module (:func:`unit_tests`) as the second killer: they run the kit on known-true and known-false
+#: statements.
 KIT_TESTS = (
     "tests/test_check_kit.py",
     "tests/test_search_and_frequency.py",
@@ -441,9 +445,9 @@ def _trace_child(argv: Sequence[str]) -> int:
     cov = coverage.Coverage(data_file=None, include=[os.path.join(root, PACKAGE, "*")], config_file=False)
     cov.start()
     cov.switch_context("import")
-    from bntheory import cli, registry
+    from bntheory import cli, results
 
-    registry.all_results()
+    results.all_results()
     cov.switch_context("run")
     verify_json = out + ".verify.json"
     start = time.perf_counter()
@@ -608,8 +612,8 @@ def resolve_modules(tree: Path, patterns: Sequence[str], strict: bool = True) ->
 def list_results(job: Job) -> list[tuple[str, bool]]:
     """(id, provisional) of every registered result of the tree."""
     code = (
-        "import json; from bntheory import registry; "
-        "print(json.dumps([(r.id, bool(getattr(r, 'provisional', r.tag == 'R'))) for r in registry.all_results()]))"
+        "import json; from bntheory import results; "
+        "print(json.dumps([(r.id, r.tag == 'R') for r in results.all_results()]))"
     )
     rc, out, _ = job.call([sys.executable, "-c", code], timeout=300)
     if rc != 0:
@@ -702,8 +706,8 @@ def test_mutant(job: Job, mutant: Mutant, ids: list[str], how: str, args, traces
         compile(after, mutant.module, "exec")
     except SyntaxError as exc:
         return {**record, "outcome": "incompetent", "detail": f"does not compile: {exc}"}
-    kit = args.kit_tests and mutant.module.startswith(f"{PACKAGE}/checks/")
-    if not ids and not kit:
+    tests = unit_tests(Path(args.tree), mutant.module) if args.unit_tests else []
+    if not ids and not tests:
         return {**record, "outcome": "survived", "detail": "not executed by any passing result"}
     calls = [ids] if args.one_call else [[r] for r in ids]
     total = 0.0
@@ -717,16 +721,52 @@ def test_mutant(job: Job, mutant: Mutant, ids: list[str], how: str, args, traces
             if rc != 0:
                 detail = "" if rc == 1 else tail  # 1: a result failed; anything else: a crash, with its output
                 return {**record, "outcome": "killed", "by": call, "rc": rc, "seconds": total, "detail": detail}
-        if kit:
-            tests = [str(Path(args.tree) / t) for t in KIT_TESTS if (Path(args.tree) / t).exists()]
-            argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
-            rc, tail, seconds = job.call(argv, args.timeout or 300.0)
+        if tests:
+            argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *map(str, tests)]
+            rc, tail, seconds = job.call(argv, args.timeout or 600.0)
             total += seconds
+            by = [f"unit tests ({', '.join(t.name for t in tests)})"]
             if rc is None:
-                return {**record, "outcome": "timeout", "by": ["kit tests"], "seconds": total, "detail": "kit tests"}
+                return {**record, "outcome": "timeout", "by": by, "tests": True, "seconds": total, "detail": "tests"}
             if rc != 0:
-                return {**record, "outcome": "killed", "by": ["kit tests"], "rc": rc, "seconds": total, "detail": ""}
-    return {**record, "outcome": "survived", "seconds": total, "detail": "" if ids else "not executed; kit tests pass"}
+                return {
+                    **record,
+                    "outcome": "killed",
+                    "by": by,
+                    "tests": True,
+                    "rc": rc,
+                    "seconds": total,
+                    "detail": "",
+                }
+    detail = "" if ids else "not executed by any passing result; its unit tests pass"
+    return {**record, "outcome": "survived", "seconds": total, "detail": detail}
+
+
+def unit_tests(tree: Path, module: str) -> list[Path]:
+    """The test files of `tree` that import `module` (a path such as ``bntheory/gdnp.py``), plus :data:`KIT_TESTS`
+    for the check kit: the second killer of a mutant that survives verify.
+
+    A file counts when one of its ``import`` statements names the module, as ``import bntheory.gdnp``,
+    ``from bntheory import gdnp`` or ``from bntheory.gdnp import ...`` (a package's ``__init__`` counts as the
+    package). Mentioning the module in a string (a dotted name in a table) does not.
+    """
+    dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    parent, _, leaf = dotted.rpartition(".")
+    found = []
+    for path in sorted((tree / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                hit = any(a.name == dotted or a.name.startswith(dotted + ".") for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                hit = node.module == dotted or (node.module == parent and any(a.name == leaf for a in node.names))
+            else:
+                continue
+            if hit:
+                found.append(path)
+                break
+    if module.startswith(f"{PACKAGE}/checks/"):
+        found += [tree / t for t in KIT_TESTS if (tree / t).exists() and tree / t not in found]
+    return found
 
 
 def load_equivalents(path: Path | None) -> list[dict]:
@@ -753,12 +793,24 @@ def equivalence(rec: dict, source_line: str, entries: list[dict]) -> str | None:
     return None
 
 
-_KEYS = ("total", "run", "killed", "timeout", "survived", "not_executed", "equivalent", "incompetent", "pending")
+_KEYS = (
+    "total",
+    "run",
+    "killed",
+    "by_tests",
+    "timeout",
+    "survived",
+    "not_executed",
+    "equivalent",
+    "incompetent",
+    "pending",
+)
 
 
 def summarize(selected: dict[str, list[Mutant]], totals: dict[str, int], done: dict[str, dict]) -> dict:
     """Counts per module and overall; ``kill_rate`` over every mutant run, ``kill_rate_non_equivalent`` over
-    those not judged equivalent (issue 14's measure)."""
+    those not judged equivalent (issue 14's measure), ``verify_kill_rate_non_equivalent`` the same without the
+    kills of the unit tests (``by_tests``, a part of ``killed`` and ``timeout``)."""
     rows = {}
     for module, mutants in [*selected.items(), ("overall", [m for v in selected.values() for m in v])]:
         row = dict.fromkeys(_KEYS, 0)
@@ -774,6 +826,8 @@ def summarize(selected: dict[str, list[Mutant]], totals: dict[str, int], done: d
                 continue
             row["run"] += 1
             row[outcome] += 1
+            if outcome in ("killed", "timeout") and rec.get("tests"):
+                row["by_tests"] += 1
             if outcome == "survived" and not rec.get("results"):
                 row["not_executed"] += 1
             if outcome == "survived" and rec.get("equivalent"):
@@ -782,17 +836,18 @@ def summarize(selected: dict[str, list[Mutant]], totals: dict[str, int], done: d
         row["kill_rate"] = kills / row["run"] if row["run"] else None
         judged = row["run"] - row["equivalent"]
         row["kill_rate_non_equivalent"] = kills / judged if judged else None
+        row["verify_kill_rate_non_equivalent"] = (kills - row["by_tests"]) / judged if judged else None
         rows[module] = row
     return rows
 
 
 def format_table(rows: dict[str, dict]) -> str:
     width = max(len(m) for m in rows)
-    cols = [("total", 6), ("run", 5), ("killed", 6), ("timeout", 7), ("survived", 8), ("not_executed", 9)]
-    cols += [("equivalent", 6), ("incompetent", 7), ("pending", 7)]
-    names = {"not_executed": "not exec", "equivalent": "equiv", "incompetent": "incomp"}
+    cols = [("total", 6), ("run", 5), ("killed", 6), ("by_tests", 8), ("timeout", 7), ("survived", 8)]
+    cols += [("not_executed", 9), ("equivalent", 6), ("incompetent", 7), ("pending", 7)]
+    names = {"by_tests": "by tests", "not_executed": "not exec", "equivalent": "equiv", "incompetent": "incomp"}
     head = f"{'module':<{width}} " + " ".join(f"{names.get(k, k):>{w}}" for k, w in cols)
-    head += "  kill rate  (non-equiv.)"
+    head += "  kill rate  (non-equiv.)  (verify only)"
     out = [head, "-" * len(head)]
 
     def pct(x):
@@ -802,7 +857,8 @@ def format_table(rows: dict[str, dict]) -> str:
         if module == "overall":
             out.append("-" * len(head))
         cells = " ".join(f"{r[k]:>{w}}" for k, w in cols)
-        out.append(f"{module:<{width}} {cells}  {pct(r['kill_rate']):>9}  {pct(r['kill_rate_non_equivalent']):>12}")
+        rates = f"{pct(r['kill_rate']):>9}  {pct(r['kill_rate_non_equivalent']):>12}"
+        out.append(f"{module:<{width}} {cells}  {rates}  {pct(r['verify_kill_rate_non_equivalent']):>13}")
     return "\n".join(out)
 
 
@@ -870,10 +926,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--one-call", action="store_true", help="one verify call with all of a mutant's results")
     p.add_argument("--run-unexecuted", action="store_true", help="also run mutants no passing result executes")
     p.add_argument(
-        "--no-kit-tests",
-        dest="kit_tests",
+        "--no-unit-tests",
+        dest="unit_tests",
         action="store_false",
-        help="do not run the kit's own tests on mutants of bntheory/checks/ that survive verify",
+        help="do not run a module's unit tests on its mutants that survive verify",
     )
     p.add_argument("--state", metavar="DIR", help="journal, coverage maps and copies (default: under the temp dir)")
     p.add_argument("--json", metavar="PATH", help="write the summary, every mutant and every survivor (atomically)")
@@ -942,8 +998,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     journal = state / "journal.jsonl"
     done: dict[str, dict] = {}
-    # The kit's tests are killers too: a change in them must not reuse records made against the old tests.
-    kit_fp = _kit_tests_fingerprint(Path(args.tree)) if args.kit_tests else "off"
+    # The unit tests are killers too: a change in them must not reuse records made against the old tests.
+    kit_fp = _tests_fingerprint(Path(args.tree)) if args.unit_tests else "off"
     key = f"{fp}:{settings}:{args.one_call}:{args.run_unexecuted}:{kit_fp}"
     if journal.exists():
         for text in journal.read_text(encoding="utf-8").splitlines():
@@ -1082,12 +1138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _kit_tests_fingerprint(tree: Path) -> str:
-    """SHA-256 of the kit tests' sources (:data:`KIT_TESTS`), first 16 hex digits."""
+def _tests_fingerprint(tree: Path) -> str:
+    """SHA-256 of the unit tests' sources (``tests/*.py``), first 16 hex digits."""
     digest = hashlib.sha256()
-    for name in KIT_TESTS:
-        path = tree / name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b""))
+    for path in sorted((tree / "tests").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

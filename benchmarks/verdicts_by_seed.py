@@ -18,7 +18,8 @@ import json
 import math
 from collections import defaultdict
 
-from bntheory import registry, runner
+import bntheory.results
+from bntheory import runner
 from bntheory._io import write_bytes_atomic
 from bntheory.context import Context
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
-    results = registry.get(args.only) if args.only else registry.all_results()
+    results = bntheory.results.get(args.only) if args.only else bntheory.results.all_results()
     status: dict[str, dict[int, str]] = defaultdict(dict)
     least: dict[tuple[str, str], tuple[float, int, str]] = {}
     for seed in args.seeds:

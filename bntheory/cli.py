@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bntheory import __version__, backend, registry, report, runner
+from bntheory import __version__, backend, registry, report, results, runner
 from bntheory._io import write_text_atomic
 from bntheory.context import SIZES, Context
 from bntheory.run import ResultReport
@@ -41,11 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bntheory {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="list the registered results (id, tag, title, citation)")
+    # Where results come from besides the package and the installed entry points: shared by every command.
+    with_args = argparse.ArgumentParser(add_help=False)
+    with_args.add_argument(
+        "--with",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also load the results stated in PATH (a .py file or an importable module); repeatable",
+    )
+
+    p_list = sub.add_parser(
+        "list", parents=[with_args], help="list the registered results (id, tag, title, citation, origin)"
+    )
     p_list.set_defaults(func=_cmd_list)
 
     # What selects and sizes a run: shared by verify and report.
-    run_args = argparse.ArgumentParser(add_help=False)
+    run_args = argparse.ArgumentParser(add_help=False, parents=[with_args])
     run_args.add_argument(
         "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
     )
@@ -83,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     p_report.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
     p_report.set_defaults(func=_cmd_report)
 
-    p_nb = sub.add_parser("notebooks", help="convert proofs/*.py to notebooks and execute them")
+    p_nb = sub.add_parser("notebooks", parents=[with_args], help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
     p_nb.add_argument("--proofs", default="proofs", metavar="DIR", help="directory of the proofs (default: proofs)")
     p_nb.add_argument(
@@ -105,30 +118,36 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    results = registry.all_results()
-    width = max(len(r.id) for r in results)
-    for r in results:
-        print(f"{r.id:<{width}}  [{r.tag}]  {r.title}  ({r.citation})")
+    found = _discovered(args)
+    width = max(len(r.id) for r in found)
+    for r in found:
+        origin = registry.origin_of(r)
+        extra = "" if origin == results.BUILTIN else f"  [from {origin}]"
+        print(f"{r.id:<{width}}  [{r.tag}]  {r.title}  ({r.citation}){extra}")
     return 0
 
 
-def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context]:
+def _discovered(args: argparse.Namespace, ids: Sequence[str] | None = None) -> list[registry.Result]:
     try:
-        results = registry.get(args.only) if args.only else registry.all_results()
+        return results.get(ids, args.sources) if ids else results.all_results(args.sources)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    except results.DiscoveryError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context]:
+    chosen = _discovered(args, args.only)
     if getattr(args, "quick", False):
         args.size = "quick"
     try:
         ctx = Context.of(args.backend, seed=args.seed, size=args.size)
     except (backend.BackendUnavailableError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    return results, ctx
+    return chosen, ctx
 
 
-def _run(
-    results: Sequence[registry.Result], ctx: Context, jobs: int | None
-) -> tuple[list[ResultReport], float]:
+def _run(results: Sequence[registry.Result], ctx: Context, jobs: int | None) -> tuple[list[ResultReport], float]:
     jobs = runner.default_jobs(ctx.backend) if jobs is None else jobs
 
     def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:
@@ -140,8 +159,8 @@ def _run(
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    results, ctx = _selection(args)
-    reports, elapsed = _run(results, ctx, args.jobs)
+    chosen, ctx = _selection(args)
+    reports, elapsed = _run(chosen, ctx, args.jobs)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
@@ -152,19 +171,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError(f"--json: cannot write {args.json}: {exc.strerror or exc}") from None
         print(f"wrote {path}")
     if args.figures:
-        _save_figures(results, ctx, args.figures)
+        _save_figures(chosen, ctx, args.figures)
     return 1 if any(r.status == "failed" for r in reports) else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from bntheory.plots import image_bytes, ratio_histograms
 
-    results, ctx = _selection(args)
-    reports, elapsed = _run(results, ctx, args.jobs)
+    chosen, ctx = _selection(args)
+    reports, elapsed = _run(chosen, ctx, args.jobs)
     figures = {}
     if panels := report.ratio_panels(reports):
         figures["worst-case ratios"] = image_bytes(ratio_histograms(panels))
-    figures.update((name, image_bytes(fig)) for name, fig in _figures(results, ctx))
+    figures.update((name, image_bytes(fig)) for name, fig in _figures(chosen, ctx))
     meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
     try:
         html = write_text_atomic(
@@ -185,9 +204,11 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.proofs):
         raise UsageError(f"--proofs: no directory {args.proofs!r}; run from the repository root or pass --proofs")
     try:
-        files = notebooks.proof_files(args.proofs, args.only or ())
+        files = notebooks.proof_files(args.proofs, args.only or (), sources=args.sources)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    except results.DiscoveryError as exc:
+        raise UsageError(str(exc)) from None
     start = time.perf_counter()
     for i, proof in enumerate(files, 1):
         print(f"[{i}/{len(files)}] {proof.name} ", end="", file=sys.stderr, flush=True)

@@ -36,21 +36,24 @@ class NotebookError(RuntimeError):
     """A proof's notebook failed to execute; the message names the notebook, the cell and the error."""
 
 
-def proof_files(proofs_dir: str | Path, only: Iterable[str] = ()) -> list[Path]:
-    """The proof files, all of them or those named by result ids / paper prefixes / file stems in `only`."""
+def proof_files(proofs_dir: str | Path, only: Iterable[str] = (), *, sources: Iterable[str] = ()) -> list[Path]:
+    """The proof files, all of them or those named by result ids / paper prefixes / file stems in `only`.
+
+    Result ids are looked up among the discovered results, including those of `sources` (``--with``).
+    """
     proofs_dir = Path(proofs_dir)
     files = sorted(proofs_dir.glob("*.py"))
     only = list(only)
     if not only:
         return files
-    from bntheory import registry
+    from bntheory import results
 
     wanted: set[str] = set()
     unknown = []
     for key in only:
         stems = {f.stem for f in files if f.stem == key or f.stem.startswith(key + "_")}
         try:
-            stems |= {Path(r.proof).stem for r in registry.get([key]) if r.proof}
+            stems |= {Path(r.proof).stem for r in results.get([key], sources) if r.proof}
         except KeyError:
             pass
         if not stems:

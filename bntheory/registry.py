@@ -1,12 +1,15 @@
-r"""The theorem registry: the one list of results that the CLI, the report, the notebooks and the tests read.
+r"""The theorem registry: the records of the results that the CLI, the report, the notebooks and the tests read.
 
-A results module (``bntheory/results/<paper><year>.py``) states a result with :func:`register` and attaches
-its checks with decorators::
+A results module (``bntheory/results/<paper><year>.py``, or a module of your own: see :mod:`bntheory.results`
+for how modules are discovered) declares its paper once with :func:`paper` and states each result through that
+handle, then attaches the checks with decorators::
 
-    backprop = register(
-        "ioffe2015.backprop",
+    IOFFE2015 = paper("ioffe2015", citation="Ioffe & Szegedy 2015", arxiv="1502.03167")
+
+    backprop = IOFFE2015.result(
+        "backprop",  # the id becomes "ioffe2015.backprop"
+        where="§3",  # the citation becomes "Ioffe & Szegedy 2015, §3, arXiv:1502.03167"
         title="Back-propagation through BN",
-        citation="Ioffe & Szegedy 2015, §3, arXiv:1502.03167",
         tag="P",
         statement=r"\frac{\partial\ell}{\partial x_i} = ...",
         assumptions=("m >= 2",),
@@ -50,9 +53,7 @@ Status of a result after a run (:func:`bntheory.run.run`):
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
-import sys
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,7 +62,23 @@ from bntheory.backend import BACKENDS
 from bntheory.checks.compare import Outcome
 from bntheory.context import Context
 
-__all__ = ["ARRAY", "HOST", "TAGS", "Check", "Control", "Result", "all_results", "get", "module_of", "register"]
+__all__ = [
+    "ARRAY",
+    "HOST",
+    "TAGS",
+    "Check",
+    "Control",
+    "Paper",
+    "Result",
+    "file_of",
+    "module_of",
+    "origin_of",
+    "paper",
+    "register",
+    "registered",
+    "select",
+    "stated_in",
+]
 
 Tag = Literal["P", "S", "D", "R"]
 Kind = Literal["symbolic", "numeric"]
@@ -81,7 +98,10 @@ TAGS: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, Result] = {}
-_MODULE: dict[str, str] = {}
+#: result id -> (name of the module that states it, where that module came from, its file for a module loaded
+#: from a path), set by :func:`stated_in`.
+_WHERE: dict[str, tuple[str, str, str | None]] = {}
+_PAPERS: dict[str, Paper] = {}
 
 
 @dataclass(frozen=True)
@@ -243,31 +263,106 @@ def register(
         (``"bntheory.lipschitz.gradient_norm_bound"``). ``tests/test_power.py`` replaces each with one that
         returns NaN and requires the result to fail: a check that cannot see its function break tests nothing.
     """
+    if not isinstance(id, str) or id.count(".") < 1 or not all(id.split(".")):
+        raise ValueError(f"id: expected '<paper>.<name>', e.g. 'smith2026.thm1', got {id!r}")
     if id in _REGISTRY:
         raise ValueError(f"result id {id!r} is registered twice")
     if tag not in TAGS:
         raise ValueError(f"{id}: tag must be one of {sorted(TAGS)}, got {tag!r}")
     result = Result(id, title, citation, statement, tag, tuple(assumptions), notes, proof, tuple(under_test))
     _REGISTRY[id] = result
-    # Where it was stated, so the order of results does not depend on which module was imported first.
-    _MODULE[id] = sys._getframe(1).f_globals.get("__name__", "")
     return result
 
 
-def module_of(result: Result) -> str:
-    """The name of the module that stated `result` (results sharing a module share its memoized computations)."""
-    return _MODULE.get(result.id, "")
+@dataclass(frozen=True)
+class Paper:
+    """The handle of one paper (or library documentation) whose results a module states.
+
+    Attributes
+    ----------
+    key : str
+        The ids' prefix, ``"<first author><year>"`` by convention (``"santurkar2018"``).
+    citation : str
+        Authors and year as cited (``"Santurkar et al. 2018"``).
+    arxiv : str, optional
+        arXiv identifier, appended to every citation as ``arXiv:<id>``.
+    source : str, optional
+        Where the text is, for a work without an arXiv id (a note, a URL, a library's documentation).
+    """
+
+    key: str
+    citation: str
+    arxiv: str | None = None
+    source: str | None = None
+
+    def cite(self, where: str) -> str:
+        """The citation of one statement: ``"<citation>, <where>, arXiv:<arxiv>"`` (or ``<source>``)."""
+        tail = f"arXiv:{self.arxiv}" if self.arxiv else self.source
+        return ", ".join(part for part in (self.citation, where, tail) if part)
+
+    def result(
+        self,
+        name: str,
+        *,
+        where: str,
+        title: str,
+        statement: str,
+        tag: Tag,
+        assumptions: Iterable[str] = (),
+        notes: str = "",
+        proof: str = "",
+        under_test: Iterable[str] = (),
+    ) -> Result:
+        """State result ``<key>.<name>`` of this paper; `where` is the theorem, section or figure it is.
+
+        The other parameters are those of :func:`register`.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"name: expected a word without dots (the id is '{self.key}.<name>'), got {name!r}")
+        return register(
+            f"{self.key}.{name}",
+            title=title,
+            citation=self.cite(where),
+            statement=statement,
+            tag=tag,
+            assumptions=assumptions,
+            notes=notes,
+            proof=proof,
+            under_test=under_test,
+        )
 
 
-def all_results() -> list[Result]:
-    """Every registered result: by results module name, then in the order the module states them."""
-    _load_results()
-    index = {rid: i for i, rid in enumerate(_REGISTRY)}
-    return sorted(_REGISTRY.values(), key=lambda r: (_MODULE[r.id], index[r.id]))
+def paper(key: str, *, citation: str, arxiv: str | None = None, source: str | None = None) -> Paper:
+    """Declare a paper and return its handle (:class:`Paper`); declaring the same paper again returns it again.
+
+    Raises
+    ------
+    ValueError
+        If `key` is not an identifier-like word (``"smith2026"``), or `key` was declared before with another
+        citation, arXiv id or source.
+    """
+    if not isinstance(key, str) or not key.replace("_", "").isalnum():
+        raise ValueError(f"key: expected a word such as 'smith2026' (letters, digits, '_'), got {key!r}")
+    if not isinstance(citation, str) or not citation.strip():
+        raise ValueError(f"citation: expected the authors and year, e.g. 'Smith et al. 2026', got {citation!r}")
+    handle = Paper(key, citation, arxiv, source)
+    known = _PAPERS.setdefault(key, handle)
+    if known != handle:
+        raise ValueError(f"paper {key!r} is already declared as {known}; declare it once, or with the same fields")
+    return known
 
 
-def get(ids: Iterable[str]) -> list[Result]:
-    """The results selected by `ids`, in the given order, without repeats.
+def registered() -> list[Result]:
+    """Every result registered in this process so far, in the order they were stated.
+
+    Registering happens on import; :func:`bntheory.results.all_results` first imports every results module it
+    discovers (the package's own, entry points, ``--with`` sources).
+    """
+    return list(_REGISTRY.values())
+
+
+def select(results: Sequence[Result], ids: Iterable[str]) -> list[Result]:
+    """The members of `results` selected by `ids`, in the order of `ids`, without repeats.
 
     A selector is a full id (``"santurkar2018.thm4_1"``) or a paper prefix (``"santurkar2018"``), which
     selects every result whose id starts with that prefix and a dot.
@@ -277,11 +372,10 @@ def get(ids: Iterable[str]) -> list[Result]:
     KeyError
         Naming every selector that matches nothing.
     """
-    _load_results()
     chosen: dict[str, Result] = {}
     unknown = []
     for key in ids:
-        matches = [r for r in all_results() if r.id == key or r.id.startswith(key + ".")]
+        matches = [r for r in results if r.id == key or r.id.startswith(key + ".")]
         if not matches:
             unknown.append(key)
         chosen.update((r.id, r) for r in matches)
@@ -290,7 +384,33 @@ def get(ids: Iterable[str]) -> list[Result]:
     return list(chosen.values())
 
 
-def _load_results() -> None:
-    package = importlib.import_module("bntheory.results")
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+def stated_in(module: types.ModuleType, origin: str, *, file: str | None = None) -> list[Result]:
+    """Record that `module` states the results it holds (bound to its globals), coming from `origin`.
+
+    Called by discovery after importing a module. The results of a module share its memoized computations and
+    travel together to a worker process, which re-imports the module by its name, or from `file` for a module
+    loaded from a path (not importable by name). Returns the results found.
+    """
+    found = [v for v in vars(module).values() if isinstance(v, Result) and _REGISTRY.get(v.id) is v]
+    for result in found:
+        _WHERE.setdefault(result.id, (module.__name__, origin, file))
+    return found
+
+
+def module_of(result: Result) -> str:
+    """The name of the module that stated `result`; its paper key when no discovered module holds it."""
+    return _WHERE.get(result.id, (result.id.partition(".")[0], "", None))[0]
+
+
+def origin_of(result: Result) -> str:
+    """Where the module stating `result` came from.
+
+    ``"bntheory"`` for the built-in results, ``"entry point <name> (<distribution>)"``, ``"--with <source>"``,
+    or ``""`` for a result no discovered module holds.
+    """
+    return _WHERE.get(result.id, ("", "", None))[1]
+
+
+def file_of(result: Result) -> str | None:
+    """The file of the module that stated `result` when that module is not importable by name (``--with``)."""
+    return _WHERE.get(result.id, ("", "", None))[2]

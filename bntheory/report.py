@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from latex2mathml.converter import convert as latex_to_mathml
 
-from bntheory.registry import Result
+from bntheory.registry import Result, origin_of
 from bntheory.run import CheckReport, ResultReport
 
 __all__ = ["format_table", "markdown_table", "ratio_panels", "summary", "to_html", "to_json"]
@@ -48,6 +48,7 @@ def _result(r: ResultReport) -> dict:
         "id": res.id,
         "title": res.title,
         "citation": res.citation,
+        "origin": origin_of(res),
         "tag": res.tag,
         "statement": res.statement,
         "assumptions": list(res.assumptions),
@@ -290,6 +291,7 @@ def _statement_html(r: ResultReport) -> str:
         f'<section class="result" id="{esc(res.id)}"><h3>{esc(res.id)}: {esc(res.title)}</h3>'
         f'<p>{esc(res.citation)} — tag [{res.tag}], status <b class="{_CSS_CLASS[r.status]}">{esc(r.status)}</b>'
         + (f", proof <code>proofs/{esc(res.proof)}</code>" if res.proof else "")
+        + (f", from <code>{esc(origin)}</code>" if (origin := origin_of(res)) not in ("", "bntheory") else "")
         + f'</p><div class="statement">{math_html(res.statement)}</div>'
         + (f"<p><i>Assumptions:</i></p><ul>{assumptions}</ul>" if assumptions else "")
         + (f"<p><i>Notes:</i> {esc(res.notes)}</p>" if res.notes else "")

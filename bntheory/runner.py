@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
+import importlib.util
 import multiprocessing
 import os
 import queue as queue_module
@@ -27,7 +29,7 @@ from bntheory import registry
 from bntheory.context import Context
 from bntheory.run import ResultReport, run
 
-__all__ = ["assert_holds", "default_jobs", "run_all"]
+__all__ = ["default_jobs", "run_all"]
 
 #: Backends whose arrays live on one shared device: several processes would only contend for it.
 _DEVICE_BACKENDS = ("cupy",)
@@ -132,7 +134,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
                 group = queue.popleft()
                 submitted += 1
             try:
-                future = pool.submit(_run_in_worker, [r.id for r in group], ctx)
+                future = pool.submit(_run_in_worker, _stating_module(group), [r.id for r in group], ctx)
             except Exception as exc:  # a broken pool: hand the error to this process, which raises it
                 finished.put((group, exc))
                 return
@@ -228,48 +230,26 @@ def _single_threaded():
             torch.set_num_threads(saved_torch)
 
 
-def _run_in_worker(result_ids: list[str], ctx: Context) -> list[tuple]:
-    # The context travels by value (backend by name); results travel by id, their check functions do not pickle.
+def _stating_module(group: list[registry.Result]) -> tuple[str, str | None]:
+    """Name (and, for a module loaded from a path, file) of the module that states the results of `group`."""
+    return registry.module_of(group[0]), registry.file_of(group[0])
+
+
+def _run_in_worker(module: tuple[str, str | None], result_ids: list[str], ctx: Context) -> list[tuple]:
+    # The context travels by value (backend by name); results travel by id, their check functions do not pickle:
+    # the worker imports the module that states them, which registers them here too.
+    name, file = module
+    if name not in sys.modules:
+        if file is None:
+            importlib.import_module(name)
+        else:
+            spec = importlib.util.spec_from_file_location(name, file)
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[name])
+    by_id = {r.id: r for r in registry.registered()}
     out = []
-    for result in registry.get(result_ids):
+    for result in (by_id[i] for i in result_ids):
         start = time.perf_counter()
         rep = run(result, ctx)
         out.append((rep.checks, rep.control, time.perf_counter() - start))
     return out
-
-
-def assert_holds(*, proof: str, seed: int = 0, size: str = "quick") -> list[ResultReport]:
-    """Run the registered results whose derivation is `proof`, print their table, fail if any fails.
-
-    The last cell of every file in ``proofs/`` calls this, so a derivation ends in exactly the checks that
-    ``bntheory verify`` runs for it, and executing its notebook is itself a test.
-
-    Parameters
-    ----------
-    proof : str
-        File name in ``proofs/`` (``"santurkar2018_bounds.py"``), as in the results' ``proof`` field.
-    seed : int
-        Base seed.
-    size : {"quick", "default", "large"}
-        Problem sizes, as ``bntheory verify --size``.
-
-    Raises
-    ------
-    ValueError
-        If no registered result names `proof`, or `size` is unknown.
-    AssertionError
-        Naming every result whose status is ``failed``.
-    """
-    from bntheory import report
-
-    ctx = Context.of("numpy", seed=seed, size=size)
-    results = [r for r in registry.all_results() if r.proof == proof]
-    if not results:
-        raise ValueError(f"proof: no registered result names {proof!r}; `bntheory list` shows the results")
-    reports = run_all(results, ctx)
-    print(report.format_table(reports))
-    print(report.summary(reports))
-    failed = [r.result.id for r in reports if r.status == "failed"]
-    if failed:
-        raise AssertionError(f"failed: {', '.join(failed)} (rerun `bntheory verify --only {' '.join(failed)}`)")
-    return reports

@@ -84,6 +84,6 @@ print("V^2 - (sum lambda^2 - 1/n):", float(rep.orthogonality_gap(H) ** 2 - (np.s
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="daneshmand2020_rank.py")

@@ -102,6 +102,6 @@ print("interlacing breach / range:", spectral.interlacing_violation(full.nodes, 
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="dangel2021_structure.py")

@@ -84,6 +84,6 @@ assert fused_error < 1e-12
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="ioffe2015_transform.py")

@@ -81,6 +81,6 @@ print("rho(w) is scale invariant:", gdnp.rayleigh_quotient(v, ls.u, ls.S), gdnp.
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="kohler2019_decoupling.py")

@@ -58,6 +58,6 @@ for loss in problems.LOSSES:
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="kohler2019_halfspaces.py")

@@ -59,6 +59,6 @@ W, runs = gdnp.alternating_gdnp(lambda W, i: problems.tanh_mlp_unit(S, u, W, the
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="kohler2019_mlp.py")

@@ -71,6 +71,6 @@ print(f"claimed q^1.1: max ratio {rate_ratios(adversarial, exponent=1.1).max():.
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="kohler2019_rates.py")

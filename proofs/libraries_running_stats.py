@@ -59,6 +59,6 @@ assert np.allclose(pt_var, layer.running_var.numpy(), rtol=1e-14)
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="libraries_running_stats.py")

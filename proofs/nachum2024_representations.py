@@ -72,6 +72,6 @@ for steps in (("rc", "relu"), ("rc", "rs", "relu")):
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="nachum2024_representations.py")

@@ -18,7 +18,7 @@
 # Registry entries: `santurkar2018.thm4_1`, `.thm4_2`, `.obs4_3`, `.thm4_4`, `.lemma4_5`.
 
 # %%
-from bntheory import registry
+from bntheory import results
 from bntheory.context import Context
 from bntheory.run import run
 from bntheory.symbolic.batchnorm import residuals
@@ -64,7 +64,7 @@ print("Lemma 4.5:", {d: residuals(rescaling_steps(d)) for d in (2, 3)})
 
 # %%
 ctx = Context(size="quick")
-for result in registry.get(["santurkar2018.thm4_1", "santurkar2018.thm4_2", "santurkar2018.thm4_4",
+for result in results.get(["santurkar2018.thm4_1", "santurkar2018.thm4_2", "santurkar2018.thm4_4",
                             "santurkar2018.lemma4_5"]):
     rep = run(result, ctx)
     search = next(c for c in rep.checks if "worst-case" in c.name)
@@ -78,6 +78,6 @@ for result in registry.get(["santurkar2018.thm4_1", "santurkar2018.thm4_2", "san
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="santurkar2018_bounds.py")

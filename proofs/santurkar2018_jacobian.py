@@ -78,6 +78,6 @@ for e in (1e-4, 0.1, 1.0):
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="santurkar2018_jacobian.py")

@@ -55,6 +55,6 @@ fig
 # failing check raises here, so executing this file (or its notebook) is itself a test.
 
 # %%
-from bntheory.runner import assert_holds
+from bntheory.results import assert_holds
 
 assert_holds(proof="santurkar2018_landscape.py")

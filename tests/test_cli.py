@@ -6,13 +6,14 @@ import sys
 
 import pytest
 
-from bntheory import cli, registry
+import bntheory.results
+from bntheory import cli
 
 
 def test_list_prints_every_id(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for r in registry.all_results():
+    for r in bntheory.results.all_results():
         assert r.id in out and r.citation in out
 
 
@@ -76,7 +77,7 @@ def test_readme_table_is_generated_from_the_registry():
     from bntheory import report
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
-    table = report.markdown_table(registry.all_results())
+    table = report.markdown_table(bntheory.results.all_results())
     assert table in readme.read_text(), "README table is stale: regenerate it with report.markdown_table"
 
 

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from bntheory import registry
+import bntheory.results
 
 PROOFS = Path(__file__).resolve().parents[1] / "proofs"
 
 
 def test_every_result_names_an_existing_proof():
-    missing = [r.id for r in registry.all_results() if not r.proof]
+    missing = [r.id for r in bntheory.results.all_results() if not r.proof]
     assert not missing, f"results without a proof in proofs/: {missing}"
-    named = {r.proof for r in registry.all_results()}
+    named = {r.proof for r in bntheory.results.all_results()}
     for name in named:
         assert (PROOFS / name).is_file(), name
 

@@ -4,12 +4,13 @@ import pickle
 
 import pytest
 
+import bntheory.results
 from bntheory import registry
 from bntheory.checks.compare import at_most
 from bntheory.context import SIZES, Context
 from bntheory.run import run
 
-RESULTS = registry.all_results()
+RESULTS = bntheory.results.all_results()
 IDS = [r.id for r in RESULTS]
 
 
@@ -71,15 +72,15 @@ def test_ids_are_unique_and_registration_refuses_duplicates():
 
 
 def test_a_paper_prefix_selects_its_results():
-    chosen = registry.get(["santurkar2018", "santurkar2018.thm4_1"])
+    chosen = bntheory.results.get(["santurkar2018", "santurkar2018.thm4_1"])
     assert chosen and all(r.id.startswith("santurkar2018.") for r in chosen)
     assert len({r.id for r in chosen}) == len(chosen), "no repeats"
-    assert not registry.get(["ioffe2015"])[0].id.startswith("santurkar")
+    assert not bntheory.results.get(["ioffe2015"])[0].id.startswith("santurkar")
 
 
 def test_unknown_ids_are_named():
     with pytest.raises(KeyError, match=r"nope\.result"):
-        registry.get(["nope.result"])
+        bntheory.results.get(["nope.result"])
 
 
 def _sandbox(**kwargs):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from bntheory import registry, runner
+import bntheory.results
+from bntheory import runner
 from bntheory.context import Context
 
 CHEAP = ["ioffe2015.transform", "nachum2024.rc_rank", "keras.running_stats", "santurkar2018.obs4_3"]
@@ -21,7 +22,7 @@ def _summary(reports):
 
 
 def test_parallel_run_equals_serial_run():
-    results = registry.get(CHEAP)
+    results = bntheory.results.get(CHEAP)
     seen = []
     parallel = runner.run_all(results, _context(), jobs=2, progress=lambda *args: seen.append(args[:2]))
     serial = runner.run_all(results, _context(), jobs=1)
@@ -34,7 +35,7 @@ def test_parallel_run_equals_serial_run():
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
 def test_jobs_must_be_a_positive_integer(jobs):
     with pytest.raises(ValueError, match="jobs"):
-        runner.run_all(registry.get(CHEAP[:1]), _context(), jobs=jobs)
+        runner.run_all(bntheory.results.get(CHEAP[:1]), _context(), jobs=jobs)
 
 
 def test_default_jobs():
