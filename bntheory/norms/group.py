@@ -35,7 +35,7 @@ def group_norm(
 
     Parameters
     ----------
-    x : array, shape (N, C, *spatial)
+    x : array, shape (N, C, \*spatial)
     groups : int
         :math:`G\ge1`, dividing :math:`C`.
     gamma, beta : array, shape (C,), optional

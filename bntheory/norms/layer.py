@@ -40,7 +40,7 @@ def layer_norm(
 
     Parameters
     ----------
-    x : array, shape (..., *normalized_shape)
+    x : array, shape (..., \*normalized_shape)
     normalized_shape : int or tuple of int
         The trailing dims normalized together (a transformer's feature axis: ``x.shape[-1]``).
     gamma, beta : array of shape `normalized_shape`, optional
@@ -74,7 +74,7 @@ def rms_norm(
 
     Parameters
     ----------
-    x : array, shape (..., *normalized_shape)
+    x : array, shape (..., \*normalized_shape)
     normalized_shape : int or tuple of int
     gamma : array of shape `normalized_shape`, optional
     eps : float or None, keyword-only
