@@ -15,6 +15,7 @@ __all__ = [
     "CLOSED_FORM",
     "CONFIDENCE",
     "EQUALITY_REACH",
+    "FLOAT32_ORACLE",
     "FLOAT64_ORACLE",
     "IDENTITY",
     "INTERLACING",
@@ -104,3 +105,7 @@ INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values
 #: Standard-error floor of :func:`bntheory.checks.spectral.moment_scores` for matrices whose Hutchinson variance is
 #: zero (diagonal ones), where any estimate is exact up to rounding.
 SLQ_ROUNDING_FLOOR = Tolerance(1e-12, "a zero-variance moment is exact up to rounding of order 1e-15")
+
+#: Against another float32 implementation (PyTorch's kernels): float32 resolution 6e-8 times the O(10-100)
+#: condition of a normalization's backward pass (a division by s and two group means).
+FLOAT32_ORACLE = Tolerance(1e-5, "two float32 computations of one quantity: 6e-8 resolution times a moderate condition")

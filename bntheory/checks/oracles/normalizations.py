@@ -1,0 +1,162 @@
+r"""Oracles for LayerNorm, RMSNorm, GroupNorm, InstanceNorm and WeightNorm, independent of :mod:`bntheory.norms`.
+
+Two kinds. In mpmath, from the definitions (THEORY-2.md §9.1), entry by entry: a normalization is a map from
+each entry's index to its group and to its affine parameters; the groups' statistics are plain sums over Python
+lists, and every gradient is a 50-digit central difference (:func:`~bntheory.checks.oracles.mp.mp_central_gradient`),
+so no reshape, broadcast or closed form of the library is shared. In PyTorch: the native kernels
+(``F.layer_norm``, ``F.rms_norm``, ``F.group_norm``, ``F.instance_norm``, ``torch._weight_norm``) with first-order
+reverse autograd, which THEORY-2.md §9.2 measured to agree with the closed forms to 3e-16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath
+import numpy as np
+
+from bntheory.checks.oracles.mp import mp_central_gradient
+
+__all__ = ["Layout", "layout", "mp_normalization", "mp_weight_norm", "torch_normalization", "torch_weight_norm"]
+
+Index = tuple[int, ...]
+
+
+class Layout:
+    """Which group each entry belongs to and which affine parameter it uses: a normalization, entry by entry.
+
+    Attributes
+    ----------
+    kind : {"layer", "rms", "group", "instance"}
+    group_of : callable
+        ``group_of(index) -> hashable``: the entries with equal keys are standardized together.
+    param_of : callable
+        ``param_of(index) -> index into gamma and beta``.
+    center : bool
+        False for RMSNorm.
+    """
+
+    def __init__(
+        self, kind: str, group_of: Callable[[Index], object], param_of: Callable[[Index], Index], center: bool
+    ):
+        self.kind, self.group_of, self.param_of, self.center = kind, group_of, param_of, center
+
+
+def layout(kind: str, ndim: int, *, trailing: int = 1, groups: int = 1, channels: int = 1) -> Layout:
+    """The :class:`Layout` of a normalization of an array of rank `ndim`, written from THEORY-2.md §9.1's table.
+
+    `trailing` is the number of normalized trailing dims (LayerNorm, RMSNorm); `groups` and `channels` are those
+    of GroupNorm (InstanceNorm: one channel per group).
+    """
+    if kind in ("layer", "rms"):
+        k = ndim - trailing
+        return Layout(kind, lambda i: i[:k], lambda i: i[k:], center=kind == "layer")
+    if kind in ("group", "instance"):
+        size = 1 if kind == "instance" else channels // groups
+        return Layout(kind, lambda i: (i[0], i[1] // size), lambda i: (i[1],), center=True)
+    raise ValueError(f"kind: expected 'layer', 'rms', 'group' or 'instance', got {kind!r}")
+
+
+def mp_normalization(x, dy, how: Layout, gamma=None, beta=None, *, eps: float, dps: int = 50):
+    r"""Output and gradients of :math:`\ell=\sum\delta\odot y` for the normalization `how`, in mpmath.
+
+    Returns ``(y, dx, dgamma, dbeta)`` as float64 arrays (None for an absent parameter); the gradients are
+    central differences at `dps` digits of the loss written from the definition.
+    """
+    x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    shapes = [np.shape(p) for p in (gamma, beta) if p is not None]
+    pshape = shapes[0] if shapes else ()
+    entries = list(np.ndindex(x.shape))
+    members: dict[object, list[int]] = {}
+    for k, index in enumerate(entries):
+        members.setdefault(how.group_of(index), []).append(k)
+    params = [int(np.ravel_multi_index(how.param_of(i), pshape)) if pshape else 0 for i in entries]
+    n, p = x.size, int(np.prod(pshape)) if pshape else 0
+    has = (gamma is not None, beta is not None)
+
+    def forward(v: list) -> list:
+        xs, gs, bs = v[:n], v[n : n + p] if has[0] else None, v[n + p * has[0] :] if has[1] else None
+        y = [None] * n
+        for ks in members.values():
+            vals = [xs[k] for k in ks]
+            mu = mpmath.fsum(vals) / len(vals) if how.center else 0
+            s = mpmath.sqrt(mpmath.fsum((t - mu) ** 2 for t in vals) / len(vals) + mpmath.mpf(eps))
+            for k, t in zip(ks, vals, strict=True):
+                out = (t - mu) / s
+                if gs is not None:
+                    out = gs[params[k]] * out
+                if bs is not None:
+                    out = out + bs[params[k]]
+                y[k] = out
+        return y
+
+    point = [*x.ravel()] + ([*np.ravel(gamma)] if has[0] else []) + ([*np.ravel(beta)] if has[1] else [])
+    weights = [mpmath.mpf(float(d)) for d in dy.ravel()]
+    grad = mp_central_gradient(
+        lambda v: mpmath.fsum(w * t for w, t in zip(weights, forward(v), strict=True)), point, dps=dps
+    )
+    with mpmath.workdps(dps):
+        y = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(x.shape)
+    dgamma = grad[n : n + p].reshape(pshape) if has[0] else None
+    dbeta = grad[n + p * has[0] :].reshape(pshape) if has[1] else None
+    return y, grad[:n].reshape(x.shape), dgamma, dbeta
+
+
+def mp_weight_norm(v, g, dw, *, dim: int, dps: int = 50):
+    r""":math:`w=g\,v/\|v\|` (norm over every axis but `dim`) and the gradients of :math:`\sum\nabla_wL\odot w`.
+
+    Returns ``(w, dv, dg)`` as float64 arrays, by central differences at `dps` digits.
+    """
+    v, g, dw = (np.asarray(a, np.float64) for a in (v, g, dw))
+    entries = list(np.ndindex(v.shape))
+    n = v.size
+
+    def forward(params: list) -> list:
+        vs, gs = params[:n], params[n:]
+        norms = {}
+        for k, index in enumerate(entries):
+            norms.setdefault(index[dim], []).append(vs[k] ** 2)
+        norms = {key: mpmath.sqrt(mpmath.fsum(sq)) for key, sq in norms.items()}
+        return [gs[index[dim]] * vs[k] / norms[index[dim]] for k, index in enumerate(entries)]
+
+    weights = [mpmath.mpf(float(d)) for d in dw.ravel()]
+    point = [*v.ravel(), *g]
+    grad = mp_central_gradient(
+        lambda p: mpmath.fsum(w * t for w, t in zip(weights, forward(p), strict=True)), point, dps=dps
+    )
+    with mpmath.workdps(dps):
+        w = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(v.shape)
+    return w, grad[:n].reshape(v.shape), grad[n:]
+
+
+def torch_normalization(kind: str, x, dy, gamma=None, beta=None, *, eps, trailing: int = 1, groups: int = 1):
+    """``(y, dx, dgamma, dbeta)`` from PyTorch's native kernel of `kind` and reverse autograd, in the dtype of `x`."""
+    import torch
+
+    F = torch.nn.functional
+    tx = torch.tensor(np.asarray(x), requires_grad=True)
+    tg = None if gamma is None else torch.tensor(np.asarray(gamma), requires_grad=True)
+    tb = None if beta is None else torch.tensor(np.asarray(beta), requires_grad=True)
+    if kind == "layer":
+        y = F.layer_norm(tx, tuple(x.shape[x.ndim - trailing :]), tg, tb, eps=eps)
+    elif kind == "rms":
+        y = F.rms_norm(tx, tuple(x.shape[x.ndim - trailing :]), tg, eps=eps)
+    elif kind == "group":
+        y = F.group_norm(tx, groups, tg, tb, eps=eps)
+    elif kind == "instance":
+        y = F.instance_norm(tx, weight=tg, bias=tb, eps=eps)
+    else:
+        raise ValueError(f"kind: expected 'layer', 'rms', 'group' or 'instance', got {kind!r}")
+    y.backward(torch.tensor(np.asarray(dy)))
+    grads = [None if t is None else t.grad.numpy() for t in (tg, tb)]
+    return y.detach().numpy(), tx.grad.numpy(), *grads
+
+
+def torch_weight_norm(v, g, dw, *, dim: int):
+    """``(w, dv, dg)`` from ``torch._weight_norm`` (the kernel behind ``parametrizations.weight_norm``) and autograd."""
+    import torch
+
+    tv, tg = torch.tensor(np.asarray(v), requires_grad=True), torch.tensor(np.asarray(g), requires_grad=True)
+    w = torch._weight_norm(tv, tg.reshape([-1 if a == dim else 1 for a in range(v.ndim)]), dim)
+    w.backward(torch.tensor(np.asarray(dw)))
+    return w.detach().numpy(), tv.grad.numpy(), tg.grad.numpy()
