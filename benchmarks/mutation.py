@@ -140,7 +140,7 @@ KIT_TESTS = (
     "tests/test_instances_networks.py",
 )
 
-#: Library modules under test (issue 14): the transform and its kernels, the theory modules and the check kit.
+#: Library modules under test (issue 14): the transforms and BN's kernels, the theory modules and the check kit.
 DEFAULT_MODULES = (
     "bntheory/transform.py",
     "bntheory/_numpy_kernels.py",
@@ -151,6 +151,7 @@ DEFAULT_MODULES = (
     "bntheory/representations.py",
     "bntheory/curvature.py",
     "bntheory/spectrum.py",
+    "bntheory/norms/*.py",
     "bntheory/checks/*.py",
     "bntheory/checks/oracles/*.py",
     "bntheory/checks/instances/*.py",
