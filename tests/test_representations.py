@@ -222,3 +222,46 @@ def test_cupy_networks_are_reproducible_from_the_seed_and_differ_between_seeds()
             for s in (0, 0, 1, 2, 3)]
     np.testing.assert_array_equal(outs[0], outs[1])
     assert all(not np.array_equal(a, b) for i, a in enumerate(outs[1:]) for b in outs[i + 2:])
+
+
+def test_weight_draws_have_the_stated_laws(xp):
+    # On every backend (CuPy draws on the device): normal draws pass sqrt(3) in magnitude, uniform ones never
+    # do; both have mean 0 and variance 1 (10^5 draws: standard errors 0.003 and 0.0045).
+    import array_api_compat
+
+    draw = rep._drawer(xp, np.random.default_rng(12), xp.float64)
+    normal = np.asarray(to_numpy(draw("normal", (100_000,))))
+    uniform = np.asarray(to_numpy(draw("uniform", (100_000,))))
+    for a in (normal, uniform):
+        assert a.dtype == np.float64 and abs(a.mean()) < 0.02 and abs(a.var() - 1) < 0.03
+    assert np.abs(normal).max() > 3.0 and np.abs(uniform).max() <= np.sqrt(3.0)
+    assert uniform.min() < -1.7 and uniform.max() > 1.7
+    assert array_api_compat.array_namespace(draw("normal", (2, 2))) is array_api_compat.array_namespace(
+        asarray(np.zeros(1), xp)
+    )
+
+
+def test_stable_rank_of_a_stack_against_norms(rng):
+    H = rng.normal(size=(5, 7, 4)) @ np.diag([3.0, 1.0, 0.5, 0.1])
+    want = np.array([np.linalg.norm(M, "fro") ** 2 / np.linalg.norm(M, 2) ** 2 for M in H])
+    np.testing.assert_allclose(rep.stable_rank(H), want, rtol=1e-12)
+    np.testing.assert_allclose(rep.soft_rank(H),
+                               [np.trace(M @ M.T) ** 2 / np.sum((M @ M.T) ** 2) for M in H], rtol=1e-12)
+
+
+@pytest.mark.parametrize("lead", [(), (8,)])
+def test_gram_route_is_the_generators_gaussian_times_a_root_of_the_gram(lead):
+    # method="gram" draws G (d x n) from the stream and returns Z = G R with R^T R = (sigma^2/d) H^T H: recover R
+    # from Z by least squares on the same G (Z must lie in G's column span) and compare R^T R with the Gram.
+    rng = np.random.default_rng(13)
+    d, n, variance = 9, 4, 2.0
+    # Gram eigenvalues from ~1e-3 to ~100 and a repeated column (a zero eigenvalue that rounds either way, in 9
+    # matrices): a clip of the eigenvalues anywhere but at [0, inf) shows.
+    H = rng.normal(size=(*lead, d, n)) * np.array([0.02, 0.3, 3.0, 1.0])
+    H[..., -1] = H[..., 0]
+    Z = rep.deep_network(H, 1, (), np.random.default_rng(21), variance=variance, method="gram")
+    G = np.random.default_rng(21).standard_normal((*lead, d, n))
+    for g, z, h in zip(G.reshape(-1, d, n), Z.reshape(-1, d, n), H.reshape(-1, d, n), strict=True):
+        R, *_ = np.linalg.lstsq(g, z, rcond=None)
+        np.testing.assert_allclose(g @ R, z, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(R.T @ R, variance / d * h.T @ h, rtol=1e-10, atol=1e-10)

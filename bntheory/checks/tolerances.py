@@ -25,6 +25,10 @@ __all__ = [
     "RATIO_SLACK",
     "SLQ_ROUNDING_FLOOR",
     "SLQ_SCORE",
+    "STATIONARY_SOFT_RANK",
+    "TABLE_RANK",
+    "TABLE_SOFT_ABS",
+    "TABLE_SOFT_REL",
     "Tolerance",
 ]
 
@@ -104,3 +108,17 @@ INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values
 #: Standard-error floor of :func:`bntheory.checks.spectral.moment_scores` for matrices whose Hutchinson variance is
 #: zero (diagonal ones), where any estimate is exact up to rounding.
 SLQ_ROUNDING_FLOOR = Tolerance(1e-12, "a zero-variance moment is exact up to rounding of order 1e-15")
+
+#: THEORY.md §5.1's reference table (Daneshmand et al. 2020: d = N = 32, medians of 3 networks), gated entry by entry.
+#: From the seed-to-seed spread of a median of 3 networks (24 seeds of this package's streams): numerical ranks
+#: within 1 of the reference, hence +-2; soft ranks within 0.29 absolute (no BN, depth 100) and 20% relative (BN),
+#: hence |measured - reference| <= 0.3 + 0.25 reference. The stable rank in place of the soft rank is 41-49% low at
+#: depth 0 (8.2-9.4 vs 16) and fails; the false "BN keeps full rank" (32 for 10 at depth 1000) misses by 11 units.
+TABLE_RANK = Tolerance(2.0, "medians of 3 networks are within 1 of the reference rank over 24 seeds")
+TABLE_SOFT_ABS = Tolerance(0.3, "soft-rank medians of 3 networks spread by up to 0.29 absolute (no BN, depth 100)")
+TABLE_SOFT_REL = Tolerance(0.25, "soft-rank medians of 3 networks spread by up to 20% relative (BN)")
+
+#: Stationary soft ranks of the rescaling-only chain against THEORY.md §5.1's 2.2, 3.3, 4.9, 7.2, ...: medians over 3
+#: networks and half the layers vary by a few percent between seeds (2.24, 3.33, 4.83, 7.15 at seed 0); the stable
+#: rank is ~40% lower, division by the std about the mean 1-18% (1.8, 3.2, 4.7, 7.1).
+STATIONARY_SOFT_RANK = Tolerance(0.10, "medians of a stationary chain vary by a few percent between seeds")

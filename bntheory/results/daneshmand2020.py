@@ -19,7 +19,13 @@ from bntheory import representations as rep
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within, worst
 from bntheory.checks.instances import networks as nets
-from bntheory.checks.tolerances import FLOAT64_ORACLE
+from bntheory.checks.tolerances import (
+    FLOAT64_ORACLE,
+    STATIONARY_SOFT_RANK,
+    TABLE_RANK,
+    TABLE_SOFT_ABS,
+    TABLE_SOFT_REL,
+)
 from bntheory.context import Context
 from bntheory.registry import ARRAY, register
 
@@ -29,16 +35,8 @@ REP = "bntheory.representations."
 #: THEORY.md §5.1 reference (d = N = 32, uniform unit-variance weights, float64 tolerance, medians of 3 seeds):
 #: depth -> (rank no BN, rank BN, soft rank no BN, soft rank BN).
 REFERENCE = {0: (32, 32, 16, 16), 100: (15, 18, 1.08, 5.0), 300: (6, 13, 1.00, 5.1), 1000: (2, 10, 1.00, 5.3)}
-#: Tolerances of the table gate, from the seed-to-seed spread of a median of 3 networks (24 seeds of this
-#: package's streams): ranks within 1 of the reference (so +-2), soft ranks within 0.29 absolute (no BN, depth 100)
-#: and 20% relative (BN); hence |measured - reference| <= 0.3 + 0.25 reference for soft ranks. The stable rank in
-#: place of the soft rank is 41-49% low at depth 0 (8.2-9.4 vs 16) and fails.
-RANK_TOL, SOFT_ABS, SOFT_REL = 2.0, 0.3, 0.25
 #: THEORY.md §5.1: stationary soft rank of the rescaling-only chain for d = 8, 16, ..., 256.
 STATIONARY = {8: 2.2, 16: 3.3, 32: 4.9, 64: 7.2, 128: 10.5, 256: 15.1}
-#: Relative tolerance on the stationary soft ranks: medians over 3 networks and half the layers of a stationary
-#: chain vary by a few percent between seeds (2.24, 3.33, 4.83, 7.15 at seed 0); the stable rank is ~40% lower.
-STATIONARY_REL = 0.10
 
 
 def _snapshots(ctx: Context, steps: tuple[str, ...]) -> dict[int, np.ndarray]:
@@ -70,7 +68,8 @@ def _table_outcome(ctx: Context, reference: dict[int, tuple[float, ...]]) -> Out
     acc = Worst()
     for t, claimed in reference.items():
         for j, (m, r) in enumerate(zip(table[t], claimed, strict=True)):
-            tol = RANK_TOL if j < 2 else SOFT_ABS + SOFT_REL * r
+            # checks.tolerances: ranks +-2, soft ranks +-(0.3 + 25%) (seed-to-seed spread of a median of 3).
+            tol = TABLE_RANK.value if j < 2 else TABLE_SOFT_ABS.value + TABLE_SOFT_REL.value * r
             acc.add(abs(m - r) / tol, f"depth {t}, {('rank', 'rank', 'soft', 'soft')[j]} {'BN' if j % 2 else 'no BN'}")
     rows = "; ".join(
         f"depth {t}: rank {v[0]:g}/{v[1]:g} (ref {r[0]:g}/{r[1]:g}), soft {v[2]:.3g}/{v[3]:.3g} (ref {r[2]:g}/{r[3]:g})"
@@ -213,7 +212,7 @@ def _(ctx: Context) -> Outcome:
     widths, r = _stationary(ctx, ("rms",))
     rel = worst(abs(v / STATIONARY[d] - 1) for d, v in zip(widths, r, strict=True))
     detail = ", ".join(f"d = {d}: {v:.3g} (ref {STATIONARY[d]})" for d, v in zip(widths, r, strict=True))
-    return at_most(rel, STATIONARY_REL, detail)
+    return at_most(rel, STATIONARY_SOFT_RANK.value, detail)
 
 
 @soft_rank_scaling.negative_control("the same sqrt(d) claim for the chain without BN (same slope gate)", backends=ARRAY)
