@@ -109,23 +109,30 @@ def _exact_centerings(ctx: Context, cases: list[sp.Matrix]) -> list[tuple[int, d
 def _recentred_ranks(ctx: Context, claimed_rank) -> Outcome:
     """Library centerings' numerical rank and tolerance vs a claimed rank ``claimed_rank(rank H, 1 in row)``.
 
-    Each step of :data:`CENTERINGS` runs on every batch; its rank must be the claimed one, and its tolerance
-    NumPy's of the exact product (the top singular value of the wrong matrix moves it far beyond rounding).
+    Each step of :data:`CENTERINGS` runs on every batch, as stacks (k, d, n) of the batches of one shape (a
+    generic one and its centred rows); its rank must be the claimed one, and its tolerance NumPy's of the exact
+    product (the top singular value of a wrong matrix, or max(d, n) of a wrong axis, moves it beyond rounding).
     """
     cases = nets.integer_batches(ctx.rng("batches", shared=True), RC_SHAPES)
-    wrong, rows = 0, {step: [] for step in CENTERINGS}
-    for H, (rank_h, per_step) in zip(cases, _exact_centerings(ctx, cases), strict=True):
-        for step, (ones_in, exact_rank, oracle_tol) in per_step.items():
-            ours = rep.apply_steps(ctx.asarray(np.array(H.tolist(), dtype=np.float64)), (step,))
-            rank, tol = rep.numerical_rank(ours)
-            tol_ok = bool(abs(float(to_numpy(tol)) - oracle_tol) <= FLOAT64_ORACLE.value * oracle_tol)
-            wrong += int(to_numpy(rank)) != claimed_rank(rank_h, ones_in) or not tol_ok
-            rows[step].append((rank_h, exact_rank, int(to_numpy(rank))))
-    dropped = {step: sum(c == h - 1 for h, c, _ in r) for step, r in rows.items()}
+    facts = _exact_centerings(ctx, cases)
+    wrong, rows = 0, {step: {} for step in CENTERINGS}
+    for shape in RC_SHAPES:
+        which = [i for i, H in enumerate(cases) if H.shape == shape]
+        stack = ctx.asarray(np.array([cases[i].tolist() for i in which], dtype=np.float64))
+        for step in CENTERINGS:
+            rank, tol = rep.numerical_rank(rep.apply_steps(stack, (step,)))
+            rank, tol = np.asarray(to_numpy(rank)), np.asarray(to_numpy(tol), dtype=np.float64)
+            for j, i in enumerate(which):
+                rank_h, per_step = facts[i]
+                ones_in, exact_rank, oracle_tol = per_step[step]
+                tol_ok = bool(abs(tol[j] - oracle_tol) <= FLOAT64_ORACLE.value * oracle_tol)
+                wrong += int(rank[j]) != claimed_rank(rank_h, ones_in) or not tol_ok
+                rows[step][i] = (rank_h, exact_rank, int(rank[j]))
+    dropped = {step: sum(c == h - 1 for h, c, _ in r.values()) for step, r in rows.items()}
     return exact(
         wrong,
-        f"ranks (H, exact HC, library rc): {rows['rc']}; RC dropped the rank in {dropped['rc']}/{len(cases)}, "
-        f"per-sample centering (exact C_d H) in {dropped['rc_sample']}/{len(cases)}",
+        f"ranks (H, exact HC, library rc): {[rows['rc'][i] for i in range(len(cases))]}; RC dropped the rank in "
+        f"{dropped['rc']}/{len(cases)}, per-sample centering (exact C_d H) in {dropped['rc_sample']}/{len(cases)}",
     )
 
 
