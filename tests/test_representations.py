@@ -198,6 +198,12 @@ def test_numerical_rank_with_a_given_tolerance():
     assert int(rank) == 2
     rank, tol = rep.numerical_rank(H)
     assert int(rank) == 3 and float(tol) == pytest.approx(3.0 * 3 * np.finfo(np.float64).eps, rel=1e-15)
+    # A stack of wide batches (d = 3 < n = 5): NumPy's tolerance uses max(d, n) = 5 per matrix.
+    S = np.stack([np.hstack([np.diag([4.0, 2.0, 1.0]), np.zeros((3, 2))]), np.hstack([np.diag([1.0, 1e-20, 0.0]),
+                                                                                    np.zeros((3, 2))])])
+    rank, tol = rep.numerical_rank(S)
+    np.testing.assert_array_equal(rank, [3, 1])
+    np.testing.assert_allclose(tol, np.array([4.0, 1.0]) * 5 * np.finfo(np.float64).eps, rtol=1e-15)
 
 
 def test_device_seeds_cover_the_int64_range():
