@@ -98,12 +98,19 @@ rank_collapse = register(
         "THEORY.md §5.1: claim [P] (abstract and the authors' README), reference numbers [D]. Checked: soft rank "
         "< 1.1 at depth 300 without BN, > 3 at depth 1000 with BN; THEORY.md's table gated entry by entry (ranks "
         "+-2, soft ranks +-(0.3 + 25%)); the library's rank, tolerance and soft rank against NumPy's matrix_rank and "
-        "the trace formula. 'Layer weights I + gamma W' and the soft-rank definition are code facts of the authors' "
-        "repository (THEORY-2.md §12.2); the reference chain uses plain W. The control is THEORY.md's false claim "
+        "the trace formula, and its stable rank (not the soft rank, THEORY.md §5.1) against NumPy's norms. 'Layer "
+        "weights I + gamma W' and the soft-rank definition are code facts of the authors' repository (THEORY-2.md "
+        "§12.2); the reference chain uses plain W. The control is THEORY.md's false claim "
         "'the BN chain keeps full numerical rank' entered into the same table gate."
     ),
     proof="daneshmand2020_rank.py",
-    under_test=(REP + "deep_network", REP + "apply_steps", REP + "numerical_rank", REP + "soft_rank"),
+    under_test=(
+        REP + "deep_network",
+        REP + "apply_steps",
+        REP + "numerical_rank",
+        REP + "soft_rank",
+        REP + "stable_rank",
+    ),
 )
 
 
@@ -126,7 +133,8 @@ def _(ctx: Context) -> Outcome:
 
 
 @rank_collapse.numeric(
-    "library rank and tolerance = NumPy's matrix_rank and its tolerance; soft rank = tr(HH^T)^2/||HH^T||_F^2",
+    "library rank and tolerance = NumPy's matrix_rank and its tolerance; soft rank = tr(HH^T)^2/||HH^T||_F^2; "
+    "stable rank (the measure THEORY.md §5.1 warns against) = ||H||_F^2/||H||_2^2",
     backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
@@ -141,12 +149,16 @@ def _(ctx: Context) -> Outcome:
             oracle = nets.soft_rank_by_traces(H)
             soft = np.asarray(to_numpy(rep.soft_rank(ctx.asarray(H))), dtype=np.float64)
             soft_err.add(np.abs(soft - oracle) / oracle, f"{'+'.join(steps) or 'no BN'}, depth {t}")
+            # The stable rank, which the soft rank must not be confused with, against NumPy's norms.
+            stable = np.asarray(to_numpy(rep.stable_rank(ctx.asarray(H))), dtype=np.float64)
+            norms = np.array([np.linalg.norm(M, "fro") ** 2 / np.linalg.norm(M, 2) ** 2 for M in H])
+            soft_err.add(np.abs(stable - norms) / norms, f"stable rank, {'+'.join(steps) or 'no BN'}, depth {t}")
     # A rank or tolerance that differs is a failure outright; soft ranks agree to rounding (1e-12 allows
     # cancellation in the trace formula, whose terms agree to ~1e-15).
     return at_most(
         float(soft_err) + wrong,
         FLOAT64_ORACLE.value,
-        f"{wrong} rank/tolerance mismatches; soft rank worst at {soft_err.where}: {float(soft_err):.2g}",
+        f"{wrong} rank/tolerance mismatches; soft/stable rank worst at {soft_err.where}: {float(soft_err):.2g}",
     )
 
 
