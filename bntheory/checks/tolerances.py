@@ -16,6 +16,8 @@ __all__ = [
     "CONFIDENCE",
     "EQUALITY_REACH",
     "FLOAT64_ORACLE",
+    "GAP_DECAY",
+    "GRAM_SCORE",
     "IDENTITY",
     "INTERLACING",
     "RATE_FLOOR",
@@ -122,3 +124,12 @@ TABLE_SOFT_REL = Tolerance(0.25, "soft-rank medians of 3 networks spread by up t
 #: networks and half the layers vary by a few percent between seeds (2.24, 3.33, 4.83, 7.15 at seed 0); the stable
 #: rank is ~40% lower, division by the std about the mean 1-18% (1.8, 3.2, 4.7, 7.1).
 STATIONARY_SOFT_RANK = Tolerance(0.10, "medians of a stationary chain vary by a few percent between seeds")
+
+#: z-score gate on the Monte Carlo mean of the Gram after RC + ReLU (Nachum et al. 2024's invariant configuration):
+#: the largest over its entries of |mean - G| in standard errors of antithetic pairs; at 5 the normal tail is
+#: 5.7e-7 per entry. A 1% error in alpha is ~8 standard errors at the default size, THEORY.md §4.4's false alpha ~50.
+GRAM_SCORE = Tolerance(5.0, "5 standard errors of the Monte Carlo Gram (normal tail 6e-7); a 1% wrong alpha is ~8")
+
+#: The gap plateau reached from a nearly rank-one input against the Gaussian input's (Daneshmand et al. 2021, d = 64):
+#: plateaus of 12 seeds x 40 layers vary by ~3% between seeds; a chain that had not decayed sits near V = 0.9.
+GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an undecayed chain is ~0.9 vs ~0.1")

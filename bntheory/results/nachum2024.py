@@ -23,7 +23,7 @@ from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, at_least, at_most, exact
 from bntheory.checks.frequency import frequency
 from bntheory.checks.instances import networks as nets
-from bntheory.checks.tolerances import FLOAT64_ORACLE
+from bntheory.checks.tolerances import FLOAT64_ORACLE, GRAM_SCORE
 from bntheory.context import Context
 from bntheory.registry import ARRAY, register
 
@@ -301,8 +301,9 @@ def _gram_preservation(ctx: Context, alpha: float) -> Outcome:
         f"n = {n}, d = {d}, {pairs} antithetic pairs, variance 2 x {alpha:.6g}: max |E[G'] - G| = {z:.2f} standard "
         f"errors ({rel:.3g} relative; one SE = {rel_se:.2g}); exact shape kept in {explicit} explicit draws: {shape_ok}"
     )
-    # 5 standard errors: a 1% error in alpha is ~8 SEs (default size: one SE = 0.00125), the control's 6% ~50.
-    return at_most(z if shape_ok else np.inf, 5.0, detail)
+    # GRAM_SCORE, 5 standard errors: a 1% error in alpha is ~8 SEs (default size: one SE = 0.00125), the control's 6%
+    # ~50.
+    return at_most(z if shape_ok else np.inf, GRAM_SCORE.value, detail)
 
 
 @invariant.numeric(
