@@ -172,6 +172,15 @@ def deep_network(
     return H
 
 
+def _device_seed(rng: np.random.Generator) -> int:
+    r"""A seed for a device-side generator, drawn from `rng`: uniform on :math:`\{0,\dots,2^{63}-1\}`.
+
+    The whole non-negative int64 range, so that the device streams of distinct host streams (one per check
+    and seed) differ except with probability about :math:`k^2/2^{64}` over :math:`k` of them.
+    """
+    return int(rng.integers(2**63))
+
+
 def _drawer(xp, rng: np.random.Generator, dtype) -> Callable[[str, tuple[int, ...]], Array]:
     """``draw(kind, shape)``: standard normal or unit-variance uniform numbers in `xp`, on its device."""
     from array_api_compat import is_cupy_namespace
@@ -179,7 +188,7 @@ def _drawer(xp, rng: np.random.Generator, dtype) -> Callable[[str, tuple[int, ..
     if is_cupy_namespace(xp):
         import cupy
 
-        gen = cupy.random.default_rng(int(rng.integers(2**63)))
+        gen = cupy.random.default_rng(_device_seed(rng))
 
         def draw_cupy(kind: str, shape: tuple[int, ...]) -> Array:
             if kind == "normal":

@@ -17,6 +17,8 @@ __all__ = [
     "EQUALITY_REACH",
     "FLOAT32_ORACLE",
     "FLOAT64_ORACLE",
+    "GAP_DECAY",
+    "GRAM_SCORE",
     "IDENTITY",
     "INTERLACING",
     "RATE_FLOOR",
@@ -26,6 +28,10 @@ __all__ = [
     "RATIO_SLACK",
     "SLQ_ROUNDING_FLOOR",
     "SLQ_SCORE",
+    "STATIONARY_SOFT_RANK",
+    "TABLE_RANK",
+    "TABLE_SOFT_ABS",
+    "TABLE_SOFT_REL",
     "Tolerance",
 ]
 
@@ -109,3 +115,26 @@ SLQ_ROUNDING_FLOOR = Tolerance(1e-12, "a zero-variance moment is exact up to rou
 #: Against another float32 implementation (PyTorch's kernels): float32 resolution 6e-8 times the O(10-100)
 #: condition of a normalization's backward pass (a division by s and two group means).
 FLOAT32_ORACLE = Tolerance(1e-5, "two float32 computations of one quantity: 6e-8 resolution times a moderate condition")
+
+#: THEORY.md §5.1's reference table (Daneshmand et al. 2020: d = N = 32, medians of 3 networks), gated entry by entry.
+#: From the seed-to-seed spread of a median of 3 networks (24 seeds of this package's streams): numerical ranks
+#: within 1 of the reference, hence +-2; soft ranks within 0.29 absolute (no BN, depth 100) and 20% relative (BN),
+#: hence |measured - reference| <= 0.3 + 0.25 reference. The stable rank in place of the soft rank is 41-49% low at
+#: depth 0 (8.2-9.4 vs 16) and fails; the false "BN keeps full rank" (32 for 10 at depth 1000) misses by 11 units.
+TABLE_RANK = Tolerance(2.0, "medians of 3 networks are within 1 of the reference rank over 24 seeds")
+TABLE_SOFT_ABS = Tolerance(0.3, "soft-rank medians of 3 networks spread by up to 0.29 absolute (no BN, depth 100)")
+TABLE_SOFT_REL = Tolerance(0.25, "soft-rank medians of 3 networks spread by up to 20% relative (BN)")
+
+#: Stationary soft ranks of the rescaling-only chain against THEORY.md §5.1's 2.2, 3.3, 4.9, 7.2, ...: medians over 3
+#: networks and half the layers vary by a few percent between seeds (2.24, 3.33, 4.83, 7.15 at seed 0); the stable
+#: rank is ~40% lower, division by the std about the mean 1-18% (1.8, 3.2, 4.7, 7.1).
+STATIONARY_SOFT_RANK = Tolerance(0.10, "medians of a stationary chain vary by a few percent between seeds")
+
+#: z-score gate on the Monte Carlo mean of the Gram after RC + ReLU (Nachum et al. 2024's invariant configuration):
+#: the largest over its entries of |mean - G| in standard errors of antithetic pairs; at 5 the normal tail is
+#: 5.7e-7 per entry. A 1% error in alpha is ~8 standard errors at the default size, THEORY.md §4.4's false alpha ~50.
+GRAM_SCORE = Tolerance(5.0, "5 standard errors of the Monte Carlo Gram (normal tail 6e-7); a 1% wrong alpha is ~8")
+
+#: The gap plateau reached from a nearly rank-one input against the Gaussian input's (Daneshmand et al. 2021, d = 64):
+#: plateaus of 12 seeds x 40 layers vary by ~3% between seeds; a chain that had not decayed sits near V = 0.9.
+GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an undecayed chain is ~0.9 vs ~0.1")
