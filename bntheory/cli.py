@@ -1,8 +1,10 @@
 """The ``bntheory`` command: ``list`` the registered results, ``verify`` them.
 
 Exit codes: 0 when every gating result passed and every negative control was rejected, 1 when any
-did not, 2 on a usage error (unknown id, unavailable backend, unwritable path) — always with a
-one-line message, never a traceback.
+did not (or a worker process died), 2 on a usage error (unknown id, unavailable backend, unwritable path),
+130 when interrupted (Ctrl-C) — always with a one-line message, never a traceback. Every argument and output
+path is checked before any check runs. An interrupted run, or one whose worker died, still prints and writes
+(``--json``) the results finished so far, marked incomplete.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from bntheory import __version__, backend, registry, report, results, runner
-from bntheory._io import write_text_atomic
+from bntheory._io import publish_directory, write_text_atomic
 from bntheory.context import SIZES, Context
 from bntheory.run import ResultReport
 
@@ -30,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"bntheory: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bntheory: interrupted", file=sys.stderr)
+        return 130
 
 
 class UsageError(Exception):
@@ -68,12 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=backend.BACKENDS,
         help="array backend for the numeric checks (default: numpy)",
     )
-    run_args.add_argument("--seed", type=int, default=0, help="base seed of every random draw (default: 0)")
+    run_args.add_argument(
+        "--seed", type=_nonnegative_int, default=0, metavar="N", help="base seed of every random draw (default: 0)"
+    )
     run_args.add_argument(
         "--size",
         choices=SIZES,
-        default="default",
-        help="problem sizes: quick (seconds), default, or large (THEORY.md's reference sizes)",
+        help="problem sizes: quick (seconds), default (the default), or large (THEORY.md's reference sizes)",
     )
     run_args.add_argument(
         "--jobs",
@@ -107,6 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -137,9 +154,13 @@ def _discovered(args: argparse.Namespace, ids: Sequence[str] | None = None) -> l
 
 
 def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context]:
-    chosen = _discovered(args, args.only)
     if getattr(args, "quick", False):
+        if args.size not in (None, "quick"):
+            raise UsageError(f"--quick and --size {args.size} contradict each other; give one of them")
         args.size = "quick"
+    args.size = args.size or "default"
+    args.jobs = _jobs(args)
+    chosen = _discovered(args, args.only)
     try:
         ctx = Context.of(args.backend, seed=args.seed, size=args.size)
     except (backend.BackendUnavailableError, ValueError) as exc:
@@ -147,29 +168,88 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context
     return chosen, ctx
 
 
-def _run(results: Sequence[registry.Result], ctx: Context, jobs: int | None) -> tuple[list[ResultReport], float]:
-    jobs = runner.default_jobs(ctx.backend) if jobs is None else jobs
+def _jobs(args: argparse.Namespace) -> int:
+    """The processes to use: the default, or the asked number capped at the usable cores (more only contend)."""
+    if args.jobs is None:
+        return runner.default_jobs(args.backend)
+    cores = _cores()
+    if args.jobs > cores:
+        print(f"bntheory: note: --jobs {args.jobs} capped to the {cores} usable core(s)", file=sys.stderr)
+        return cores
+    return args.jobs
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _output_file(path: str | None, flag: str) -> None:
+    """Refuse, before anything runs, an output file that could not be written."""
+    if path is None:
+        return
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(f"{flag}: {path!r} is not a file name; give one such as {flag} verify.json")
+    _writable_directory(os.path.dirname(path) or ".", flag)
+
+
+def _writable_directory(directory: str, flag: str) -> None:
+    """Refuse, before anything runs, a directory that cannot be created or written."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UsageError(f"{flag}: {directory!r} exists and is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot create {directory!r}: {exc.strerror or exc}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: {directory!r} is not writable")
+
+
+class _Run(NamedTuple):
+    reports: list[ResultReport]
+    elapsed: float
+    #: Why the run ended early ("" when it is complete), for the message and the JSON.
+    incomplete: str
+    #: The exit code an early end imposes (0 when complete).
+    code: int
+
+
+def _run(results: Sequence[registry.Result], ctx: Context, jobs: int) -> _Run:
+    finished: dict[str, ResultReport] = {}
 
     def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:
+        finished[rep.result.id] = rep
         print(f"[{done}/{total}] {rep.result.id} ... {rep.status} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    reports = runner.run_all(results, ctx, jobs=jobs, progress=progress)
-    return reports, time.perf_counter() - start
+    try:
+        return _Run(runner.run_all(results, ctx, jobs=jobs, progress=progress), time.perf_counter() - start, "", 0)
+    except (KeyboardInterrupt, runner.WorkerDied) as exc:
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        kept = [finished[r.id] for r in results if r.id in finished]
+        print(f"bntheory: {why}; {len(kept)} of {len(results)} results finished", file=sys.stderr)
+        return _Run(kept, time.perf_counter() - start, why, 130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    _output_file(args.json, "--json")
+    if args.figures is not None:
+        if not args.figures:
+            raise UsageError("--figures: give a directory, such as --figures figures")
+        _writable_directory(args.figures, "--figures")
     chosen, ctx = _selection(args)
-    reports, elapsed = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
-        text = report.to_json(reports, version=__version__, backend=args.backend, seed=args.seed, size=args.size)
+        meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
+        text = report.to_json(reports, **meta, incomplete=incomplete)
         try:
             path = write_text_atomic(args.json, text)
         except OSError as exc:
             raise UsageError(f"--json: cannot write {args.json}: {exc.strerror or exc}") from None
         print(f"wrote {path}")
+    if code:
+        return code
     if args.figures:
         _save_figures(chosen, ctx, args.figures)
     return 1 if any(r.status == "failed" for r in reports) else 0
@@ -178,22 +258,26 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from bntheory.plots import image_bytes, ratio_histograms
 
+    if not args.out:
+        raise UsageError("--out: give a directory, such as --out report")
+    _writable_directory(os.path.dirname(os.path.abspath(args.out)), "--out")
     chosen, ctx = _selection(args)
-    reports, elapsed = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
     figures = {}
     if panels := report.ratio_panels(reports):
         figures["worst-case ratios"] = image_bytes(ratio_histograms(panels))
     figures.update((name, image_bytes(fig)) for name, fig in _figures(chosen, ctx))
     meta = {"version": __version__, "backend": args.backend, "seed": args.seed, "size": args.size}
+    files = {
+        "report.html": report.to_html(reports, figures, seconds=elapsed, **meta).encode(),
+        "verify.json": report.to_json(reports, **meta, incomplete=incomplete).encode(),
+    }
     try:
-        html = write_text_atomic(
-            os.path.join(args.out, "report.html"), report.to_html(reports, figures, seconds=elapsed, **meta)
-        )
-        data = write_text_atomic(os.path.join(args.out, "verify.json"), report.to_json(reports, **meta))
+        out = publish_directory(args.out, files)
     except OSError as exc:
         raise UsageError(f"--out: cannot write into {args.out}: {exc.strerror or exc}") from None
-    print(f"{report.summary(reports)} in {elapsed:.1f} s; wrote {html} and {data}")
-    return 1 if any(r.status == "failed" for r in reports) else 0
+    print(f"{report.summary(reports)} in {elapsed:.1f} s; wrote {out / 'report.html'} and {out / 'verify.json'}")
+    return code or (1 if any(r.status == "failed" for r in reports) else 0)
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:

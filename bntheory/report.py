@@ -17,15 +17,22 @@ from bntheory.run import CheckReport, ResultReport
 __all__ = ["format_table", "markdown_table", "ratio_panels", "summary", "to_html", "to_json"]
 
 
-def to_json(reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, size: str) -> str:
-    """The JSON document of a run (schema in the README, section "verify --json")."""
+def to_json(
+    reports: Sequence[ResultReport], *, version: str, backend: str, seed: int, size: str, incomplete: str = ""
+) -> str:
+    """The JSON document of a run (schema in the README, section "verify --json").
+
+    `incomplete` says why a run ended early (Ctrl-C, a dead worker); its document then holds the results
+    finished so far, ``"incomplete"`` says why, and ``"passed"`` is false.
+    """
     doc = {
         "bntheory": version,
         "backend": backend,
         "seed": seed,
         "size": size,
         "quick": size == "quick",
-        "passed": all(r.status != "failed" for r in reports),
+        "passed": not incomplete and all(r.status != "failed" for r in reports),
+        **({"incomplete": incomplete} if incomplete else {}),
         "results": [_result(r) for r in reports],
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"

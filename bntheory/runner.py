@@ -29,12 +29,26 @@ from bntheory import registry
 from bntheory.context import Context
 from bntheory.run import ResultReport, run
 
-__all__ = ["default_jobs", "run_all"]
+__all__ = ["WorkerDied", "default_jobs", "run_all"]
 
 #: Backends whose arrays live on one shared device: several processes would only contend for it.
 _DEVICE_BACKENDS = ("cupy",)
 
 Progress = Callable[[int, int, ResultReport, float], None]
+
+
+class WorkerDied(RuntimeError):
+    """A worker process died (killed, out of memory) while running `results`; the others' reports are kept.
+
+    Attributes
+    ----------
+    results : list of str
+        The ids the dead worker was running.
+    """
+
+    def __init__(self, message: str, results: Sequence[str]):
+        super().__init__(message)
+        self.results = list(results)
 
 
 #: Most processes used by default: each costs about 2 s of imports (PyTorch among them) and a few hundred MB,
@@ -76,9 +90,10 @@ def run_all(
     ------
     ValueError
         If `jobs` is less than 1.
-    RuntimeError
-        If a worker process died. Workers are spawned, so a script calling this with ``jobs > 1`` must do so
-        under ``if __name__ == "__main__":`` (as with any :mod:`multiprocessing` code).
+    WorkerDied
+        If a worker process died; the reports finished before were handed to `progress`. Workers are spawned,
+        so a script calling this with ``jobs > 1`` must do so under ``if __name__ == "__main__":`` (as with any
+        :mod:`multiprocessing` code). A worker whose parent dies exits within a second.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
@@ -140,49 +155,54 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
                 return
             future.add_done_callback(lambda f, group=group: (finished.put((group, f)), feed()))
 
-        for _ in range(jobs - 1):
-            feed()
-        received = 0
+        try:
+            for _ in range(jobs - 1):
+                feed()
+            received = 0
 
-        def drain(block: bool) -> None:
-            nonlocal received
-            while block or not finished.empty():
-                group, item = finished.get()  # a finished future, or the error that kept it from starting
-                received += 1
-                block = False
-                try:
-                    if isinstance(item, BaseException):
-                        raise item
-                    outcomes = item.result()
-                except (BrokenProcessPool, RuntimeError) as exc:
-                    names = ", ".join(r.id for r in group)
-                    raise RuntimeError(
-                        f"a worker process died while running {names} ({exc}); rerun with jobs=1 (--jobs 1), "
-                        "and run scripts that call run_all under `if __name__ == '__main__':`"
-                    ) from exc
-                # Reports cross the process edge without their Result (its check functions are not picklable):
-                # the parent's own registered Result is put back in.
-                for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
-                    record(result, ResultReport(result, checks, control), seconds)
+            def drain(block: bool) -> None:
+                nonlocal received
+                while block or not finished.empty():
+                    group, item = finished.get()  # a finished future, or the error that kept it from starting
+                    received += 1
+                    block = False
+                    try:
+                        if isinstance(item, BaseException):
+                            raise item
+                        outcomes = item.result()
+                    except (BrokenProcessPool, RuntimeError) as exc:
+                        names = ", ".join(r.id for r in group)
+                        raise WorkerDied(
+                            f"a worker process died while running {names} ({exc}); rerun them with --jobs 1, and run "
+                            "scripts that call run_all under `if __name__ == '__main__':`",
+                            [r.id for r in group],
+                        ) from exc
+                    # Reports cross the process edge without their Result (its check functions are not picklable):
+                    # the parent's own registered Result is put back in.
+                    for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
+                        record(result, ResultReport(result, checks, control), seconds)
 
-        while True:
-            with lock:
-                group = queue.pop() if queue else None
-            if group is None:
-                break
-            for result in group:
-                start = time.perf_counter()
-                # Entered per result: a check may import PyTorch, whose threads must then be limited too.
-                with _single_threaded():
-                    rep = run(result, ctx)
-                record(result, rep, time.perf_counter() - start)
-                drain(block=False)
-        while received < submitted:
-            drain(block=True)
-        # Every report is in and the workers are idle: end them rather than wait for their interpreter shutdown
-        # (0.7 s once PyTorch is loaded), which would only delay the caller.
-        for process in set(multiprocessing.active_children()) - others:
-            process.terminate()
+            while True:
+                with lock:
+                    group = queue.pop() if queue else None
+                if group is None:
+                    break
+                for result in group:
+                    start = time.perf_counter()
+                    # Entered per result: a check may import PyTorch, whose threads must then be limited too.
+                    with _single_threaded():
+                        rep = run(result, ctx)
+                    record(result, rep, time.perf_counter() - start)
+                    drain(block=False)
+            while received < submitted:
+                drain(block=True)
+        finally:
+            # Every report is in and the workers are idle, or the run ends early (a dead worker, Ctrl-C) and they
+            # may be mid-check: end them rather than wait (their interpreter shutdown alone takes 0.7 s once
+            # PyTorch is loaded), so nothing outlives the run.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in set(multiprocessing.active_children()) - others:
+                process.terminate()
     return [done[r.id] for r in results]
 
 
@@ -195,11 +215,22 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 
 def _one_thread() -> None:
-    """Worker initializer: one BLAS thread, and one PyTorch thread if a check imports it later."""
+    """Worker initializer: one BLAS thread, one PyTorch thread if a check imports it later, a watch on the parent.
+
+    The watch makes a worker exit when the run's main process is gone (kill -9 runs no cleanup there).
+    """
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    # An orphan is re-parented (to init or a subreaper), so a changed parent id means the run is gone.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 @contextlib.contextmanager

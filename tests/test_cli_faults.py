@@ -1,0 +1,137 @@
+"""The command line under bad arguments and faults: checked before any check runs, one line, nothing left over."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bntheory import cli
+
+CHEAP = ["--only", "keras.running_stats", "ioffe2015.population_stats"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["verify", "--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["verify", "--json", ""], "--json: '' is not a file name"),
+        (["verify", "--json", "somewhere/"], "is not a file name"),
+        (["verify", "--quick", "--size", "large"], "--quick and --size large contradict"),
+        (["verify", "--figures", ""], "--figures: give a directory"),
+        (["report", "--out", ""], "--out: give a directory"),
+    ],
+)
+def test_bad_arguments_are_one_line_usage_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own usage errors (the type of --seed) exit 2 themselves
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and not any(line.startswith("[") for line in err), "nothing ran"
+
+
+def test_unwritable_paths_are_refused_before_any_check_runs(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for argv in (["verify", "--json", str(blocker / "v.json")], ["verify", "--figures", str(blocker / "figs")]):
+        assert cli.main([*argv, *CHEAP]) == 2
+        err = capsys.readouterr().err
+        assert "not a directory" in err.lower() and "[1/" not in err
+
+
+def test_jobs_above_the_cores_are_capped(capsys):
+    assert cli.main(["verify", "--quick", "--jobs", "1000", "--only", "keras.running_stats"]) == 0
+    assert "capped to the" in capsys.readouterr().err
+
+
+def test_report_replaces_its_directory_as_one_unit(tmp_path):
+    out = tmp_path / "r"
+    argv = ["report", "--size", "quick", "--jobs", "1", "--only", "keras.running_stats", "--out", str(out)]
+    assert cli.main(argv) == 0 and cli.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "verify.json"]
+    assert not [p for p in tmp_path.iterdir() if p.name != "r"], "no temporary directory is left"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert cli.main([*argv[:-1], str(mine)]) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "report.html").exists()
+
+
+def _start(args, tmp_path):
+    return subprocess.Popen(
+        [sys.executable, "-m", "bntheory.cli", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def _wait_for_worker(proc) -> int:
+    for _ in range(600):
+        kids = _children(proc.pid)
+        if kids:
+            return kids[-1]
+        time.sleep(0.05)
+    raise AssertionError("no worker process started")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the workers")
+def test_ctrl_c_ends_with_one_line_and_the_finished_results(tmp_path):
+    proc = _start(["verify", "--jobs", "2", "--json", "v.json"], tmp_path)
+    # Wait until some results finished, then interrupt the whole process group, as a terminal's Ctrl-C does.
+    lines = []
+    while len(lines) < 3:
+        lines.append(proc.stderr.readline())
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    tail = [line for line in (lines[-1] + err).splitlines() if line.startswith("bntheory:")]
+    assert tail and "interrupted" in tail[-1] and "Traceback" not in err
+    doc = json.loads((tmp_path / "v.json").read_text())
+    assert doc["incomplete"] == "interrupted" and doc["passed"] is False and len(doc["results"]) >= 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the workers")
+def test_a_worker_exits_when_the_main_process_is_killed(tmp_path):
+    proc = _start(["verify", "--jobs", "2"], tmp_path)
+    worker = _wait_for_worker(proc)
+    time.sleep(1.0)
+    proc.kill()  # kill -9: the main process runs no cleanup at all
+    proc.communicate(timeout=30)
+    for _ in range(100):
+        if not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"worker {worker} outlived the killed run")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the workers")
+def test_a_dead_worker_ends_the_run_with_one_line_keeping_the_finished_results(tmp_path):
+    proc = _start(["verify", "--jobs", "2", "--json", "v.json"], tmp_path)
+    worker = _wait_for_worker(proc)
+    lines = []
+    while len(lines) < 2:
+        lines.append(proc.stderr.readline())
+    os.kill(worker, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in err and "a worker process died while running" in err
+    doc = json.loads((tmp_path / "v.json").read_text())
+    assert doc["incomplete"].startswith("a worker process died") and doc["results"]
