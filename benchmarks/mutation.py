@@ -434,7 +434,8 @@ class Trace:
 
     @property
     def passes(self) -> bool:
-        return self.status in ("passed", "not reproduced")
+        # Provisional ([R]) results are tests too: their checks of the library code gate verify (point 3 above).
+        return self.status in ("passed", "provisional", "not reproduced")
 
 
 def _trace_child(argv: Sequence[str]) -> int:
