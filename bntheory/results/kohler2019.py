@@ -28,11 +28,13 @@ from bntheory.checks import harness_optim as harness
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error
 from bntheory.checks.instances.optim import (
     halfspace_instance,
+    least_squares_error,
     least_squares_instance,
     mlp_instance,
     moments_error,
     mp_least_squares_bn,
     ols,
+    quad_halfspace,
     random_pencil,
 )
 from bntheory.checks.oracles import mp_central_gradient
@@ -310,11 +312,7 @@ def _(ctx: Context) -> Outcome:
         problem = problems.least_squares(ctx.asarray(X), ctx.asarray(y))
         err.add(moments_error(problem, oracle.S, oracle.u), f"kappa {kappa:g}, moments")
         # The objective from the samples themselves: f(w) = mean (y - X w)^2, grad f = -2 X^T (y - X w) / n.
-        w = rng.normal(size=X.shape[1])
-        r = y - X @ w
-        value, grad = problem.value_grad(ctx.asarray(w), problem.S @ ctx.asarray(w))
-        err.add(max_relative_error([value], [r @ r / y.size]), f"kappa {kappa:g}, value")
-        err.add(max_relative_error(to_numpy(grad), -2 * X.T @ r / y.size), f"kappa {kappa:g}, gradient")
+        err.add(least_squares_error(problem, X, y, ctx.asarray(rng.normal(size=X.shape[1]))), f"kappa {kappa:g}, f")
     return at_most(float(err), FLOAT64_ORACLE, f"largest relative error, at {err.where}")
 
 
@@ -381,6 +379,26 @@ def _(ctx: Context) -> Outcome:
     return _halfspace_moments(ctx)
 
 
+@halfspace_lemma.numeric(
+    "problems.halfspace: value and gradient vs QUADPACK of E[phi(z^T w)] and its complex-step derivative",
+    backends=ARRAY,
+)
+def _(ctx: Context) -> Outcome:
+    # The objective every halfspace check rests on; points at two scales (s ~ 2 and ~ 60: a sharp transition).
+    rng, err = ctx.rng("quadrature"), Worst()
+    for loss in problems.LOSSES:
+        for kappa in ctx.by_size(quick=(20.0,), default=(2.0, 20.0)):
+            S, u = halfspace_instance(rng, 5, kappa)
+            problem = problems.halfspace(ctx.asarray(S), ctx.asarray(u), loss=loss)
+            for scale in (1.0, 30.0):
+                w = scale * rng.normal(size=5)
+                value, grad = quad_halfspace(S, u, w, loss)
+                where = f"{loss}, kappa {kappa:g}, |w| scale {scale:g}"
+                err.add(max_relative_error(problem.value(ctx.asarray(w)), value), f"{where}, value")
+                err.add(max_relative_error(to_numpy(problem.gradient(ctx.asarray(w))), grad), f"{where}, gradient")
+    return at_most(float(err), FLOAT64_ORACLE, f"largest relative error, at {err.where}")
+
+
 @halfspace_lemma.negative_control("non-Gaussian inputs with the same mean and covariance (Rademacher mixture)")
 def _(ctx: Context) -> Outcome:
     return _collinearity(ctx, gaussian=False)
@@ -426,6 +444,12 @@ def _halfspace_runs(ctx: Context) -> list:
     return runs + harness.halfspace_trajectories(ctx.rng("adversarial"), ctx.xp, adversarial=True, T=8)
 
 
+def _halfspace_pieces(ctx: Context) -> tuple[float, float, str]:
+    """One GDNP iteration per loss and kappa, shared by the identity and the length checks (one run for both)."""
+    rng = ctx.rng("pieces", shared=True)
+    return ctx.memo("kohler2019.gdnp_halfspace/pieces", lambda c: harness.halfspace_pieces(rng, c.xp))
+
+
 def _gdnp_halfspace(ctx: Context, exponent: float) -> Outcome:
     return rate_check(ctx.memo("kohler2019.gdnp_halfspace", _halfspace_runs), exponent=exponent)
 
@@ -441,13 +465,13 @@ def _(ctx: Context) -> Outcome:
     "the identity ||w||_S^2 ||grad_w f||^2_{S^-1} = g^2 c1^2 (rho - rho*) at step 0", backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    identity, _, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
+    identity, _, detail = _halfspace_pieces(ctx)
     return at_most(identity, IDENTITY, detail)
 
 
 @gdnp_direction.numeric("GDNP's length step vs Brent's minimiser of g -> f(g w/||w||_S) (value only)", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    _, length, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
+    _, length, detail = _halfspace_pieces(ctx)
     return at_most(length, BRENT_ARGMIN, detail)
 
 
