@@ -240,8 +240,8 @@ ls_rate = register(
         "THEORY.md §3.5: recalled [R], numerically consistent [D]. mu, L are eigvalsh of the X^T X / n the check "
         "drew and rho* comes from numpy.linalg.lstsq; the problem's own mu, L are checked against them. Adversarial "
         "instances (u orthogonal to the flattest eigenvector, start 1% off the optimum along it) nearly attain the "
-        "bound. For convex least squares well-tuned plain GD (step 1/(2L)) has the same rate on the suboptimality, "
-        "attained exactly along the flattest eigenvector; the check reports both. THEORY.md §3.5(ii): the squared "
+        "bound. For convex least squares well-tuned plain GD (its default step 1/smoothness = 1/(2L)) has the same "
+        "rate on the suboptimality, attained exactly along the flattest eigenvector; the check reports both. THEORY.md §3.5(ii): the squared "
         "rate (1 - mu/L)^(4t) must fail on part of the fixed seeded set of 50 random instances (about a third); the "
         "control claims a rate 10% faster than the bound on the same instances. "
         "u^T w_0 = 0 is refused by gdnp() with a ValueError (the step is 0/0), tested in tests/test_gdnp.py."
@@ -294,7 +294,8 @@ def _(ctx: Context) -> Outcome:
 
 
 @ls_rate.numeric(
-    "plain GD on the same instances (step 1/(2L), L from eigvalsh): f_t - f* under the same bound", backends=ARRAY
+    "plain GD, default step 1/smoothness: f_t - f* under the same bound (L from eigvalsh), attained iff it is 1/(2L)",
+    backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
     return rate_check([r.gd_trajectory() for r in _ls_runs(ctx, adversarial=True)], what="(f_t - f*) / (q^t e_0)")
