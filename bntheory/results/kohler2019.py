@@ -241,9 +241,9 @@ ls_rate = register(
         "drew and rho* comes from numpy.linalg.lstsq; the problem's own mu, L are checked against them. Adversarial "
         "instances (u orthogonal to the flattest eigenvector, start 1% off the optimum along it) nearly attain the "
         "bound. For convex least squares well-tuned plain GD (its default step 1/smoothness = 1/(2L)) has the same "
-        "rate on the suboptimality, attained exactly along the flattest eigenvector; the check reports both. THEORY.md §3.5(ii): the squared "
-        "rate (1 - mu/L)^(4t) must fail on part of the fixed seeded set of 50 random instances (about a third); the "
-        "control claims a rate 10% faster than the bound on the same instances. "
+        "rate on the suboptimality, attained exactly along the flattest eigenvector; the check reports both. "
+        "THEORY.md §3.5(ii): the squared rate (1 - mu/L)^(4t) must fail on part of the fixed seeded set of 50 random "
+        "instances (about a third); the control claims a rate 10% faster than the bound on the same instances. "
         "u^T w_0 = 0 is refused by gdnp() with a ValueError (the step is 0/0), tested in tests/test_gdnp.py."
     ),
     proof="kohler2019_rates.py",
