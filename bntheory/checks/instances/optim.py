@@ -34,7 +34,6 @@ from typing import Any
 
 import mpmath
 import numpy as np
-import scipy.integrate
 import scipy.linalg
 import scipy.optimize
 
@@ -367,6 +366,8 @@ def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tu
     imaginary part. It shares nothing with :func:`bntheory.problems.halfspace` (a fixed composite Gauss–Legendre rule
     and the Gaussian-conditioning formula for the gradient).
     """
+    import scipy.integrate  # here, not at import: 0.1 s that only this oracle's users should pay
+
     S, u, w = (np.asarray(a, dtype=np.float64) for a in (S, u, w))
     Sigma = S - np.outer(u, u)
     cut = -float(u @ w) / float(w @ Sigma @ w) ** 0.5
