@@ -453,3 +453,24 @@ def test_instance_contracts(rng):
     residual = np.linalg.norm(X @ np.linalg.pinv(X) @ y - y) ** 2 / 30  # the projection of y off X's columns
     assert oracle.f_star == pytest.approx(residual, rel=1e-12) and residual > 0
     assert oracle.rho_star == pytest.approx(-oracle.u @ np.linalg.solve(oracle.S, oracle.u), rel=1e-12)
+
+
+def test_documented_defaults(rng):
+    # rayleigh_gd T = 50, gd T = 50, gdnp T_d = 50, T_s = 40, g0 = 1: the keyword-free calls equal the explicit ones.
+    from bntheory.checks.instances.optim import random_pencil
+
+    A, B = random_pencil(rng, 3, 5.0)
+    w0 = rng.normal(size=3)
+    _, rhos = gdnp.rayleigh_gd(A, B, w0)
+    np.testing.assert_array_equal(rhos, gdnp.rayleigh_gd(A, B, w0, T=50)[1])
+    assert rhos.size == 51
+    S, u = _instance(rng)
+    problem = problems.least_squares_moments(S, u, 1.0)
+    w0 = rng.normal(size=5)
+    assert gdnp.gd(problem, w0).objective.size == 51
+    default, explicit = gdnp.gdnp(problem, w0), gdnp.gdnp(problem, w0, T_d=50, T_s=40, g0=1.0)
+    assert default.trace.rho.size == 51
+    np.testing.assert_array_equal(default.trace.length, explicit.trace.length)
+    # The comparison sees one bisection step more or less (and another start of the first bracket search).
+    for other in ({"T_s": 39}, {"T_s": 41}, {"g0": 2.0}, {"g0": 0.5}):
+        assert not np.array_equal(default.trace.length, gdnp.gdnp(problem, w0, **other).trace.length)
