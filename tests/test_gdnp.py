@@ -474,3 +474,49 @@ def test_documented_defaults(rng):
     # The comparison sees one bisection step more or less (and another start of the first bracket search).
     for other in ({"T_s": 39}, {"T_s": 41}, {"g0": 2.0}, {"g0": 0.5}):
         assert not np.array_equal(default.trace.length, gdnp.gdnp(problem, w0, **other).trace.length)
+
+
+def test_bracket_starts_at_0618_of_the_previous_length():
+    # THEORY.md §8: the first step is 0.618 |g0| (so no end point or midpoint is 0), doubling until the sign changes.
+    from bntheory.gdnp import _bracket
+
+    assert _bracket(lambda g: g - 3.0, 1.0) == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
+    assert _bracket(lambda g: g + 1.0, 1.0) == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
+    assert _bracket(lambda g: g - 1e-4, 0.0) == pytest.approx((0.0, 0.618e-3))
+
+
+def test_rayleigh_trajectories_skip_a_repeated_top_eigenvalue(monkeypatch):
+    # A gap below 1e-3 of the spread: the factor is 1 and there is nothing to check.
+    from bntheory.checks import harness_optim
+
+    gaps = iter([1.6e-3, 2.4e-3])  # of the spread 2: 0.8e-3 of it is skipped, 1.2e-3 is kept
+
+    def pencil_with_gap(rng, d, kappa):
+        return np.eye(d), np.diag(np.r_[1.0, 1.0 - next(gaps), -np.ones(d - 2)])
+
+    monkeypatch.setattr(harness_optim, "random_pencil", pencil_with_gap)
+    runs = harness_optim.rayleigh_trajectories(np.random.default_rng(0), np, count=2, T=3)
+    assert [r.label.split(" (")[0] for r in runs] == ["instance 1"]
+
+
+def test_gdnp_vs_gd_runs_gd_at_one_over_zeta_and_counts_both(monkeypatch):
+    # zeta = lambda_max(S) sup phi'' (sup phi'' = 1/4 for softplus, 1/2 for the smooth hinge, at 0); GD from GDNP's
+    # first iterate; rows (loss, kappa, GDNP iterations, their T_s + 1 gradient evaluations each, GD iterations).
+    from bntheory.checks import harness_optim
+
+    calls = []
+
+    def fake_gd(problem, w_tilde0, *, T, step, tol):
+        calls.append((problem.info["loss"], float(np.linalg.eigvalsh(to_numpy(problem.S))[-1]), T, step, tol))
+        hit = 7 if len(calls) % 2 else 3001
+        norms = np.r_[np.full(min(hit, T + 1), 2 * tol + 1), [tol] * (hit <= T)]
+        return gdnp.Trace(*([norms] * 7))
+
+    monkeypatch.setattr(gdnp, "gd", fake_gd)
+    rows = harness_optim.gdnp_vs_gd(np.random.default_rng(2), np, T_d=3, T_s=5)
+    sup = {"softplus": 0.25, "smooth_hinge": 0.5}
+    assert [r[:2] for r in rows] == [(loss, k) for loss in problems.LOSSES for k in (2.0, 20.0)]
+    for (loss, L, T, step, tol), row in zip(calls, rows, strict=True):
+        assert (T, step) == (3000, pytest.approx(1 / (L * sup[loss]), rel=1e-12)) and tol > 0
+        assert row[3] == row[2] * 6 and 0 <= row[2] <= 3
+    assert [r[4] for r in rows] == [7, 10**9, 7, 10**9]
