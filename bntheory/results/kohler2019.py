@@ -353,7 +353,9 @@ halfspace_lemma = register(
     notes=(
         "THEORY.md §3.6: statement [S], coefficients c1, c2 [D] (Stein's lemma). The oracle finds critical points "
         "by BFGS on the objective's value alone; the control replaces the Gaussian by a discrete distribution with "
-        "the same first two moments (d >= 3, where it can fail: THEORY.md §8)."
+        "the same first two moments (d >= 3, where it can fail: THEORY.md §8). The objective itself (value and "
+        "gradient) is compared with QUADPACK and a complex-step derivative, which share nothing with its fixed "
+        "Gauss-Legendre panels and Gaussian-conditioning gradient, at |w| scales 1 and 30 (a sharp transition)."
     ),
     proof="kohler2019_halfspaces.py",
     under_test=("bntheory.problems.halfspace",),
