@@ -327,15 +327,17 @@ def test_gd_and_gdnp_guards_at_their_boundaries(rng):
     for bad in ({"T_d": -1}, {"T_s": -1}):
         with pytest.raises(ValueError, match="T_d and T_s"):
             gdnp.gdnp(problem, w0, **bad)
-    assert gdnp.bisection(lambda g: g, 0.0, 1.0, 3) == (0.0, 0.125)  # dg(a) = 0 is a bracket
+    assert gdnp.bisection(lambda g: g, 0.0, 1.0, 3) == (0.0, 0.125)  # dg(a) = 0 is a bracket; width (b - a) / 2^3
+    assert gdnp.bisection(lambda g: g - 1.0, 0.0, 1.0, 2) == (0.75, 0.25)  # and so is dg(b) = 0
     with pytest.raises(ValueError, match="no sign change"):
         gdnp.gdnp(dataclasses.replace(problem, length_derivative=lambda w, Sw: lambda g: -1.0), w0, T_d=0)
 
 
 def test_problem_guards_at_their_boundaries(rng):
     S, u = _instance(rng)
-    with pytest.raises(ValueError, match="square"):
-        problems.least_squares_moments(np.ones((2, 3)), np.ones(2))
+    for shape in ((2, 3), (3, 2)):
+        with pytest.raises(ValueError, match="square"):
+            problems.least_squares_moments(np.ones(shape), np.ones(2))
     with pytest.raises(ValueError, match="symmetric"):
         problems.least_squares_moments(S + np.triu(np.ones((5, 5)), 1) * 1e-6, u)
     with pytest.raises(ValueError, match="positive definite"):
@@ -520,3 +522,16 @@ def test_gdnp_vs_gd_runs_gd_at_one_over_zeta_and_counts_both(monkeypatch):
         assert (T, step) == (3000, pytest.approx(1 / (L * sup[loss]), rel=1e-12)) and tol > 0
         assert row[3] == row[2] * 6 and 0 <= row[2] <= 3
     assert [r[4] for r in rows] == [7, 10**9, 7, 10**9]
+
+
+def test_fitted_coefficients_and_the_halfspace_at_zero(rng):
+    # Problem.c without closed-form coefficients: least squares on [u, S w] recovers grad f = -2 u + 2 S w exactly.
+    S, u = _instance(rng)
+    problem = dataclasses.replace(problems.least_squares_moments(S, u, 1.0), coefficients=None)
+    assert problem.c(rng.normal(size=5)) == pytest.approx((-2.0, 2.0), rel=1e-10)
+    # At w = 0 the margin is the constant 0: f = phi(0) = log 2, grad f = E[z] phi'(0) = u / 2, c2 = 0.
+    halfspace = problems.halfspace(S, u)
+    zero = np.zeros(5)
+    assert halfspace.value(zero) == pytest.approx(np.log(2), rel=1e-15)
+    np.testing.assert_allclose(halfspace.gradient(zero), u / 2, rtol=1e-15)
+    assert halfspace.c(zero) == pytest.approx((0.5, 0.0))
