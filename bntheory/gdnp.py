@@ -369,7 +369,6 @@ def rayleigh_gd(
     w0: Array,
     *,
     T: int = 50,
-    mu: float | None = None,
     L: float | None = None,
     lam_min: float | None = None,
 ) -> tuple[Array, np.ndarray]:
@@ -378,7 +377,20 @@ def rayleigh_gd(
     .. math:: w_{t+1}=w_t+\frac{1}{L(\rho_t-\lambda_{\min})}\big(Bw_t-\rho_tAw_t\big)
 
     with :math:`L=\lambda_{\max}(A)` and :math:`\lambda_{\min}` the smallest eigenvalue of the pencil
-    :math:`(B,A)`. Iterates are renormalized (:math:`\rho` is scale invariant).
+    :math:`(B,A)`. Iterates are renormalized (:math:`\rho` is scale invariant). The iteration stops early when
+    :math:`\rho_t\le\lambda_{\min}` (the step is undefined there).
+
+    Parameters
+    ----------
+    A, B : array, shape (d, d)
+        SPD `A` and symmetric `B`.
+    w0 : array, shape (d,)
+        Start, :math:`w_0\ne0`.
+    T : int
+        Most steps.
+    L, lam_min : float, optional
+        The constants of the step; each one not given is computed (``scipy.linalg.eigvalsh(A)``, largest, and
+        ``scipy.linalg.eigh(B, A)``, smallest).
 
     Returns
     -------
@@ -387,10 +399,10 @@ def rayleigh_gd(
     """
     import scipy.linalg
 
-    if mu is None or L is None or lam_min is None:
-        eig_A = scipy.linalg.eigvalsh(to_numpy(A))
-        lam = scipy.linalg.eigh(to_numpy(B), to_numpy(A), eigvals_only=True)
-        mu, L, lam_min = float(eig_A[0]), float(eig_A[-1]), float(lam[0])
+    if L is None:
+        L = float(scipy.linalg.eigvalsh(to_numpy(A))[-1])
+    if lam_min is None:
+        lam_min = float(scipy.linalg.eigh(to_numpy(B), to_numpy(A), eigvals_only=True)[0])
     xp = array_namespace(A, B, w0)
     w = w0 / xp.linalg.vector_norm(w0)
     rhos = []

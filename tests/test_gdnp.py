@@ -1,5 +1,7 @@
 """GDNP and its problems: backends, assumptions, the step's equivalence with the Rayleigh step, quadrature."""
 
+import dataclasses
+
 import mpmath
 import numpy as np
 import pytest
@@ -267,3 +269,269 @@ def test_harnesses_refuse_non_finite_runs(monkeypatch):
     monkeypatch.setattr(gdnp, "rayleigh_gd", lambda A, B, w0, T: (w0, np.full(T + 1, np.nan)))
     with pytest.raises(ValueError, match="non-finite"):
         harness_optim.rayleigh_trajectories(np.random.default_rng(0), np, count=3)
+
+
+# --- defaults and argument guards of bntheory.gdnp and bntheory.problems (each at its boundary) ----------------
+
+
+def test_rayleigh_gd_computes_each_constant_it_is_not_given(rng):
+    # L = lambda_max(A) and lambda_min of the pencil, each computed when not given (numpy oracles, not scipy's eigh).
+    from bntheory.checks.instances.optim import random_pencil
+    from bntheory.checks.oracles.exact import exact_rayleigh_step
+
+    A, B = random_pencil(rng, 4, 10.0)
+    w0 = rng.normal(size=4)
+    L = float(np.linalg.eigvalsh(A)[-1])
+    lam_min = float(np.min(np.linalg.eigvals(np.linalg.solve(A, B)).real))
+    _, default = gdnp.rayleigh_gd(A, B, w0, T=3)
+    _, explicit = gdnp.rayleigh_gd(A, B, w0, T=3, L=L, lam_min=lam_min)
+    np.testing.assert_allclose(default, explicit, rtol=1e-12)
+    unit = w0 / np.linalg.norm(w0)
+    for given, (L_step, lam_step) in (({"L": 2 * L}, (2 * L, lam_min)), ({"lam_min": lam_min - 1}, (L, lam_min - 1))):
+        _, rhos = gdnp.rayleigh_gd(A, B, w0, T=1, **given)
+        exact = exact_rayleigh_step(A, B, unit, L_step, lam_step)
+        np.testing.assert_allclose(rhos, [float(r) for r in exact], rtol=1e-12)
+    # From the bottom eigenvector rho = lambda_min: no step is defined and the run stops at once.
+    A, B = np.eye(3), np.diag([0.0, 1.0, 2.0])
+    _, rhos = gdnp.rayleigh_gd(A, B, np.array([1.0, 0.0, 0.0]), T=5)
+    assert rhos.tolist() == [0.0]
+
+
+def test_gd_default_step_is_one_over_the_smoothness(rng):
+    S, u = _instance(rng)
+    problem = problems.least_squares_moments(S, u, 1.0)
+    zeta = 2 * float(np.linalg.eigvalsh(S)[-1])  # grad f = 2 S w - 2 u is 2 lambda_max(S)-Lipschitz
+    assert problem.smoothness == pytest.approx(zeta, rel=1e-12)
+    w0 = rng.normal(size=5)
+    default = gdnp.gd(problem, w0, T=4)
+    np.testing.assert_allclose(default.step, np.full(5, 1 / zeta), rtol=1e-12)
+    # One step by hand: w_1 = w_0 - (2 S w_0 - 2 u) / zeta.
+    w1 = w0 - (2 * S @ w0 - 2 * u) / zeta
+    assert default.objective[1] == pytest.approx(1 - 2 * u @ w1 + w1 @ S @ w1, rel=1e-12)
+    np.testing.assert_array_equal(default.objective, gdnp.gd(problem, w0, T=4, step=1 / zeta).objective)
+
+
+def test_gd_and_gdnp_guards_at_their_boundaries(rng):
+    S, u = _instance(rng)
+    problem = problems.least_squares_moments(S, u, 1.0)
+    w0 = rng.normal(size=5)
+    assert gdnp.gd(problem, w0, T=0, tol=0.0, step=1e-300).objective.shape == (1,)
+    for bad in ({"T": -1}, {"tol": -1e-12}, {"step": 0.0}, {"step": -1.0}, {"T": -1, "tol": 0.0}):
+        with pytest.raises(ValueError, match=r"T and tol|step"):
+            gdnp.gd(problem, w0, **{"T": 2, **bad})
+    # tol stops at the first iterate whose dual gradient norm is at most tol.
+    trace = gdnp.gd(problem, w0, T=50)
+    tol = float(trace.grad_norm[3])
+    assert gdnp.gd(problem, w0, T=50, tol=tol).grad_norm.size == 4
+    assert gdnp.gdnp(problem, w0, T_d=0, T_s=0).trace.rho.shape == (1,)
+    for bad in ({"T_d": -1}, {"T_s": -1}):
+        with pytest.raises(ValueError, match="T_d and T_s"):
+            gdnp.gdnp(problem, w0, **bad)
+    assert gdnp.bisection(lambda g: g, 0.0, 1.0, 3) == (0.0, 0.125)  # dg(a) = 0 is a bracket; width (b - a) / 2^3
+    assert gdnp.bisection(lambda g: g - 1.0, 0.0, 1.0, 2) == (0.75, 0.25)  # and so is dg(b) = 0
+    with pytest.raises(ValueError, match="no sign change"):
+        gdnp.gdnp(dataclasses.replace(problem, length_derivative=lambda w, Sw: lambda g: -1.0), w0, T_d=0)
+
+
+def test_problem_guards_at_their_boundaries(rng):
+    S, u = _instance(rng)
+    for shape in ((2, 3), (3, 2)):
+        with pytest.raises(ValueError, match="square"):
+            problems.least_squares_moments(np.ones(shape), np.ones(2))
+    with pytest.raises(ValueError, match="symmetric"):
+        problems.least_squares_moments(S + np.triu(np.ones((5, 5)), 1) * 1e-6, u)
+    with pytest.raises(ValueError, match="positive definite"):
+        problems.least_squares_moments(np.diag([1.0, 0.0]), np.ones(2))
+    with pytest.raises(ValueError, match="u: expected shape"):
+        problems.least_squares_moments(S, np.ones(4))
+    # u^T S^-1 u < 1 (a Gaussian z with a density): exactly 1 is refused, as is 1.5; 0.99 is fine.
+    for make in (problems.halfspace, lambda S, u: problems.tanh_mlp_unit(S, u, np.ones((2, 3)), np.ones(2), 0)):
+        for kappa in (1.0, 1.5):
+            with pytest.raises(ValueError, match="u\\^T S\\^-1 u < 1"):
+                make(np.eye(3), np.array([np.sqrt(kappa), 0.0, 0.0]))
+        make(np.eye(3), np.array([0.99**0.5, 0.0, 0.0]))
+    assert problems.halfspace(np.eye(3), np.array([0.6, 0.0, 0.0])).info["u_S_inv_u"] == pytest.approx(0.36)
+    problems.halfspace_samples(rng.normal(size=(3, 3)))
+    with pytest.raises(ValueError, match="n >= d"):
+        problems.halfspace_samples(rng.normal(size=(2, 3)))
+    with pytest.raises(ValueError, match="loss"):
+        problems.halfspace_samples(rng.normal(size=(4, 3)), loss="hinge")
+    with pytest.raises(ValueError, match="loss"):
+        problems.tanh_mlp_unit(np.eye(3), np.zeros(3), np.ones((2, 3)), np.ones(2), 0, loss="hinge")
+    with pytest.raises(ValueError, match="two hidden units"):
+        problems.tanh_mlp_unit(np.eye(3), np.zeros(3), np.ones((2, 3)), np.ones(2), 2)
+
+
+# --- the check kit of kohler2019: error sequences, bounds, fits and instance contracts -------------------------
+
+
+def test_rayleigh_trajectories_measure_the_ratio_of_theory_md_3_4(monkeypatch):
+    # e_t = (lambda_1 - rho_t) / (rho_t - lambda_2) where rho_t > lambda_2, else 0 and not compared; the bound's
+    # factor (1 - mu/L (lambda_1 - lambda_2) / (lambda_1 - lambda_min))^2; all from numpy's eigenvalues here.
+    from bntheory.checks import harness_optim
+    from bntheory.checks.rates import rate_ratios
+
+    def prescribed(A, B, w0, T):
+        lam = np.sort(np.linalg.eigvals(np.linalg.solve(A, B)).real)[::-1]
+        gap = lam[0] - lam[1]
+        return w0, np.array([lam[1] - 0.3 * (lam[1] - lam[-1]), lam[1] + 0.5 * gap, lam[1] + 0.8 * gap, lam[0]])
+
+    monkeypatch.setattr(gdnp, "rayleigh_gd", prescribed)
+    runs = harness_optim.rayleigh_trajectories(np.random.default_rng(5), np, count=3, kappas=(10.0,))
+    assert len(runs) == 3
+    for traj in runs:
+        assert traj.per_step and not traj.adversarial
+        np.testing.assert_array_equal(traj.valid, [False, True, True, True])
+        np.testing.assert_allclose(traj.errors, [0.0, 1.0, 0.25, 0.0], atol=1e-9)
+        np.testing.assert_allclose(rate_ratios(traj), [0.25 / traj.q], rtol=1e-8)
+    rng = np.random.default_rng(5)
+    d = int(rng.integers(2, 7))
+    from bntheory.checks.instances.optim import random_pencil
+
+    A, B = random_pencil(rng, d, 10.0)
+    lam = np.sort(np.linalg.eigvals(np.linalg.solve(A, B)).real)[::-1]
+    mu, L = np.linalg.eigvalsh(A)[[0, -1]]
+    assert runs[0].q == pytest.approx((1 - mu / L * (lam[0] - lam[1]) / (lam[0] - lam[-1])) ** 2, rel=1e-10)
+    assert runs[0].scale == pytest.approx((lam[0] - lam[-1]) / (lam[0] - lam[1]), rel=1e-10)
+
+
+def test_least_squares_run_trajectories_and_median_rate():
+    from bntheory.checks import harness_optim
+
+    gaps = 2.0 * 0.5 ** np.arange(6)
+    run = harness_optim.LeastSquaresRun(10.0, True, 0.9, gaps, 1e-3, 3 * gaps, 0.5, 2.0, 0.1, 3)
+    out = run.output_trajectory()  # ||w_T - w*||_S^2 <= q^T (rho(w_0) - rho*): one comparison of q^steps
+    np.testing.assert_array_equal(out.errors, [2.0, 0.1])
+    assert out.q == pytest.approx(0.9**3, rel=1e-15) and out.scale == 1e-3 and out.adversarial
+    assert (run.trajectory().q, run.gd_trajectory().scale) == (0.9, 0.5)
+    np.testing.assert_array_equal(run.gd_trajectory().errors, 3 * gaps)
+    assert run.trajectory().label == "kappa 10, adversarial"
+    # A trace with fewer than 3 steps above the floor has no rate: it is skipped, not fatal.
+    short = np.r_[1.0, 1e-12, 1e-13]
+    assert harness_optim.median_rate([gaps, short, 0.8 ** np.arange(9)]) == pytest.approx(0.65, rel=1e-12)
+    assert np.isnan(harness_optim.median_rate([short]))
+    assert np.isnan(harness_optim.median_rate([gaps, np.r_[1.0, np.nan, 0.5]]))
+
+
+def test_rate_kit_guards_at_their_boundaries():
+    from bntheory.checks.rates import Trajectory, rate_ratios
+
+    assert fit_rate([1.0, 0.5, 0.25, 1e-12]).points == 3  # exactly 3 steps above the floor: a rate
+    with pytest.raises(ValueError, match="need 3"):
+        fit_rate([1.0, 0.5, 1e-12, 1e-13])
+    with pytest.raises(ValueError, match="1-D trace"):
+        rate_ratios(Trajectory("x", np.ones((2, 2)), 0.5))
+    with pytest.raises(ValueError, match="1-D trace"):
+        rate_ratios(Trajectory("x", np.ones(1), 0.5))
+    assert rate_ratios(Trajectory("x", np.array([1.0, 0.5]), 1.0)).tolist() == [0.5]  # q = 1 is allowed
+    for q, exponent in ((0.0, 1.0), (1.5, 1.0), (0.5, 0.0)):
+        with pytest.raises(ValueError, match="q, exponent"):
+            rate_ratios(Trajectory("x", np.array([1.0, 0.5]), q), exponent=exponent)
+
+
+def test_instance_contracts(rng):
+    from bntheory.checks.instances import optim as inst
+
+    with pytest.raises(ValueError, match="square"):
+        inst.spectrum(np.ones((2, 3)))
+    for bad in (0.0, -0.5, 1.0):
+        with pytest.raises(ValueError, match="u_S_inv_u"):
+            inst.halfspace_instance(rng, 3, 2.0, u_S_inv_u=bad)
+    S, u = inst.halfspace_instance(rng, 4, 5.0, u_S_inv_u=0.01)
+    assert u @ np.linalg.solve(S, u) == pytest.approx(0.01, rel=1e-12)
+    with pytest.raises(ValueError, match="d, kappa"):
+        inst.halfspace_instance(rng, 1, 2.0)
+    with pytest.raises(ValueError, match="d, kappa"):
+        inst.halfspace_instance(rng, 3, 0.5)
+    with pytest.raises(ValueError, match="n, d"):
+        inst.least_squares_instance(rng, 2, 3, 2.0)
+    assert inst.least_squares_instance(rng, 3, 3, 2.0)[0].shape == (3, 3)  # n = d is allowed
+    # The pencil factor with three distinct eigenvalues 3 > 1 > -2 (A = diag(1, 2, 4)): mu/L = 1/4.
+    p = inst.pencil(np.diag([1.0, 2.0, 4.0]), np.diag([3.0, 2.0, -8.0]))
+    np.testing.assert_allclose(p.lam, [3.0, 1.0, -2.0], rtol=1e-14)
+    assert p.factor() == pytest.approx((1 - 0.25 * 2 / 5) ** 2, rel=1e-14)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    oracle = inst.ols(X, y)
+    residual = np.linalg.norm(X @ np.linalg.pinv(X) @ y - y) ** 2 / 30  # the projection of y off X's columns
+    assert oracle.f_star == pytest.approx(residual, rel=1e-12) and residual > 0
+    assert oracle.rho_star == pytest.approx(-oracle.u @ np.linalg.solve(oracle.S, oracle.u), rel=1e-12)
+
+
+def test_documented_defaults(rng):
+    # rayleigh_gd T = 50, gd T = 50, gdnp T_d = 50, T_s = 40, g0 = 1: the keyword-free calls equal the explicit ones.
+    from bntheory.checks.instances.optim import random_pencil
+
+    A, B = random_pencil(rng, 3, 5.0)
+    w0 = rng.normal(size=3)
+    _, rhos = gdnp.rayleigh_gd(A, B, w0)
+    np.testing.assert_array_equal(rhos, gdnp.rayleigh_gd(A, B, w0, T=50)[1])
+    assert rhos.size == 51
+    S, u = _instance(rng)
+    problem = problems.least_squares_moments(S, u, 1.0)
+    w0 = rng.normal(size=5)
+    assert gdnp.gd(problem, w0).objective.size == 51
+    default, explicit = gdnp.gdnp(problem, w0), gdnp.gdnp(problem, w0, T_d=50, T_s=40, g0=1.0)
+    assert default.trace.rho.size == 51
+    np.testing.assert_array_equal(default.trace.length, explicit.trace.length)
+    # The comparison sees one bisection step more or less (and another start of the first bracket search).
+    for other in ({"T_s": 39}, {"T_s": 41}, {"g0": 2.0}, {"g0": 0.5}):
+        assert not np.array_equal(default.trace.length, gdnp.gdnp(problem, w0, **other).trace.length)
+
+
+def test_bracket_starts_at_0618_of_the_previous_length():
+    # THEORY.md §8: the first step is 0.618 |g0| (so no end point or midpoint is 0), doubling until the sign changes.
+    from bntheory.gdnp import _bracket
+
+    assert _bracket(lambda g: g - 3.0, 1.0) == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
+    assert _bracket(lambda g: g + 1.0, 1.0) == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
+    assert _bracket(lambda g: g - 1e-4, 0.0) == pytest.approx((0.0, 0.618e-3))
+
+
+def test_rayleigh_trajectories_skip_a_repeated_top_eigenvalue(monkeypatch):
+    # A gap below 1e-3 of the spread: the factor is 1 and there is nothing to check.
+    from bntheory.checks import harness_optim
+
+    gaps = iter([1.6e-3, 2.4e-3])  # of the spread 2: 0.8e-3 of it is skipped, 1.2e-3 is kept
+
+    def pencil_with_gap(rng, d, kappa):
+        return np.eye(d), np.diag(np.r_[1.0, 1.0 - next(gaps), -np.ones(d - 2)])
+
+    monkeypatch.setattr(harness_optim, "random_pencil", pencil_with_gap)
+    runs = harness_optim.rayleigh_trajectories(np.random.default_rng(0), np, count=2, T=3)
+    assert [r.label.split(" (")[0] for r in runs] == ["instance 1"]
+
+
+def test_gdnp_vs_gd_runs_gd_at_one_over_zeta_and_counts_both(monkeypatch):
+    # zeta = lambda_max(S) sup phi'' (sup phi'' = 1/4 for softplus, 1/2 for the smooth hinge, at 0); GD from GDNP's
+    # first iterate; rows (loss, kappa, GDNP iterations, their T_s + 1 gradient evaluations each, GD iterations).
+    from bntheory.checks import harness_optim
+
+    calls = []
+
+    def fake_gd(problem, w_tilde0, *, T, step, tol):
+        calls.append((problem.info["loss"], float(np.linalg.eigvalsh(to_numpy(problem.S))[-1]), T, step, tol))
+        hit = 7 if len(calls) % 2 else 3001
+        norms = np.r_[np.full(min(hit, T + 1), 2 * tol + 1), [tol] * (hit <= T)]
+        return gdnp.Trace(*([norms] * 7))
+
+    monkeypatch.setattr(gdnp, "gd", fake_gd)
+    rows = harness_optim.gdnp_vs_gd(np.random.default_rng(2), np, T_d=3, T_s=5)
+    sup = {"softplus": 0.25, "smooth_hinge": 0.5}
+    assert [r[:2] for r in rows] == [(loss, k) for loss in problems.LOSSES for k in (2.0, 20.0)]
+    for (loss, L, T, step, tol), row in zip(calls, rows, strict=True):
+        assert (T, step) == (3000, pytest.approx(1 / (L * sup[loss]), rel=1e-12)) and tol > 0
+        assert row[3] == row[2] * 6 and 0 <= row[2] <= 3
+    assert [r[4] for r in rows] == [7, 10**9, 7, 10**9]
+
+
+def test_fitted_coefficients_and_the_halfspace_at_zero(rng):
+    # Problem.c without closed-form coefficients: least squares on [u, S w] recovers grad f = -2 u + 2 S w exactly.
+    S, u = _instance(rng)
+    problem = dataclasses.replace(problems.least_squares_moments(S, u, 1.0), coefficients=None)
+    assert problem.c(rng.normal(size=5)) == pytest.approx((-2.0, 2.0), rel=1e-10)
+    # At w = 0 the margin is the constant 0: f = phi(0) = log 2, grad f = E[z] phi'(0) = u / 2, c2 = 0.
+    halfspace = problems.halfspace(S, u)
+    zero = np.zeros(5)
+    assert halfspace.value(zero) == pytest.approx(np.log(2), rel=1e-15)
+    np.testing.assert_allclose(halfspace.gradient(zero), u / 2, rtol=1e-15)
+    assert halfspace.c(zero) == pytest.approx((0.5, 0.0))

@@ -28,11 +28,13 @@ from bntheory.checks import harness_optim as harness
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error
 from bntheory.checks.instances.optim import (
     halfspace_instance,
+    least_squares_error,
     least_squares_instance,
     mlp_instance,
     moments_error,
     mp_least_squares_bn,
     ols,
+    quad_halfspace,
     random_pencil,
 )
 from bntheory.checks.oracles import mp_central_gradient
@@ -238,10 +240,10 @@ ls_rate = register(
         "THEORY.md §3.5: recalled [R], numerically consistent [D]. mu, L are eigvalsh of the X^T X / n the check "
         "drew and rho* comes from numpy.linalg.lstsq; the problem's own mu, L are checked against them. Adversarial "
         "instances (u orthogonal to the flattest eigenvector, start 1% off the optimum along it) nearly attain the "
-        "bound. For convex least squares well-tuned plain GD (step 1/(2L)) has the same rate on the suboptimality, "
-        "attained exactly along the flattest eigenvector; the check reports both. THEORY.md §3.5(ii): the squared "
-        "rate (1 - mu/L)^(4t) must fail on part of the fixed seeded set of 50 random instances (about a third); the "
-        "control claims a rate 10% faster than the bound on the same instances. "
+        "bound. For convex least squares well-tuned plain GD (its default step 1/smoothness = 1/(2L)) has the same "
+        "rate on the suboptimality, attained exactly along the flattest eigenvector; the check reports both. "
+        "THEORY.md §3.5(ii): the squared rate (1 - mu/L)^(4t) must fail on part of the fixed seeded set of 50 random "
+        "instances (about a third); the control claims a rate 10% faster than the bound on the same instances. "
         "u^T w_0 = 0 is refused by gdnp() with a ValueError (the step is 0/0), tested in tests/test_gdnp.py."
     ),
     proof="kohler2019_rates.py",
@@ -292,7 +294,8 @@ def _(ctx: Context) -> Outcome:
 
 
 @ls_rate.numeric(
-    "plain GD on the same instances (step 1/(2L), L from eigvalsh): f_t - f* under the same bound", backends=ARRAY
+    "plain GD, default step 1/smoothness: f_t - f* under the same bound (L from eigvalsh), attained iff it is 1/(2L)",
+    backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
     return rate_check([r.gd_trajectory() for r in _ls_runs(ctx, adversarial=True)], what="(f_t - f*) / (q^t e_0)")
@@ -310,11 +313,7 @@ def _(ctx: Context) -> Outcome:
         problem = problems.least_squares(ctx.asarray(X), ctx.asarray(y))
         err.add(moments_error(problem, oracle.S, oracle.u), f"kappa {kappa:g}, moments")
         # The objective from the samples themselves: f(w) = mean (y - X w)^2, grad f = -2 X^T (y - X w) / n.
-        w = rng.normal(size=X.shape[1])
-        r = y - X @ w
-        value, grad = problem.value_grad(ctx.asarray(w), problem.S @ ctx.asarray(w))
-        err.add(max_relative_error([value], [r @ r / y.size]), f"kappa {kappa:g}, value")
-        err.add(max_relative_error(to_numpy(grad), -2 * X.T @ r / y.size), f"kappa {kappa:g}, gradient")
+        err.add(least_squares_error(problem, X, y, ctx.asarray(rng.normal(size=X.shape[1]))), f"kappa {kappa:g}, f")
     return at_most(float(err), FLOAT64_ORACLE, f"largest relative error, at {err.where}")
 
 
@@ -354,7 +353,9 @@ halfspace_lemma = register(
     notes=(
         "THEORY.md §3.6: statement [S], coefficients c1, c2 [D] (Stein's lemma). The oracle finds critical points "
         "by BFGS on the objective's value alone; the control replaces the Gaussian by a discrete distribution with "
-        "the same first two moments (d >= 3, where it can fail: THEORY.md §8)."
+        "the same first two moments (d >= 3, where it can fail: THEORY.md §8). The objective itself (value and "
+        "gradient) is compared with QUADPACK and a complex-step derivative, which share nothing with its fixed "
+        "Gauss-Legendre panels and Gaussian-conditioning gradient, at |w| scales 1 and 30 (a sharp transition)."
     ),
     proof="kohler2019_halfspaces.py",
     under_test=("bntheory.problems.halfspace",),
@@ -379,6 +380,26 @@ def _(ctx: Context) -> Outcome:
 @halfspace_lemma.numeric("problems.halfspace: S, u, mu, L vs those drawn and numpy.linalg.eigvalsh", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     return _halfspace_moments(ctx)
+
+
+@halfspace_lemma.numeric(
+    "problems.halfspace: value and gradient vs QUADPACK of E[phi(z^T w)] and its complex-step derivative",
+    backends=ARRAY,
+)
+def _(ctx: Context) -> Outcome:
+    # The objective every halfspace check rests on; points at two scales (s ~ 2 and ~ 60: a sharp transition).
+    rng, err = ctx.rng("quadrature"), Worst()
+    for loss in problems.LOSSES:
+        for kappa in ctx.by_size(quick=(20.0,), default=(2.0, 20.0)):
+            S, u = halfspace_instance(rng, 5, kappa)
+            problem = problems.halfspace(ctx.asarray(S), ctx.asarray(u), loss=loss)
+            for scale in (1.0, 30.0):
+                w = scale * rng.normal(size=5)
+                value, grad = quad_halfspace(S, u, w, loss)
+                where = f"{loss}, kappa {kappa:g}, |w| scale {scale:g}"
+                err.add(max_relative_error(problem.value(ctx.asarray(w)), value), f"{where}, value")
+                err.add(max_relative_error(to_numpy(problem.gradient(ctx.asarray(w))), grad), f"{where}, gradient")
+    return at_most(float(err), FLOAT64_ORACLE, f"largest relative error, at {err.where}")
 
 
 @halfspace_lemma.negative_control("non-Gaussian inputs with the same mean and covariance (Rademacher mixture)")
@@ -426,6 +447,12 @@ def _halfspace_runs(ctx: Context) -> list:
     return runs + harness.halfspace_trajectories(ctx.rng("adversarial"), ctx.xp, adversarial=True, T=8)
 
 
+def _halfspace_pieces(ctx: Context) -> tuple[float, float, str]:
+    """One GDNP iteration per loss and kappa, shared by the identity and the length checks (one run for both)."""
+    rng = ctx.rng("pieces", shared=True)
+    return ctx.memo("kohler2019.gdnp_halfspace/pieces", lambda c: harness.halfspace_pieces(rng, c.xp))
+
+
 def _gdnp_halfspace(ctx: Context, exponent: float) -> Outcome:
     return rate_check(ctx.memo("kohler2019.gdnp_halfspace", _halfspace_runs), exponent=exponent)
 
@@ -441,13 +468,13 @@ def _(ctx: Context) -> Outcome:
     "the identity ||w||_S^2 ||grad_w f||^2_{S^-1} = g^2 c1^2 (rho - rho*) at step 0", backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    identity, _, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
+    identity, _, detail = _halfspace_pieces(ctx)
     return at_most(identity, IDENTITY, detail)
 
 
 @gdnp_direction.numeric("GDNP's length step vs Brent's minimiser of g -> f(g w/||w||_S) (value only)", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    _, length, detail = harness.halfspace_pieces(ctx.rng("pieces", shared=True), ctx.xp)
+    _, length, detail = _halfspace_pieces(ctx)
     return at_most(length, BRENT_ARGMIN, detail)
 
 

@@ -14,7 +14,8 @@ What a rate or critical-point check needs besides the library under test (:mod:`
 * the bound's constants computed from what the check built, never read from a :class:`~bntheory.gdnp.Problem`:
   :math:`\mu, L` by ``numpy.linalg.eigvalsh``, the pencil's eigenvalues by ``scipy.linalg.eigh(B, A)``;
 * oracles: the OLS solution by ``numpy.linalg.lstsq``, critical points by BFGS on an objective's value alone
-  (finite-difference gradients), the least-squares BN objective in mpmath.
+  (finite-difference gradients), the least-squares BN objective in mpmath, the halfspace objective and its
+  gradient by adaptive quadrature (QUADPACK) and complex-step differentiation.
 
 References
 ----------
@@ -24,6 +25,8 @@ J. Kohler, H. Daneshmand, A. Lucchi, T. Hofmann, M. Zhou and K. Neymeyr, AISTATS
 
 from __future__ import annotations
 
+import itertools
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ __all__ = [
     "contraction",
     "critical_point",
     "halfspace_instance",
+    "least_squares_error",
     "least_squares_instance",
     "mlp_instance",
     "moments_error",
@@ -52,6 +56,7 @@ __all__ = [
     "near_optimum",
     "ols",
     "pencil",
+    "quad_halfspace",
     "rademacher_points",
     "random_pencil",
     "spectrum",
@@ -299,6 +304,26 @@ def moments_error(problem: Any, S: np.ndarray, u: np.ndarray) -> float:
     )
 
 
+def least_squares_error(problem: Any, X: np.ndarray, y: np.ndarray, w: Any) -> float:
+    r"""Largest relative error of a least-squares problem's value and gradients at `w`, against the samples.
+
+    The oracle is the objective's definition :math:`f(w)=\frac1n\|y-Xw\|^2`, :math:`\nabla f=-\frac2nX^\top(y-Xw)`,
+    evaluated from `X`, `y` on the host; the problem's three routes are compared at `w` (an array of the problem's
+    backend): ``value``, ``gradient`` and ``value_grad`` from :math:`Sw` (what GDNP uses). NaN if any is not finite.
+    """
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    r = y - X @ np.asarray(to_numpy(w), dtype=np.float64)
+    value, grad = r @ r / y.size, -2 * X.T @ r / y.size
+    fused_value, fused_grad = problem.value_grad(w, problem.S @ w)
+    return worst(
+        [
+            max_relative_error([problem.value(w), fused_value], [value, value]),
+            max_relative_error(to_numpy(problem.gradient(w)), grad),
+            max_relative_error(to_numpy(fused_grad), grad),
+        ]
+    )
+
+
 def mp_least_squares_bn(S: np.ndarray, u: np.ndarray, g: float) -> Callable[[list], Any]:
     r"""The BN least-squares objective :math:`v\mapsto1-2u^\top\tilde w+\tilde w^\top S\tilde w`, in mpmath.
 
@@ -318,3 +343,53 @@ def mp_least_squares_bn(S: np.ndarray, u: np.ndarray, g: float) -> Callable[[lis
         )
 
     return f_bn
+
+
+def _holomorphic_loss(loss: str, a: complex) -> complex:
+    r"""The losses from their definitions, for complex `a`: :math:`\log(1+e^a)`, :math:`\frac12(a+\sqrt{1+a^2})`."""
+    if loss == "softplus":
+        # log(1 + e^a) = a + log(1 + e^-a): the form without overflow on either side.
+        return a + np.log1p(np.exp(-a)) if a.real > 0 else np.log1p(np.exp(a))
+    if loss == "smooth_hinge":
+        return 0.5 * (a + np.sqrt(1 + a * a))
+    raise ValueError(f"loss: expected 'softplus' or 'smooth_hinge', got {loss!r}")
+
+
+def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
+    r"""The halfspace objective :math:`f(\tilde w)=\mathrm E[\varphi(z^\top\tilde w)]` and its gradient, an oracle.
+
+    :math:`z\sim\mathcal N(u,S-uu^\top)`, so :math:`z^\top\tilde w\sim\mathcal N(m,s^2)` with :math:`m=u^\top\tilde w`,
+    :math:`s^2=\tilde w^\top(S-uu^\top)\tilde w` (THEORY.md §3.6). The value is the 1-D Gaussian expectation by
+    ``scipy.integrate.quad`` (adaptive Gauss–Kronrod, relative tolerance 2e-14, split at the loss's transition
+    :math:`t=-m/s`); the gradient is the complex-step derivative :math:`\partial_if=\mathrm{Im}\,f(\tilde w+ihe_i)/h`
+    (:math:`h=10^{-30}`: no cancellation, exact to rounding for a holomorphic integrand), the same quadrature of the
+    imaginary part. It shares nothing with :func:`bntheory.problems.halfspace` (a fixed composite Gauss–Legendre rule
+    and the Gaussian-conditioning formula for the gradient).
+    """
+    import scipy.integrate  # here, not at import: 0.1 s that only this oracle's users should pay
+
+    S, u, w = (np.asarray(a, dtype=np.float64) for a in (S, u, w))
+    Sigma = S - np.outer(u, u)
+    cut = -float(u @ w) / float(w @ Sigma @ w) ** 0.5
+
+    def expectation(w_c: np.ndarray, part: Callable[[complex], float]) -> float:
+        m, s = complex(u @ w_c), complex(w_c @ Sigma @ w_c) ** 0.5
+
+        def integrand(t: float) -> float:
+            return part(_holomorphic_loss(loss, m + s * t)) * np.exp(-0.5 * t * t)
+
+        edges = [-40.0, *([cut] if -40 < cut < 40 else []), 40.0]  # e^(-800): below every float64 weight
+        with warnings.catch_warnings():
+            # QUADPACK reports "roundoff" when 2e-14 is below what it can certify in float64; the values agree with
+            # 30-digit mpmath to ~1e-15 (tests/test_gdnp.py).
+            warnings.simplefilter("ignore", scipy.integrate.IntegrationWarning)
+            total = sum(
+                scipy.integrate.quad(integrand, lo, hi, epsabs=0.0, epsrel=2e-14, limit=200)[0]
+                for lo, hi in itertools.pairwise(edges)
+            )
+        return total / (2 * np.pi) ** 0.5
+
+    h = 1e-30
+    value = expectation(w.astype(complex), lambda c: c.real)
+    grad = np.array([expectation(w + 1j * h * e, lambda c: c.imag) / h for e in np.eye(w.size)])
+    return value, grad
