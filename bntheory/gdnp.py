@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -40,7 +40,9 @@ from bntheory.backend import to_numpy
 
 __all__ = [
     "GDNPResult",
+    "Objective",
     "Problem",
+    "StructureError",
     "Trace",
     "alternating_gdnp",
     "bisection",
@@ -49,9 +51,52 @@ __all__ = [
     "gdnp",
     "rayleigh_gd",
     "rayleigh_quotient",
+    "spd_extremes",
 ]
 
 Array = Any
+
+
+class Objective(Protocol):
+    r"""What :meth:`Problem.of` needs from an objective :math:`f(\tilde w)` of one unit's weights."""
+
+    def value(self, w_tilde: Array) -> float:
+        r""":math:`f(\tilde w)`."""
+
+    def gradient(self, w_tilde: Array) -> Array:
+        r""":math:`\nabla f(\tilde w)`, an array like `w_tilde`."""
+
+
+class StructureError(ValueError):
+    r"""An objective whose gradient is not :math:`c_1u+c_2S\tilde w`, the structure GDNP's steps rely on."""
+
+
+def spd_extremes(S: Array) -> tuple[float, float]:
+    r"""The extreme eigenvalues :math:`(\mu, L)` of a symmetric positive definite `S` (SciPy, on the host).
+
+    Raises
+    ------
+    ValueError
+        If `S` is not square, not symmetric (to 1e-10 relative), or not positive definite, naming the fix.
+    """
+    import scipy.linalg
+
+    S_host = to_numpy(S)
+    if S_host.ndim != 2 or S_host.shape[0] != S_host.shape[1]:
+        raise ValueError(f"S: expected a square (d, d) matrix, got shape {S_host.shape}")
+    if not np.all(np.isfinite(S_host)):
+        raise ValueError("S: has NaN or inf entries")
+    if np.max(np.abs(S_host - S_host.T)) > 1e-10 * np.max(np.abs(S_host)):
+        raise ValueError("S: must be symmetric (a covariance); symmetrize it with (S + S.T) / 2")
+    eig = scipy.linalg.eigvalsh(S_host)
+    if eig[0] <= 0:
+        raise ValueError(f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate")
+    return float(eig[0]), float(eig[-1])
+
+
+#: Relative residual of the gradient outside span{u, S w} above which an objective lacks GDNP's structure:
+#: exact structures leave rounding (~1e-15); a structure that holds only by quadrature, ~1e-12.
+STRUCTURE_TOL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,22 @@ class Problem:
         ``value_and_gradient(w_tilde, S_w_tilde)`` returns :math:`(f(\tilde w),\nabla f(\tilde w))` given
         :math:`S\tilde w`, for objectives where that product is the cost (least squares): GDNP has
         :math:`S\tilde w=(g/\|w\|_S)\,Sw` for free, so an iteration then costs one product with :math:`S`.
+    info : dict
+        Anything else worth recording (the loss's parameters, measured residuals).
+    convex : bool or None
+        Whether :math:`f` is convex in :math:`\tilde w` (None: not known).
+    loss : str or None
+        The loss's name (``"squared"``, ``"softplus"``, ...).
+    population : bool
+        True for an objective of the population moments, False for one of a finite sample.
+    structured : bool
+        Whether :math:`\nabla f\in\mathrm{span}\{u,S\tilde w\}` is claimed exactly; :meth:`c` then refuses a
+        gradient that leaves the span (:class:`StructureError`) instead of handing GDNP a meaningless step.
+        False for objectives GDNP is run on as a heuristic: a finite sample's, and the tanh MLP unit, whose
+        structure THEORY.md §3.9 recalls and ``kohler2019.mlp_lemma`` measures.
+
+    :attr:`d` and :attr:`kappa` (:math:`L/\mu`) follow from `S`. Build a problem of your own with
+    :meth:`Problem.of`, which computes :math:`\mu, L` and checks the structure.
     """
 
     S: Array
@@ -101,6 +162,109 @@ class Problem:
     length_derivative: Callable[[Array, Array], Callable[[float], float]] | None = None
     value_and_gradient: Callable[[Array, Array], tuple[float, Array]] | None = None
     info: dict = field(default_factory=dict)
+    convex: bool | None = None
+    loss: str | None = None
+    population: bool = True
+    structured: bool = True
+
+    @property
+    def d(self) -> int:
+        """The number of weights."""
+        return int(self.u.shape[0])
+
+    @property
+    def kappa(self) -> float:
+        r"""The condition number :math:`L/\mu` of `S`."""
+        return self.L / self.mu
+
+    @classmethod
+    def of(
+        cls,
+        objective: Objective,
+        S: Array,
+        u: Array,
+        *,
+        name: str = "problem",
+        convex: bool | None = None,
+        loss: str | None = None,
+        population: bool = True,
+        smoothness: float | None = None,
+        probes: int = 8,
+        seed: int = 0,
+    ) -> Problem:
+        r"""A problem from an objective of your own, validated for GDNP (Kohler et al. 2019, §3).
+
+        Checks `S` (symmetric positive definite, :func:`spd_extremes` gives :math:`\mu, L`), `u` (shape, finite,
+        non-zero), and at `probes` random points :math:`\tilde w` (drawn from `seed`): that the gradient is
+        finite, agrees with central differences of the value (relative error at most 1e-5), and lies in
+        :math:`\mathrm{span}\{u, S\tilde w\}`, the structure :math:`\nabla f=c_1u+c_2S\tilde w` that GDNP's
+        length and direction steps assume (relative residual at most :data:`STRUCTURE_TOL`). The measured
+        worst residual and gradient error are kept in ``info``.
+
+        Raises
+        ------
+        StructureError
+            If the gradient leaves :math:`\mathrm{span}\{u, S\tilde w\}`, with the residual and the point.
+        ValueError
+            If `S` or `u` is invalid, or the gradient is non-finite or does not match the value.
+        TypeError
+            If `objective` lacks ``value`` or ``gradient``.
+        """
+        for attr in ("value", "gradient"):
+            if not callable(getattr(objective, attr, None)):
+                raise TypeError(f"objective: needs a callable .{attr}(w_tilde); got {type(objective).__name__}")
+        mu, L = spd_extremes(S)
+        u_host = to_numpy(u)
+        if u_host.shape != (to_numpy(S).shape[0],) or not np.all(np.isfinite(u_host)) or not np.any(u_host):
+            raise ValueError(f"u: expected a finite, non-zero vector of shape ({to_numpy(S).shape[0]},)")
+        if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+            raise ValueError(f"probes: expected a positive number of test points, got {probes!r}")
+        xp = array_namespace(S, u)
+        S_host = to_numpy(S)
+        rng = np.random.default_rng(seed)
+        worst_structure = worst_gradient = 0.0
+        for _ in range(probes):
+            w_host = rng.normal(size=u_host.shape) / np.sqrt(u_host.size)
+            w = xp.asarray(w_host, dtype=u.dtype)
+            grad = to_numpy(objective.gradient(w)).astype(np.float64)
+            if grad.shape != u_host.shape or not np.all(np.isfinite(grad)):
+                raise ValueError(f"objective.gradient: expected a finite array of shape {u_host.shape} at w = {w_host}")
+            scale = max(float(np.linalg.norm(grad)), np.finfo(float).tiny)
+            basis = np.stack([u_host, S_host @ w_host], axis=1)
+            coef, *_ = np.linalg.lstsq(basis, grad, rcond=None)
+            residual = float(np.linalg.norm(grad - basis @ coef)) / scale
+            if not residual <= STRUCTURE_TOL:
+                raise StructureError(
+                    f"objective: its gradient is not in span{{u, S w}} (relative residual {residual:.2g} at "
+                    f"w = {np.array2string(w_host, precision=3)}); GDNP's steps need grad f = c1 u + c2 S w "
+                    "(least squares, or Gaussian inputs by Stein's lemma); use gd() for this objective"
+                )
+            h = 1e-6 * max(1.0, float(np.linalg.norm(w_host)))
+            direction = rng.normal(size=u_host.shape)
+            direction /= np.linalg.norm(direction)
+            up, down = (float(objective.value(xp.asarray(w_host + t * direction, dtype=u.dtype))) for t in (h, -h))
+            error = abs((up - down) / (2 * h) - float(grad @ direction)) / scale
+            if not error <= 1e-5:
+                raise ValueError(
+                    f"objective: gradient and value disagree (directional derivative off by {error:.2g} relative to "
+                    f"|grad| at w = {np.array2string(w_host, precision=3)}); check objective.gradient"
+                )
+            worst_structure, worst_gradient = max(worst_structure, residual), max(worst_gradient, error)
+        info = {"structure_residual": worst_structure, "gradient_error": worst_gradient, "probes": probes}
+        return cls(
+            S=S,
+            u=u,
+            value=objective.value,
+            gradient=objective.gradient,
+            mu=mu,
+            L=L,
+            name=name,
+            smoothness=smoothness,
+            info=info,
+            convex=convex,
+            loss=loss,
+            population=population,
+        )
 
     def value_grad(self, w_tilde: Array, S_w_tilde: Array) -> tuple[float, Array]:
         r""":math:`(f(\tilde w), \nabla f(\tilde w))` given :math:`S\tilde w`, used where the problem can."""
@@ -115,10 +279,23 @@ class Problem:
         # Least squares on the columns [u, S w_tilde] through their QR on the backend: only R and Q^T grad
         # (six numbers) reach the host, and lstsq on R gives the same minimum-norm solution as on the columns.
         xp = array_namespace(self.u, w_tilde)
+        grad = self.gradient(w_tilde)
         Q, R = xp.linalg.qr(xp.stack([self.u, self.S @ w_tilde], axis=1))
-        rhs = xp.matmul(xp.matrix_transpose(Q), self.gradient(w_tilde))
+        rhs = xp.matmul(xp.matrix_transpose(Q), grad)
         R_host = np.array([[float(R[i, j]) for j in range(2)] for i in range(2)])
         coef, *_ = np.linalg.lstsq(R_host, np.array([float(rhs[0]), float(rhs[1])]), rcond=None)
+        if self.structured:
+            # The part of the gradient outside span{u, S w}: the fit leaves it, and GDNP's step would ignore it.
+            # Taken as a difference of squares, it keeps half the digits (a rounding floor near 1e-8), hence the
+            # square root of the tolerance Problem.of applies to the exact residual.
+            total, inside = float(xp.linalg.vector_norm(grad)), float(xp.linalg.vector_norm(rhs))
+            residual = np.sqrt(max(total**2 - inside**2, 0.0)) / max(total, np.finfo(float).tiny)
+            if not residual <= np.sqrt(STRUCTURE_TOL):
+                raise StructureError(
+                    f"{self.name}: the gradient is not in span{{u, S w}} (relative residual {residual:.2g}); GDNP "
+                    "needs grad f = c1 u + c2 S w (validate an objective with Problem.of; an objective run as a "
+                    "heuristic without that structure is marked structured=False)"
+                )
         return float(coef[0]), float(coef[1])
 
 

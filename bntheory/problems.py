@@ -6,14 +6,14 @@ GDNP needs (Kohler et al. 2019, arXiv:1805.10694; THEORY.md §3.3, §3.6).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 from array_api_compat import array_namespace
 
 from bntheory.backend import asarray, to_numpy
-from bntheory.gdnp import Problem
+from bntheory.gdnp import Problem, spd_extremes
 
 __all__ = [
     "LOSSES",
@@ -26,18 +26,6 @@ __all__ = [
 ]
 
 Array = Any
-
-
-def _extreme_eigenvalues(S: Array) -> tuple[float, float]:
-    S_host = to_numpy(S)
-    if S_host.ndim != 2 or S_host.shape[0] != S_host.shape[1]:
-        raise ValueError(f"S: expected a square (d, d) matrix, got shape {S_host.shape}")
-    if np.max(np.abs(S_host - S_host.T)) > 1e-10 * np.max(np.abs(S_host)):
-        raise ValueError("S: must be symmetric (a covariance); symmetrize it with (S + S.T) / 2")
-    eig = scipy.linalg.eigvalsh(S_host)
-    if eig[0] <= 0:
-        raise ValueError(f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate")
-    return float(eig[0]), float(eig[-1])
 
 
 def spd_with_condition(rng: np.random.Generator, d: int, kappa: float) -> np.ndarray:
@@ -63,7 +51,7 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
         :math:`\mathrm E[y^2]` (shifts the objective only).
     """
     xp = array_namespace(S, u)
-    mu, L = _extreme_eigenvalues(S)
+    mu, L = spd_extremes(S)
     if u.shape != (S.shape[0],):
         raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}")
     optimum = xp.linalg.solve(S, u[:, None])[:, 0]
@@ -86,6 +74,8 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
         mu=mu,
         L=L,
         name="least squares",
+        convex=True,
+        loss="squared",
         coefficients=lambda w: (-2.0, 2.0),
         smoothness=2 * L,
         optimum=optimum,
@@ -109,7 +99,8 @@ def least_squares(X: Array, y: Array) -> Problem:
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ValueError(f"X, y: expected shapes (n, d) and (n,), got {tuple(X.shape)} and {tuple(y.shape)}")
     n = X.shape[0]
-    return least_squares_moments(X.T @ X / n, X.T @ y / n, float(xp.sum(y * y)) / n)
+    moments = least_squares_moments(X.T @ X / n, X.T @ y / n, float(xp.sum(y * y)) / n)
+    return dataclasses.replace(moments, name="least squares (samples)", population=False)
 
 
 # The losses take arrays of any array-API namespace: halfspace_samples applies them on the backend (a GPU
@@ -192,7 +183,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
     """
     if loss not in LOSSES:
         raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-    mu, L = _extreme_eigenvalues(S)
+    mu, L = spd_extremes(S)
     S_h, u_h = to_numpy(S), to_numpy(u)
     kappa = float(u_h @ np.linalg.solve(S_h, u_h))
     if not kappa < 1:
@@ -243,6 +234,8 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         coefficients=coefficients,
         smoothness=None,
         info={"loss": loss, "u_S_inv_u": kappa},
+        convex=False,
+        loss=loss,
     )
 
 
@@ -265,7 +258,7 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
         raise ValueError(f"Z: expected shape (n, d) with n >= d samples, got {tuple(Z.shape)}")
     n = Z.shape[0]
     S, u = Z.T @ Z / n, xp.mean(Z, axis=0)
-    mu, L = _extreme_eigenvalues(S)
+    mu, L = spd_extremes(S)
     phi, dphi = LOSSES[loss]
 
     # Everything on the backend: the margins Z w never leave the device.
@@ -284,6 +277,10 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
         L=L,
         name=f"halfspace samples ({loss})",
         info={"loss": loss, "n": n},
+        convex=False,
+        loss=loss,
+        population=False,
+        structured=False,
     )
 
 
@@ -342,7 +339,7 @@ def tanh_mlp_unit(
     W = np.array(W, dtype=np.float64)
     if W.shape[0] != 2 or unit not in (0, 1):
         raise ValueError(f"W, unit: two hidden units (W of shape (2, d), unit 0 or 1), got {W.shape}, {unit}")
-    mu, L = _extreme_eigenvalues(S)
+    mu, L = spd_extremes(S)
     S_h, u_h = to_numpy(S), to_numpy(u)
     if not u_h @ np.linalg.solve(S_h, u_h) < 1:
         raise ValueError("u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist; scale u down")
@@ -384,4 +381,7 @@ def tanh_mlp_unit(
         L=L,
         name=f"tanh MLP unit {unit} ({loss})",
         info={"loss": loss, "unit": unit},
+        convex=False,
+        loss=loss,
+        structured=False,
     )
