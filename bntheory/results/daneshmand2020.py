@@ -28,10 +28,10 @@ from bntheory.checks.tolerances import (
     TABLE_SOFT_REL,
 )
 from bntheory.context import Context
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 
-CITATION_2020 = "Daneshmand et al. 2020, {}, arXiv:2003.01652"
-CITATION_2021 = "Daneshmand et al. 2021, {}, arXiv:2106.03970"
+DANESHMAND2020 = paper("daneshmand2020", citation="Daneshmand et al. 2020", arxiv="2003.01652")
+DANESHMAND2021 = paper("daneshmand2021", citation="Daneshmand et al. 2021", arxiv="2106.03970")
 REP = "bntheory.representations."
 #: THEORY.md §5.1 reference (d = N = 32, uniform unit-variance weights, float64 tolerance, medians of 3 seeds):
 #: depth -> (rank no BN, rank BN, soft rank no BN, soft rank BN).
@@ -79,10 +79,10 @@ def _table_outcome(ctx: Context, reference: dict[int, tuple[float, ...]]) -> Out
     return at_most(float(acc), 1.0, f"no BN/BN; worst at {acc.where}: {rows}")
 
 
-rank_collapse = register(
-    "daneshmand2020.rank_collapse",
+rank_collapse = DANESHMAND2020.result(
+    "rank_collapse",
     title="Without BN the rank of a deep random linear network collapses; with BN it stays bounded away from 1",
-    citation=CITATION_2020.format("Theorem 2 (informal; formal Theorem 14 not read)"),
+    where="Theorem 2 (informal; formal Theorem 14 not read)",
     tag="P",
     statement=(
         r"\text{no BN: }r(H_\ell)\to1;\quad\text{BN (under additional technical assumptions): }"
@@ -172,10 +172,10 @@ def _(ctx: Context) -> Outcome:
     return _table_outcome(ctx, claimed)
 
 
-soft_rank_scaling = register(
-    "daneshmand2020.soft_rank_scaling",
+soft_rank_scaling = DANESHMAND2020.result(
+    "soft_rank_scaling",
     title="The stationary soft rank of the rescaled linear chain grows like sqrt(d)",
-    citation=CITATION_2020.format("Theorem 2 (Omega(sqrt d) lower bound)"),
+    where="Theorem 2 (Omega(sqrt d) lower bound)",
     tag="D",
     statement=r"\log r_\infty(d)\ \text{vs}\ \log d:\ \text{slope}\in[0.45,0.65]",
     assumptions=("rescaling-only chain (per-feature division by the root mean square), Gaussian weights, N = d",),
@@ -235,10 +235,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- Daneshmand et al. 2021: the orthogonality gap -------------------------------------------------------
 
-orthogonality = register(
-    "daneshmand2021.orthogonality_gap",
+orthogonality = DANESHMAND2021.result(
+    "orthogonality_gap",
     title="BN orthogonalizes: the orthogonality gap decays with depth to a plateau that shrinks like n/sqrt(d)",
-    citation=CITATION_2021.format("Theorem 1 and Fig. 2b"),
+    where="Theorem 1 and Fig. 2b",
     tag="P",
     statement=(
         r"V(H)=\Big\|\frac{H^\top H}{\|H\|_F^2}-\frac{I_n}{n}\Big\|_F,\ "

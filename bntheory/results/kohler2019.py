@@ -43,20 +43,20 @@ from bntheory.checks.rates import faster_rate_violated, rate_check
 from bntheory.checks.tolerances import BRENT_ARGMIN, CLOSED_FORM, FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
 from bntheory.problems import spd_with_condition
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.decoupling import decoupling_steps, rayleigh_steps
 
-CITATION = "Kohler et al. 2019, {}, arXiv:1805.10694"
+KOHLER2019 = paper("kohler2019", citation="Kohler et al. 2019", arxiv="1805.10694")
 #: The claimed rate of the sharp controls: 10% faster than the bound (q^1.1 per step).
 FASTER = 1.1
 
 # --- decoupling ------------------------------------------------------------------------------------------
 
-decoupling = register(
-    "kohler2019.decoupling",
+decoupling = KOHLER2019.result(
+    "decoupling",
     title="Length-direction decoupling of a BN unit: w_tilde = g w / ||w||_S",
-    citation=CITATION.format("§2 (length-direction decoupling)"),
+    where="§2 (length-direction decoupling)",
     tag="D",
     statement=(
         r"f_{BN}(w,g)=f\big(g\,w/\|w\|_S\big):\ f_{BN}(cw,g)=f_{BN}(w,g)\ (c>0),\ \langle\nabla_wf_{BN},w\rangle=0,\ "
@@ -106,10 +106,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- least squares as a generalized Rayleigh quotient ----------------------------------------------------
 
-rayleigh = register(
-    "kohler2019.rayleigh",
+rayleigh = KOHLER2019.result(
+    "rayleigh",
     title="Least squares with BN reduces to a generalized Rayleigh quotient",
-    citation=CITATION.format("§3 (least squares)"),
+    where="§3 (least squares)",
     tag="D",
     statement=(
         r"\min_gf_{OLS}(w,g)=\mathrm E[y^2]+\rho(w),\ "
@@ -154,10 +154,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- the gradient method on the generalized Rayleigh quotient ------------------------------------------
 
-rayleigh_rate = register(
-    "kohler2019.rayleigh_rate",
+rayleigh_rate = KOHLER2019.result(
+    "rayleigh_rate",
     title="Gradient method on a generalized Rayleigh quotient contracts linearly",
-    citation=CITATION.format("§3 (relying on Knyazev & Neymeyr's preconditioned inverse iteration)"),
+    where="§3 (relying on Knyazev & Neymeyr's preconditioned inverse iteration)",
     tag="R",
     statement=(
         r"w_{t+1}=w_t+\frac{Bw_t-\rho_tAw_t}{L(\rho_t-\lambda_{\min})}:\ "
@@ -226,10 +226,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- GDNP on least squares ------------------------------------------------------------------------------
 
-ls_rate = register(
-    "kohler2019.ls_rate",
+ls_rate = KOHLER2019.result(
+    "ls_rate",
     title="GDNP on least squares converges linearly at rate (1 - mu/L)^2",
-    citation=CITATION.format("§3 (least squares rate)"),
+    where="§3 (least squares rate)",
     tag="R",
     statement=(
         r"\rho(w_t)-\rho^*\le\Big(1-\frac{\mu}{L}\Big)^{2t}\big(\rho(w_0)-\rho^*\big),\ "
@@ -340,10 +340,10 @@ def _(ctx: Context):
 
 # --- halfspaces: critical points on a line ---------------------------------------------------------------
 
-halfspace_lemma = register(
-    "kohler2019.halfspace_lemma",
+halfspace_lemma = KOHLER2019.result(
+    "halfspace_lemma",
     title="Halfspaces with Gaussian inputs: every critical point lies on the line through S^-1 u",
-    citation=CITATION.format("§4 (learning halfspaces)"),
+    where="§4 (learning halfspaces)",
     tag="S",
     statement=(
         r"\nabla f_{LH}(\tilde w)=c_1(\tilde w)\,u+c_2(\tilde w)\,S\tilde w\ \Rightarrow\ "
@@ -409,10 +409,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- GDNP on halfspaces: the direction follows the least-squares dynamics --------------------------------
 
-gdnp_direction = register(
-    "kohler2019.gdnp_halfspace",
+gdnp_direction = KOHLER2019.result(
+    "gdnp_halfspace",
     title="GDNP on Gaussian halfspaces: the direction contracts at (1 - mu/L)^2 whatever the loss",
-    citation=CITATION.format("§4 (GDNP convergence on halfspaces)"),
+    where="§4 (GDNP convergence on halfspaces)",
     tag="D",
     statement=(
         r"\rho(w_t)-\rho^*\le\Big(1-\frac{\mu}{L}\Big)^{2t}\big(\rho(w_0)-\rho^*\big)"
@@ -517,10 +517,10 @@ def _unit_moments(ctx: Context) -> Outcome:
     return at_most(float(err), FLOAT64_ORACLE, "largest relative error, d = 4, both losses")
 
 
-mlp_lemma = register(
-    "kohler2019.mlp_lemma",
+mlp_lemma = KOHLER2019.result(
+    "mlp_lemma",
     title="tanh MLP: every unit's critical points lie on the line through S^-1 u (as printed)",
-    citation=CITATION.format("§5 (one-hidden-layer MLP)"),
+    where="§5 (one-hidden-layer MLP)",
     tag="R",
     statement=(
         r"\nabla_{\tilde w^{(i)}}f_{NN}(\tilde W,\Theta)=0\ \Rightarrow\ \tilde w^{(i)}=g^{(i)}S^{-1}u"
@@ -555,10 +555,10 @@ def _(ctx: Context) -> Outcome:
     return _unit_collinearity(ctx, "on the line", 1e-6, line="u")
 
 
-mlp_on_line = register(
-    "kohler2019.mlp_on_line",
+mlp_on_line = KOHLER2019.result(
+    "mlp_on_line",
     title="tanh MLP: with the other units on the line, a unit's critical points and GDNP direction follow S^-1 u",
-    citation=CITATION.format("§5 (one-hidden-layer MLP); corrected form derived here"),
+    where="§5 (one-hidden-layer MLP); corrected form derived here",
     tag="D",
     statement=(
         r"\tilde w^{(j)}\in\mathbb R\,S^{-1}u\ (j\ne i)\ \Rightarrow\ \nabla_{\tilde w^{(i)}}f_{NN}\in"
@@ -611,10 +611,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- GDNP against plain gradient descent on halfspaces ----------------------------------------------------
 
-gdnp_vs_gd = register(
-    "kohler2019.gdnp_vs_gd",
+gdnp_vs_gd = KOHLER2019.result(
+    "gdnp_vs_gd",
     title="On Gaussian halfspaces GDNP needs fewer iterations than plain gradient descent",
-    citation=CITATION.format("§4 (GDNP vs GD on halfspaces)"),
+    where="§4 (GDNP vs GD on halfspaces)",
     tag="R",
     statement=(
         r"\#\{t:\|\nabla f(\tilde w_t)\|_{S^{-1}}>\epsilon\}_{\rm GDNP}"

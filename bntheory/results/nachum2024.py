@@ -25,9 +25,9 @@ from bntheory.checks.frequency import frequency
 from bntheory.checks.instances import networks as nets
 from bntheory.checks.tolerances import FLOAT64_ORACLE, GRAM_SCORE
 from bntheory.context import Context
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 
-CITATION = "Nachum et al. 2024, {}, arXiv:2412.02843"
+NACHUM2024 = paper("nachum2024", citation="Nachum et al. 2024", arxiv="2412.02843")
 REP = "bntheory.representations."
 #: Default depth and number of seeds of the emergence check: the batch settles by depth 200-300 as often as at 600
 #: (P(d_max <= 0.2) = 0.88, 0.89, 0.82, 0.93, 0.90 at depths 200..600 over 96 seeds), so 40 seeds at depth 200
@@ -38,10 +38,10 @@ EMERGENCE_DEPTH, EMERGENCE_SEEDS = 200, 40
 
 # --- rank facts for linear networks with recentering -----------------------------------------------------
 
-rc_rank = register(
-    "nachum2024.rc_rank",
+rc_rank = NACHUM2024.result(
+    "rc_rank",
     title="Recentering drops the rank by one iff 1 is in the row space; rescaling keeps it; later RCs are identities",
-    citation=CITATION.format("§3 (linear networks)"),
+    where="§3 (linear networks)",
     tag="D",
     statement=(
         r"\operatorname{rank}(HC_n)=\operatorname{rank}H-[\mathbf 1^\top\in\operatorname{row}H],\ "
@@ -157,10 +157,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- ReLU raises the rank --------------------------------------------------------------------------------
 
-relu_rank = register(
-    "nachum2024.relu_rank",
+relu_rank = NACHUM2024.result(
+    "relu_rank",
     title="A ReLU layer raises the rank of a low-rank batch (full rank with probability -> 1 as the width grows)",
-    citation=CITATION.format("Theorem 3 (statement not confirmed)"),
+    where="Theorem 3 (statement not confirmed)",
     tag="D",
     statement=(
         r"H\in\mathbb R^{2\times n}\ \text{columns pairwise separated by}\ \ge\pi/(2n)\ (\mathrm{mod}\ \pi),\ "
@@ -220,10 +220,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- the invariant cluster-plus-outlier configuration --------------------------------------------------
 
-invariant = register(
-    "nachum2024.invariant",
+invariant = NACHUM2024.result(
+    "invariant",
     title="One cluster plus one orthogonal outlier is invariant under RC + ReLU (Gram preserved with 2 alpha/d)",
-    citation=CITATION.format("Definition 12"),
+    where="Definition 12",
     tag="D",
     statement=(
         r"H=[a,\dots,a,b],\ a\perp b,\ \|b\|=(n-1)\|a\|:\ "
@@ -339,10 +339,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- emergence of the geometry ---------------------------------------------------------------------------
 
-emergence = register(
-    "nachum2024.emergence",
+emergence = NACHUM2024.result(
+    "emergence",
     title="Through RC + ReLU layers the batch becomes one cluster plus one orthogonal outlier",
-    citation=CITATION.format("abstract and Theorem 11 (statement not confirmed)"),
+    where="abstract and Theorem 11 (statement not confirmed)",
     tag="D",
     statement=(
         r"d_{\max}(H_L)=\min_k\max_{ij}|\cos_{ij}(H_L)-I^{(k)}_{ij}|\le0.2\ "
