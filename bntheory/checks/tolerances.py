@@ -99,7 +99,7 @@ RATE_REACH = Tolerance(1e-3, "adversarial starts reach 1 - 5e-5 (kappa 2..100); 
 BRENT_ARGMIN = Tolerance(1e-6, "Brent's argmin is accurate to ~1.5e-8 relative; a 0.1% wrong length fails")
 
 #: z-score gate on the SLQ moments. Each moment is the mean of K independent bounded terms with the exact
-#: variance above; at 5 standard errors the normal tail is 5.7e-7 per moment (measured |z| over seeds 0-9 and
+#: variance above; at 5 standard errors the normal tail is 5.7e-7 per moment (measured z-scores over seeds 0-9 and
 #: moments 1-8: at most about 3). The equal-weight rule misses by 30-100 standard errors at the sizes used.
 SLQ_SCORE = Tolerance(5.0, "5 standard errors of the Hutchinson mean (exact variance); normal tail 6e-7")
 
