@@ -18,10 +18,10 @@ import scipy.sparse.linalg
 from bntheory import curvature as cv
 from bntheory import spectrum
 from bntheory.checks import spectral
-from bntheory.checks.compare import Outcome, Worst, at_least, at_most, unless_nonfinite
+from bntheory.checks.compare import Outcome, Worst, at_least, at_most, max_relative_error, unless_nonfinite
 from bntheory.checks.frequency import frequency
 from bntheory.checks.oracles import networks as oracle
-from bntheory.checks.tolerances import CLOSED_FORM, INTERLACING, SLQ_SCORE
+from bntheory.checks.tolerances import CLOSED_FORM, IDENTITY, INTERLACING, SLQ_SCORE
 from bntheory.context import Context
 from bntheory.registry import register
 
@@ -146,7 +146,11 @@ outliers = register(
         "at this scale and cannot serve as the control."
     ),
     proof="dangel2021_structure.py",
-    under_test=("bntheory.curvature.hessian_vector_products", "bntheory.spectrum.outlier_ratio"),
+    under_test=(
+        "bntheory.curvature.hessian_vector_products",
+        "bntheory.curvature.gradient_descent",
+        "bntheory.spectrum.outlier_ratio",
+    ),
 )
 
 
@@ -176,6 +180,31 @@ def _(ctx: Context) -> Outcome:
     pairs = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(plain, bn, strict=True))
     low = unless_nonfinite(f.low, plain, bn)
     return at_least(low, 0.5, f"outlier ratio no BN / BN (training mode) per draw: {pairs}; BN smaller in {f}")
+
+
+@outliers.numeric(
+    "the experiment's training (curvature.outlier_experiment, batched gradient descent) = torch.optim.SGD on the "
+    "torch.nn networks from its own centred data and initialisation",
+    needs=NEEDS,
+)
+def _(ctx: Context) -> Outcome:
+    # Same stream twice: steps = 0 returns the initialisations, and the draws do not depend on the number of steps.
+    setting = {"draws": 2, "hidden": 8, "samples": 24, "inputs": 6, "classes": 4}
+    start = cv.outlier_experiment(ctx.rng("training"), steps=0, **setting)
+    trained = cv.outlier_experiment(ctx.rng("training"), steps=5, **setting)
+    acc = Worst()
+    for mode in ("plain", "bn"):
+        model = start["models"][mode]
+        ref = [
+            oracle.sgd(model, theta, X, y, steps=5, lr=0.1, loss="cross_entropy")
+            for theta, X, y in zip(start[mode], start["X"], start["y"], strict=True)
+        ]
+        acc.add(max_relative_error(trained[mode], np.stack(ref)), f"{mode}: parameters after 5 steps")
+    for k, X in enumerate(trained["X"]):
+        acc.add(np.abs(X.mean(axis=0)) / np.abs(X).max(), f"draw {k}: inputs not centred (|mean| / largest |x|)")
+    return at_most(
+        float(acc), IDENTITY.value, f"relative to torch.optim.SGD (lr 0.1, cross-entropy); worst at {acc.where}"
+    )
 
 
 @outliers.numeric("spectrum.outlier_ratio on built spectra: one eigenvalue c over a flat bulk of 1s gives exactly c")

@@ -46,6 +46,7 @@ __all__ = [
     "per_component_gradients",
     "per_sample_gradients",
     "primitive_gradient",
+    "sgd",
     "torch_network",
 ]
 
@@ -193,6 +194,24 @@ def per_sample_gradients(
         g = torch.autograd.grad(_loss(net(Xt[n : n + 1]), T[n : n + 1], loss, "sum"), params)
         rows.append(torch.nn.utils.parameters_to_vector(g))
     return torch.stack(rows).numpy()
+
+
+@single_threaded
+def sgd(spec: NetworkSpec, theta, X, Y, *, steps: int, lr: float, loss: str, reduction: str = "mean") -> np.ndarray:
+    r"""`steps` full-batch ``torch.optim.SGD`` steps (no momentum) on the ``torch.nn`` network; the final parameters.
+
+    Each step is one training-mode forward pass of the whole batch, ``backward`` and ``optimizer.step()``.
+    """
+    _check(spec, theta, X)
+    torch = _torch()
+    net = torch_network(spec, theta)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    Xt, T = torch.as_tensor(np.asarray(X, dtype=np.float64)), _targets(Y, loss)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        _loss(net(Xt), T, loss, reduction).backward()
+        optimizer.step()
+    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy()
 
 
 @single_threaded
