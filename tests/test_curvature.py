@@ -320,3 +320,18 @@ def test_oracle_guards(net):
     assert oracle.objective(model, theta, X, Y, reduction="sum") == pytest.approx(
         len(X) * oracle.objective(model, theta, X, Y), rel=1e-14
     )
+
+
+def test_model_defaults_and_init_contract():
+    import torch
+
+    m = cv.Model(inputs=3, hidden=5, classes=2)
+    assert m.bn and m.activation == "tanh" and m.eps == torch.nn.BatchNorm1d(5).eps  # PyTorch's BN epsilon, 1e-5
+    assert cv.Model(inputs=3, hidden=5, classes=2, bn=False).size == 5 * 3 + 5 + 2 * 5 + 2
+    # "Gaussian weights with variance 1/fan-in, gamma near 1, small biases" (Model.init), on a wide draw.
+    big = cv.Model(inputs=40, hidden=300, classes=40)
+    W1, b1, gamma, beta, W2, b2 = (np.asarray(p) for p in big._params(big.init(np.random.default_rng(12))))
+    for w, fan_in in ((W1, 40), (W2, 300)):
+        assert abs(w.mean()) < 0.01 and w.var() * fan_in == pytest.approx(1.0, rel=0.05)
+    for b, centre in ((b1, 0.0), (gamma, 1.0), (beta, 0.0), (b2, 0.0)):
+        assert abs(b.mean() - centre) < 0.04 and b.std() == pytest.approx(0.1, rel=0.3)
