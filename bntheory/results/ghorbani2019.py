@@ -60,10 +60,15 @@ slq_check = register(
 
 
 def _slq_setting(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    """(the library's training-mode Hessian, the oracle's), on one shared instance."""
-    p = cv.random_problem(ctx.rng("ghorbani2019.slq", shared=True))
-    H_lib = cv.hessian_vector_products(p.model, p.theta, p.X, p.Y, np.eye(p.model.size))
-    return H_lib, oracle.hessian(p.model, p.theta, p.X, p.Y)
+    """(the library's training-mode Hessian, the oracle's), on one shared instance, built once per process."""
+
+    def build(_memo_ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+        # The result's shared stream (not the memo's), so the instance is the one every check of it drew before.
+        p = cv.random_problem(ctx.rng("ghorbani2019.slq", shared=True))
+        H_lib = cv.hessian_vector_products(p.model, p.theta, p.X, p.Y, np.eye(p.model.size))
+        return H_lib, oracle.hessian(p.model, p.theta, p.X, p.Y)
+
+    return ctx.memo("ghorbani2019.slq/hessians", build)
 
 
 def _moments(ctx: Context, equal_weights: bool) -> Outcome:
