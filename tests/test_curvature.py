@@ -218,10 +218,11 @@ def test_random_problem_defaults_and_contract():
     assert p.X.shape == (8, 4) and p.Y.shape == (8, 3) and p.labels.shape == (8,)
     assert p.labels.min() >= 0 and p.labels.max() < 3
     assert p.targets("mse") is p.Y and p.targets("cross_entropy") is p.labels
-    # Anisotropic, offset inputs (so that BN's centring and scaling both matter): a large draw shows both.
-    big = cv.random_problem(np.random.default_rng(4), inputs=3, samples=20000)
-    sd = big.X.std(axis=0)
-    assert np.all((sd > 0.45) & (sd < 2.05)) and np.ptp(sd) > 0.05 and np.abs(big.X.mean(axis=0)).max() > 0.05
+    # x = s * z + o with s_i ~ U(0.5, 2), o ~ N(0, I): the column spreads fill [0.5, 2], the offsets are unit normal.
+    big = cv.random_problem(np.random.default_rng(4), inputs=400, samples=4000)
+    sd, offset = big.X.std(axis=0), big.X.mean(axis=0)
+    assert 0.45 < sd.min() < 0.55 and 1.95 < sd.max() < 2.05
+    assert offset.std() == pytest.approx(1.0, rel=0.1) and abs(offset.mean()) < 0.15
     assert cv.random_problem(np.random.default_rng(5), inputs=1, hidden=1, classes=1, samples=2).X.shape == (2, 1)
     for bad in ({"samples": 1}, {"classes": 0}, {"inputs": 0}, {"hidden": 0}):
         with pytest.raises(ValueError, match="samples >= 2"):
@@ -335,3 +336,8 @@ def test_model_defaults_and_init_contract():
         assert abs(w.mean()) < 0.01 and w.var() * fan_in == pytest.approx(1.0, rel=0.05)
     for b, centre in ((b1, 0.0), (gamma, 1.0), (beta, 0.0), (b2, 0.0)):
         assert abs(b.mean() - centre) < 0.04 and b.std() == pytest.approx(0.1, rel=0.3)
+
+
+def test_to_dense_is_the_matrix_of_any_operator(rng):
+    A = rng.normal(size=(2, 3))
+    np.testing.assert_array_equal(cv.to_dense(scipy.sparse.linalg.aslinearoperator(A)), A)
