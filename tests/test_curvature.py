@@ -6,6 +6,8 @@ import scipy.sparse.linalg
 
 from bntheory import curvature as cv
 from bntheory import spectrum
+from bntheory.checks import spectral
+from bntheory.checks.oracles import networks as oracle
 
 
 @pytest.fixture
@@ -88,8 +90,6 @@ def test_slq_of_a_diagonal_matrix_recovers_its_eigenvalues(rng):
 
 
 def test_torch_nn_network_is_the_library_network(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, _ = net
     import torch
 
@@ -106,8 +106,6 @@ def test_torch_nn_network_is_the_library_network(net):
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_primitive_hessian_matches_central_differences_of_the_torch_nn_gradient(net, loss):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, labels = net
     T = Y if loss == "mse" else labels
     H = oracle.hessian(model, theta, X, T, loss=loss)
@@ -134,8 +132,6 @@ def test_primitive_hessian_matches_central_differences_of_the_torch_nn_gradient(
 
 
 def test_oracle_ggn_and_loss_hessian(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, _, _ = net
     F = oracle.outputs(model, theta, X)
     Hl = oracle.loss_hessian(F, loss="cross_entropy", reduction="sum")
@@ -155,8 +151,6 @@ def test_oracle_ggn_and_loss_hessian(net):
 
 
 def test_moment_scores_are_zero_on_a_diagonal_matrix_and_catch_equal_weights(rng):
-    from bntheory.checks import spectral
-
     lam = np.concatenate([np.linspace(-1, 2, 40), [9.0]])
     A = np.diag(lam)  # Rademacher probes: q^T A^p q = tr(A^p)/D exactly, so SLQ's moments are exact
     m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(A), rng, steps=8, vectors=20)
@@ -175,8 +169,6 @@ def test_moment_scores_are_zero_on_a_diagonal_matrix_and_catch_equal_weights(rng
 
 
 def test_interlacing_catches_a_ghost(rng):
-    from bntheory.checks import spectral
-
     lam = np.array([-1.0, 0.0, 0.5, 1.0, 5.0])
     m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(np.diag(lam)), rng, steps=3, vectors=4)
     assert m.probe is not None and m.probe.shape == m.nodes.shape
@@ -184,6 +176,25 @@ def test_interlacing_catches_a_ghost(rng):
     ghost = spectral.interlacing_violation(np.array([5.0, 5.0, 0.0]), np.zeros(3, int), lam)
     assert ghost == pytest.approx(4.0 / 6.0)
     assert np.isnan(spectral.interlacing_violation(np.array([np.nan, 1.0]), np.zeros(2, int), lam))
+
+
+def test_exhaustion_error_counts_distinct_eigenvalues_and_measures_ritz_values():
+    lam = np.array([-1.0, 0.0, 1e-17, -1e-17, 2.0, 3.0])  # a float64 null space: 4 distinct values over a range of 4
+    exact_nodes = np.array([-1.0, 0.0, 2.0, 3.0])
+    nodes, probe = np.concatenate([exact_nodes, exact_nodes + np.array([0, 0, 0, 4e-3])]), np.repeat([0, 1], 4)
+    err, distinct = spectral.exhaustion_error(nodes, probe, lam, resolution=1e-10)
+    assert distinct == 4 and err == pytest.approx(1e-3)
+    assert spectral.exhaustion_error(exact_nodes, np.zeros(4, int), lam, resolution=1e-10)[0] == 0.0
+    early = spectral.exhaustion_error(exact_nodes[:3], np.zeros(3, int), lam, resolution=1e-10)[0]
+    late = spectral.exhaustion_error(np.r_[exact_nodes, 1.0], np.zeros(5, int), lam, resolution=1e-10)[0]
+    assert early == np.inf and late == np.inf
+    # merging: at resolution 0.3 of the range, 2 and 3 are one eigenvalue (gap 1 < 1.2), and -1, 0 too.
+    assert spectral.exhaustion_error(exact_nodes[[0, 2]], np.zeros(2, int), lam, resolution=0.3)[1] == 2
+    assert np.isnan(
+        spectral.exhaustion_error(np.r_[np.nan, exact_nodes[1:]], np.zeros(4, int), lam, resolution=1e-10)[0]
+    )
+    with pytest.raises(ValueError, match="probe"):
+        spectral.exhaustion_error(exact_nodes, np.zeros(3, int), lam, resolution=1e-10)
 
 
 def test_outlier_experiment_trains_and_ratio_is_defined(rng):
@@ -248,8 +259,6 @@ def test_gaussian_mixture_contract():
 
 @pytest.mark.parametrize("bn", [False, True])
 def test_gradient_descent_is_torch_sgd_and_guards_its_arguments(rng, bn):
-    from bntheory.checks.oracles import networks as oracle
-
     m = cv.Model(inputs=3, hidden=5, classes=3, bn=bn, activation="relu")
     Xs = rng.normal(size=(2, 10, 3))
     ys = rng.integers(0, 3, (2, 10))
@@ -276,8 +285,6 @@ def test_gradient_descent_is_torch_sgd_and_guards_its_arguments(rng, bn):
 
 
 def test_per_sample_definitions_match_the_torch_nn_oracle(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, labels = net
     for loss, T in (("mse", Y), ("cross_entropy", labels)):
         for definition in ("running", "frozen_statistics", "batch_of_one"):
@@ -302,8 +309,6 @@ def test_per_sample_definitions_match_the_torch_nn_oracle(net):
 
 
 def test_oracle_guards(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, _ = net
     assert oracle.outputs(model, theta, X[:2]).shape == (2, 3)  # the valid edge: an (N, I) matrix
     for bad_X in (X[0], X[None], X[:, :2]):
