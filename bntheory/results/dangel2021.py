@@ -211,12 +211,12 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     acc, lines = Worst(), []
     for loss in LOSSES:
-        p, G = _ggn_oracle(ctx, loss)
-        J = oracle.jacobian(p.model, p.theta, p.X)  # (N, C, D)
-        S = cv.loss_hessian_factors(oracle.outputs(p.model, p.theta, p.X), loss)
+        p = _problem(ctx, "dangel2021.ggn")
+        J, F = oracle.jacobian(p.model, p.theta, p.X), oracle.outputs(p.model, p.theta, p.X)  # (N, C, D), (N, C)
+        S = cv.loss_hessian_factors(F, loss)
         total = np.einsum("nad,nac,nbc,nbe->de", J, S, S, J) / len(p.X)
-        Jm = J.reshape(-1, J.shape[-1])
-        G_sum = Jm.T @ oracle.loss_hessian(oracle.outputs(p.model, p.theta, p.X), loss=loss, reduction="sum") @ Jm
+        Jm = J.reshape(-1, J.shape[-1])  # the oracle's G = J^T (d^2 L / dF^2) J, for each reduction, from one J
+        G, G_sum = (Jm.T @ oracle.loss_hessian(F, loss=loss, reduction=r) @ Jm for r in ("mean", "sum"))
         errs = (
             max_relative_error(total, G),
             max_relative_error(cv.ggn_dense(p.model, p.theta, p.X, loss=loss), G),
