@@ -48,7 +48,9 @@ components = register(
     notes=(
         "THEORY.md §6.1. Oracle: the torch.nn network (Linear, BatchNorm1d in training mode) with the same weights, "
         "one backward pass per component. The four candidate per-sample gradients of BackPACK issue 160 are "
-        "implemented in curvature.per_sample_gradients; only the per-component one sums to the gradient."
+        "implemented in curvature.per_sample_gradients; only the per-component one sums to the gradient. The other "
+        "three are checked against torch.nn's BatchNorm1d in eval mode (the running statistics of a fresh module after "
+        "one training step, or the batch's own) and against primitive BN on a batch of one."
     ),
     proof="dangel2021_structure.py",
     under_test=(
