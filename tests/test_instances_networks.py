@@ -129,3 +129,44 @@ def test_representation_heatmaps_are_the_first_rc_relu_network(monkeypatch):
     assert sorted(heatmaps) == ["RC + ReLU, depth 0", "RC + ReLU, depth 20"]
     np.testing.assert_allclose(heatmaps["RC + ReLU, depth 0"], rep.cosine(H0)[0], rtol=1e-14)
     np.testing.assert_allclose(heatmaps["RC + ReLU, depth 20"], rep.cosine(out)[0], rtol=1e-14)
+
+
+def _recording_network(monkeypatch, calls):
+    """deep_network replaced by one that logs its input and depth and whose layer-l batch is filled with l."""
+
+    def network(H0, depth, steps, rng, **kwargs):
+        calls.append({"H0": np.array(H0), "depth": depth, "steps": tuple(steps), **kwargs})
+        for layer in range(depth + 1):
+            kwargs["record"](layer, np.full(H0.shape, float(layer)))
+        return np.full(H0.shape, float(depth))
+
+    monkeypatch.setattr(rep, "deep_network", network)
+    monkeypatch.setattr(rep, "orthogonality_gap", lambda H: np.asarray(H)[..., 0, 0])
+
+
+def test_stationary_soft_ranks_default_is_three_networks_of_width_n(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    monkeypatch.setattr(rep, "soft_rank", lambda H: np.asarray(H)[..., 0, 0])
+    nets.stationary_soft_ranks(np.random.default_rng(12), np, widths=(5,), depth=4, steps=("rc",))
+    assert calls[0]["H0"].shape == (3, 5, 5) and calls[0]["normalize"] is True
+
+
+def test_gap_plateaus_defaults_batch_8_depth_100_from_layer_60(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    plateau, squared = nets.gap_plateaus(np.random.default_rng(13), np, widths=(4, 6), seeds=2, steps=())
+    assert [c["H0"].shape for c in calls] == [(2, 4, 8), (2, 6, 8)] and {c["depth"] for c in calls} == {100}
+    assert calls[0]["method"] == "gram" and calls[0]["normalize"] is True
+    layers = np.arange(60, 101)  # layers 60..99 by the record, 100 as returned, each once
+    assert plateau == [pytest.approx(layers.mean())] * 2 and squared == [pytest.approx(np.mean(layers**2))] * 2
+
+
+def test_gap_from_correlated_input_defaults(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    _, later = nets.gap_from_correlated_input(np.random.default_rng(14), np, d=400, seeds=2, steps=())
+    H0 = calls[0]["H0"]
+    assert H0.shape == (2, 400, 8) and calls[0]["depth"] == 100 and later == pytest.approx(80.0)
+    # columns c + 0.01 g_j: the spread around the common column is 1e-2
+    assert np.std(H0 - H0.mean(axis=-1, keepdims=True)) * np.sqrt(8 / 7) == pytest.approx(1e-2, rel=0.05)
