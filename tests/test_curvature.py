@@ -6,6 +6,8 @@ import scipy.sparse.linalg
 
 from bntheory import curvature as cv
 from bntheory import spectrum
+from bntheory.checks import spectral
+from bntheory.checks.oracles import networks as oracle
 
 
 @pytest.fixture
@@ -88,8 +90,6 @@ def test_slq_of_a_diagonal_matrix_recovers_its_eigenvalues(rng):
 
 
 def test_torch_nn_network_is_the_library_network(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, _ = net
     import torch
 
@@ -106,8 +106,6 @@ def test_torch_nn_network_is_the_library_network(net):
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_primitive_hessian_matches_central_differences_of_the_torch_nn_gradient(net, loss):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, Y, labels = net
     T = Y if loss == "mse" else labels
     H = oracle.hessian(model, theta, X, T, loss=loss)
@@ -134,8 +132,6 @@ def test_primitive_hessian_matches_central_differences_of_the_torch_nn_gradient(
 
 
 def test_oracle_ggn_and_loss_hessian(net):
-    from bntheory.checks.oracles import networks as oracle
-
     model, theta, X, _, _ = net
     F = oracle.outputs(model, theta, X)
     Hl = oracle.loss_hessian(F, loss="cross_entropy", reduction="sum")
@@ -155,8 +151,6 @@ def test_oracle_ggn_and_loss_hessian(net):
 
 
 def test_moment_scores_are_zero_on_a_diagonal_matrix_and_catch_equal_weights(rng):
-    from bntheory.checks import spectral
-
     lam = np.concatenate([np.linspace(-1, 2, 40), [9.0]])
     A = np.diag(lam)  # Rademacher probes: q^T A^p q = tr(A^p)/D exactly, so SLQ's moments are exact
     m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(A), rng, steps=8, vectors=20)
@@ -175,8 +169,6 @@ def test_moment_scores_are_zero_on_a_diagonal_matrix_and_catch_equal_weights(rng
 
 
 def test_interlacing_catches_a_ghost(rng):
-    from bntheory.checks import spectral
-
     lam = np.array([-1.0, 0.0, 0.5, 1.0, 5.0])
     m = spectrum.slq(scipy.sparse.linalg.aslinearoperator(np.diag(lam)), rng, steps=3, vectors=4)
     assert m.probe is not None and m.probe.shape == m.nodes.shape
@@ -184,6 +176,25 @@ def test_interlacing_catches_a_ghost(rng):
     ghost = spectral.interlacing_violation(np.array([5.0, 5.0, 0.0]), np.zeros(3, int), lam)
     assert ghost == pytest.approx(4.0 / 6.0)
     assert np.isnan(spectral.interlacing_violation(np.array([np.nan, 1.0]), np.zeros(2, int), lam))
+
+
+def test_exhaustion_error_counts_distinct_eigenvalues_and_measures_ritz_values():
+    lam = np.array([-1.0, 0.0, 1e-17, -1e-17, 2.0, 3.0])  # a float64 null space: 4 distinct values over a range of 4
+    exact_nodes = np.array([-1.0, 0.0, 2.0, 3.0])
+    nodes, probe = np.concatenate([exact_nodes, exact_nodes + np.array([0, 0, 0, 4e-3])]), np.repeat([0, 1], 4)
+    err, distinct = spectral.exhaustion_error(nodes, probe, lam, resolution=1e-10)
+    assert distinct == 4 and err == pytest.approx(1e-3)
+    assert spectral.exhaustion_error(exact_nodes, np.zeros(4, int), lam, resolution=1e-10)[0] == 0.0
+    early = spectral.exhaustion_error(exact_nodes[:3], np.zeros(3, int), lam, resolution=1e-10)[0]
+    late = spectral.exhaustion_error(np.r_[exact_nodes, 1.0], np.zeros(5, int), lam, resolution=1e-10)[0]
+    assert early == np.inf and late == np.inf
+    # merging: at resolution 0.3 of the range, 2 and 3 are one eigenvalue (gap 1 < 1.2), and -1, 0 too.
+    assert spectral.exhaustion_error(exact_nodes[[0, 2]], np.zeros(2, int), lam, resolution=0.3)[1] == 2
+    assert np.isnan(
+        spectral.exhaustion_error(np.r_[np.nan, exact_nodes[1:]], np.zeros(4, int), lam, resolution=1e-10)[0]
+    )
+    with pytest.raises(ValueError, match="probe"):
+        spectral.exhaustion_error(exact_nodes, np.zeros(3, int), lam, resolution=1e-10)
 
 
 def test_outlier_experiment_trains_and_ratio_is_defined(rng):
@@ -202,3 +213,136 @@ def test_outlier_experiment_trains_and_ratio_is_defined(rng):
         spectrum.outlier_ratio(np.ones(3), bulk_quantile=1.0)
     with pytest.raises(ValueError, match="steps"):
         cv.gradient_descent(m, theta0[None], out["X"][0][None], out["y"][0][None], steps=-1, lr=0.1)
+
+
+# --- instance generators, training and argument guards --------------------------------------------------------
+
+
+def test_random_problem_defaults_and_contract():
+    p = cv.random_problem(np.random.default_rng(3))
+    explicit = cv.random_problem(np.random.default_rng(3), inputs=4, hidden=6, classes=3, samples=8, bn=True)
+    assert p.model == cv.Model(inputs=4, hidden=6, classes=3, bn=True) == explicit.model
+    assert p.model.size == 63  # ghorbani2019.slq states D = 63 for the default problem
+    for a, b in zip(p, explicit, strict=True):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+    assert p.X.shape == (8, 4) and p.Y.shape == (8, 3) and p.labels.shape == (8,)
+    assert p.labels.min() >= 0 and p.labels.max() < 3
+    assert p.targets("mse") is p.Y and p.targets("cross_entropy") is p.labels
+    # x = s * z + o with s_i ~ U(0.5, 2), o ~ N(0, I): the column spreads fill [0.5, 2], the offsets are unit normal.
+    big = cv.random_problem(np.random.default_rng(4), inputs=400, samples=4000)
+    sd, offset = big.X.std(axis=0), big.X.mean(axis=0)
+    assert 0.45 < sd.min() < 0.55 and 1.95 < sd.max() < 2.05
+    assert offset.std() == pytest.approx(1.0, rel=0.1) and abs(offset.mean()) < 0.15
+    assert cv.random_problem(np.random.default_rng(5), inputs=1, hidden=1, classes=1, samples=2).X.shape == (2, 1)
+    for bad in ({"samples": 1}, {"classes": 0}, {"inputs": 0}, {"hidden": 0}):
+        with pytest.raises(ValueError, match="samples >= 2"):
+            cv.random_problem(np.random.default_rng(5), **bad)
+
+
+def test_gaussian_mixture_contract():
+    rng = np.random.default_rng(6)
+    X, y = cv.gaussian_mixture(rng, classes=4, samples=4000, inputs=3, separation=3.0)
+    assert X.shape == (4000, 3) and y.shape == (4000,) and set(np.unique(y)) == {0, 1, 2, 3}
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-13)
+    # x_n = mu_{y_n} + z_n, z_n ~ N(0, I): within each class the spread is the unit noise, whatever the centring.
+    within = np.concatenate([X[y == c] - X[y == c].mean(axis=0) for c in range(4)])
+    np.testing.assert_allclose(within.std(axis=0), 1.0, rtol=0.05)
+    means = np.array([X[y == c].mean(axis=0) for c in range(4)])
+    assert np.linalg.norm(means - means.mean(axis=0), axis=1).min() > 0.5  # separated clusters (s = 3)
+    X1, y1 = cv.gaussian_mixture(rng, classes=1, samples=1, inputs=1)
+    assert X1.shape == (1, 1) and y1.tolist() == [0] and X1[0, 0] == 0.0
+    for bad in ({"classes": 0}, {"samples": 0}, {"inputs": 0}):
+        with pytest.raises(ValueError, match="must be positive"):
+            cv.gaussian_mixture(rng, **{"classes": 2, "samples": 5, "inputs": 2, **bad})
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_gradient_descent_is_torch_sgd_and_guards_its_arguments(rng, bn):
+    m = cv.Model(inputs=3, hidden=5, classes=3, bn=bn, activation="relu")
+    Xs = rng.normal(size=(2, 10, 3))
+    ys = rng.integers(0, 3, (2, 10))
+    thetas = np.stack([m.init(rng), m.init(rng)])
+    out = cv.gradient_descent(m, thetas, Xs, ys, steps=4, lr=0.2)  # default loss: cross-entropy, mean
+    ref = np.stack(
+        [oracle.sgd(m, t, X, y, steps=4, lr=0.2, loss="cross_entropy") for t, X, y in zip(thetas, Xs, ys, strict=True)]
+    )
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    Ys = rng.normal(size=(2, 10, 3))
+    out = cv.gradient_descent(m, thetas, Xs, Ys, steps=3, lr=0.05, loss="mse", reduction="sum")
+    ref = [
+        oracle.sgd(m, t, X, Y, steps=3, lr=0.05, loss="mse", reduction="sum")
+        for t, X, Y in zip(thetas, Xs, Ys, strict=True)
+    ]
+    np.testing.assert_allclose(out, np.stack(ref), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(cv.gradient_descent(m, thetas, Xs, ys, steps=0, lr=0.1), thetas)  # steps = 0 ok
+    for steps, lr in ((-1, 0.1), (1, 0.0), (1, -0.1)):
+        with pytest.raises(ValueError, match="steps, lr"):
+            cv.gradient_descent(m, thetas, Xs, ys, steps=steps, lr=lr)
+    for bad_thetas, bad_X in ((thetas[0], Xs), (thetas[:, :, None], Xs), (thetas[:, :-1], Xs), (thetas, Xs[:1])):
+        with pytest.raises(ValueError, match="thetas, Xs"):
+            cv.gradient_descent(m, bad_thetas, bad_X, ys, steps=1, lr=0.1)
+
+
+def test_per_sample_definitions_match_the_torch_nn_oracle(net):
+    model, theta, X, Y, labels = net
+    for loss, T in (("mse", Y), ("cross_entropy", labels)):
+        for definition in ("running", "frozen_statistics", "batch_of_one"):
+            np.testing.assert_allclose(
+                cv.per_sample_gradients(model, theta, X, T, definition=definition, loss=loss),
+                oracle.per_sample_gradients(model, theta, X, T, definition=definition, loss=loss),
+                rtol=1e-12,
+                atol=1e-14,
+            )
+        given = (np.linspace(-1, 1, 5), np.linspace(0.5, 2, 5))
+        np.testing.assert_allclose(
+            cv.per_sample_gradients(model, theta, X, T, definition="running", loss=loss, running=given),
+            oracle.per_sample_gradients(model, theta, X, T, definition="running", loss=loss, running=given),
+            rtol=1e-12,
+            atol=1e-14,
+        )
+    # batch of one: the normalized pre-activation is 0, so W1, b1 and gamma get no gradient.
+    g = cv.per_sample_gradients(model, theta, X, Y, definition="batch_of_one")
+    assert np.abs(g[:, : 3 * 5 + 5 + 5]).max() < 1e-12
+    with pytest.raises(ValueError, match="definition"):
+        oracle.per_sample_gradients(model, theta, X, Y, definition="per_component")
+
+
+def test_oracle_guards(net):
+    model, theta, X, Y, _ = net
+    assert oracle.outputs(model, theta, X[:2]).shape == (2, 3)  # the valid edge: an (N, I) matrix
+    for bad_X in (X[0], X[None], X[:, :2]):
+        with pytest.raises(ValueError, match="X: expected shape"):
+            oracle.outputs(model, theta, bad_X)
+    for bad_theta in (theta[:-1], theta[None]):
+        with pytest.raises(ValueError, match="theta: expected a flat vector"):
+            oracle.gradient(model, bad_theta, X, Y)
+    with pytest.raises(ValueError, match="activation"):
+        oracle.outputs(cv.Model(inputs=3, hidden=5, classes=3, bn=True, activation="gelu"), theta, X)
+    with pytest.raises(ValueError, match="loss"):
+        oracle.gradient(model, theta, X, Y, loss="hinge")
+    with pytest.raises(ValueError, match="reduction"):
+        oracle.objective(model, theta, X, Y, reduction="median")
+    assert oracle.objective(model, theta, X, Y, reduction="sum") == pytest.approx(
+        len(X) * oracle.objective(model, theta, X, Y), rel=1e-14
+    )
+
+
+def test_model_defaults_and_init_contract():
+    import torch
+
+    m = cv.Model(inputs=3, hidden=5, classes=2)
+    assert m.bn and m.activation == "tanh" and m.eps == torch.nn.BatchNorm1d(5).eps  # PyTorch's BN epsilon, 1e-5
+    assert cv.Model(inputs=3, hidden=5, classes=2, bn=False).size == 5 * 3 + 5 + 2 * 5 + 2
+    # "Gaussian weights with variance 1/fan-in, gamma near 1, small biases" (Model.init), on a wide draw.
+    big = cv.Model(inputs=40, hidden=300, classes=40)
+    W1, b1, gamma, beta, W2, b2 = (np.asarray(p) for p in big._params(big.init(np.random.default_rng(12))))
+    for w, fan_in in ((W1, 40), (W2, 300)):
+        assert abs(w.mean()) < 0.01 and w.var() * fan_in == pytest.approx(1.0, rel=0.05)
+    for b, centre in ((b1, 0.0), (gamma, 1.0), (beta, 0.0), (b2, 0.0)):
+        assert abs(b.mean() - centre) < 0.04 and b.std() == pytest.approx(0.1, rel=0.3)
+
+
+def test_to_dense_is_the_matrix_of_any_operator(rng):
+    A = rng.normal(size=(2, 3))
+    np.testing.assert_array_equal(cv.to_dense(scipy.sparse.linalg.aslinearoperator(A)), A)

@@ -65,3 +65,108 @@ def test_stable_rank_is_not_the_soft_rank_at_depth_zero():
     # Class 7 of issue 14: the table gate must tell them apart (Gaussian 32 x 32: soft ~16, stable ~8).
     H = np.random.default_rng(5).standard_normal((3, 32, 32))
     assert np.all(rep.soft_rank(H) > 13) and np.all(rep.stable_rank(H) < 11)
+
+
+def test_integer_batches_default_range_is_minus_5_to_5():
+    cases = nets.integer_batches(np.random.default_rng(7), ((20, 30),))
+    values = np.array(cases[0].tolist(), dtype=np.int64)
+    assert values.min() == -5 and values.max() == 5  # both ends drawn (600 entries of 11 values)
+    narrow = np.array(nets.integer_batches(np.random.default_rng(7), ((20, 30),), low=0, high=1)[0].tolist())
+    assert set(np.unique(narrow)) == {0, 1}
+    assert len(nets.integer_batches(np.random.default_rng(7), ((1, 1),))) == 2  # the smallest shape is allowed
+
+
+def test_gaussian_law_draws_guards():
+    rng = np.random.default_rng(8)
+    H = rng.standard_normal((4, 3))
+    assert nets.gaussian_law_draws(rng, H, 1, 1e-12).shape == (1, 4, 3)  # the valid edges: one draw, tiny variance
+    for bad_H, draws, variance in ((H[0], 2, 1.0), (H[None], 2, 1.0), (H, 0, 1.0), (H, 2, 0.0), (H, 2, -1.0)):
+        with pytest.raises(ValueError, match="need a matrix, draws >= 1, variance > 0"):
+            nets.gaussian_law_draws(rng, bad_H, draws, variance)
+
+
+def test_chain_snapshots_keep_the_asked_depths_normalized():
+    kept = nets.chain_snapshots(np.random.default_rng(9), np, steps=("rc",), depths=(0, 3, 7), width=6, seeds=2)
+    assert list(kept) == [0, 3, 7]
+    for layer, H in kept.items():
+        assert H.shape == (2, 6, 6)
+        if layer:  # the input is a raw Gaussian batch; every layer after it is divided by its Frobenius norm
+            np.testing.assert_allclose(np.sqrt(np.sum(H * H, axis=(-2, -1))), 1.0, rtol=1e-13)
+
+
+def _layer_tagged_network(monkeypatch):
+    """Replace deep_network by one whose layer-l batch is filled with l, and soft_rank by the batch's [0, 0]."""
+
+    def network(H0, depth, steps, rng, *, normalize=False, record=None, **_):
+        for layer in range(depth + 1):  # like deep_network: record(0, input), ..., record(depth, output)
+            record(layer, np.full(H0.shape, float(layer)))
+        return np.full(H0.shape, float(depth))
+
+    monkeypatch.setattr(rep, "deep_network", network)
+    monkeypatch.setattr(rep, "soft_rank", lambda H: np.asarray(H)[..., 0, 0])
+
+
+def test_stationary_soft_ranks_take_the_last_half_of_the_layers_once(monkeypatch):
+    _layer_tagged_network(monkeypatch)
+    # depth 5: layers 3 and 4 by the record, layer 5 as returned, each once: median 4 (5 twice would give 4.5).
+    assert nets.stationary_soft_ranks(np.random.default_rng(10), np, widths=(3,), depth=5, steps=("rc",)) == [4.0]
+    assert nets.stationary_soft_ranks(np.random.default_rng(10), np, widths=(3, 4), depth=8, steps=()) == [6.5, 6.5]
+
+
+def test_representation_heatmaps_are_the_first_rc_relu_network(monkeypatch):
+    real, seen = rep.deep_network, {}
+
+    def network(H0, depth, steps, rng, **kwargs):
+        out = real(H0, depth, steps, rng, **kwargs)
+        seen[tuple(steps)] = (np.array(H0), np.array(out))
+        return out
+
+    monkeypatch.setattr(rep, "deep_network", network)
+    traces, heatmaps = nets.representation_traces(np.random.default_rng(11), np, depth=20, n=6, d=12, seeds=2)
+    assert list(traces) == list(nets.DECOMPOSITIONS)
+    np.testing.assert_array_equal(traces["RC"]["depth"], [0, 20])
+    H0, out = seen[("rc", "relu")]
+    assert sorted(heatmaps) == ["RC + ReLU, depth 0", "RC + ReLU, depth 20"]
+    np.testing.assert_allclose(heatmaps["RC + ReLU, depth 0"], rep.cosine(H0)[0], rtol=1e-14)
+    np.testing.assert_allclose(heatmaps["RC + ReLU, depth 20"], rep.cosine(out)[0], rtol=1e-14)
+
+
+def _recording_network(monkeypatch, calls):
+    """deep_network replaced by one that logs its input and depth and whose layer-l batch is filled with l."""
+
+    def network(H0, depth, steps, rng, **kwargs):
+        calls.append({"H0": np.array(H0), "depth": depth, "steps": tuple(steps), **kwargs})
+        for layer in range(depth + 1):
+            kwargs["record"](layer, np.full(H0.shape, float(layer)))
+        return np.full(H0.shape, float(depth))
+
+    monkeypatch.setattr(rep, "deep_network", network)
+    monkeypatch.setattr(rep, "orthogonality_gap", lambda H: np.asarray(H)[..., 0, 0])
+
+
+def test_stationary_soft_ranks_default_is_three_networks_of_width_n(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    monkeypatch.setattr(rep, "soft_rank", lambda H: np.asarray(H)[..., 0, 0])
+    nets.stationary_soft_ranks(np.random.default_rng(12), np, widths=(5,), depth=4, steps=("rc",))
+    assert calls[0]["H0"].shape == (3, 5, 5) and calls[0]["normalize"] is True
+
+
+def test_gap_plateaus_defaults_batch_8_depth_100_from_layer_60(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    plateau, squared = nets.gap_plateaus(np.random.default_rng(13), np, widths=(4, 6), seeds=2, steps=())
+    assert [c["H0"].shape for c in calls] == [(2, 4, 8), (2, 6, 8)] and {c["depth"] for c in calls} == {100}
+    assert calls[0]["method"] == "gram" and calls[0]["normalize"] is True
+    layers = np.arange(60, 101)  # layers 60..99 by the record, 100 as returned, each once
+    assert plateau == [pytest.approx(layers.mean())] * 2 and squared == [pytest.approx(np.mean(layers**2))] * 2
+
+
+def test_gap_from_correlated_input_defaults(monkeypatch):
+    calls = []
+    _recording_network(monkeypatch, calls)
+    _, later = nets.gap_from_correlated_input(np.random.default_rng(14), np, d=400, seeds=2, steps=())
+    H0 = calls[0]["H0"]
+    assert H0.shape == (2, 400, 8) and calls[0]["depth"] == 100 and later == pytest.approx(80.0)
+    # columns c + 0.01 g_j: the spread around the common column is 1e-2
+    assert np.std(H0 - H0.mean(axis=-1, keepdims=True)) * np.sqrt(8 / 7) == pytest.approx(1e-2, rel=0.05)

@@ -16,6 +16,12 @@ they interlace the eigenvalues of :math:`A` (Cauchy): :math:`\lambda_{i+D-k}\le\
 decreasing order. Lanczos without re-orthogonalization loses :math:`Q`'s orthogonality once a Ritz value
 converges and produces "ghost" copies of the extreme eigenvalues (Paige 1976), which break the interlacing
 by a sizeable fraction of the spectral range (:func:`interlacing_violation`).
+
+Run to exhaustion, Lanczos is exact: the Krylov space of :math:`q` is spanned by :math:`q`'s projections on the
+eigenspaces of :math:`A`, so its dimension is the number of distinct eigenvalues :math:`q` sees (all of them for
+a generic probe), the recurrence breaks down (:math:`\beta_k=0`) after exactly that many steps, and the Ritz
+values are those eigenvalues (:func:`exhaustion_error`). A breakdown test that stops early or never stops
+shows up as a wrong number of Ritz values.
 """
 
 from __future__ import annotations
@@ -26,10 +32,7 @@ from threadpoolctl import threadpool_limits
 from bntheory.checks.compare import Worst
 from bntheory.checks.tolerances import SLQ_ROUNDING_FLOOR
 
-__all__ = ["interlacing_violation", "moment_scores"]
-
-
-
+__all__ = ["exhaustion_error", "interlacing_violation", "moment_scores"]
 
 
 def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,3 +97,35 @@ def interlacing_violation(nodes, probe, eigenvalues) -> float:
             continue
         acc.add(np.concatenate([theta - lam[: theta.size], lam[D - theta.size :] - theta]) / span, f"probe {k}")
     return float(acc)
+
+
+def exhaustion_error(nodes, probe, eigenvalues, *, resolution: float) -> tuple[float, int]:
+    r"""How far Lanczos runs to exhaustion are from exact, relative to the spectral range.
+
+    The distinct eigenvalues are those of `eigenvalues` after merging neighbours closer than `resolution` times
+    the range :math:`\lambda_{\max}-\lambda_{\min}` (a null space computed in float64 is a cluster at
+    ~1e-16). Each probe must have exactly one Ritz value per distinct eigenvalue (a generic probe sees every
+    eigenspace), each within the returned error of an eigenvalue.
+
+    Returns
+    -------
+    error : float
+        The largest distance of a Ritz value to the nearest eigenvalue, over the range; inf when a probe has
+        another number of Ritz values than there are distinct eigenvalues; NaN anywhere gives NaN.
+    distinct : int
+        The number of distinct eigenvalues (the dimension of a generic probe's Krylov space).
+    """
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))
+    nodes, probe = np.asarray(nodes, dtype=np.float64), np.asarray(probe)
+    if nodes.shape != probe.shape:
+        raise ValueError(f"probe: expected one index per node, got shapes {probe.shape} and {nodes.shape}")
+    span = lam[-1] - lam[0]
+    distinct = 1 + int(np.sum(np.diff(lam) > resolution * span))
+    acc = Worst()
+    for k in np.unique(probe):
+        theta = nodes[probe == k]
+        if theta.size != distinct:
+            acc.add(np.inf, f"probe {k}: {theta.size} Ritz values for {distinct} distinct eigenvalues")
+            continue
+        acc.add(np.min(np.abs(theta[:, None] - lam[None, :]), axis=1) / span, f"probe {k}")
+    return float(acc), distinct

@@ -24,6 +24,9 @@ from bntheory.registry import register
 CITATION = "Dangel 2021, {}, note 'Structural implications of batch normalization'"
 NEEDS = ("torch",)
 LOSSES = ("mse", "cross_entropy")
+#: The reduction factor r of L = r sum_n l(F_n, y_n) for a batch of N, written here (THEORY.md §6), not read from
+#: the library: both are checked, since a wrong factor for one reduction is invisible to checks of the other.
+REDUCTIONS = {"mean": lambda N: 1.0 / N, "sum": lambda N: 1.0}
 
 
 def _problem(ctx: Context, key: str, **kwargs) -> cv.Problem:
@@ -45,7 +48,9 @@ components = register(
     notes=(
         "THEORY.md §6.1. Oracle: the torch.nn network (Linear, BatchNorm1d in training mode) with the same weights, "
         "one backward pass per component. The four candidate per-sample gradients of BackPACK issue 160 are "
-        "implemented in curvature.per_sample_gradients; only the per-component one sums to the gradient."
+        "implemented in curvature.per_sample_gradients; only the per-component one sums to the gradient. The other "
+        "three are checked against torch.nn's BatchNorm1d in eval mode (the running statistics of a fresh module after "
+        "one training step, or the batch's own) and against primitive BN on a batch of one."
     ),
     proof="dangel2021_structure.py",
     under_test=(
@@ -62,27 +67,60 @@ def _sum_error(ctx: Context, definition: str) -> Outcome:
     for loss in LOSSES:
         p = _problem(ctx, "dangel2021.per_component")
         T = p.targets(loss)
-        g_ref = oracle.gradient(p.model, p.theta, p.X, T, loss=loss)
         g = cv.per_sample_gradients(p.model, p.theta, p.X, T, definition=definition, loss=loss)
-        errs = {"r sum g_n vs grad L": max_relative_error(g.sum(axis=0) / len(p.X), g_ref)}
+        errs = {}
+        for reduction, r in REDUCTIONS.items():
+            g_ref = oracle.gradient(p.model, p.theta, p.X, T, loss=loss, reduction=reduction)
+            errs[f"r sum g_n vs grad L ({reduction})"] = max_relative_error(r(len(p.X)) * g.sum(axis=0), g_ref)
+            if definition == "per_component":
+                errs[f"full_gradient ({reduction})"] = max_relative_error(
+                    cv.full_gradient(p.model, p.theta, p.X, T, loss=loss, reduction=reduction), g_ref
+                )
+                errs[f"loss_value ({reduction})"] = max_relative_error(
+                    cv.loss_value(p.model, p.theta, p.X, T, loss=loss, reduction=reduction),
+                    oracle.objective(p.model, p.theta, p.X, T, loss=loss, reduction=reduction),
+                )
         if definition == "per_component":
             errs["g_n vs torch.nn"] = max_relative_error(
                 g, oracle.per_component_gradients(p.model, p.theta, p.X, T, loss=loss)
             )
-            errs["full_gradient vs torch.nn"] = max_relative_error(
-                cv.full_gradient(p.model, p.theta, p.X, T, loss=loss), g_ref
-            )
         for what, e in errs.items():
             acc.add(e, f"{loss}: {what}")
         lines.append(f"{loss}: " + ", ".join(f"{w} {e:.2g}" for w, e in errs.items()))
-    return at_most(float(acc), IDENTITY.value, f"{definition} (mean reduction; oracle torch.nn): " + "; ".join(lines))
+    return at_most(float(acc), IDENTITY.value, f"{definition} (r = 1/N and 1; oracle torch.nn): " + "; ".join(lines))
 
 
 @components.numeric(
-    "r * sum of per-component gradients = the torch.nn gradient; g_n = torch.nn's (MSE, CE)", needs=NEEDS
+    "r * sum of per-component gradients = the torch.nn gradient (mean, sum); g_n = torch.nn's (MSE, CE)", needs=NEEDS
 )
 def _(ctx: Context) -> Outcome:
     return _sum_error(ctx, "per_component")
+
+
+@components.numeric(
+    "the running, frozen-statistics and batch-of-one per-sample gradients = torch.nn's eval-mode BatchNorm1d "
+    "(running or batch statistics) and primitive BN on one sample",
+    needs=NEEDS,
+)
+def _(ctx: Context) -> Outcome:
+    acc, lines = Worst(), []
+    p = _problem(ctx, "dangel2021.per_component")
+    rng = ctx.rng("running statistics")
+    given = (rng.normal(size=p.model.hidden), rng.uniform(0.5, 2.0, p.model.hidden))  # any mean, positive variance
+    cases = [(d, None) for d in ("running", "frozen_statistics", "batch_of_one")] + [("running", given)]
+    for loss in LOSSES:
+        T = p.targets(loss)
+        for definition, running in cases:
+            what = f"{loss}: {definition}" + (" (given statistics)" if running is not None else "")
+            e = max_relative_error(
+                cv.per_sample_gradients(p.model, p.theta, p.X, T, definition=definition, loss=loss, running=running),
+                oracle.per_sample_gradients(
+                    p.model, p.theta, p.X, T, definition=definition, loss=loss, running=running
+                ),
+            )
+            acc.add(e, what)
+            lines.append(f"{what} {e:.2g}")
+    return at_most(float(acc), IDENTITY.value, "relative to the torch.nn oracles: " + ", ".join(lines))
 
 
 @components.numeric("BN: g_n moves when another input x_k moves; without BN it does not", needs=NEEDS)
@@ -144,47 +182,56 @@ ggn = register(
 )
 
 
-def _ggn_oracle(ctx: Context, loss: str) -> tuple[cv.Problem, np.ndarray]:
+def _ggn_oracle(ctx: Context, loss: str, reduction: str = "mean") -> tuple[cv.Problem, np.ndarray]:
     p = _problem(ctx, "dangel2021.ggn")
-    return p, oracle.ggn(p.model, p.theta, p.X, loss=loss)
+    return p, oracle.ggn(p.model, p.theta, p.X, loss=loss, reduction=reduction)
 
 
-def _diag_error(ctx: Context, factor: float) -> Outcome:
+def _diag_error(ctx: Context, factor: float, reductions: tuple[str, ...]) -> Outcome:
     acc, lines = Worst(), []
     for loss in LOSSES:
-        p, G = _ggn_oracle(ctx, loss)
-        err = max_relative_error(factor * cv.ggn_diagonal(p.model, p.theta, p.X, loss=loss), np.diag(G))
-        acc.add(err, loss)
-        lines.append(f"{loss}: {err:.2g}")
+        for reduction in reductions:
+            p, G = _ggn_oracle(ctx, loss, reduction)
+            diag = cv.ggn_diagonal(p.model, p.theta, p.X, loss=loss, reduction=reduction)
+            err = max_relative_error(factor * diag, np.diag(G))
+            acc.add(err, f"{loss} ({reduction})")
+            lines.append(f"{loss} ({reduction}): {err:.2g}")
     return at_most(
         float(acc), CLOSED_FORM.value, "diag(G) by factors vs diag of the torch.nn J^T H J: " + ", ".join(lines)
     )
 
 
 @ggn.numeric(
-    "diag(G) by factors vs the dense G of the torch.nn network (its Jacobian, PyTorch's loss Hessian)", needs=NEEDS
+    "diag(G) by factors vs the dense G of the torch.nn network (its Jacobian, PyTorch's loss Hessian); mean and sum",
+    needs=NEEDS,
 )
 def _(ctx: Context) -> Outcome:
-    return _diag_error(ctx, 1.0)
+    return _diag_error(ctx, 1.0, tuple(REDUCTIONS))
 
 
 @ggn.numeric("G = r * sum over components of J_n^T (S_n S_n^T) J_n, and ggn_dense, vs the torch.nn G", needs=NEEDS)
 def _(ctx: Context) -> Outcome:
     acc, lines = Worst(), []
     for loss in LOSSES:
-        p, G = _ggn_oracle(ctx, loss)
-        J = oracle.jacobian(p.model, p.theta, p.X)  # (N, C, D)
-        S = cv.loss_hessian_factors(oracle.outputs(p.model, p.theta, p.X), loss)
+        p = _problem(ctx, "dangel2021.ggn")
+        J, F = oracle.jacobian(p.model, p.theta, p.X), oracle.outputs(p.model, p.theta, p.X)  # (N, C, D), (N, C)
+        S = cv.loss_hessian_factors(F, loss)
         total = np.einsum("nad,nac,nbc,nbe->de", J, S, S, J) / len(p.X)
-        errs = (max_relative_error(total, G), max_relative_error(cv.ggn_dense(p.model, p.theta, p.X, loss=loss), G))
+        Jm = J.reshape(-1, J.shape[-1])  # the oracle's G = J^T (d^2 L / dF^2) J, for each reduction, from one J
+        G, G_sum = (Jm.T @ oracle.loss_hessian(F, loss=loss, reduction=r) @ Jm for r in ("mean", "sum"))
+        errs = (
+            max_relative_error(total, G),
+            max_relative_error(cv.ggn_dense(p.model, p.theta, p.X, loss=loss), G),
+            max_relative_error(cv.ggn_dense(p.model, p.theta, p.X, loss=loss, reduction="sum"), G_sum),
+        )
         acc.add(errs, loss)
-        lines.append(f"{loss}: sum of components {errs[0]:.2g}, ggn_dense {errs[1]:.2g}")
-    return at_most(float(acc), IDENTITY.value, "vs the torch.nn G (mean reduction): " + "; ".join(lines))
+        lines.append(f"{loss}: sum of components {errs[0]:.2g}, ggn_dense {errs[1]:.2g} (mean), {errs[2]:.2g} (sum)")
+    return at_most(float(acc), IDENTITY.value, "vs the torch.nn G: " + "; ".join(lines))
 
 
 @ggn.negative_control("omit the reduction factor r (mean reduction)", needs=NEEDS)
 def _(ctx: Context) -> Outcome:
-    return _diag_error(ctx, float(len(_problem(ctx, "dangel2021.ggn").X)))
+    return _diag_error(ctx, float(len(_problem(ctx, "dangel2021.ggn").X)), ("mean",))
 
 
 rank = register(

@@ -41,9 +41,12 @@ __all__ = [
     "hessian",
     "jacobian",
     "loss_hessian",
+    "objective",
     "outputs",
     "per_component_gradients",
+    "per_sample_gradients",
     "primitive_gradient",
+    "sgd",
     "torch_network",
 ]
 
@@ -76,17 +79,18 @@ def _check(spec: NetworkSpec, theta: np.ndarray, X: np.ndarray) -> None:
         raise ValueError(f"activation: expected 'tanh' or 'relu', got {spec.activation!r}")
 
 
-def torch_network(spec: NetworkSpec, theta: np.ndarray) -> Any:
+def torch_network(spec: NetworkSpec, theta: np.ndarray, *, running_stats: bool = False) -> Any:
     """``torch.nn.Sequential(Linear, BatchNorm1d, activation, Linear)`` in training mode with `theta` copied in.
 
     `theta` is laid out as ``W1, b1, gamma, beta, W2, b2`` (without ``gamma, beta`` when ``spec.bn`` is false),
-    which is the order of the modules' parameters, so ``vector_to_parameters`` fills them.
+    which is the order of the modules' parameters, so ``vector_to_parameters`` fills them. `running_stats` gives
+    the BN layer running statistics (PyTorch's defaults: mean 0, variance 1, momentum 0.1), for eval mode.
     """
     torch = _torch()
     nn = torch.nn
     layers = [nn.Linear(spec.inputs, spec.hidden)]
     if spec.bn:
-        layers.append(nn.BatchNorm1d(spec.hidden, eps=spec.eps, track_running_stats=False))
+        layers.append(nn.BatchNorm1d(spec.hidden, eps=spec.eps, track_running_stats=running_stats))
     layers += [nn.Tanh() if spec.activation == "tanh" else nn.ReLU(), nn.Linear(spec.hidden, spec.classes)]
     net = nn.Sequential(*layers).double().train()
     nn.utils.vector_to_parameters(torch.as_tensor(np.asarray(theta, dtype=np.float64)).clone(), net.parameters())
@@ -128,6 +132,86 @@ def gradient(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: st
     L = _loss(net(torch.as_tensor(np.asarray(X, dtype=np.float64))), _targets(Y, loss), loss, reduction)
     grads = torch.autograd.grad(L, list(net.parameters()))
     return torch.nn.utils.parameters_to_vector(grads).numpy()
+
+
+@single_threaded
+def objective(spec: NetworkSpec, theta, X, Y, *, loss: str = "mse", reduction: str = "mean") -> float:
+    r"""The loss :math:`L=r\sum_n\ell(F_n,y_n)` of the ``torch.nn`` network in training mode."""
+    _check(spec, theta, X)
+    torch = _torch()
+    with torch.no_grad():
+        F = torch_network(spec, theta)(torch.as_tensor(np.asarray(X, dtype=np.float64)))
+        return float(_loss(F, _targets(Y, loss), loss, reduction))
+
+
+@single_threaded
+def per_sample_gradients(
+    spec: NetworkSpec, theta, X, Y, *, definition: str, loss: str = "mse", running=None
+) -> np.ndarray:
+    r"""Three candidate per-sample gradients under BN (BackPACK issue 160), shape (N, D), one backward pass each.
+
+    :math:`\nabla_\theta\ell(F(x_n),y_n)` of each sample alone, through
+
+    ``"running"``
+        ``BatchNorm1d`` in eval mode with running statistics: those of a fresh module (mean 0, variance 1,
+        momentum 0.1) after one training-mode forward pass of the batch (PyTorch updates them with the
+        unbiased variance), or ``running = (mean, var)`` copied into its buffers;
+    ``"frozen_statistics"``
+        ``BatchNorm1d`` in eval mode with the batch's mean and biased variance in its buffers (computed here in
+        NumPy from the ``Linear`` module's :math:`XW_1^\top+b_1`);
+    ``"batch_of_one"``
+        BN from primitive operations on the batch :math:`\{x_n\}` alone (``BatchNorm1d`` refuses a training
+        batch of one); its normalized pre-activation is 0.
+    """
+    _check(spec, theta, X)
+    torch = _torch()
+    X = np.asarray(X, dtype=np.float64)
+    if definition == "batch_of_one":
+        return np.stack(
+            [
+                primitive_gradient(spec, theta, X[n : n + 1], np.asarray(Y)[n : n + 1], loss=loss, reduction="sum")
+                for n in range(X.shape[0])
+            ]
+        )
+    if definition not in ("running", "frozen_statistics"):
+        raise ValueError(f"definition: expected 'running', 'frozen_statistics' or 'batch_of_one', got {definition!r}")
+    net = torch_network(spec, theta, running_stats=True)
+    Xt = torch.as_tensor(X)
+    if spec.bn:
+        bn = net[1]
+        with torch.no_grad():
+            if definition == "running" and running is None:
+                net(Xt)  # training mode: the one update of the running statistics
+            else:
+                A = net[0](Xt).numpy()  # the pre-activations X W1^T + b1 of the Linear module
+                mean, var = (A.mean(axis=0), A.var(axis=0)) if definition == "frozen_statistics" else running
+                bn.running_mean.copy_(torch.as_tensor(np.asarray(mean, dtype=np.float64)))
+                bn.running_var.copy_(torch.as_tensor(np.asarray(var, dtype=np.float64)))
+    net.eval()
+    params, T = list(net.parameters()), _targets(Y, loss)
+    rows = []
+    for n in range(X.shape[0]):
+        g = torch.autograd.grad(_loss(net(Xt[n : n + 1]), T[n : n + 1], loss, "sum"), params)
+        rows.append(torch.nn.utils.parameters_to_vector(g))
+    return torch.stack(rows).numpy()
+
+
+@single_threaded
+def sgd(spec: NetworkSpec, theta, X, Y, *, steps: int, lr: float, loss: str, reduction: str = "mean") -> np.ndarray:
+    r"""`steps` full-batch ``torch.optim.SGD`` steps (no momentum) on the ``torch.nn`` network; the final parameters.
+
+    Each step is one training-mode forward pass of the whole batch, ``backward`` and ``optimizer.step()``.
+    """
+    _check(spec, theta, X)
+    torch = _torch()
+    net = torch_network(spec, theta)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    Xt, T = torch.as_tensor(np.asarray(X, dtype=np.float64)), _targets(Y, loss)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        _loss(net(Xt), T, loss, reduction).backward()
+        optimizer.step()
+    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy()
 
 
 @single_threaded
