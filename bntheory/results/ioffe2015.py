@@ -78,25 +78,32 @@ def _(ctx: Context) -> Outcome:
 
 
 def _forward_error(ctx: Context, impl) -> Outcome:
-    """Largest relative error of `impl` against Algorithm 1 evaluated in mpmath at 50 digits."""
+    """Largest relative error of `impl`'s ``(y, x_hat)`` against Algorithm 1 evaluated in mpmath at 50 digits."""
     rng = ctx.rng("ioffe2015.transform", shared=True)
     cases = [((2, 3), 0.0), ((3, 4), 1e-5), ((8, 5), 0.1), ((2, 3, 2, 3), 1e-5)]
     cases += ctx.by_size(quick=[], default=[((16, 7), 0.0), ((4, 2, 3, 5, 2), 1e-3)])
     worst = Worst()
     for shape, eps in cases:
         x, gamma, beta = bn_batch(rng, shape)
-        y = to_numpy(impl(*(ctx.asarray(a) for a in (x, gamma, beta)), eps))
+        y, x_hat = (to_numpy(a) for a in impl(*(ctx.asarray(a) for a in (x, gamma, beta)), eps))
         with mpmath.workdps(50):
             rows = channel_major(x)
             ref = [[float(v) for v in mp_batch_norm(rows[c], gamma[c], beta[c], eps)] for c in range(shape[1])]
-        worst.add(max_relative_error(channel_major(y), ref), f"shape {shape}, eps {eps}")
-    detail = f"{len(cases)} batches, 2-D to 5-D, eps in {{0, 1e-5, 1e-3, 0.1}}; worst at {worst.where}"
+            # x_hat is Algorithm 1 with gamma = 1, beta = 0.
+            ref_hat = [[float(v) for v in mp_batch_norm(rows[c], 1, 0, eps)] for c in range(shape[1])]
+        worst.add(max_relative_error(channel_major(y), ref), f"y, shape {shape}, eps {eps}")
+        worst.add(max_relative_error(channel_major(x_hat), ref_hat), f"x_hat, shape {shape}, eps {eps}")
+    detail = f"y and x_hat, {len(cases)} batches, 2-D to 5-D, eps in {{0, 1e-5, 1e-3, 0.1}}; worst at {worst.where}"
     return at_most(float(worst), float(CLOSED_FORM), detail)
 
 
-@bn_transform.numeric("forward vs Algorithm 1 in mpmath (50 digits)", backends=ARRAY)
+@bn_transform.numeric("forward and its Cache.x_hat vs Algorithm 1 in mpmath (50 digits)", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    return _forward_error(ctx, lambda x, g, b, eps: transform.forward(x, g, b, eps=eps)[0])
+    def forward(x, gamma, beta, eps):
+        y, cache = transform.forward(x, gamma, beta, eps=eps)
+        return y, cache.x_hat
+
+    return _forward_error(ctx, forward)
 
 
 @bn_transform.numeric(
@@ -122,7 +129,8 @@ def _(ctx: Context) -> Outcome:
         axes, shape = reduction_axes(x.ndim), channel_shape(x.ndim, x.shape[1])
         centered = x - xp.mean(x, axis=axes, keepdims=True)
         var = xp.sum(centered * centered, axis=axes, keepdims=True) / (values_per_channel(x) - 1)
-        return centered / xp.sqrt(var + eps) * xp.reshape(gamma, shape) + xp.reshape(beta, shape)
+        x_hat = centered / xp.sqrt(var + eps)
+        return x_hat * xp.reshape(gamma, shape) + xp.reshape(beta, shape), x_hat
 
     return _forward_error(ctx, unbiased)
 
