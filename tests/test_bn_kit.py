@@ -77,7 +77,7 @@ def test_instances_keep_the_assumptions_of_the_theorems(rng):
         assert mean.shape == var.shape == (4,) and np.all(var > 0)
         batches = bn_instances.drifting_batches(rng, 3)
         layouts.add(batches[0].ndim)
-        assert len({b.shape for b in batches}) == 1 and batches[0].shape[1] == 3
+        assert len({b.shape for b in batches}) == 1
         assert all(np.all(bn_instances.channel_major(b).var(axis=1) > 0) for b in batches)
         Q, theta = bn_instances.quadratic(rng, 4)
         np.testing.assert_array_equal(Q, Q.T)

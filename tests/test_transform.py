@@ -234,6 +234,13 @@ X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
         (lambda: transform.forward(X[:, 0], G, B), ValueError, "x: expected at least 2 dimension"),
         (lambda: transform.forward(X, np.ones(4), B), ValueError, r"gamma: expected shape \(3,\)"),
         (lambda: transform.forward(X, G.astype(np.float32), B), TypeError, "gamma: dtype float32 differs"),
+        # The NumPy fast path must refuse what the validation refuses (each clause of transform._plain_numpy_batch).
+        (lambda: transform.forward(X, G.tolist(), B), TypeError, "gamma: expected an array"),
+        (lambda: transform.forward(X, G, B.tolist()), TypeError, "beta: expected an array"),
+        (lambda: transform.forward(X, G, np.zeros(4)), ValueError, r"beta: expected shape \(3,\)"),
+        (lambda: transform.forward(X, G, B.astype(np.float32)), TypeError, "beta: dtype float32 differs"),
+        (lambda: transform.forward(X.astype(np.float32), G, B), TypeError, "gamma: dtype float64 differs"),
+        (lambda: transform.forward(np.ones((4, 0)), G[:0], B[:0]), ValueError, "at least 2 values per channel"),
         (lambda: transform.forward(X, G, B, eps=-1e-5), ValueError, "eps: expected a finite value >= 0"),
         (lambda: transform.forward(X, G, B, eps=float("nan")), ValueError, "eps: expected a finite value"),
         (lambda: transform.forward(np.ones((4, 3)), G, B, eps=0.0), ValueError, "x: a channel is constant"),

@@ -37,10 +37,12 @@ from bntheory.registry import ARRAY, register
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
 
 CITATION = "Ioffe & Szegedy 2015, {}, arXiv:1502.03167"
-#: Shapes compared with PyTorch, and one past the NumPy kernel's block and threading thresholds (2^18, 2^19
-#: elements), so its blocked and threaded paths are checked too.
+#: Shapes compared with PyTorch, and two past the NumPy kernel's block and threading thresholds (2^18, 2^19
+#: elements), so its blocked and threaded paths are checked too: LARGE in blocks of several rows, WIDE with one
+#: row wider than a block (blocks of one row).
 SHAPES_TORCH = ((16, 5), (4, 3, 5, 5), (2, 3, 4, 2, 2))
 LARGE = (64, 3, 64, 48)
+WIDE = (2, 3, 300, 300)
 #: The epsilon of the checks that fix one (PyTorch's default).
 EPS = 1e-5
 
@@ -112,13 +114,15 @@ def _(ctx: Context) -> Outcome:
 def _(ctx: Context) -> Outcome:
     rng = ctx.rng("ioffe2015.transform.torch", shared=True)
     worst = Worst()
-    for shape, shift in [*((s, 0.0) for s in SHAPES_TORCH), (LARGE, 0.0), (LARGE, 8.0)]:
+    for shape, shift in [*((s, 0.0) for s in SHAPES_TORCH), (LARGE, 0.0), (WIDE, 8.0)]:
         x, gamma, beta = bn_batch(rng, shape)
         x = x + shift * x.std()  # mean^2 / var > 16: the kernel must take its two-pass path
         y, _ = transform.forward(*(ctx.asarray(a) for a in (x, gamma, beta)), eps=EPS)
         worst.add(max_relative_error(to_numpy(y), torch_batch_norm(x, gamma, beta, EPS)), f"{shape} + {shift:g} std")
     return at_most(
-        float(worst), float(FLOAT64_ORACLE), f"shapes {SHAPES_TORCH} and {LARGE} (blocked, threaded), at {worst.where}"
+        float(worst),
+        float(FLOAT64_ORACLE),
+        f"shapes {SHAPES_TORCH}, {LARGE} and {WIDE} (blocked, threaded), at {worst.where}",
     )
 
 
