@@ -78,6 +78,16 @@ def test_bounds_broadcast_over_units(xp, rng):
         lipschitz.gradient_norm_bound(asarray(g[:, :1], xp), asarray(y[:, :1], xp), 1.0)
 
 
+def test_a_batch_of_two_is_the_valid_edge(rng):
+    """m = 2 is allowed: {1, y_hat} spans R^2, so BN's gradient is 0 (autograd) and so are the right sides."""
+    y, g, v, H = rng.normal(size=2), rng.normal(size=2), rng.normal(size=2), rng.normal(size=(2, 2))
+    assert np.linalg.norm(torch_normalize_vjp(y, g, 1.5, 0.0)) < 1e-14 * np.linalg.norm(g)
+    scale = 1.5**2 / y.var() * (g @ g)
+    assert abs(lipschitz.gradient_norm_bound(g, y, 1.5)) <= 1e-14 * scale
+    assert abs(lipschitz.weight_gradient_bound(g, y, 1.5, 2.0)) <= 4e-14 * scale
+    assert np.isfinite(lipschitz.hessian_form_bound(v, H, g, y, 1.5, eps=0.1))
+
+
 def test_bounds_default_to_the_papers_eps_zero(rng):
     """Without `eps` the right sides are the paper's eps = 0 ones: Theorem 4.1 is then an equality (autograd)."""
     y, g, gamma, lam = rng.normal(1.0, 2.0, 6), rng.normal(size=6), -1.3, 2.5
