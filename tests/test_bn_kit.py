@@ -87,6 +87,19 @@ def test_instances_keep_the_assumptions_of_the_theorems(rng):
     assert layouts == {2, 4}, "drifting batches come in both layouts, (m, C) and (N, C, H, W)"
 
 
+def test_narrow_batch_is_ill_conditioned_and_exactly_centred_by_one(rng):
+    x, gamma, beta = bn_instances.narrow_batch(rng, (8, 3, 4, 4), 0.01)
+    rows = bn_instances.channel_major(x)
+    ratio = rows.mean(axis=1) ** 2 / rows.var(axis=1)
+    assert np.all((ratio > 0.5e4) & (ratio < 2e4)) and gamma.shape == beta.shape == (3,)
+    assert np.all((x >= 0.5) & (x <= 2.0)), "x - 1 must be exact (Sterbenz)"
+    np.testing.assert_array_equal((x - 1.0) + 1.0, x)
+    for bad in (0.0, 0.06):
+        with pytest.raises(ValueError, match="spread"):
+            bn_instances.narrow_batch(rng, (4, 2), bad)
+    bn_instances.narrow_batch(rng, (4, 2), 0.05)
+
+
 def test_regression_problem_is_the_data_train_uses():
     X, Y, weights = deep_linear.regression_problem(np.random.default_rng([3, 2018]), depth=4, width=5, n=16)
     trace = deep_linear.train(3, "bn", depth=4, width=5, n=16, steps=1, measure_every=1)
