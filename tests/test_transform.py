@@ -219,6 +219,23 @@ def test_fusion_equals_bn_after_layer(seed, n_in, n_out):
     np.testing.assert_allclose(u @ Wf.T + bf, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
 
 
+@pytest.mark.parametrize("shape", [(3, 2), (7, 2), (200, 3, 10, 10)])
+def test_a_constant_channel_is_refused_at_eps_zero_even_when_its_mean_rounds(xp, shape):
+    # The mean of m copies of 0.1 is not 0.1 in float64, so the computed variance is ~1e-34, not 0.
+    x = np.full(shape, 0.1)
+    x[:, 0] = np.linspace(-1.0, 1.0, shape[0]).reshape((-1,) + (1,) * (len(shape) - 2))  # one channel varies
+    gamma, beta = np.ones(shape[1]), np.zeros(shape[1])
+    with pytest.raises(ValueError, match="x: a channel is constant"):
+        transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=0.0)
+    # eps > 0 is the valid edge: the constant channels map to beta.
+    y, _ = transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=1e-5)
+    assert np.all(np.abs(to_numpy(y)[:, 1:]) < 1e-5)
+    # A channel that varies by one ulp of its value is not constant.
+    x[-1, 1:] = np.nextafter(0.1, 1.0)
+    y, _ = transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=0.0)
+    assert np.all(np.isfinite(to_numpy(y)))
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
