@@ -87,6 +87,7 @@ def test_normalized_ratio():
     assert normalized_ratio(1.0, -1.0, scale=2.0) == 2.0
     assert normalized_ratio(-3.0, -2.0) == 0.5  # scale |rhs|: a violation is above 1 whatever the sign
     assert np.isnan(normalized_ratio(1.0, 0.0)) and np.isnan(normalized_ratio(1.0, 1.0, scale=0.0))
+    assert np.isnan(normalized_ratio(2.0, 1.0, scale=-1.0)), "a negative scale would turn a violation into r < 1"
 
 
 def test_best_distinct_skips_near_duplicates_and_keeps_k():

@@ -66,7 +66,8 @@ def normalized_ratio(lhs: float, rhs: float, scale: float | None = None) -> floa
     For positive sides this is exactly :math:`\mathrm{lhs}/\mathrm{rhs}`. For sides that change sign (a
     Hessian quadratic form) pass as `scale` the sum of the absolute values of the terms, so that
     :math:`r-1` is the violation relative to the size of what is being compared. :math:`r\le1` if and
-    only if the inequality holds; :math:`r=1` at equality. ``nan`` when the scale is 0 (no information).
+    only if the inequality holds; :math:`r=1` at equality. ``nan`` when the scale is not positive (0: no
+    information; negative: not a size).
     """
     s = abs(rhs) if scale is None else scale
     if not s > 0:

@@ -22,6 +22,7 @@ from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, max_relative_error
 from bntheory.checks.instances.batches import (
+    array_paths,
     bn_batch,
     channel_major,
     gaussian_batches,
@@ -100,19 +101,21 @@ def _forward_error(ctx: Context, impl) -> Outcome:
     x_fixed = np.array([[-1.0, 1.0], [-1.0, -1.0], [1.0, 1.0], [1.0, -1.0]])
     batches = [(*bn_batch(rng, shape), eps) for shape, eps in cases] + [(x_fixed, np.ones(2), np.zeros(2), 0.0)]
     worst = Worst()
+    paths = array_paths(ctx)
     for x, gamma, beta, eps in batches:
         shape = x.shape
-        y, x_hat = (to_numpy(a) for a in impl(*(ctx.asarray(a) for a in (x, gamma, beta)), eps))
         with mpmath.workdps(50):
             rows = channel_major(x)
             ref = [[float(v) for v in mp_batch_norm(rows[c], gamma[c], beta[c], eps)] for c in range(shape[1])]
             # x_hat is Algorithm 1 with gamma = 1, beta = 0.
             ref_hat = [[float(v) for v in mp_batch_norm(rows[c], 1, 0, eps)] for c in range(shape[1])]
-        worst.add(max_relative_error(channel_major(y), ref), f"y, shape {shape}, eps {eps}")
-        worst.add(max_relative_error(channel_major(x_hat), ref_hat), f"x_hat, shape {shape}, eps {eps}")
+        for label, asarray in paths:
+            y, x_hat = (to_numpy(a) for a in impl(*(asarray(a) for a in (x, gamma, beta)), eps))
+            worst.add(max_relative_error(channel_major(y), ref), f"y, shape {shape}, eps {eps}, {label}")
+            worst.add(max_relative_error(channel_major(x_hat), ref_hat), f"x_hat, shape {shape}, eps {eps}, {label}")
     detail = (
         f"y and x_hat, {len(batches)} batches, 2-D to 5-D, eps in {{0, 1e-5, 1e-3, 0.1}}, one with var = 1 at eps = 0;"
-        f" worst at {worst.where}"
+        f" on {', '.join(label for label, _ in paths)}; worst at {worst.where}"
     )
     return at_most(float(worst), float(CLOSED_FORM), detail)
 
@@ -207,13 +210,19 @@ def _backward_error(ctx: Context, impl) -> Outcome:
     eps_values = ctx.by_size(quick=(0.0, 1e-5), default=(0.0, 1e-5, 0.1))
     cases = [(s, e) for s in sizes for e in eps_values] + [((2, 2, 2, 2), 1e-5)]
     worst = Worst()
+    paths = array_paths(ctx)
     for shape, eps in cases:
         x, gamma, beta = bn_batch(rng, shape)
         dy = rng.normal(size=shape)
-        _, cache = transform.forward(*(ctx.asarray(a) for a in (x, gamma, beta)), eps=eps)
-        got = flat(to_numpy(g) for g in impl(ctx.asarray(dy), cache))
-        worst.add(max_relative_error(got, flat(mp_batch_norm_gradients(x, gamma, beta, dy, eps))), f"{shape}, {eps}")
-    detail = f"{len(cases)} cases, m in {{2,3,8}}, eps in {eps_values}, 2-D and 4-D; worst at {worst.where}"
+        want = flat(mp_batch_norm_gradients(x, gamma, beta, dy, eps))
+        for label, asarray in paths:
+            _, cache = transform.forward(*(asarray(a) for a in (x, gamma, beta)), eps=eps)
+            got = flat(to_numpy(g) for g in impl(asarray(dy), cache))
+            worst.add(max_relative_error(got, want), f"{shape}, {eps}, {label}")
+    detail = (
+        f"{len(cases)} cases, m in {{2,3,8}}, eps in {eps_values}, 2-D and 4-D, on {', '.join(p for p, _ in paths)};"
+        f" worst at {worst.where}"
+    )
     return at_most(float(worst), float(CLOSED_FORM), detail)
 
 

@@ -6,9 +6,16 @@ instances of a check and its negative control are the same draws when both use a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from bntheory import backend
+from bntheory.context import Context
+
 __all__ = [
+    "array_paths",
     "bn_batch",
     "channel_major",
     "drifting_batches",
@@ -17,6 +24,23 @@ __all__ = [
     "quadratic",
     "running_statistics",
 ]
+
+
+def array_paths(ctx: Context) -> list[tuple[str, Callable[[np.ndarray], Any]]]:
+    """Where a check evaluates the transform: the run's backend, and array_api_strict too on a NumPy run.
+
+    Returns ``(label, asarray)`` pairs. On NumPy arrays :mod:`bntheory.transform` runs its fused kernel
+    (:mod:`bntheory._numpy_kernels`) and bypasses its portable array-API path, the one every other backend runs; the
+    second entry, present when ``array_api_strict`` is installed, keeps that path checked in a NumPy run too.
+    """
+    paths: list[tuple[str, Callable[[np.ndarray], Any]]] = [(ctx.backend, ctx.asarray)]
+    if ctx.backend == "numpy":
+        try:
+            strict = backend.namespace("array_api_strict")
+        except backend.BackendUnavailableError:
+            return paths
+        paths.append(("array_api_strict", lambda a: backend.asarray(a, strict)))
+    return paths
 
 
 def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
