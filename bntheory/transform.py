@@ -147,7 +147,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
         mean, var, inv_std = (v.astype(x.dtype, copy=False) for v in (mean, var, inv_std))
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
-    if eps == 0 and bool(xp.any(var == 0)):
+    if eps == 0 and _has_constant_channel(x, mean, var, xp=xp):
         raise ValueError("x: a channel is constant over the batch, so with eps=0 its x_hat is 0/0; use eps > 0")
     return y, Cache(x, mean, var, inv_std, gamma)
 
@@ -501,6 +501,21 @@ def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
         and gamma.shape == beta.shape == (x.shape[1],)
         and gamma.dtype == beta.dtype == x.dtype
     )
+
+
+def _has_constant_channel(x: Array, mean: Array, var: Array, *, xp: Any) -> bool:
+    r"""Whether a channel of `x` is constant (its maximum equals its minimum), given its batch statistics.
+
+    The computed variance of a constant channel need not be 0: the mean of :math:`m` copies of :math:`c` rounds
+    (:math:`c=0.1`, :math:`m=3`) and leaves :math:`x-\mu` of a few ulp. It is at most :math:`(m\,u\,|\mu|)^2`
+    (:math:`u` the unit roundoff of the dtype, :math:`m u` bounding the error of any summation order), so the
+    exact test, one more pass over `x`, runs only when some channel's variance is that small.
+    """
+    m = values_per_channel(x)
+    if not bool(xp.any(var <= (m * xp.finfo(x.dtype).eps * mean) ** 2)):
+        return False
+    axes = reduction_axes(x.ndim)
+    return bool(xp.any(xp.max(x, axis=axes) == xp.min(x, axis=axes)))
 
 
 def _check_batch(x: Array, name: str) -> Any:

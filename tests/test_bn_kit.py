@@ -66,6 +66,40 @@ def test_instances_have_their_shapes_and_refuse_bad_ones(rng):
             call()
 
 
+def test_instances_keep_the_assumptions_of_the_theorems(rng):
+    """The generators' contracts (what the checks' theorems assume), over many draws."""
+    layouts = set()
+    for _ in range(50):
+        x, gamma, beta = bn_instances.bn_batch(rng, (3, 4, 2))
+        assert np.all(bn_instances.channel_major(x).var(axis=1) > 0), "m >= 2 values with sigma^2 > 0"
+        assert np.all((np.abs(gamma) >= 0.5) & (np.abs(gamma) <= 2)) and np.all(np.isfinite(beta))
+        mean, var = bn_instances.running_statistics(rng, 4)
+        assert mean.shape == var.shape == (4,) and np.all(var > 0)
+        batches = bn_instances.drifting_batches(rng, 3)
+        layouts.add(batches[0].ndim)
+        assert len({b.shape for b in batches}) == 1
+        assert all(np.all(bn_instances.channel_major(b).var(axis=1) > 0) for b in batches)
+        Q, theta = bn_instances.quadratic(rng, 4)
+        np.testing.assert_array_equal(Q, Q.T)
+        assert np.linalg.eigvalsh(Q)[0] > 0 and theta.shape == (4,)
+        data, _, tau = bn_instances.gaussian_batches(rng, 2, (5, 3))
+        assert np.all(tau > 0) and np.all(np.isfinite(data))
+    assert layouts == {2, 4}, "drifting batches come in both layouts, (m, C) and (N, C, H, W)"
+
+
+def test_narrow_batch_is_ill_conditioned_and_exactly_centred_by_one(rng):
+    x, gamma, beta = bn_instances.narrow_batch(rng, (8, 3, 4, 4), 0.01)
+    rows = bn_instances.channel_major(x)
+    ratio = rows.mean(axis=1) ** 2 / rows.var(axis=1)
+    assert np.all((ratio > 0.5e4) & (ratio < 2e4)) and gamma.shape == beta.shape == (3,)
+    assert np.all((x >= 0.5) & (x <= 2.0)), "x - 1 must be exact (Sterbenz)"
+    np.testing.assert_array_equal((x - 1.0) + 1.0, x)
+    for bad in (0.0, 0.06):
+        with pytest.raises(ValueError, match="spread"):
+            bn_instances.narrow_batch(rng, (4, 2), bad)
+    bn_instances.narrow_batch(rng, (4, 2), 0.05)
+
+
 def test_regression_problem_is_the_data_train_uses():
     X, Y, weights = deep_linear.regression_problem(np.random.default_rng([3, 2018]), depth=4, width=5, n=16)
     trace = deep_linear.train(3, "bn", depth=4, width=5, n=16, steps=1, measure_every=1)

@@ -112,6 +112,12 @@ def test_ray_distance_by_optimisation_and_in_mpmath(rng):
     assert float(mp_ray_distance(w0, ws, c)) == pytest.approx(closed, rel=1e-14)
     # Off the assumption the infimum over c > 0 is the limit c -> 0+.
     assert float(mp_ray_distance(w0, -ws, 0.0)) == pytest.approx(w0 @ w0, rel=1e-14)
+    # Brent's tolerance is relative to the search interval, so the accuracy does not depend on the scale of w0, w*.
+    for t in (1e-8, 1e8):
+        for a, b, value_scale, c_scale in ((t * w0, ws, t * t, t), (w0, t * ws, 1.0, 1 / t)):
+            value, c = ray_distance(a, b)
+            assert value == pytest.approx(closed * value_scale, rel=1e-12)
+            assert c == pytest.approx((w0 @ ws) / (ws @ ws) * c_scale, rel=1e-6)
     with pytest.raises(ValueError, match="non-zero"):
         ray_distance(w0, np.zeros(4))
 
@@ -128,6 +134,19 @@ def test_bn_mlp_gradients_and_curvature_are_consistent(rng):
         assert unit["H"].shape == (6, 6) and np.allclose(unit["H"], unit["H"].T)
     with pytest.raises(ValueError, match="m"):
         random_bn_mlp(rng, m=1, d=2, k=2)
+
+
+def test_random_bn_mlp_keeps_the_assumptions(rng):
+    """Theorems 4.1-4.4 on these networks assume sigma_j > 0 per unit and gamma != 0; shapes as documented."""
+    signs = set()
+    for _ in range(50):
+        net = random_bn_mlp(rng, m=5, d=3, k=4, outputs=2)
+        shapes = [a.shape for a in (net.X, net.W, net.gamma, net.beta, net.V, net.target)]
+        assert shapes == [(5, 3), (3, 4), (4,), (4,), (4, 2), (5, 2)]
+        assert np.all((net.X @ net.W).var(axis=0) > 0)
+        assert np.all((np.abs(net.gamma) >= 0.5) & (np.abs(net.gamma) <= 2))
+        signs |= set(np.sign(net.gamma))
+    assert signs == {-1.0, 1.0}
 
 
 def test_hessian_form_direction_defaults_to_the_gradient(rng):

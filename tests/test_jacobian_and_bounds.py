@@ -11,7 +11,7 @@ from bntheory import lipschitz
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.instances.landscape import Downstream, normalized
 from bntheory.checks.oracles import torch_normalize
-from bntheory.checks.oracles.autograd import torch_hessian_form
+from bntheory.checks.oracles.autograd import torch_hessian_form, torch_normalize_vjp
 from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
 
 
@@ -54,8 +54,16 @@ def test_jacobian_bad_input(x, gamma, match):
 def test_jacobian_bad_eps_and_deviation_sigma():
     with pytest.raises(ValueError, match="eps"):
         bn_jacobian(np.ones((3, 1)), np.ones(1), eps=-1.0)
+    # sigma > 0: the smallest positive sigma is the valid edge, sigma = 0 (no J_0) is refused, at every eps.
+    exact, bound = jacobian_deviation(1e-100, 1.0, 0.0)
+    assert exact == bound == 0.0
+    for eps in (0.0, 0.1):
+        with pytest.raises(ValueError, match="sigma"):
+            jacobian_deviation(0.0, 1.0, eps)
     with pytest.raises(ValueError, match="sigma"):
-        jacobian_deviation(0.0, 1.0, 0.1)
+        jacobian_deviation(float("nan"), 1.0, 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        jacobian_deviation(1.0, 1.0, -1e-300)
 
 
 def test_bounds_broadcast_over_units(xp, rng):
@@ -68,6 +76,43 @@ def test_bounds_broadcast_over_units(xp, rng):
     np.testing.assert_allclose(many, one, rtol=1e-14)
     with pytest.raises(ValueError, match="at least 2"):
         lipschitz.gradient_norm_bound(asarray(g[:, :1], xp), asarray(y[:, :1], xp), 1.0)
+
+
+def test_a_batch_of_two_is_the_valid_edge(rng):
+    """m = 2 is allowed: {1, y_hat} spans R^2, so BN's gradient is 0 (autograd) and so are the right sides."""
+    y, g, v, H = rng.normal(size=2), rng.normal(size=2), rng.normal(size=2), rng.normal(size=(2, 2))
+    assert np.linalg.norm(torch_normalize_vjp(y, g, 1.5, 0.0)) < 1e-14 * np.linalg.norm(g)
+    scale = 1.5**2 / y.var() * (g @ g)
+    assert abs(lipschitz.gradient_norm_bound(g, y, 1.5)) <= 1e-14 * scale
+    assert abs(lipschitz.weight_gradient_bound(g, y, 1.5, 2.0)) <= 4e-14 * scale
+    assert np.isfinite(lipschitz.hessian_form_bound(v, H, g, y, 1.5, eps=0.1))
+
+
+def test_bounds_default_to_the_papers_eps_zero(rng):
+    """Without `eps` the right sides are the paper's eps = 0 ones: Theorem 4.1 is then an equality (autograd)."""
+    y, g, gamma, lam = rng.normal(1.0, 2.0, 6), rng.normal(size=6), -1.3, 2.5
+    grad = torch_normalize_vjp(y, g, gamma, 0.0)
+    exact = float(grad @ grad)
+    for default, explicit, want in (
+        (lipschitz.gradient_norm_bound(g, y, gamma), lipschitz.gradient_norm_bound(g, y, gamma, eps=0.0), exact),
+        (
+            lipschitz.weight_gradient_bound(g, y, gamma, lam),
+            lipschitz.weight_gradient_bound(g, y, gamma, lam, eps=0.0),
+            lam**2 * exact,
+        ),
+    ):
+        assert default == explicit and default == pytest.approx(want, rel=1e-12)
+    v, H = rng.normal(size=6), rng.normal(size=(6, 6))
+    assert lipschitz.hessian_form_bound(v, H, g, y, gamma) == lipschitz.hessian_form_bound(v, H, g, y, gamma, eps=0.0)
+    # eps = 0 is the valid edge, any negative eps is refused, by each right side.
+    for bound in (
+        lambda eps: lipschitz.gradient_norm_bound(g, y, gamma, eps=eps),
+        lambda eps: lipschitz.weight_gradient_bound(g, y, gamma, lam, eps=eps),
+        lambda eps: lipschitz.hessian_form_bound(v, H, g, y, gamma, eps=eps),
+    ):
+        assert np.isfinite(bound(0.0))
+        with pytest.raises(ValueError, match="eps"):
+            bound(-1e-300)
 
 
 # --- Theorem 4.1 under adversarial property testing ----------------------------------------------

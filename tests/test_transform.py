@@ -219,6 +219,23 @@ def test_fusion_equals_bn_after_layer(seed, n_in, n_out):
     np.testing.assert_allclose(u @ Wf.T + bf, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want)))
 
 
+@pytest.mark.parametrize("shape", [(3, 2), (7, 2), (200, 3, 10, 10)])
+def test_a_constant_channel_is_refused_at_eps_zero_even_when_its_mean_rounds(xp, shape):
+    # The mean of m copies of 0.1 is not 0.1 in float64, so the computed variance is ~1e-34, not 0.
+    x = np.full(shape, 0.1)
+    x[:, 0] = np.linspace(-1.0, 1.0, shape[0]).reshape((-1,) + (1,) * (len(shape) - 2))  # one channel varies
+    gamma, beta = np.ones(shape[1]), np.zeros(shape[1])
+    with pytest.raises(ValueError, match="x: a channel is constant"):
+        transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=0.0)
+    # eps > 0 is the valid edge: the constant channels map to beta.
+    y, _ = transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=1e-5)
+    assert np.all(np.abs(to_numpy(y)[:, 1:]) < 1e-5)
+    # A channel that varies by one ulp of its value is not constant.
+    x[-1, 1:] = np.nextafter(0.1, 1.0)
+    y, _ = transform.forward(*(asarray(a, xp) for a in (x, gamma, beta)), eps=0.0)
+    assert np.all(np.isfinite(to_numpy(y)))
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
@@ -234,6 +251,13 @@ X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
         (lambda: transform.forward(X[:, 0], G, B), ValueError, "x: expected at least 2 dimension"),
         (lambda: transform.forward(X, np.ones(4), B), ValueError, r"gamma: expected shape \(3,\)"),
         (lambda: transform.forward(X, G.astype(np.float32), B), TypeError, "gamma: dtype float32 differs"),
+        # The NumPy fast path must refuse what the validation refuses (each clause of transform._plain_numpy_batch).
+        (lambda: transform.forward(X, G.tolist(), B), TypeError, "gamma: expected an array"),
+        (lambda: transform.forward(X, G, B.tolist()), TypeError, "beta: expected an array"),
+        (lambda: transform.forward(X, G, np.zeros(4)), ValueError, r"beta: expected shape \(3,\)"),
+        (lambda: transform.forward(X, G, B.astype(np.float32)), TypeError, "beta: dtype float32 differs"),
+        (lambda: transform.forward(X.astype(np.float32), G, B), TypeError, "gamma: dtype float64 differs"),
+        (lambda: transform.forward(np.ones((4, 0)), G[:0], B[:0]), ValueError, "at least 2 values per channel"),
         (lambda: transform.forward(X, G, B, eps=-1e-5), ValueError, "eps: expected a finite value >= 0"),
         (lambda: transform.forward(X, G, B, eps=float("nan")), ValueError, "eps: expected a finite value"),
         (lambda: transform.forward(np.ones((4, 3)), G, B, eps=0.0), ValueError, "x: a channel is constant"),
@@ -246,6 +270,9 @@ X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
         (lambda: transform.population_stats([]), ValueError, "batches: expected at least one"),
         (lambda: transform.population_stats([X, X[:3]]), ValueError, r"batches\[1\]: shape"),
         (lambda: transform.inference(X, G, B, B, -G), ValueError, "var: a variance is negative"),
+        (lambda: transform.inference_affine(G, B[:2], B, G), ValueError, r"beta: expected shape \(3,\)"),
+        (lambda: transform.inference_affine(G, B, B[:2], G), ValueError, r"mean: expected shape \(3,\)"),
+        (lambda: transform.inference_affine(G, B, B, G[:2]), ValueError, r"var: expected shape \(3,\)"),
         (lambda: transform.fuse_linear(np.ones(3), None, G, B, B, G), ValueError, "W: expected at least 2"),
         (lambda: transform.fuse_linear(np.ones((2, 3)), None, G, B, B, G), ValueError, r"gamma: expected shape \(2,\)"),
         (lambda: transform.fuse_conv(np.ones((3, 2)), None, G, B, B, G), ValueError, "K: expected at least 3"),

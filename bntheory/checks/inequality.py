@@ -22,7 +22,7 @@ side is a failure, never a skipped point. A negative control is the same spec wi
 (``dataclasses.replace(spec, rhs=false_rhs)``) run through the same attack: it is rejected when the ratio
 exceeds the same threshold.
 
-The ratio is :func:`~bntheory.checks.search.normalized_ratio`: :math:`1+(\mathrm{lhs}-\mathrm{rhs})/s` with
+The ratio is :func:`normalized_ratio`: :math:`1+(\mathrm{lhs}-\mathrm{rhs})/s` with
 :math:`s=|\mathrm{rhs}|` or a `scale` for sides that change sign, so :math:`r\le1` iff the inequality holds.
 """
 
@@ -36,7 +36,6 @@ import numpy as np
 import scipy.optimize
 
 from bntheory.checks.compare import Outcome, at_most, within
-from bntheory.checks.search import normalized_ratio
 from bntheory.checks.tolerances import RATIO
 from bntheory.context import Context
 
@@ -50,12 +49,30 @@ __all__ = [
     "batch",
     "matrix",
     "nonneg",
+    "normalized_ratio",
     "scalar",
     "vector",
     "verdict",
 ]
 
 Values = dict[str, np.ndarray]
+
+
+def normalized_ratio(lhs: float, rhs: float, scale: float | None = None) -> float:
+    r"""The left/right ratio of :math:`\mathrm{lhs}\le\mathrm{rhs}`, defined for sides of any sign.
+
+    .. math:: r = 1+\frac{\mathrm{lhs}-\mathrm{rhs}}{s},\qquad s = |\mathrm{rhs}|\ \text{by default}.
+
+    For positive sides this is exactly :math:`\mathrm{lhs}/\mathrm{rhs}`. For sides that change sign (a
+    Hessian quadratic form) pass as `scale` the sum of the absolute values of the terms, so that
+    :math:`r-1` is the violation relative to the size of what is being compared. :math:`r\le1` if and
+    only if the inequality holds; :math:`r=1` at equality. ``nan`` when the scale is not positive (0: no
+    information; negative: not a size).
+    """
+    s = abs(rhs) if scale is None else scale
+    if not s > 0:
+        return float("nan")
+    return 1.0 + (lhs - rhs) / s
 
 
 @dataclass(frozen=True)
@@ -371,10 +388,10 @@ def _best_distinct(seen: list[tuple[float, np.ndarray]], k: int) -> list[np.ndar
     """The `k` points with the largest ratios, skipping near-duplicates (a climb's own trail)."""
     chosen: list[np.ndarray] = []
     for _, p in sorted(seen, key=lambda t: -t[0]):
+        if len(chosen) >= k:  # checked first: k = 0 (no climbs) chooses nothing
+            break
         if all(np.linalg.norm(p - q) > 1e-6 * (1 + np.linalg.norm(q)) for q in chosen):
             chosen.append(p)
-        if len(chosen) == k:
-            break
     return chosen
 
 

@@ -6,16 +6,41 @@ instances of a check and its negative control are the same draws when both use a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from bntheory import backend
+from bntheory.context import Context
+
 __all__ = [
+    "array_paths",
     "bn_batch",
     "channel_major",
     "drifting_batches",
     "gaussian_batches",
+    "narrow_batch",
     "quadratic",
     "running_statistics",
 ]
+
+
+def array_paths(ctx: Context) -> list[tuple[str, Callable[[np.ndarray], Any]]]:
+    """Where a check evaluates the transform: the run's backend, and array_api_strict too on a NumPy run.
+
+    Returns ``(label, asarray)`` pairs. On NumPy arrays :mod:`bntheory.transform` runs its fused kernel
+    (:mod:`bntheory._numpy_kernels`) and bypasses its portable array-API path, the one every other backend runs; the
+    second entry, present when ``array_api_strict`` is installed, keeps that path checked in a NumPy run too.
+    """
+    paths: list[tuple[str, Callable[[np.ndarray], Any]]] = [(ctx.backend, ctx.asarray)]
+    if ctx.backend == "numpy":
+        try:
+            strict = backend.namespace("array_api_strict")
+        except backend.BackendUnavailableError:
+            return paths
+        paths.append(("array_api_strict", lambda a: backend.asarray(a, strict)))
+    return paths
 
 
 def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,6 +62,30 @@ def bn_batch(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarr
     gamma = rng.uniform(0.5, 2.0, channels) * rng.choice([-1.0, 1.0], channels)
     beta = rng.normal(size=channels)
     return x, gamma, beta
+
+
+def narrow_batch(
+    rng: np.random.Generator, shape: tuple[int, ...], spread: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":func:`bn_batch` with `x` mapped affinely to mean 1 and standard deviation `spread` (all channels alike).
+
+    Every channel then has :math:`\mu^2/\sigma^2\approx1/\mathrm{spread}^2` with a variance far from 1: one-pass
+    sums :math:`\frac1m\sum x^2-\mu^2` lose about :math:`\log_{10}(\mu^2/\sigma^2)` digits there, the regime where
+    the NumPy kernel must take its centred two-pass path (:mod:`bntheory._numpy_kernels`). Every value lies in
+    :math:`[1/2, 2]`, so ``x - 1`` is exact in floating point (Sterbenz): an oracle evaluated at the centred batch
+    ``x - 1`` computes BN and its gradients at `x` (they are invariant under a shift of a channel) without the
+    cancellation.
+
+    Raises
+    ------
+    ValueError
+        If `spread` is not in (0, 0.05] (wider batches would leave [1/2, 2]).
+    """
+    if not 0 < spread <= 0.05:
+        raise ValueError(f"spread: need a standard deviation in (0, 0.05], got {spread}")
+    x, gamma, beta = bn_batch(rng, shape)
+    # Clipped at 10 standard deviations (never reached by a Gaussian draw of this size), so x stays in [1/2, 2].
+    return 1.0 + spread * np.clip((x - x.mean()) / x.std(), -10, 10), gamma, beta
 
 
 def running_statistics(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, np.ndarray]:
