@@ -231,6 +231,7 @@ def per_sample_gradients(
     ``"frozen_statistics"``
         (d) batch statistics held constant (the terms through :math:`\mu,\sigma` dropped): depends on the batch
         through the statistics, does not sum to the gradient.
+
     Without BN all four coincide with the ordinary per-sample gradient.
     """
     torch = _torch()

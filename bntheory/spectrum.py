@@ -86,7 +86,7 @@ def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> 
 
 
 def wasserstein1(a: SpectralMeasure, b: SpectralMeasure) -> float:
-    """Earth mover's distance between two discrete measures on the line (integral of |CDF_a - CDF_b|)."""
+    """Earth mover's distance between two discrete measures on the line: the L1 distance of their CDFs."""
     grid = np.sort(np.concatenate([a.nodes, b.nodes]))
     cdf = [np.array([w[n <= x].sum() for x in grid]) for n, w in ((a.nodes, a.weights), (b.nodes, b.weights))]
     return float(np.sum(np.abs(cdf[0] - cdf[1])[:-1] * np.diff(grid)))

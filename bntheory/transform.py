@@ -7,7 +7,9 @@ Layout: inputs are ``(m, d)`` (samples in rows, one feature per column) or ``(N,
 Every function accepts NumPy, CuPy or PyTorch arrays (and anything else with an array-API namespace)
 and returns arrays of the same namespace, dtype and device. On NumPy, the training forward and
 backward go to a fused, blocked kernel (:mod:`bntheory._numpy_kernels`) that computes the same
-formulas with fewer passes over memory; everywhere else the portable path below runs.
+formulas with fewer passes over memory; everywhere else the portable path below runs. The training
+transform, its backward pass and the inference network follow [1]_; the running statistics follow PyTorch [2]_
+and Keras [3]_.
 
 References
 ----------
@@ -98,7 +100,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
 
     Parameters
     ----------
-    x : array, shape (m, d) or (N, C, *spatial)
+    x : array, shape (m, d) or (N, C, \*spatial)
         The mini-batch; statistics are per channel (axis 1) over all other axes.
     gamma, beta : array, shape (C,)
         Scale :math:`\gamma` and shift :math:`\beta`, same dtype as `x`.
@@ -233,7 +235,7 @@ def update_running_stats(
     ----------
     running_mean, running_var : array, shape (C,)
         Current estimates (libraries start from 0 and 1).
-    x : array, shape (m, C) or (N, C, *spatial)
+    x : array, shape (m, C) or (N, C, \*spatial)
         The training batch.
     momentum : float in [0, 1], keyword-only
         The library's momentum, in that library's convention. Required: the defaults of the two
@@ -275,7 +277,7 @@ def population_stats(batches: Iterable[Array]) -> tuple[Array, Array]:
 
     Parameters
     ----------
-    batches : iterable of arrays, each (m, C) or (N, C, *spatial)
+    batches : iterable of arrays, each (m, C) or (N, C, \*spatial)
         Mini-batches of one shape (the correction assumes a fixed batch size :math:`m`, counted per
         channel as in :func:`forward`).
 
@@ -353,7 +355,7 @@ def inference(
 
     Parameters
     ----------
-    x : array, shape (m, C) or (N, C, *spatial)
+    x : array, shape (m, C) or (N, C, \*spatial)
         Any batch size, including 1: nothing is estimated from `x`.
     gamma, beta, mean, var : array, shape (C,)
     eps : float, keyword-only
@@ -423,7 +425,7 @@ def fuse_conv(
 
     Parameters
     ----------
-    K : array, shape (C_out, C_in / groups, *kernel_size)
+    K : array, shape (C_out, C_in / groups, \*kernel_size)
     b : array, shape (C_out,), or None
     gamma, beta, running_mean, running_var : array, shape (C_out,)
     eps : float, keyword-only

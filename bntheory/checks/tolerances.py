@@ -119,7 +119,7 @@ FLOAT32_ORACLE = Tolerance(1e-5, "two float32 computations of one quantity: 6e-8
 #: THEORY.md §5.1's reference table (Daneshmand et al. 2020: d = N = 32, medians of 3 networks), gated entry by entry.
 #: From the seed-to-seed spread of a median of 3 networks (24 seeds of this package's streams): numerical ranks
 #: within 1 of the reference, hence +-2; soft ranks within 0.29 absolute (no BN, depth 100) and 20% relative (BN),
-#: hence |measured - reference| <= 0.3 + 0.25 reference. The stable rank in place of the soft rank is 41-49% low at
+#: hence abs(measured - reference) <= 0.3 + 0.25 reference. The stable rank in place of the soft rank is 41-49% low at
 #: depth 0 (8.2-9.4 vs 16) and fails; the false "BN keeps full rank" (32 for 10 at depth 1000) misses by 11 units.
 TABLE_RANK = Tolerance(2.0, "medians of 3 networks are within 1 of the reference rank over 24 seeds")
 TABLE_SOFT_ABS = Tolerance(0.3, "soft-rank medians of 3 networks spread by up to 0.29 absolute (no BN, depth 100)")
@@ -131,7 +131,7 @@ TABLE_SOFT_REL = Tolerance(0.25, "soft-rank medians of 3 networks spread by up t
 STATIONARY_SOFT_RANK = Tolerance(0.10, "medians of a stationary chain vary by a few percent between seeds")
 
 #: z-score gate on the Monte Carlo mean of the Gram after RC + ReLU (Nachum et al. 2024's invariant configuration):
-#: the largest over its entries of |mean - G| in standard errors of antithetic pairs; at 5 the normal tail is
+#: the largest over its entries of abs(mean - G) in standard errors of antithetic pairs; at 5 the normal tail is
 #: 5.7e-7 per entry. A 1% error in alpha is ~8 standard errors at the default size, THEORY.md §4.4's false alpha ~50.
 GRAM_SCORE = Tolerance(5.0, "5 standard errors of the Monte Carlo Gram (normal tail 6e-7); a 1% wrong alpha is ~8")
 

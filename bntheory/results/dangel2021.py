@@ -19,9 +19,9 @@ from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, ma
 from bntheory.checks.oracles import networks as oracle
 from bntheory.checks.tolerances import CLOSED_FORM, FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
-from bntheory.registry import register
+from bntheory.registry import paper
 
-CITATION = "Dangel 2021, {}, note 'Structural implications of batch normalization'"
+DANGEL2021 = paper("dangel2021", citation="Dangel 2021", source="note 'Structural implications of batch normalization'")
 NEEDS = ("torch",)
 LOSSES = ("mse", "cross_entropy")
 #: The reduction factor r of L = r sum_n l(F_n, y_n) for a batch of N, written here (THEORY.md §6), not read from
@@ -35,10 +35,10 @@ def _problem(ctx: Context, key: str, **kwargs) -> cv.Problem:
 
 # --- per-component gradients ------------------------------------------------------------------------------
 
-components = register(
-    "dangel2021.per_component",
+components = DANGEL2021.result(
+    "per_component",
     title="Per-component gradients sum to the gradient but are not per-sample gradients under BN",
-    citation=CITATION.format("§1-§2 (per-component gradients)"),
+    where="§1-§2 (per-component gradients)",
     tag="P",
     statement=(
         r"\mathbf g_n=(\mathrm J_\theta F_n)^\top\nabla_{F_n}\ell(F_n,y_n),\ \nabla_\theta L=r\sum_n\mathbf g_n;\ "
@@ -157,10 +157,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- the GGN: factors, diagonal, rank ------------------------------------------------------------------------
 
-ggn = register(
-    "dangel2021.ggn_diagonal",
+ggn = DANGEL2021.result(
+    "ggn_diagonal",
     title="The GGN of a BN network, its diagonal by back-propagating the loss-Hessian factors",
-    citation=CITATION.format("§3 (GGN) and its diagonal"),
+    where="§3 (GGN) and its diagonal",
     tag="D",
     statement=(
         r"G=r\sum_n(\mathrm J_\theta F_n)^\top S_nS_n^\top(\mathrm J_\theta F_n),\ "
@@ -234,10 +234,10 @@ def _(ctx: Context) -> Outcome:
     return _diag_error(ctx, float(len(_problem(ctx, "dangel2021.ggn").X)), ("mean",))
 
 
-rank = register(
-    "dangel2021.ggn_rank",
+rank = DANGEL2021.result(
+    "ggn_rank",
     title="rank G <= N C (square loss, attained) and <= N (C - 1) (cross-entropy), with BN",
-    citation=CITATION.format("§3 (rank bound)"),
+    where="§3 (rank bound)",
     tag="D",
     statement=r"\operatorname{rank}G\le NC\ (\text{MSE}),\quad\operatorname{rank}G\le N(C-1)\ (\text{CE}),\quad D>NC",
     assumptions=("output layer with a free bias (THEORY.md §8, THEORY-2.md §12.10: otherwise NC - C, not NC)",),
@@ -282,10 +282,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- linear operators --------------------------------------------------------------------------------------
 
-operators = register(
-    "dangel2021.operators",
+operators = DANGEL2021.result(
+    "operators",
     title="GGN and Hessian of a training-mode BN network as LinearOperators (for eigsh)",
-    citation=CITATION.format("§3; training-mode curvature"),
+    where="§3; training-mode curvature",
     tag="D",
     statement=(
         r"v\mapsto Gv=\mathrm J^\top\nabla^2_FL\,\mathrm Jv,\quad v\mapsto\nabla^2_\theta L\,v\ "

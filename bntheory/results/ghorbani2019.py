@@ -23,16 +23,16 @@ from bntheory.checks.frequency import frequency
 from bntheory.checks.oracles import networks as oracle
 from bntheory.checks.tolerances import CLOSED_FORM, IDENTITY, INTERLACING, SLQ_SCORE
 from bntheory.context import Context
-from bntheory.registry import register
+from bntheory.registry import paper
 
-CITATION = "Ghorbani, Krishnan & Xiao 2019, {}, arXiv:1901.10159"
+GHORBANI2019 = paper("ghorbani2019", citation="Ghorbani, Krishnan & Xiao 2019", arxiv="1901.10159")
 NEEDS = ("torch",)
 POWERS = range(1, 9)
 
-slq_check = register(
-    "ghorbani2019.slq",
+slq_check = GHORBANI2019.result(
+    "slq",
     title="Stochastic Lanczos quadrature of the training-mode Hessian matches its dense spectrum",
-    citation=CITATION.format("§2 (spectral density by SLQ)"),
+    where="§2 (spectral density by SLQ)",
     tag="D",
     statement=(
         r"\sum_{k,j}\tfrac1K(Q^{(k)}_{1j})^2(\theta^{(k)}_j)^p\approx\tfrac1D\operatorname{tr}H^p\ "
@@ -127,10 +127,10 @@ def _(ctx: Context) -> Outcome:
 
 # --- outliers ----------------------------------------------------------------------------------------------
 
-outliers = register(
-    "ghorbani2019.outliers",
+outliers = GHORBANI2019.result(
+    "outliers",
     title="BN removes the large isolated outlier eigenvalues of the Hessian (training mode)",
-    citation=CITATION.format("§4 (batch normalization and outliers)"),
+    where="§4 (batch normalization and outliers)",
     tag="R",
     statement=r"\lambda_{\max}/\lambda_{\rm bulk}\ \text{(BN)}<\lambda_{\max}/\lambda_{\rm bulk}\ \text{(no BN)},\ "
     r"\lambda_{\rm bulk}=95\text{th percentile of }|\lambda_i|",

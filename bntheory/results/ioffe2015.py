@@ -40,10 +40,10 @@ from bntheory.checks.oracles.bn_reference import (
 )
 from bntheory.checks.tolerances import CLOSED_FORM, FLOAT64_ORACLE
 from bntheory.context import Context
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
 
-CITATION = "Ioffe & Szegedy 2015, {}, arXiv:1502.03167"
+IOFFE2015 = paper("ioffe2015", citation="Ioffe & Szegedy 2015", arxiv="1502.03167")
 #: Shapes compared with PyTorch, and some past the NumPy kernel's size thresholds (2^14 elements: blocked; 2^18 per
 #: block; 2^19: threaded), so each of its paths is checked: MID in one block, LARGE in blocks of several rows, WIDE
 #: with rows wider than a block (blocks of one row). WIDE is drawn narrow (mean 1, standard deviation NARROW:
@@ -61,11 +61,11 @@ EPS = 1e-5
 
 # --- Algorithm 1: the training transform ----------------------------------------------------------
 
-bn_transform = register(
-    "ioffe2015.transform",
+bn_transform = IOFFE2015.result(
+    "transform",
     proof="ioffe2015_transform.py",
     title="Training-mode BN transform (Algorithm 1)",
-    citation=CITATION.format("Algorithm 1"),
+    where="Algorithm 1",
     tag="P",
     statement=(
         r"\mu_{\mathcal B}=\frac1m\sum_i x_i,\ \sigma^2_{\mathcal B}=\frac1m\sum_i(x_i-\mu_{\mathcal B})^2,\ "
@@ -162,11 +162,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- §3: back-propagation -------------------------------------------------------------------------
 
-backprop = register(
-    "ioffe2015.backprop",
+backprop = IOFFE2015.result(
+    "backprop",
     proof="ioffe2015_transform.py",
     title="Back-propagation through BN (closed forms)",
-    citation=CITATION.format("§3, back-propagation formulas"),
+    where="§3, back-propagation formulas",
     tag="P",
     statement=(
         r"\frac{\partial\ell}{\partial x_i}="
@@ -260,11 +260,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- Algorithm 2: population statistics --------------------------------------------------------------
 
-population = register(
-    "ioffe2015.population_stats",
+population = IOFFE2015.result(
+    "population_stats",
     proof="ioffe2015_transform.py",
     title="Population statistics for inference (Algorithm 2)",
-    citation=CITATION.format("Algorithm 2"),
+    where="Algorithm 2",
     tag="P",
     statement=(
         r"\mathrm E[x]\leftarrow\mathrm E_{\mathcal B}[\mu_{\mathcal B}],\quad"
@@ -364,11 +364,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- §1.3-1.4: inference is affine -------------------------------------------------------------------
 
-inference_affine = register(
-    "ioffe2015.inference_affine",
+inference_affine = IOFFE2015.result(
+    "inference_affine",
     proof="ioffe2015_transform.py",
     title="Inference-mode BN is a per-channel affine map",
-    citation=CITATION.format("Algorithm 2, step 11"),
+    where="Algorithm 2, step 11",
     tag="P",
     statement=(
         r"y=\frac{\gamma}{\sqrt{\mathrm{Var}[x]+\epsilon}}x+\Big(\beta-\frac{\gamma\,\mathrm E[x]}"
@@ -456,11 +456,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- §1.4: fusion into the preceding layer ------------------------------------------------------------
 
-fusion = register(
-    "ioffe2015.fusion",
+fusion = IOFFE2015.result(
+    "fusion",
     proof="ioffe2015_transform.py",
     title="Fusing inference-mode BN into the preceding linear or convolution layer",
-    citation=CITATION.format("Algorithm 2 (inference BN is affine); fusion algebra derived"),
+    where="Algorithm 2 (inference BN is affine); fusion algebra derived",
     tag="D",
     statement=(
         r"\mathrm{BN}_{\inf}(Wu+c)=W'u+c',\quad W'=\mathrm{diag}(a)W,\quad c'=a\odot(c-\mathrm E[x])+\beta,"

@@ -19,7 +19,7 @@ from bntheory.checks.instances.batches import drifting_batches
 from bntheory.checks.oracles.bn_reference import exact_running_stats
 from bntheory.checks.tolerances import FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 
 #: Steps of a recursion (T): T float64 updates of O(1) rounding each stay far below the IDENTITY tolerance.
 STEPS = 10
@@ -42,11 +42,14 @@ def _running_error(ctx: Context, update, weight_new: Fraction, unbiased: bool) -
     return at_most(float(worst), float(IDENTITY), detail)
 
 
-pytorch_running = register(
-    "pytorch.running_stats",
+PYTORCH = paper("pytorch", citation="PyTorch documentation")
+KERAS = paper("keras", citation="Keras 3 documentation and source")
+
+pytorch_running = PYTORCH.result(
+    "running_stats",
     proof="libraries_running_stats.py",
     title="PyTorch running statistics: momentum weighs the new batch, stored variance unbiased",
-    citation="PyTorch documentation, torch.nn.BatchNorm1d/BatchNorm2d (momentum, running_var)",
+    where="torch.nn.BatchNorm1d/BatchNorm2d (momentum, running_var)",
     tag="P",
     statement=(
         r"\hat r\leftarrow(1-p)\,\hat r+p\,v_{\mathcal B},\quad p=0.1,\quad"
@@ -102,11 +105,11 @@ def _(ctx: Context) -> Outcome:
     return _running_error(ctx, biased, Fraction(0.1), unbiased=True)
 
 
-keras_running = register(
-    "keras.running_stats",
+keras_running = KERAS.result(
+    "running_stats",
     proof="libraries_running_stats.py",
     title="Keras 3 moving statistics: momentum weighs the old value, stored variance biased",
-    citation="Keras 3 documentation and source, keras.layers.BatchNormalization (moving_mean, moving_variance)",
+    where="keras.layers.BatchNormalization (moving_mean, moving_variance)",
     tag="P",
     statement=(
         r"\hat r\leftarrow q\,\hat r+(1-q)\,v_{\mathcal B},\quad q=0.99,\quad"

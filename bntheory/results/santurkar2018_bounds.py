@@ -49,7 +49,7 @@ from bntheory.checks.oracles.mp import (
 from bntheory.checks.oracles.optimize import ray_distance
 from bntheory.checks.tolerances import CLOSED_FORM, RATIO_SLACK
 from bntheory.context import Context
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.landscape import (
     gradient_norm_steps,
@@ -59,7 +59,7 @@ from bntheory.symbolic.landscape import (
     weight_space_steps,
 )
 
-CITATION = "Santurkar et al. 2018, {}, arXiv:1805.11604"
+SANTURKAR2018 = paper("santurkar2018", citation="Santurkar et al. 2018", arxiv="1805.11604")
 #: Rounding allowance added to float64 right sides during the search only (never to a reported ratio), so the
 #: climber does not chase cancellation noise when g is nearly in span{1, y_hat}.
 _ALLOWANCE = 1e-11
@@ -120,11 +120,11 @@ def _thm4_1(ctx: Context, coefficient) -> dict[str, Inequality]:
     return {f"m={m}": spec(m) for m in ctx.by_size(quick=(3, 5), default=(3, 4, 6, 9))}
 
 
-gradient_magnitude = register(
-    "santurkar2018.thm4_1",
+gradient_magnitude = SANTURKAR2018.result(
+    "thm4_1",
     proof="santurkar2018_bounds.py",
     title="Theorem 4.1: BN bounds the gradient magnitude (Lipschitzness of the loss)",
-    citation=CITATION.format("Theorem 4.1"),
+    where="Theorem 4.1",
     tag="D",
     statement=(
         r"\|\nabla_{y_j}\hat{\mathcal L}\|^2\le\frac{\gamma^2}{\sigma_j^2}"
@@ -279,11 +279,11 @@ def _thm4_2(ctx: Context, flip_sign: bool) -> dict[str, Inequality]:
     }
 
 
-hessian_form = register(
-    "santurkar2018.thm4_2",
+hessian_form = SANTURKAR2018.result(
+    "thm4_2",
     proof="santurkar2018_bounds.py",
     title="Theorem 4.2: BN's effect on smoothness (Hessian quadratic form along the gradient)",
-    citation=CITATION.format("Theorem 4.2"),
+    where="Theorem 4.2",
     tag="D",
     statement=(
         r"v^\top\frac{\partial^2\hat{\mathcal L}}{\partial y_j\partial y_j}v\le"
@@ -354,11 +354,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- Observation 4.3: BN can represent the identity ---------------------------------------------------
 
-rescaling = register(
-    "santurkar2018.obs4_3",
+rescaling = SANTURKAR2018.result(
+    "obs4_3",
     proof="santurkar2018_bounds.py",
     title="Observation 4.3: BN does more than rescaling (gamma = sigma, beta = mu reproduce the input)",
-    citation=CITATION.format("Observation 4.3"),
+    where="Observation 4.3",
     tag="S",
     statement=r"\gamma_j=\sigma_j,\ \beta_j=\mu_j\ \Rightarrow\ z_j=\sigma_j\hat y_j+\mu_j\mathbf 1=y_j",
     assumptions=("epsilon = 0", "sigma_j the biased batch standard deviation, > 0"),
@@ -474,11 +474,11 @@ def _thm4_4(ctx: Context, frobenius: bool) -> dict[str, Inequality]:
     return {f"m={m},d={d}": spec(m, d) for m, d in sizes}
 
 
-weight_space = register(
-    "santurkar2018.thm4_4",
+weight_space = SANTURKAR2018.result(
+    "thm4_4",
     proof="santurkar2018_bounds.py",
     title="Theorem 4.4: weight-space Lipschitzness (checkable pointwise form)",
-    citation=CITATION.format("Theorem 4.4"),
+    where="Theorem 4.4",
     tag="D",
     statement=(
         r"\|X\|_2\le\lambda\ \Rightarrow\ \|\nabla_{W_j}\hat{\mathcal L}\|^2\le\lambda^2\frac{\gamma^2}{\sigma_j^2}"
@@ -589,11 +589,11 @@ def _lemma4_5(ctx: Context, sign: int) -> dict[str, Inequality]:
     return {f"d={d}": spec(d) for d in ctx.by_size(quick=(3, 8), default=(2, 5, 20))}
 
 
-initialization = register(
-    "santurkar2018.lemma4_5",
+initialization = SANTURKAR2018.result(
+    "lemma4_5",
     proof="santurkar2018_bounds.py",
     title="Lemma 4.5: BN leads to a favourable initialization",
-    citation=CITATION.format("Lemma 4.5"),
+    where="Lemma 4.5",
     tag="D",
     statement=(
         r"\langle W_0,W^*\rangle>0\ \Rightarrow\ \|W_0-\hat W^*\|^2\le\|W_0-W^*\|^2-\frac{1}{\|W^*\|^2}"

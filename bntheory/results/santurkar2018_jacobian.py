@@ -21,10 +21,10 @@ from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_t
 from bntheory.checks.tolerances import CLOSED_FORM, EQUALITY_REACH, RATIO_SLACK
 from bntheory.context import Context
 from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.jacobian import is_zero, symbolic_jacobian
 
-CITATION = "Santurkar et al. 2018, {}, arXiv:1805.11604"
+SANTURKAR2018 = paper("santurkar2018", citation="Santurkar et al. 2018", arxiv="1805.11604")
 
 
 def _jacobian_error(ctx: Context, impl, eps_values: tuple[float, ...]) -> Outcome:
@@ -99,11 +99,11 @@ def _deviations(ctx: Context) -> list[tuple[float, float, float, float]]:
     return out
 
 
-bn_jacobian_form = register(
-    "santurkar2018.bn_jacobian",
+bn_jacobian_form = SANTURKAR2018.result(
+    "bn_jacobian",
     proof="santurkar2018_jacobian.py",
     title="The BN Jacobian is (gamma/sigma) times a projector",
-    citation=CITATION.format("§4 and Fact C.1"),
+    where="§4 and Fact C.1",
     tag="D",
     statement=(
         r"\frac{\partial z}{\partial y}=\frac{\gamma}{\sigma}\Big(I-\frac1m\mathbf 1\mathbf 1^\top"
@@ -146,11 +146,11 @@ def _(ctx: Context) -> Outcome:
     return _jacobian_error(ctx, frozen, (0.0,))
 
 
-bn_jacobian_spectrum = register(
-    "santurkar2018.bn_jacobian_spectrum",
+bn_jacobian_spectrum = SANTURKAR2018.result(
+    "bn_jacobian_spectrum",
     proof="santurkar2018_jacobian.py",
     title="The BN Jacobian is symmetric, kills 1 and y_hat, and has eigenvalue gamma/sigma (m-2 times)",
-    citation=CITATION.format("§4 and Fact C.1"),
+    where="§4 and Fact C.1",
     tag="D",
     statement=(
         r"J=J^\top,\ J\mathbf 1=0,\ J\hat y=0,\ J^2=\frac{\gamma}{\sigma}J,\ "
@@ -205,11 +205,11 @@ def _(ctx: Context) -> Outcome:
     return _spectrum_error(ctx, (0.0,), factor=lambda m: np.sqrt((m - 1) / m))
 
 
-bn_jacobian_eps = register(
-    "santurkar2018.bn_jacobian_eps",
+bn_jacobian_eps = SANTURKAR2018.result(
+    "bn_jacobian_eps",
     proof="santurkar2018_jacobian.py",
     title="The BN Jacobian for eps > 0: exact form, spectrum, and its distance to the eps = 0 Jacobian",
-    citation=CITATION.format("§4 (eps = 0 there); extension derived"),
+    where="§4 (eps = 0 there); extension derived",
     tag="D",
     statement=(
         r"J_\epsilon=\frac{\gamma}{s}\Big(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat y\hat y^\top\Big),\ "

@@ -27,9 +27,9 @@ from bntheory.context import Context
 from bntheory.covariate_shift import internal_covariate_shift
 from bntheory.deep_linear import EPS, flatten, init_weights, loss_and_gradients, paired_experiment, unflatten
 from bntheory.landscape import probe_gradient_direction
-from bntheory.registry import ARRAY, register
+from bntheory.registry import ARRAY, paper
 
-CITATION = "Santurkar et al. 2018, {}, arXiv:1805.11604"
+SANTURKAR2018 = paper("santurkar2018", citation="Santurkar et al. 2018", arxiv="1805.11604")
 #: Learning rates of the paired runs: both inside the standard network's stable range on most problems
 #: (it diverges at 0.05, where BN still trains: a regime the claims do not need to be tested in).
 LRS = (0.002, 0.01)
@@ -92,11 +92,11 @@ def _bn_runs_train(ctx: Context) -> Outcome:
 
 # --- the ICS measure ---------------------------------------------------------------------------------
 
-ics_measure = register(
-    "santurkar2018.ics_measure",
+ics_measure = SANTURKAR2018.result(
+    "ics_measure",
     proof="santurkar2018_landscape.py",
     title="Internal covariate shift measure (l2 and cosine of a layer's gradient before/after earlier layers step)",
-    citation=CITATION.format("Definition 2.1"),
+    where="Definition 2.1",
     tag="R",
     statement=(
         r"\mathrm{ICS}_{\ell_2}(t,i)=\|G_{t,i}-G'_{t,i}\|_2,\ \mathrm{ICS}_{\cos}(t,i)="
@@ -149,11 +149,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- the landscape measures --------------------------------------------------------------------------
 
-landscape_measures = register(
-    "santurkar2018.landscape_measures",
+landscape_measures = SANTURKAR2018.result(
+    "landscape_measures",
     proof="santurkar2018_landscape.py",
     title="Loss variation, gradient predictiveness and effective beta-smoothness along the gradient",
-    citation=CITATION.format("§3.1"),
+    where="§3.1",
     tag="R",
     statement=(
         r"\Delta\mathcal L=\max_\eta\mathcal L(\theta-\eta g)-\min_\eta\mathcal L(\theta-\eta g),\ "
@@ -209,11 +209,11 @@ def _(ctx: Context) -> Outcome:
 
 # --- the claims on the deep linear network -----------------------------------------------------------
 
-dln_ics = register(
-    "santurkar2018.dln_ics",
+dln_ics = SANTURKAR2018.result(
+    "dln_ics",
     proof="santurkar2018_landscape.py",
     title="BN does not reduce internal covariate shift (25-layer deep linear network)",
-    citation=CITATION.format("§2.2, Figure 5 (deep linear network)"),
+    where="§2.2, Figure 5 (deep linear network)",
     tag="R",
     statement=(
         r"\text{BN network: }\overline{\mathrm{ICS}_{\cos}}\le\overline{\mathrm{ICS}_{\cos}}\text{ of the standard "
@@ -290,11 +290,11 @@ def _(ctx: Context) -> Outcome:
     )
 
 
-dln_landscape = register(
-    "santurkar2018.dln_landscape",
+dln_landscape = SANTURKAR2018.result(
+    "dln_landscape",
     proof="santurkar2018_landscape.py",
     title="BN lowers loss variation and raises gradient predictiveness (25-layer deep linear network)",
-    citation=CITATION.format("§3.1, Figure 4 and the deep-linear-network appendix figures"),
+    where="§3.1, Figure 4 and the deep-linear-network appendix figures",
     tag="R",
     statement=(
         r"\text{BN network: }\Delta\mathcal L<\Delta\mathcal L_{\text{std}}\ \text{and}\ "
