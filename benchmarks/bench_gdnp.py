@@ -24,8 +24,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from bntheory import gdnp, problems
-from bntheory.problems import spd_with_condition
+from bntheory.optim import gdnp, problems
+from bntheory.optim.problems import spd_with_condition
 
 TOL = 1e-8
 

@@ -16,8 +16,8 @@ import array_api_compat.cupy as xp
 import cupy
 import numpy as np
 
-from bntheory import gdnp, problems
 from bntheory import representations as rep
+from bntheory.optim import gdnp, problems
 
 
 def timed(fn, repeat: int = 5) -> float:

@@ -22,7 +22,7 @@ import cupy
 import numpy as np
 import torch
 
-from bntheory import transform
+from bntheory.norms import batch as transform
 
 
 def timed(fn, repeat: int = 20) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from _timing import best_time
 
-from bntheory import transform
+from bntheory.norms import batch as transform
 
 
 def measure(shape: tuple[int, ...], dtype, repeat: int) -> dict[str, float]:

@@ -73,7 +73,8 @@ gives the kill rate over the non-equivalent mutants too, issue 14's measure (at 
 How to run it (from the repository root; 2 shared cores, so nice and one job)::
 
     pip install 'cosmic-ray==8.7.0' 'coverage>=7'       # or: pip install -e '.[mutation]'
-    nice python benchmarks/mutation.py --modules bntheory/lipschitz.py bntheory/jacobian.py --sample 20
+    nice python benchmarks/mutation.py --modules bntheory/landscape/lipschitz.py bntheory/landscape/jacobian.py
+    --sample 20
     nice python benchmarks/mutation.py --sample 200 --jobs 1 --json mutation.json
     nice python benchmarks/mutation.py --jobs 2 --json mutation.json          # every mutant: hours, see below
 
@@ -87,7 +88,8 @@ after a completed run whatever the kill rate (it is a benchmark, not a gate), 1 
 Timings measured here (2 cores shared with five other sessions, load average 6 to 9, nice, ``--jobs 1``,
 ``--quick``, seed 0), on the tree of this script's commit. The one-off map (31 non-provisional results, each
 in a fresh interpreter under coverage) takes 90 to 270 s depending on the load, and is cached in the state
-directory. The validation sample ``--modules bntheory/lipschitz.py bntheory/jacobian.py --sample 20`` (20 of
+directory. The validation sample ``--modules bntheory/landscape/lipschitz.py bntheory/landscape/jacobian.py --sample
+20`` (20 of
 466 mutants) took 414 s from an empty state: 268 s of map, then 146 s for the mutants, 7.3 s each (3.7 s each
 in an earlier, less loaded run; one interpreter start is 2.3 s of it). A ``--sample 40`` over the default
 modules, map cached, took 301 s: 10.5 s per mutant run (6 s per kill, 20 s per survivor, which runs every
@@ -142,16 +144,12 @@ KIT_TESTS = (
 
 #: Library modules under test (issue 14): the transforms and BN's kernels, the theory modules and the check kit.
 DEFAULT_MODULES = (
-    "bntheory/transform.py",
-    "bntheory/_numpy_kernels.py",
-    "bntheory/jacobian.py",
-    "bntheory/lipschitz.py",
-    "bntheory/gdnp.py",
-    "bntheory/problems.py",
-    "bntheory/representations.py",
-    "bntheory/curvature.py",
-    "bntheory/spectrum.py",
     "bntheory/norms/*.py",
+    "bntheory/landscape/jacobian.py",
+    "bntheory/landscape/lipschitz.py",
+    "bntheory/optim/*.py",
+    "bntheory/representations/*.py",
+    "bntheory/curvature/*.py",
     "bntheory/checks/*.py",
     "bntheory/checks/oracles/*.py",
     "bntheory/checks/instances/*.py",
@@ -745,11 +743,11 @@ def test_mutant(job: Job, mutant: Mutant, ids: list[str], how: str, args, traces
 
 
 def unit_tests(tree: Path, module: str) -> list[Path]:
-    """The test files of `tree` that import `module` (a path such as ``bntheory/gdnp.py``), plus :data:`KIT_TESTS`
+    """The test files of `tree` that import `module` (a path such as ``bntheory/optim/gdnp.py``), plus :data:`KIT_TESTS`
     for the check kit: the second killer of a mutant that survives verify.
 
-    A file counts when one of its ``import`` statements names the module, as ``import bntheory.gdnp``,
-    ``from bntheory import gdnp`` or ``from bntheory.gdnp import ...`` (a package's ``__init__`` counts as the
+    A file counts when one of its ``import`` statements names the module, as ``import bntheory.optim.gdnp``,
+    ``from bntheory import gdnp`` or ``from bntheory.optim.gdnp import ...`` (a package's ``__init__`` counts as the
     package). Mentioning the module in a string (a dotted name in a table) does not.
     """
     dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from bntheory._io import write_bytes_atomic
-from bntheory.deep_linear import DLNTrace
+from bntheory.landscape.deep_linear import DLNTrace
 
 __all__ = ["dln_landscape_figure", "image_bytes", "rate_figure", "ratio_histograms", "representation_figure", "save"]
 
@@ -28,7 +28,7 @@ def dln_landscape_figure(runs: Mapping[tuple[str, float], Sequence[DLNTrace]]) -
     """Training loss, ICS (cosine, l2), loss variation, gradient change and effective beta per variant.
 
     One column per learning rate; lines are medians over seeds, bands the min-max range. Input as
-    returned by :func:`bntheory.deep_linear.experiment`.
+    returned by :func:`bntheory.landscape.deep_linear.experiment`.
     """
     with warnings.catch_warnings():
         # A diverged run leaves NaN columns; nan-aware medians of an all-NaN column warn and give NaN.

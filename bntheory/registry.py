@@ -260,7 +260,7 @@ def register(
         File name under ``proofs/`` of the runnable derivation (jupytext percent format) of this result.
     under_test : iterable of str
         Dotted names of the library functions whose formulas the checks put to the test
-        (``"bntheory.lipschitz.gradient_norm_bound"``). ``tests/test_power.py`` replaces each with one that
+        (``"bntheory.landscape.lipschitz.gradient_norm_bound"``). ``tests/test_power.py`` replaces each with one that
         returns NaN and requires the result to fail: a check that cannot see its function break tests nothing.
     """
     if not isinstance(id, str) or id.count(".") < 1 or not all(id.split(".")):

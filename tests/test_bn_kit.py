@@ -5,9 +5,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from bntheory import deep_linear, transform
 from bntheory.checks.instances import batches as bn_instances
 from bntheory.checks.oracles.bn_reference import exact_population_stats, exact_running_stats, flat, mp_inference
+from bntheory.landscape import deep_linear
+from bntheory.norms import batch as transform
 
 
 def test_exact_population_stats_is_algorithm_2_and_sees_a_small_bias(rng):
@@ -148,7 +149,7 @@ def test_paired_experiment_pairs_and_fingerprint(monkeypatch):
 
 @pytest.mark.parametrize("variant", deep_linear.VARIANTS)
 def test_shifted_layer_gradient_is_the_full_gradient_of_layer_i(variant, rng):
-    from bntheory.covariate_shift import internal_covariate_shift
+    from bntheory.landscape.covariate_shift import internal_covariate_shift
 
     X, Y, weights = deep_linear.regression_problem(rng, depth=6, width=4, n=12)
     noise = deep_linear.draw_noise(rng, 12, 4, 6)

@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse.linalg
 
 from bntheory import curvature as cv
-from bntheory import spectrum
 from bntheory.checks import spectral
 from bntheory.checks.oracles import networks as oracle
+from bntheory.curvature import spectrum
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import mpmath
 import numpy as np
 import pytest
 
-from bntheory import gdnp, problems
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.rates import fit_rate, pointwise_ratio
-from bntheory.problems import spd_with_condition
+from bntheory.optim import gdnp, problems
+from bntheory.optim.problems import spd_with_condition
 
 
 def _instance(rng, d=5, kappa=10.0):
@@ -76,7 +76,7 @@ def test_halfspace_gradient_matches_monte_carlo_and_finite_differences(rng):
 
 @pytest.mark.parametrize(("m", "s"), [(0.3, 0.01), (-1.0, 3.0), (4.0, 30.0), (-5.0, 300.0)])
 def test_quadrature_matches_mpmath(m, s):
-    from bntheory.problems import _gaussian_expectations
+    from bntheory.optim.problems import _gaussian_expectations
 
     phi, dphi = problems.LOSSES["softplus"]
     ours = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
@@ -271,7 +271,7 @@ def test_harnesses_refuse_non_finite_runs(monkeypatch):
         harness_optim.rayleigh_trajectories(np.random.default_rng(0), np, count=3)
 
 
-# --- defaults and argument guards of bntheory.gdnp and bntheory.problems (each at its boundary) ----------------
+# --- defaults and argument guards of bntheory.optim.gdnp and .problems (each at its boundary) -----------------
 
 
 def test_rayleigh_gd_computes_each_constant_it_is_not_given(rng):
@@ -480,7 +480,7 @@ def test_documented_defaults(rng):
 
 def test_bracket_starts_at_0618_of_the_previous_length():
     # THEORY.md §8: the first step is 0.618 |g0| (so no end point or midpoint is 0), doubling until the sign changes.
-    from bntheory.gdnp import _bracket
+    from bntheory.optim.gdnp import _bracket
 
     assert _bracket(lambda g: g - 3.0, 1.0) == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
     assert _bracket(lambda g: g + 1.0, 1.0) == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))

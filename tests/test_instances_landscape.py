@@ -24,7 +24,7 @@ from bntheory.checks.oracles.autograd import (
 )
 from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_ray_distance, mp_to_numpy
 from bntheory.checks.oracles.optimize import ray_distance
-from bntheory.jacobian import bn_jacobian, jacobian_deviation
+from bntheory.landscape.jacobian import bn_jacobian, jacobian_deviation
 
 
 def test_batches_and_orthogonal_directions(rng):

@@ -7,12 +7,12 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings, target
 from hypothesis import strategies as st
 
-from bntheory import lipschitz
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.instances.landscape import Downstream, normalized
 from bntheory.checks.oracles import torch_normalize
 from bntheory.checks.oracles.autograd import torch_hessian_form, torch_normalize_vjp
-from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
+from bntheory.landscape import lipschitz
+from bntheory.landscape.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
 
 
 @pytest.mark.parametrize(("m", "eps"), [(2, 0.0), (3, 0.0), (7, 1e-5), (16, 0.3)])

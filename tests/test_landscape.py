@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from bntheory import deep_linear
 from bntheory.backend import asarray, to_numpy
-from bntheory.covariate_shift import internal_covariate_shift
-from bntheory.landscape import probe_gradient_direction
+from bntheory.landscape import deep_linear
+from bntheory.landscape.covariate_shift import internal_covariate_shift
+from bntheory.landscape.measures import probe_gradient_direction
 
 
 def test_probe_on_a_quadratic(xp, rng):

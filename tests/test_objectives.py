@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bntheory import gdnp, problems
-from bntheory.gdnp import Problem, StructureError
+from bntheory.optim import gdnp, problems
+from bntheory.optim.gdnp import Problem, StructureError
 
 S = problems.spd_with_condition(np.random.default_rng(0), 4, 10.0)
 u = np.array([0.3, -0.2, 0.1, 0.25])

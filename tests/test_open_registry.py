@@ -28,7 +28,7 @@ import numpy as np
 
 from bntheory.checks import at_most, max_relative_error, worst
 from bntheory.registry import paper
-from bntheory.transform import forward
+from bntheory.norms.batch import forward
 
 {KEY} = paper("{key}", citation="{author} 2026", arxiv="2601.00001")
 

@@ -6,6 +6,7 @@ import pytest
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.instances import networks as nets
+from bntheory.representations import networks
 
 
 def test_steps_do_what_they_say(xp, rng):
@@ -209,10 +210,10 @@ def test_numerical_rank_with_a_given_tolerance():
 def test_device_seeds_cover_the_int64_range():
     # Distinct host streams must give distinct device streams: 256 seeds from one stream are distinct, and
     # they fill [0, 2^63) (a seed range of 2^62 or less misses the top half 256 times: probability 2^-256).
-    seeds = [rep._device_seed(np.random.default_rng(0)) for _ in range(2)]
+    seeds = [networks._device_seed(np.random.default_rng(0)) for _ in range(2)]
     assert seeds[0] == seeds[1]  # reproducible from the host stream
     g = np.random.default_rng(11)
-    many = [rep._device_seed(g) for _ in range(256)]
+    many = [networks._device_seed(g) for _ in range(256)]
     assert len(set(many)) == 256 and all(0 <= s < 2**63 for s in many) and max(many) >= 2**62
 
 
@@ -235,7 +236,7 @@ def test_weight_draws_have_the_stated_laws(xp):
     # do; both have mean 0 and variance 1 (10^5 draws: standard errors 0.003 and 0.0045).
     import array_api_compat
 
-    draw = rep._drawer(xp, np.random.default_rng(12), xp.float64)
+    draw = networks._drawer(xp, np.random.default_rng(12), xp.float64)
     normal = np.asarray(to_numpy(draw("normal", (100_000,))))
     uniform = np.asarray(to_numpy(draw("uniform", (100_000,))))
     for a in (normal, uniform):

@@ -1,11 +1,11 @@
-"""bntheory.spectrum against independent oracles: Lanczos breakdown, SLQ defaults, density, the outlier ratio."""
+"""bntheory.curvature.spectrum against independent oracles: Lanczos breakdown, SLQ defaults, density, outliers."""
 
 import numpy as np
 import pytest
 import scipy.sparse.linalg
 import scipy.stats
 
-from bntheory import spectrum
+from bntheory.curvature import spectrum
 
 
 def _three_eigenvalues(rng, D=12):

@@ -9,9 +9,10 @@ a GPU; and on CuPy where a GPU is present (CuPy refuses implicit conversions too
 import numpy as np
 import pytest
 
-from bntheory import backend, gdnp, problems
+from bntheory import backend
 from bntheory import representations as rep
-from bntheory.problems import spd_with_condition
+from bntheory.optim import gdnp, problems
+from bntheory.optim.problems import spd_with_condition
 
 
 @pytest.fixture(params=["array_api_strict", "cupy"])

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from bntheory import _numpy_kernels, transform
 from bntheory.backend import asarray, to_numpy
+from bntheory.norms import _batch_kernels as _numpy_kernels
+from bntheory.norms import batch as transform
 
 SHAPES = [(2, 3), (16, 5), (7, 4, 3, 3), (3, 2, 4), (2, 3, 2, 2, 2)]
 # Tolerances asked of the transform against PyTorch (issue 3): relative, norm-wise.

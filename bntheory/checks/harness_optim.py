@@ -1,8 +1,8 @@
 r"""Harnesses for the optimisation checks of Kohler et al. 2019: the library's runs against the check's oracles.
 
 Each harness draws its instances (:mod:`bntheory.checks.instances.optim`), runs the library under test
-(:func:`bntheory.gdnp.gdnp`, :func:`~bntheory.gdnp.gd`, :func:`~bntheory.gdnp.rayleigh_gd` on a
-:mod:`bntheory.problems` objective) on the backend `xp`, and measures the run against quantities computed from
+(:func:`bntheory.optim.gdnp.gdnp`, :func:`~bntheory.optim.gdnp.gd`, :func:`~bntheory.optim.gdnp.rayleigh_gd` on a
+:mod:`bntheory.optim.problems` objective) on the backend `xp`, and measures the run against quantities computed from
 what it drew, never from the problem object: :math:`\rho^*` and :math:`\tilde w^*` from ``numpy.linalg.lstsq``
 or ``numpy.linalg.solve``, the bound's :math:`\mu, L` from ``numpy.linalg.eigvalsh``, the pencil's eigenvalues
 from ``scipy.linalg.eigh(B, A)``. Rates come back as :class:`~bntheory.checks.rates.Trajectory` objects for
@@ -29,7 +29,6 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from bntheory import gdnp, problems
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.compare import max_relative_error, worst
 from bntheory.checks.instances.optim import (
@@ -49,6 +48,7 @@ from bntheory.checks.instances.optim import (
 )
 from bntheory.checks.rates import Trajectory, fit_rate
 from bntheory.checks.tolerances import RATE_FLOOR
+from bntheory.optim import gdnp, problems
 
 __all__ = [
     "LeastSquaresRun",
@@ -258,7 +258,7 @@ def rayleigh_reduction(rng: np.random.Generator, xp: ModuleType, *, use_pencil: 
     Per instance (d = 3, n = 40 and d = 8, n = 200, columns of scales 0.5..3):
 
     (a) :math:`\min_g f(g\,w/\|w\|_S)` by Brent's method on the library's value, against
-        :math:`\mathrm E[y^2]+\rho(w)` with :math:`\rho` from :func:`bntheory.gdnp.rayleigh_quotient`;
+        :math:`\mathrm E[y^2]+\rho(w)` with :math:`\rho` from :func:`bntheory.optim.gdnp.rayleigh_quotient`;
     (b) the bottom eigenpair of the pencil :math:`(-uu^\top, S)` (``scipy.linalg.eigh``; ``use_pencil=False``: of
         :math:`-uu^\top` alone, the wrong reading) against the OLS solution of ``numpy.linalg.lstsq``: the eigenvalue
         against :math:`\rho` at the solution, and :math:`g^*(v)v/\|v\|_S` against the solution.
@@ -299,7 +299,7 @@ def rayleigh_trajectories(
     T: int = 25,
     kappas: Sequence[float] = (2.0, 10.0, 50.0),
 ) -> list[Trajectory]:
-    r"""The per-step ratio :math:`e_t=(\lambda_1-\rho_t)/(\rho_t-\lambda_2)` of :func:`bntheory.gdnp.rayleigh_gd` runs.
+    r"""The per-step ratio :math:`e_t=(\lambda_1-\rho_t)/(\rho_t-\lambda_2)` in rayleigh_gd runs.
 
     Random instances: `count` pencils of :func:`random_pencil` (d = 2..6, condition of
     :math:`A` drawn from `kappas`), Gaussian starts; a nearly repeated top eigenvalue (gap below 1e-3 of the spread,
@@ -519,7 +519,7 @@ def halfspace_critical_gaps(
 
     Per loss and dimension: :math:`1-|\cos(\tilde w^*, S^{-1}u)|` (THEORY.md §3.6). With ``gaussian=False`` the
     inputs are the :func:`rademacher_points` with the same first two moments (negative control (i);
-    their expectation is an exact finite average, :func:`bntheory.problems.halfspace_samples`). On the host.
+    their expectation is an exact finite average, :func:`bntheory.optim.problems.halfspace_samples`). On the host.
     """
     rows = []
     for loss in problems.LOSSES:
@@ -569,7 +569,8 @@ def unit_critical_points(rng: np.random.Generator, *, dims: Sequence[int], other
     r"""Critical points of unit 0 of the tanh MLP (THEORY.md §3.9), unit 1 held ``"on the line"`` or ``"random"``.
 
     Per loss and dimension: moments from :func:`mlp_instance`, unit 1 at :math:`0.8\,S^{-1}u` or
-    a Gaussian direction, the population objective by 2-D quadrature (:func:`bntheory.problems.tanh_mlp_unit`), the
+    a Gaussian direction, the population objective by 2-D quadrature (:func:`bntheory.optim.problems.tanh_mlp_unit`),
+    the
     critical point by :func:`critical_point`. On the host; the points depend on the objective's
     value only.
     """

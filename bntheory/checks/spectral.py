@@ -1,6 +1,6 @@
 r"""Checks of spectral estimates against a dense matrix the check built: SLQ moments and Lanczos interlacing.
 
-Stochastic Lanczos quadrature (:func:`bntheory.spectrum.slq`) with :math:`k` steps per probe is a Gauss rule,
+Stochastic Lanczos quadrature (:func:`bntheory.curvature.spectrum.slq`) with :math:`k` steps per probe is a Gauss rule,
 exact for polynomials of degree :math:`\le2k-1`: probe :math:`q` contributes
 :math:`\sum_jw_j\theta_j^p=q^\top A^pq`. With Rademacher probes :math:`q=v/\sqrt D` this is Hutchinson's estimator
 of :math:`\operatorname{tr}(A^p)/D`, unbiased, with the exact per-probe variance (Hutchinson 1990; Avron &

@@ -8,7 +8,7 @@ r"""Normalizations other than BN, written once against the array API: training f
 
 Each forward returns ``(output, cache)``; :func:`backward` takes the cache of any of the first four and
 :func:`weight_norm_backward` WeightNorm's. Definitions: THEORY-2.md §9.1; backward passes: §9.2 (the gain inside
-the projector for elementwise γ). BN itself is :mod:`bntheory.transform`.
+the projector for elementwise γ). BN itself is :mod:`bntheory.norms.batch`.
 """
 
 from bntheory.norms.group import group_norm, instance_norm

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bntheory._layout import channel_shape, reduction_axes
 from bntheory._validation import check_float_array, check_nonnegative
+from bntheory.norms._layout import channel_shape, reduction_axes
 from bntheory.norms._params import affine_parameter
 from bntheory.norms.standardize import Cache, standardize
 

@@ -4,8 +4,8 @@ B. Ghorbani, S. Krishnan, Y. Xiao, "An investigation into neural net optimizatio
 density", ICML 2019, arXiv:1901.10159. Their claim (abstract, THEORY-2.md §12.7): without BN the Hessian has a
 few large isolated eigenvalues (outliers); with BN they are almost absent; the Hessian is the training-mode one.
 Checked here at small scale (dense spectra of a one-hidden-layer ReLU MLP on synthetic Gaussian-mixture data),
-so the claim keeps its [R] tag. Library code under test: :mod:`bntheory.spectrum` (Lanczos, stochastic Lanczos
-quadrature, the outlier measure) and :mod:`bntheory.curvature` (training-mode Hessian products, training); the
+so the claim keeps its [R] tag. Library code under test: :mod:`bntheory.curvature.spectrum` (Lanczos, stochastic Lanczos
+quadrature, the outlier measure) and :mod:`bntheory.curvature.network` (training-mode Hessian products, training); the
 oracles are the Hessian of BN written from primitive operations (:mod:`bntheory.checks.oracles.networks`) and
 its ``numpy.linalg.eigh``.
 """
@@ -16,13 +16,13 @@ import numpy as np
 import scipy.sparse.linalg
 
 from bntheory import curvature as cv
-from bntheory import spectrum
 from bntheory.checks import spectral
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, max_relative_error, unless_nonfinite
 from bntheory.checks.frequency import frequency
 from bntheory.checks.oracles import networks as oracle
 from bntheory.checks.tolerances import CLOSED_FORM, IDENTITY, INTERLACING, SLQ_SCORE
 from bntheory.context import Context
+from bntheory.curvature import spectrum
 from bntheory.registry import paper
 
 GHORBANI2019 = paper("ghorbani2019", citation="Ghorbani, Krishnan & Xiao 2019", arxiv="1901.10159")
@@ -52,9 +52,9 @@ slq_check = GHORBANI2019.result(
     ),
     proof="dangel2021_structure.py",
     under_test=(
-        "bntheory.spectrum.slq",
-        "bntheory.spectrum.lanczos",
-        "bntheory.curvature.hessian_vector_products",
+        "bntheory.curvature.spectrum.slq",
+        "bntheory.curvature.spectrum.lanczos",
+        "bntheory.curvature.network.hessian_vector_products",
     ),
 )
 
@@ -152,9 +152,9 @@ outliers = GHORBANI2019.result(
     ),
     proof="dangel2021_structure.py",
     under_test=(
-        "bntheory.curvature.hessian_vector_products",
-        "bntheory.curvature.gradient_descent",
-        "bntheory.spectrum.outlier_ratio",
+        "bntheory.curvature.network.hessian_vector_products",
+        "bntheory.curvature.network.gradient_descent",
+        "bntheory.curvature.spectrum.outlier_ratio",
     ),
 )
 

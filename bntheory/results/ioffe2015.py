@@ -3,7 +3,7 @@ r"""Ioffe & Szegedy 2015: the BN transform, its back-propagation, population sta
 S. Ioffe and C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing Internal
 Covariate Shift", ICML 2015, arXiv:1502.03167 (THEORY.md §1.1–§1.4, §1.6).
 
-This module states the results and wires library code (:mod:`bntheory.transform`) to independent oracles
+This module states the results and wires library code (:mod:`bntheory.norms.batch`) to independent oracles
 (:mod:`bntheory.checks.oracles`, :mod:`bntheory.checks.oracles.bn_reference`) on instances from
 :mod:`bntheory.checks.instances.batches`; it implements nothing of its own beyond the deliberately wrong variants
 that the negative controls feed to the same comparisons.
@@ -17,8 +17,6 @@ import scipy.special
 import sympy as sp
 from array_api_compat import array_namespace
 
-from bntheory import transform
-from bntheory._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, exact, max_relative_error
 from bntheory.checks.instances.batches import (
@@ -40,6 +38,8 @@ from bntheory.checks.oracles.bn_reference import (
 )
 from bntheory.checks.tolerances import CLOSED_FORM, FLOAT64_ORACLE
 from bntheory.context import Context
+from bntheory.norms import batch as transform
+from bntheory.norms._layout import channel_shape, reduction_axes, values_per_channel
 from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
 
@@ -76,7 +76,7 @@ bn_transform = IOFFE2015.result(
         "m >= 2 values per channel (all axes but the channel axis)",
         "epsilon >= 0, and sigma^2 > 0 when epsilon = 0",
     ),
-    under_test=("bntheory.transform.forward",),
+    under_test=("bntheory.norms.batch.forward",),
 )
 
 
@@ -178,7 +178,7 @@ backprop = IOFFE2015.result(
         r"\frac{\partial\ell}{\partial\beta}=\sum_i\delta_i"
     ),
     assumptions=("m >= 2", "epsilon >= 0, and sigma^2 > 0 when epsilon = 0", r"\delta_i = \partial\ell/\partial y_i"),
-    under_test=("bntheory.transform.backward", "bntheory.transform.forward"),
+    under_test=("bntheory.norms.batch.backward", "bntheory.norms.batch.forward"),
     notes=(
         "The compact projector form (s = sqrt(sigma^2 + eps)) is tagged [D] in THEORY.md §1.2; the symbolic check "
         "proves it equal to the paper's six formulas and to SymPy's derivative. The second term of dl/dmu is "
@@ -277,7 +277,7 @@ population = IOFFE2015.result(
         "bias of any size fails. The Monte Carlo check is a separate claim, about the statistics: the estimate "
         "follows its exact sampling law for Gaussian batches (unbiased, chi-square)."
     ),
-    under_test=("bntheory.transform.population_stats",),
+    under_test=("bntheory.norms.batch.population_stats",),
 )
 
 
@@ -375,7 +375,7 @@ inference_affine = IOFFE2015.result(
         r"{\sqrt{\mathrm{Var}[x]+\epsilon}}\Big)=a\odot x+b"
     ),
     assumptions=("fixed (running or population) statistics", "Var[x] + epsilon > 0"),
-    under_test=("bntheory.transform.inference", "bntheory.transform.inference_affine"),
+    under_test=("bntheory.norms.batch.inference", "bntheory.norms.batch.inference_affine"),
 )
 
 
@@ -468,7 +468,7 @@ fusion = IOFFE2015.result(
     ),
     assumptions=("BN in inference mode (fixed statistics)", "the layer's output channel axis is BN's channel axis"),
     notes="THEORY.md §1.4: [P] for the affine form, [D] for the fusion algebra; registered as [D].",
-    under_test=("bntheory.transform.fuse_linear", "bntheory.transform.fuse_conv"),
+    under_test=("bntheory.norms.batch.fuse_linear", "bntheory.norms.batch.fuse_conv"),
 )
 
 

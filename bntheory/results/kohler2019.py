@@ -6,8 +6,8 @@ arXiv:1805.10694 (THEORY.md §3; Kohler and Daneshmand contributed equally, THEO
 could not be consulted: theorem numbers are not given, statements are named as in THEORY.md, and their tags are
 carried over ([D] derived here, [R] recalled).
 
-Library code under test: :mod:`bntheory.gdnp` (GDNP, its direction gradient, the Rayleigh iteration, plain GD)
-and :mod:`bntheory.problems`. Instances and oracles: :mod:`bntheory.checks.instances.optim` (mpmath central
+Library code under test: :mod:`bntheory.optim.gdnp` (GDNP, its direction gradient, the Rayleigh iteration, plain GD)
+and :mod:`bntheory.optim.problems`. Instances and oracles: :mod:`bntheory.checks.instances.optim` (mpmath central
 differences, ``numpy.linalg.lstsq``, ``scipy.linalg.eigh``, BFGS on the value alone), run by
 :mod:`bntheory.checks.harness_optim`. Every rate bound is computed from the matrices the check drew, never from
 the problem object, and checked step by step above a rounding floor (THEORY.md §8) by
@@ -22,7 +22,6 @@ import dataclasses
 import numpy as np
 import scipy.linalg
 
-from bntheory import gdnp, problems
 from bntheory.backend import to_numpy
 from bntheory.checks import harness_optim as harness
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error
@@ -42,7 +41,8 @@ from bntheory.checks.oracles.exact import exact_rayleigh_step
 from bntheory.checks.rates import faster_rate_violated, rate_check
 from bntheory.checks.tolerances import BRENT_ARGMIN, CLOSED_FORM, FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
-from bntheory.problems import spd_with_condition
+from bntheory.optim import gdnp, problems
+from bntheory.optim.problems import spd_with_condition
 from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.decoupling import decoupling_steps, rayleigh_steps
@@ -66,7 +66,7 @@ decoupling = KOHLER2019.result(
     assumptions=("E[x] = 0 and S = E[x x^T] positive definite", "population BN, epsilon and bias dropped"),
     notes="THEORY.md §3.1-§3.2: wording [R], algebra [D].",
     proof="kohler2019_decoupling.py",
-    under_test=("bntheory.gdnp.direction_gradient", "bntheory.problems.least_squares_moments"),
+    under_test=("bntheory.optim.gdnp.direction_gradient", "bntheory.optim.problems.least_squares_moments"),
 )
 
 
@@ -124,7 +124,11 @@ rayleigh = KOHLER2019.result(
         "solution: both are checked against the samples the check drew (numpy.linalg.lstsq)."
     ),
     proof="kohler2019_decoupling.py",
-    under_test=("bntheory.gdnp.rayleigh_quotient", "bntheory.problems.least_squares", "bntheory.gdnp.gdnp"),
+    under_test=(
+        "bntheory.optim.gdnp.rayleigh_quotient",
+        "bntheory.optim.problems.least_squares",
+        "bntheory.optim.gdnp.gdnp",
+    ),
 )
 
 
@@ -177,7 +181,7 @@ rayleigh_rate = KOHLER2019.result(
         "control); the control claims a rate 10% faster than the bound and fails by a modest margin."
     ),
     proof="kohler2019_rates.py",
-    under_test=("bntheory.gdnp.rayleigh_gd",),
+    under_test=("bntheory.optim.gdnp.rayleigh_gd",),
 )
 
 
@@ -247,7 +251,7 @@ ls_rate = KOHLER2019.result(
         "u^T w_0 = 0 is refused by gdnp() with a ValueError (the step is 0/0), tested in tests/test_gdnp.py."
     ),
     proof="kohler2019_rates.py",
-    under_test=("bntheory.gdnp.gdnp", "bntheory.gdnp.gd", "bntheory.problems.least_squares"),
+    under_test=("bntheory.optim.gdnp.gdnp", "bntheory.optim.gdnp.gd", "bntheory.optim.problems.least_squares"),
 )
 
 #: THEORY.md §3.5(ii): at least 50 instances, so that the (1 - mu/L)^(4t) control meets a violation.
@@ -358,7 +362,7 @@ halfspace_lemma = KOHLER2019.result(
         "Gauss-Legendre panels and Gaussian-conditioning gradient, at |w| scales 1 and 30 (a sharp transition)."
     ),
     proof="kohler2019_halfspaces.py",
-    under_test=("bntheory.problems.halfspace",),
+    under_test=("bntheory.optim.problems.halfspace",),
 )
 
 
@@ -429,7 +433,7 @@ gdnp_direction = KOHLER2019.result(
         "(tests/test_gdnp.py shows it)."
     ),
     proof="kohler2019_halfspaces.py",
-    under_test=("bntheory.gdnp.gdnp", "bntheory.problems.halfspace"),
+    under_test=("bntheory.optim.gdnp.gdnp", "bntheory.optim.problems.halfspace"),
 )
 
 
@@ -536,7 +540,7 @@ mlp_lemma = KOHLER2019.result(
         "when the other unit is on the line, so a miss is far above quadrature and optimizer error."
     ),
     proof="kohler2019_mlp.py",
-    under_test=("bntheory.problems.tanh_mlp_unit",),
+    under_test=("bntheory.optim.problems.tanh_mlp_unit",),
 )
 
 
@@ -573,7 +577,7 @@ mlp_on_line = KOHLER2019.result(
         "adversarial start (u orthogonal to the flattest eigenvector, 1% off the line) nearly attains it."
     ),
     proof="kohler2019_mlp.py",
-    under_test=("bntheory.problems.tanh_mlp_unit", "bntheory.gdnp.gdnp"),
+    under_test=("bntheory.optim.problems.tanh_mlp_unit", "bntheory.optim.gdnp.gdnp"),
 )
 
 
@@ -628,7 +632,7 @@ gdnp_vs_gd = KOHLER2019.result(
         "plain GD wins: that is the negative control."
     ),
     proof="kohler2019_halfspaces.py",
-    under_test=("bntheory.gdnp.gdnp", "bntheory.gdnp.gd", "bntheory.problems.halfspace"),
+    under_test=("bntheory.optim.gdnp.gdnp", "bntheory.optim.gdnp.gd", "bntheory.optim.problems.halfspace"),
 )
 
 

@@ -11,14 +11,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from bntheory import transform
-from bntheory._layout import values_per_channel
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_most, max_relative_error
 from bntheory.checks.instances.batches import drifting_batches
 from bntheory.checks.oracles.bn_reference import exact_running_stats
 from bntheory.checks.tolerances import FLOAT64_ORACLE, IDENTITY
 from bntheory.context import Context
+from bntheory.norms import batch as transform
+from bntheory.norms._layout import values_per_channel
 from bntheory.registry import ARRAY, paper
 
 #: Steps of a recursion (T): T float64 updates of O(1) rounding each stay far below the IDENTITY tolerance.
@@ -58,7 +58,7 @@ pytorch_running = PYTORCH.result(
     ),
     assumptions=("running_mean starts at 0, running_var at 1", "n = values per channel (N*H*W for images)"),
     notes="Training normalizes with the biased variance; only the stored running_var is unbiased.",
-    under_test=("bntheory.transform.update_running_stats",),
+    under_test=("bntheory.norms.batch.update_running_stats",),
 )
 
 
@@ -123,7 +123,7 @@ keras_running = KERAS.result(
         "torch backends use a one-pass variance, §11.4). Legacy tf.keras fused kernels may store a "
         "Bessel-corrected variance [R]; nothing is claimed about them."
     ),
-    under_test=("bntheory.transform.update_running_stats",),
+    under_test=("bntheory.norms.batch.update_running_stats",),
 )
 
 

@@ -4,7 +4,8 @@ S. Santurkar, D. Tsipras, A. Ilyas and A. Madry, "How does batch normalization h
 NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.4-§2.8, THEORY-2.md §12.5-§12.6, pitfalls §8). Derivation:
 ``proofs/santurkar2018_bounds.py``.
 
-Under test: the right sides in :mod:`bntheory.lipschitz` and :func:`bntheory.transform.forward`. Each inequality is
+Under test: the right sides in :mod:`bntheory.landscape.lipschitz` and :func:`bntheory.norms.batch.forward`. Each
+inequality is
 an :class:`~bntheory.checks.inequality.Inequality`: its left side from PyTorch autograd (float64, during the search)
 and mpmath at 50-60 digits (the reported points), its right side from the library function on the backend of the
 run, and its equality case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
@@ -18,7 +19,6 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
-from bntheory import lipschitz, transform
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error, worst
 from bntheory.checks.inequality import Inequality, Params, attack_family, batch, matrix, nonneg, scalar, vector
@@ -49,6 +49,8 @@ from bntheory.checks.oracles.mp import (
 from bntheory.checks.oracles.optimize import ray_distance
 from bntheory.checks.tolerances import CLOSED_FORM, RATIO_SLACK
 from bntheory.context import Context
+from bntheory.landscape import lipschitz
+from bntheory.norms import batch as transform
 from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.batchnorm import residuals
 from bntheory.symbolic.landscape import (
@@ -140,7 +142,7 @@ gradient_magnitude = SANTURKAR2018.result(
         "independent transcriptions [S]. A 1/sqrt(m) rendering of the last coefficient circulates; it is false for "
         "m > 2 and is the negative control. Equality at eps = 0 (any g) and at eps > 0 with <g, y_hat> = 0."
     ),
-    under_test=("bntheory.lipschitz.gradient_norm_bound",),
+    under_test=("bntheory.landscape.lipschitz.gradient_norm_bound",),
 )
 
 
@@ -304,7 +306,7 @@ hessian_form = SANTURKAR2018.result(
         "inner products; every instance is an equality instance. The paper's second, conditional form ('if H "
         "preserves relative norms') is informal and is not tested."
     ),
-    under_test=("bntheory.lipschitz.hessian_form_bound",),
+    under_test=("bntheory.landscape.lipschitz.hessian_form_bound",),
 )
 
 
@@ -363,7 +365,7 @@ rescaling = SANTURKAR2018.result(
     statement=r"\gamma_j=\sigma_j,\ \beta_j=\mu_j\ \Rightarrow\ z_j=\sigma_j\hat y_j+\mu_j\mathbf 1=y_j",
     assumptions=("epsilon = 0", "sigma_j the biased batch standard deviation, > 0"),
     notes="THEORY.md §2.6 [S]: every minimum of the non-BN landscape is attained in the BN landscape.",
-    under_test=("bntheory.transform.forward",),
+    under_test=("bntheory.norms.batch.forward",),
 )
 
 
@@ -495,7 +497,7 @@ weight_space = SANTURKAR2018.result(
         "[D]; it is attained when eps = 0 and X's top left singular vector is grad_y L_hat (the aligned batch "
         "X = [y, 2||y|| u/||u||, 0, ...], W_j = e_1), which the attack declares as its equality case."
     ),
-    under_test=("bntheory.lipschitz.weight_gradient_bound",),
+    under_test=("bntheory.landscape.lipschitz.weight_gradient_bound",),
 )
 
 
@@ -608,7 +610,7 @@ initialization = SANTURKAR2018.result(
         "with equality for W_hat* on the ray: every pair is an equality instance. The control violates "
         "<W0, W*> > 0, where the infimum over c > 0 is ||W0||^2 (c -> 0+) and exceeds the right side."
     ),
-    under_test=("bntheory.lipschitz.rescaling_distance_bound", "bntheory.transform.forward"),
+    under_test=("bntheory.landscape.lipschitz.rescaling_distance_bound", "bntheory.norms.batch.forward"),
 )
 
 

@@ -4,8 +4,9 @@ S. Santurkar, D. Tsipras, A. Ilyas and A. Madry, "How does batch normalization h
 NeurIPS 2018, arXiv:1805.11604, §4 and Fact C.1 (THEORY.md §2.3, pitfalls §8). Derivation:
 ``proofs/santurkar2018_jacobian.py``.
 
-Under test: :func:`bntheory.jacobian.bn_jacobian`, :func:`~bntheory.jacobian.bn_jacobian_eigenvalues` and
-:func:`~bntheory.jacobian.jacobian_deviation`, on the backend of the run. The reference is the Jacobian of
+Under test: :func:`bntheory.landscape.jacobian.bn_jacobian`,
+:func:`~bntheory.landscape.jacobian.bn_jacobian_eigenvalues` and
+:func:`~bntheory.landscape.jacobian.jacobian_deviation`, on the backend of the run. The reference is the Jacobian of
 Algorithm 1 by 50-digit central differences (:func:`bntheory.checks.oracles.mp.mp_jacobian`), never the closed form.
 """
 
@@ -20,7 +21,7 @@ from bntheory.checks.instances.landscape import draw_batch
 from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_to_numpy
 from bntheory.checks.tolerances import CLOSED_FORM, EQUALITY_REACH, RATIO_SLACK
 from bntheory.context import Context
-from bntheory.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
+from bntheory.landscape.jacobian import bn_jacobian, bn_jacobian_eigenvalues, jacobian_deviation
 from bntheory.registry import ARRAY, paper
 from bntheory.symbolic.jacobian import is_zero, symbolic_jacobian
 
@@ -114,7 +115,7 @@ bn_jacobian_form = SANTURKAR2018.result(
         "THEORY.md §2.3: the matrix form is [D]; the paper's Fact C.1 states it entrywise [S]. Verified by SymPy "
         "for m = 2..6 exactly (with symbolic epsilon, then epsilon = 0)."
     ),
-    under_test=("bntheory.jacobian.bn_jacobian",),
+    under_test=("bntheory.landscape.jacobian.bn_jacobian",),
 )
 
 
@@ -160,10 +161,10 @@ bn_jacobian_spectrum = SANTURKAR2018.result(
     assumptions=("epsilon = 0", "m >= 2", "sigma > 0"),
     notes=(
         "THEORY.md §2.3 [D]: (sigma/gamma) J is the orthogonal projector onto {1, y_hat}^perp, rank m-2. The "
-        "claimed spectrum is bntheory.jacobian.bn_jacobian_eigenvalues; the Jacobian it is compared with is "
+        "claimed spectrum is bntheory.landscape.jacobian.bn_jacobian_eigenvalues; the Jacobian it is compared with is "
         "Algorithm 1's by mpmath central differences."
     ),
-    under_test=("bntheory.jacobian.bn_jacobian_eigenvalues",),
+    under_test=("bntheory.landscape.jacobian.bn_jacobian_eigenvalues",),
 )
 
 
@@ -227,9 +228,9 @@ bn_jacobian_eps = SANTURKAR2018.result(
         "the maximum changes argument."
     ),
     under_test=(
-        "bntheory.jacobian.bn_jacobian",
-        "bntheory.jacobian.bn_jacobian_eigenvalues",
-        "bntheory.jacobian.jacobian_deviation",
+        "bntheory.landscape.jacobian.bn_jacobian",
+        "bntheory.landscape.jacobian.bn_jacobian_eigenvalues",
+        "bntheory.landscape.jacobian.jacobian_deviation",
     ),
 )
 

@@ -6,8 +6,8 @@ S. Santurkar, D. Tsipras, A. Ilyas and A. Madry, "How does batch normalization h
 NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.1–§2.2). The definitions are recalled, not confirmed from
 the paper's text ([R]), so every record here is provisional: run and reported, never gating.
 
-Library code under test: :mod:`bntheory.covariate_shift`, :mod:`bntheory.landscape`,
-:mod:`bntheory.deep_linear`. The claims are checked as frequencies over paired runs (same data, same
+Library code under test: :mod:`bntheory.landscape.covariate_shift`, :mod:`bntheory.landscape.measures`,
+:mod:`bntheory.landscape.deep_linear`. The claims are checked as frequencies over paired runs (same data, same
 initial weights, same seed; one pair per seed and learning rate) with an exact Clopper–Pearson bound:
 a claim is supported when the 95% lower bound on the frequency of the claimed ordering exceeds 1/2.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bntheory import deep_linear
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most, max_relative_error
 from bntheory.checks.frequency import frequency
@@ -24,9 +23,10 @@ from bntheory.checks.instances.batches import quadratic
 from bntheory.checks.oracles.dln_reference import torch_dln_loss_and_grads, torch_ics
 from bntheory.checks.tolerances import CLOSED_FORM, CONFIDENCE, IDENTITY
 from bntheory.context import Context
-from bntheory.covariate_shift import internal_covariate_shift
-from bntheory.deep_linear import EPS, flatten, init_weights, loss_and_gradients, paired_experiment, unflatten
-from bntheory.landscape import probe_gradient_direction
+from bntheory.landscape import deep_linear
+from bntheory.landscape.covariate_shift import internal_covariate_shift
+from bntheory.landscape.deep_linear import EPS, flatten, init_weights, loss_and_gradients, paired_experiment, unflatten
+from bntheory.landscape.measures import probe_gradient_direction
 from bntheory.registry import ARRAY, paper
 
 SANTURKAR2018 = paper("santurkar2018", citation="Santurkar et al. 2018", arxiv="1805.11604")
@@ -108,7 +108,7 @@ ics_measure = SANTURKAR2018.result(
         "THEORY.md §2.1: definition recalled ([R]); THEORY-2.md §12 item 5 finds it in two independent "
         "transcriptions ([S]); kept [R] here until the primary text is read."
     ),
-    under_test=("bntheory.covariate_shift.internal_covariate_shift",),
+    under_test=("bntheory.landscape.covariate_shift.internal_covariate_shift",),
 )
 
 
@@ -166,7 +166,7 @@ landscape_measures = SANTURKAR2018.result(
         "1/2 theta^T Q theta the measures have closed forms (beta_eff = ||Qg||/||g|| <= lambda_max(Q)), "
         "the oracle here."
     ),
-    under_test=("bntheory.landscape.probe_gradient_direction",),
+    under_test=("bntheory.landscape.measures.probe_gradient_direction",),
 )
 
 
@@ -234,9 +234,9 @@ dln_ics = SANTURKAR2018.result(
         "a different false claim, the popular one sharpened (BN halves the ICS, 1 - cos), on fresh problems."
     ),
     under_test=(
-        "bntheory.covariate_shift.internal_covariate_shift",
-        "bntheory.deep_linear.loss_and_gradients",
-        "bntheory.deep_linear.train",
+        "bntheory.landscape.covariate_shift.internal_covariate_shift",
+        "bntheory.landscape.deep_linear.loss_and_gradients",
+        "bntheory.landscape.deep_linear.train",
     ),
 )
 
@@ -316,9 +316,9 @@ dln_landscape = SANTURKAR2018.result(
         "fresh problems."
     ),
     under_test=(
-        "bntheory.landscape.probe_gradient_direction",
-        "bntheory.deep_linear.loss_and_gradients",
-        "bntheory.deep_linear.train",
+        "bntheory.landscape.measures.probe_gradient_direction",
+        "bntheory.landscape.deep_linear.loss_and_gradients",
+        "bntheory.landscape.deep_linear.train",
     ),
 )
 

@@ -29,8 +29,9 @@ __all__ = [
 def array_paths(ctx: Context) -> list[tuple[str, Callable[[np.ndarray], Any]]]:
     """Where a check evaluates the transform: the run's backend, and array_api_strict too on a NumPy run.
 
-    Returns ``(label, asarray)`` pairs. On NumPy arrays :mod:`bntheory.transform` runs its fused kernel
-    (:mod:`bntheory._numpy_kernels`) and bypasses its portable array-API path, the one every other backend runs; the
+    Returns ``(label, asarray)`` pairs. On NumPy arrays :mod:`bntheory.norms.batch` runs its fused kernel
+    (:mod:`bntheory.norms._batch_kernels`) and bypasses its portable array-API path, the one every other backend
+    runs; the
     second entry, present when ``array_api_strict`` is installed, keeps that path checked in a NumPy run too.
     """
     paths: list[tuple[str, Callable[[np.ndarray], Any]]] = [(ctx.backend, ctx.asarray)]
@@ -71,7 +72,7 @@ def narrow_batch(
 
     Every channel then has :math:`\mu^2/\sigma^2\approx1/\mathrm{spread}^2` with a variance far from 1: one-pass
     sums :math:`\frac1m\sum x^2-\mu^2` lose about :math:`\log_{10}(\mu^2/\sigma^2)` digits there, the regime where
-    the NumPy kernel must take its centred two-pass path (:mod:`bntheory._numpy_kernels`). Every value lies in
+    the NumPy kernel must take its centred two-pass path (:mod:`bntheory.norms._batch_kernels`). Every value lies in
     :math:`[1/2, 2]`, so ``x - 1`` is exact in floating point (Sterbenz): an oracle evaluated at the centred batch
     ``x - 1`` computes BN and its gradients at `x` (they are invariant under a shift of a channel) without the
     cancellation.

@@ -1,7 +1,7 @@
 r"""Instances and independent oracles for the optimisation results of Kohler et al. 2019 (THEORY.md §3).
 
-What a rate or critical-point check needs besides the library under test (:mod:`bntheory.gdnp`,
-:mod:`bntheory.problems`):
+What a rate or critical-point check needs besides the library under test (:mod:`bntheory.optim.gdnp`,
+:mod:`bntheory.optim.problems`):
 
 * random instances: SPD moments with a given condition number, least-squares samples, halfspace moments with
   :math:`u^\top S^{-1}u=\tfrac12` (so that :math:`z\sim\mathcal N(u,S-uu^\top)` exists, THEORY.md §3.8), the tanh MLP;
@@ -11,7 +11,7 @@ What a rate or critical-point check needs besides the library under test (:mod:`
   :math:`r\perp S^{-1/2}u` to :math:`(I-S/L)r` to first order, so an error along :math:`v_\mu` contracts by exactly
   :math:`1-\mu/L` and the gap :math:`\rho-\rho^*\propto|r|^2` by :math:`(1-\mu/L)^2`; the second-order terms make it
   contract slightly faster (the per-step ratio to the bound is :math:`1-O(|r|^2)`);
-* the bound's constants computed from what the check built, never read from a :class:`~bntheory.gdnp.Problem`:
+* the bound's constants computed from what the check built, never read from a :class:`~bntheory.optim.gdnp.Problem`:
   :math:`\mu, L` by ``numpy.linalg.eigvalsh``, the pencil's eigenvalues by ``scipy.linalg.eigh(B, A)``;
 * oracles: the OLS solution by ``numpy.linalg.lstsq``, critical points by BFGS on an objective's value alone
   (finite-difference gradients), the least-squares BN objective in mpmath, the halfspace objective and its
@@ -39,7 +39,7 @@ import scipy.optimize
 
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import max_relative_error, worst
-from bntheory.problems import spd_with_condition
+from bntheory.optim.problems import spd_with_condition
 
 __all__ = [
     "OLS",
@@ -329,7 +329,7 @@ def mp_least_squares_bn(S: np.ndarray, u: np.ndarray, g: float) -> Callable[[lis
 
     Here :math:`\tilde w=gv/\|v\|_S` and :math:`\mathrm E[y^2]=1`; for
     :func:`bntheory.checks.oracles.mp_central_gradient`: an oracle for the direction gradient of THEORY.md §3.2
-    that shares nothing with :mod:`bntheory.gdnp`.
+    that shares nothing with :mod:`bntheory.optim.gdnp`.
     """
     d = u.size
 
@@ -363,7 +363,8 @@ def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tu
     ``scipy.integrate.quad`` (adaptive Gauss–Kronrod, relative tolerance 2e-14, split at the loss's transition
     :math:`t=-m/s`); the gradient is the complex-step derivative :math:`\partial_if=\mathrm{Im}\,f(\tilde w+ihe_i)/h`
     (:math:`h=10^{-30}`: no cancellation, exact to rounding for a holomorphic integrand), the same quadrature of the
-    imaginary part. It shares nothing with :func:`bntheory.problems.halfspace` (a fixed composite Gauss–Legendre rule
+    imaginary part. It shares nothing with :func:`bntheory.optim.problems.halfspace` (a fixed composite
+    Gauss–Legendre rule
     and the Gaussian-conditioning formula for the gradient).
     """
     import scipy.integrate  # here, not at import: 0.1 s that only this oracle's users should pay

@@ -8,7 +8,7 @@ r"""Independent oracles: references written from the definitions, never from the
   exact population and running statistics, PyTorch eval-mode layers, a direct convolution);
 * :mod:`~bntheory.checks.oracles.dln_reference`: the deep linear network and its measures rebuilt in PyTorch;
 * :mod:`~bntheory.checks.oracles.networks`: the curvature networks rebuilt from ``torch.nn`` (first order) and
-  from primitive operations (second order), independent of :class:`bntheory.curvature.Model`;
+  from primitive operations (second order), independent of :class:`bntheory.curvature.network.Model`;
 * :mod:`~bntheory.checks.oracles.optimize`: quantities defined as an optimum, by a generic SciPy optimiser.
 
 PyTorch's native training-mode ``batch_norm`` is never a second-order oracle: its Hessians through

@@ -7,7 +7,7 @@ r"""References for the BN transform's results, written from the definitions (Iof
   formulas at the check's inputs);
 * PyTorch (optional, imported lazily): ``BatchNorm1d/2d`` in eval mode with given buffers.
 
-None of them calls :mod:`bntheory.transform`.
+None of them calls :mod:`bntheory.norms.batch`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 r"""PyTorch references for the deep-linear-network measures of Santurkar et al. 2018 (THEORY.md §2.1–§2.2).
 
 The network is rebuilt from ``torch`` primitives (BN from :func:`~bntheory.checks.oracles.autograd.torch_normalize`,
-not :mod:`bntheory.transform`) and differentiated by autograd, so these references share no code with
-:mod:`bntheory.deep_linear`, :mod:`bntheory.covariate_shift` or :mod:`bntheory.landscape`. PyTorch is imported
+not :mod:`bntheory.norms.batch`) and differentiated by autograd, so these references share no code with
+:mod:`bntheory.landscape.deep_linear`, :mod:`bntheory.landscape.covariate_shift` or
+:mod:`bntheory.landscape.measures`. PyTorch is imported
 lazily.
 """
 

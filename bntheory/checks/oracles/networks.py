@@ -1,6 +1,6 @@
-r"""Network oracles for the curvature checks, independent of :class:`bntheory.curvature.Model`.
+r"""Network oracles for the curvature checks, independent of :class:`bntheory.curvature.network.Model`.
 
-The library's model (:mod:`bntheory.curvature`) is a one-hidden-layer MLP
+The library's model (:mod:`bntheory.curvature.network`) is a one-hidden-layer MLP
 :math:`F(X,\theta)=W_2\,\phi(\mathrm{BN}(W_1X+b_1))+b_2` with training-mode BN, on one flat parameter vector
 :math:`\theta=(W_1,b_1,\gamma,\beta,W_2,b_2)` (THEORY.md §6). The oracles here rebuild that network without
 its code, in two ways (issue 14; THEORY-2.md §11.1):

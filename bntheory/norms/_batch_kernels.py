@@ -1,6 +1,6 @@
 r"""NumPy kernels for the training-mode BN forward and backward: the same formulas, fewer memory passes.
 
-The portable array-API path in :mod:`bntheory.transform` makes one full-size temporary per operation,
+The portable array-API path in :mod:`bntheory.norms.batch` makes one full-size temporary per operation,
 so a large batch crosses main memory about ten times. Here the batch is cut into row blocks small
 enough to stay in the L2 cache, every pass reads a block once and does its arithmetic in place, and
 blocks are split between threads (NumPy releases the GIL inside ufuncs and reductions).

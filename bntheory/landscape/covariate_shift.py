@@ -64,7 +64,7 @@ def internal_covariate_shift(
     shifted_gradient : callable, optional
         ``shifted_gradient(stepped, i)`` returns :math:`G'_{t,i}`, the gradient of layer i alone at
         ``stepped[:i] + params[i:]`` (`stepped` is every layer after its step), for models that can compute it
-        more cheaply than a full gradient (:func:`bntheory.deep_linear.shifted_layer_gradient`). By default
+        more cheaply than a full gradient (:func:`bntheory.landscape.deep_linear.shifted_layer_gradient`). By default
         ``gradients(stepped[:i] + params[i:])[i]``.
 
     Returns

@@ -13,7 +13,7 @@ At parameters :math:`\theta` with gradient :math:`g=\nabla\mathcal L(\theta)` an
 The definitions are recalled, not confirmed from the paper's text, and the paper's range of
 :math:`\eta` is not confirmed either (THEORY.md §2.2, [R]); callers choose the step sizes.
 
-Parameters are one flat vector here; :func:`bntheory.deep_linear.flatten` adapts layered models.
+Parameters are one flat vector here; :func:`bntheory.landscape.deep_linear.flatten` adapts layered models.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ The network maps a batch :math:`X\in\mathbb R^{n\times d}` (samples in rows) thr
     and standard deviation redrawn at every step: the "noisy BN" network that Santurkar et al. use to
     inject distributional instability (non-zero mean, non-unit variance, time-varying).
 
-Forward and backward use :mod:`bntheory.transform`; the gradients are checked against PyTorch autograd
+Forward and backward use :mod:`bntheory.norms.batch`; the gradients are checked against PyTorch autograd
 in the tests. Everything is NumPy: the experiment is small and dominated by per-layer overhead.
 
 References
@@ -34,9 +34,9 @@ from typing import Literal
 
 import numpy as np
 
-from bntheory import transform
-from bntheory.covariate_shift import internal_covariate_shift
-from bntheory.landscape import probe_gradient_direction
+from bntheory.landscape.covariate_shift import internal_covariate_shift
+from bntheory.landscape.measures import probe_gradient_direction
+from bntheory.norms import batch as transform
 
 __all__ = [
     "VARIANTS",
@@ -290,8 +290,8 @@ def train(
     :math:`A` (:math:`A_{ij}\sim\mathcal N(0,1/d)`). Data, initial weights and noise depend on `seed` only,
     so the variants are compared on identical problems and starting points (a paired comparison).
     Every `measure_every` steps the run records the ICS of every layer
-    (:func:`~bntheory.covariate_shift.internal_covariate_shift`) and probes the landscape along the
-    gradient at step sizes ``lr * eta_multiples`` (:func:`~bntheory.landscape.probe_gradient_direction`).
+    (:func:`~bntheory.landscape.covariate_shift.internal_covariate_shift`) and probes the landscape along the
+    gradient at step sizes ``lr * eta_multiples`` (:func:`~bntheory.landscape.measures.probe_gradient_direction`).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")

@@ -59,7 +59,7 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - the test environment has torch
-        raise ImportError("bntheory.curvature needs PyTorch: pip install 'bntheory[oracle]'") from exc
+        raise ImportError("bntheory.curvature.network needs PyTorch: pip install 'bntheory[oracle]'") from exc
     return torch
 
 

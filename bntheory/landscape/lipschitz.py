@@ -53,7 +53,8 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> 
         \|\nabla_{y}\hat{\mathcal L}\|^2\le\frac{\gamma^2}{s^2}\Big(\|g\|^2-\frac1m\langle\mathbf 1,g\rangle^2
             -\frac1m\langle g,\hat y\rangle^2\Big)
 
-    An equality when :math:`\epsilon=0` (Pythagoras for the projector of :func:`bntheory.jacobian.bn_jacobian`);
+    An equality when :math:`\epsilon=0` (Pythagoras for the projector of
+    :func:`bntheory.landscape.jacobian.bn_jacobian`);
     for :math:`\epsilon>0` the :math:`\epsilon`-normalized :math:`\hat y` is used throughout (THEORY.md §8) and
     the inequality is strict unless :math:`\langle g,\hat y\rangle=0`. The coefficient of the last term is
     :math:`1/m`; a :math:`1/\sqrt m` rendering that circulates is false for :math:`m>2`.

@@ -1,0 +1,387 @@
+r"""Built-in objectives for :mod:`bntheory.optim.gdnp`: least squares and learning halfspaces with Gaussian inputs.
+
+Both are functions of one unit's weights :math:`\tilde w` and carry the moments :math:`S`, :math:`u` that
+GDNP needs (Kohler et al. 2019, arXiv:1805.10694; THEORY.md §3.3, §3.6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from bntheory.backend import asarray, to_numpy
+from bntheory.optim.gdnp import Problem, spd_extremes
+
+__all__ = [
+    "LOSSES",
+    "halfspace",
+    "halfspace_samples",
+    "least_squares",
+    "least_squares_moments",
+    "spd_with_condition",
+    "tanh_mlp_unit",
+]
+
+Array = Any
+
+
+def spd_with_condition(rng: np.random.Generator, d: int, kappa: float) -> np.ndarray:
+    """A random symmetric positive definite matrix with eigenvalues log-spaced in [1, kappa]."""
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    S = (Q * np.geomspace(1.0, kappa, d)) @ Q.T
+    return (S + S.T) / 2
+
+
+def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
+    r"""Least squares in moment form: :math:`f(\tilde w)=\mathrm E[y^2]-2u^\top\tilde w+\tilde w^\top S\tilde w`.
+
+    :math:`\nabla f=-2u+2S\tilde w` (so :math:`c_1=-2`, :math:`c_2=2`), smoothness :math:`2L`, minimizer
+    :math:`S^{-1}u`.
+
+    Parameters
+    ----------
+    S : array, shape (d, d)
+        :math:`\mathrm E[xx^\top]`, symmetric positive definite.
+    u : array, shape (d,)
+        :math:`\mathrm E[yx]`.
+    yy : float
+        :math:`\mathrm E[y^2]` (shifts the objective only).
+    """
+    xp = array_namespace(S, u)
+    mu, L = spd_extremes(S)
+    if u.shape != (S.shape[0],):
+        raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}")
+    optimum = xp.linalg.solve(S, u[:, None])[:, 0]
+
+    def length_derivative(w, Sw):
+        # d/dg f(g w/||w||_S) = 2 g - 2 u^T w / ||w||_S: from the caller's S w, no product per bisection step.
+        ratio = float(u @ w) / float(w @ Sw) ** 0.5
+        return lambda g: 2 * g - 2 * ratio
+
+    def value_and_gradient(w, Sw):
+        # f = E[y^2] - 2 u^T w + w^T S w and its gradient 2 S w - 2 u, from the caller's S w.
+        return yy - 2 * float(u @ w) + float(w @ Sw), 2 * Sw - 2 * u
+
+    return Problem(
+        S=S,
+        u=u,
+        value=lambda w: yy - 2 * float(u @ w) + float(w @ (S @ w)),
+        gradient=lambda w: 2 * (S @ w) - 2 * u,
+        value_and_gradient=value_and_gradient,
+        mu=mu,
+        L=L,
+        name="least squares",
+        convex=True,
+        loss="squared",
+        coefficients=lambda w: (-2.0, 2.0),
+        smoothness=2 * L,
+        optimum=optimum,
+        length_derivative=length_derivative,
+    )
+
+
+def least_squares(X: Array, y: Array) -> Problem:
+    r"""Least squares from samples: :math:`f(\tilde w)=\frac1n\|X\tilde w-y\|^2`.
+
+    The moments are :math:`S=X^\top X/n` and :math:`u=X^\top y/n`.
+
+    Parameters
+    ----------
+    X : array, shape (n, d)
+        Inputs, one sample per row (centred, for the BN reading of the problem).
+    y : array, shape (n,)
+        Targets.
+    """
+    xp = array_namespace(X, y)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise ValueError(f"X, y: expected shapes (n, d) and (n,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    n = X.shape[0]
+    moments = least_squares_moments(X.T @ X / n, X.T @ y / n, float(xp.sum(y * y)) / n)
+    return dataclasses.replace(moments, name="least squares (samples)", population=False)
+
+
+# The losses take arrays of any array-API namespace: halfspace_samples applies them on the backend (a GPU
+# included), the quadratures on NumPy nodes.
+
+
+def _softplus(a):
+    xp = array_namespace(a)
+    # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|), with max(a, 0) = (a + |a|) / 2 exactly.
+    return (a + xp.abs(a)) / 2 + xp.log1p(xp.exp(-xp.abs(a)))
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + array_namespace(a).tanh(0.5 * a))
+
+
+def _smooth_hinge(a):
+    return 0.5 * (a + array_namespace(a).sqrt(1.0 + a * a))
+
+
+def _smooth_hinge_derivative(a):
+    return 0.5 * (1.0 + a / array_namespace(a).sqrt(1.0 + a * a))
+
+
+#: Smooth increasing losses :math:`\varphi` of the negative margin with :math:`0<\varphi'\le\Phi=1`
+#: (Assumption 2 of THEORY.md §3.6): name -> (phi, phi'). Softplus is the logistic loss;
+#: the smooth hinge :math:`\frac12(a+\sqrt{1+a^2})` decays polynomially instead of exponentially.
+LOSSES = {
+    "softplus": (_softplus, _sigmoid),
+    "smooth_hinge": (_smooth_hinge, _smooth_hinge_derivative),
+}
+
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
+
+
+def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
+    r""":math:`\mathrm E[\text{fn}(m+s\,\xi,\xi)]` for :math:`\xi\sim\mathcal N(0,1)`, vector-valued.
+
+    Composite Gauss–Legendre (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian
+    weight, refined by a mesh graded geometrically towards the loss's transition :math:`\xi_0=-m/s`
+    (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`): the
+    losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays
+    a fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is
+    where a fixed Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to
+    about 1e-13 (tested).
+    """
+    if s == 0:
+        return np.asarray(fn(np.array([m]), np.zeros(1)), dtype=np.float64)[:, 0]
+    cut = -m / s
+    offsets = np.pi / (2 * s) * 4.0 ** np.arange(12)
+    inside = [e for e in np.r_[cut, cut - offsets, cut + offsets] if -12.0 < e < 12.0]
+    # Fixed panels resolve the Gaussian weight itself; the graded ones resolve the loss's transition.
+    edges = np.unique(np.r_[-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0, inside])
+    lo, hi = edges[:-1, None], edges[1:, None]
+    t = 0.5 * (hi - lo) * _NODES + 0.5 * (hi + lo)
+    w = 0.5 * (hi - lo) * _WEIGHTS * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+    return np.asarray(fn(m + s * t.ravel(), t.ravel())) @ w.ravel()
+
+
+def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
+    r"""Learning a halfspace with Gaussian inputs, :math:`f(\tilde w)=\mathrm E_z[\varphi(z^\top\tilde w)]`.
+
+    :math:`z=-yx\sim\mathcal N(u,\Sigma)` with :math:`\Sigma=S-uu^\top` (Assumption 1, THEORY.md §3.6). Since
+    :math:`a=z^\top\tilde w\sim\mathcal N(u^\top\tilde w,\ \tilde w^\top\Sigma\tilde w)`, the value is a 1-D Gaussian
+    expectation, and Gaussian conditioning gives the gradient
+    :math:`\mathrm E[z\varphi'(a)]=u\,\mathrm E[\varphi'(a)]
+    +\Sigma\tilde w\,\mathrm E[(a-u^\top\tilde w)\varphi'(a)]/(\tilde w^\top\Sigma\tilde w)`;
+    both by adaptive quadrature. (Stein's form :math:`c_1u+c_2S\tilde w` is what the registry *checks*, not
+    what this computes.)
+
+    Parameters
+    ----------
+    S : array, shape (d, d)
+        :math:`\mathrm E[zz^\top]`, positive definite.
+    u : array, shape (d,)
+        :math:`\mathrm E[z]`, with :math:`u^\top S^{-1}u<1` so that :math:`\Sigma` is positive definite.
+    loss : {"softplus", "smooth_hinge"}
+        :math:`\varphi` (softplus is the logistic loss).
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    mu, L = spd_extremes(S)
+    S_h, u_h = to_numpy(S), to_numpy(u)
+    kappa = float(u_h @ np.linalg.solve(S_h, u_h))
+    if not kappa < 1:
+        raise ValueError(f"u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist, got {kappa:.4g}; scale u down")
+    phi, dphi = LOSSES[loss]
+    # Sigma stays on the backend: a point w never leaves the device, only the two scalars m and s do.
+    Sigma = S - u[:, None] * u[None, :]
+    last: dict[tuple[float, float], tuple[float, float, float]] = {}
+
+    def moments(w):
+        Sigma_w = Sigma @ w
+        m, s = float(u @ w), float(w @ Sigma_w)
+        s = max(s, 0.0) ** 0.5
+        # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
+        # point, so one quadrature serves both.
+        if (m, s) not in last:
+
+            def integrand(a, t):
+                d = dphi(a)  # once for both of its moments: a tenth of the cost of a quadrature
+                return np.stack([phi(a), d, t * d])
+
+            last.clear()
+            last[(m, s)] = tuple(float(e) for e in _gaussian_expectations(integrand, m, s))
+        return Sigma_w, m, s, *last[(m, s)]
+
+    def value(w):
+        return moments(w)[3]
+
+    def gradient(w):
+        Sigma_w, _, s, _, e_dphi, e_t_dphi = moments(w)
+        # E[t dphi] is over the standard variable t = (a - m)/s, so the Sigma w term is divided by s, not s^2.
+        return u * e_dphi + Sigma_w * (e_t_dphi / s if s > 0 else 0.0)
+
+    def coefficients(w):
+        # c2 = E[phi''(a)] = E[t phi'(a)] / s (Stein in one dimension), c1 = E[phi'(a)] - c2 u^T w.
+        _, m, s, _, e_dphi, e_t_dphi = moments(w)
+        c2 = e_t_dphi / s if s > 0 else 0.0
+        return e_dphi - c2 * m, c2
+
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"halfspace ({loss})",
+        coefficients=coefficients,
+        smoothness=None,
+        info={"loss": loss, "u_S_inv_u": kappa},
+        convex=False,
+        loss=loss,
+    )
+
+
+def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
+    r"""Empirical halfspace objective :math:`f(\tilde w)=\frac1n\sum_k\varphi(z_k^\top\tilde w)`, :math:`z_k=-y_kx_k`.
+
+    :math:`S=Z^\top Z/n` and :math:`u=\bar z`; no Gaussian assumption is made, so this is also how a
+    non-Gaussian input distribution with finite support is evaluated exactly (weights all equal).
+
+    Parameters
+    ----------
+    Z : array, shape (n, d)
+        One row per sample.
+    loss : {"softplus", "smooth_hinge"}
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    xp = array_namespace(Z)
+    if Z.ndim != 2 or Z.shape[0] < Z.shape[1]:
+        raise ValueError(f"Z: expected shape (n, d) with n >= d samples, got {tuple(Z.shape)}")
+    n = Z.shape[0]
+    S, u = Z.T @ Z / n, xp.mean(Z, axis=0)
+    mu, L = spd_extremes(S)
+    phi, dphi = LOSSES[loss]
+
+    # Everything on the backend: the margins Z w never leave the device.
+    def value(w):
+        return float(xp.mean(phi(Z @ w)))
+
+    def gradient(w):
+        return Z.T @ dphi(Z @ w) / n
+
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"halfspace samples ({loss})",
+        info={"loss": loss, "n": n},
+        convex=False,
+        loss=loss,
+        population=False,
+        structured=False,
+    )
+
+
+def _tensor_rule_2d() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (n, 2) and weights (n,) of the fixed 2-D rule of :func:`_gaussian_2d`, Gaussian weight included."""
+    nodes, weights = np.polynomial.legendre.leggauss(20)
+    panels = np.array([-9.0, -4.0, -1.5, 0.0, 1.5, 4.0, 9.0])
+    lo, hi = panels[:-1, None], panels[1:, None]
+    t = (0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)).ravel()
+    w = (0.5 * (hi - lo) * weights).ravel() * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+    return np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2), np.outer(w, w).ravel()
+
+
+_XI_2D, _WEIGHTS_2D = _tensor_rule_2d()
+
+
+def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
+    r""":math:`\mathrm E[\text{fn}(a,\ a-m)]` for a 2-D Gaussian :math:`a\sim\mathcal N(m,C)` (`mean`, `cov`).
+
+    Tensor composite Gauss–Legendre (6 panels of 20 nodes per axis, denser near the centre) on
+    :math:`[-9,9]^2` in whitened coordinates :math:`a=m+V\sqrt\Lambda\,\xi`; a singular covariance (the two
+    units collinear) is allowed. Returns the integrand at the nodes and the weights.
+    """
+    lam, V = np.linalg.eigh(cov)
+    centred = _XI_2D @ (V * np.sqrt(np.clip(lam, 0.0, None))).T
+    return fn(mean + centred, centred), _WEIGHTS_2D
+
+
+def tanh_mlp_unit(
+    S: Array, u: Array, W: np.ndarray, theta: np.ndarray, unit: int, *, loss: str = "softplus"
+) -> Problem:
+    r"""Unit `unit` of the one-hidden-layer tanh MLP with two hidden units, the other unit held fixed.
+
+    :math:`f_{NN}=\mathrm E_z\big[\ell\big(\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})\big)\big]`,
+    :math:`z=-yx\sim\mathcal N(u,S-uu^\top)`
+    (tanh is odd, so :math:`-yF(x)=\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})`; THEORY.md §3.9). The two
+    pre-activations are a 2-D Gaussian, so value and gradient are 2-D quadratures (:func:`_gaussian_2d`);
+    the gradient uses Gaussian conditioning,
+    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W C_a^{+}\mathrm E[(a-\mu_a)h(a)]`.
+
+    Parameters
+    ----------
+    S, u : arrays
+        As in :func:`halfspace` (:math:`u^\top S^{-1}u<1`).
+    W : ndarray, shape (2, d)
+        Both units' input weights; row `unit` is replaced by the argument of the objective.
+    theta : ndarray, shape (2,)
+        Output weights.
+    unit : {0, 1}
+        The unit whose weights are the variable.
+    loss : {"softplus", "smooth_hinge"}
+        :math:`\ell`.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    W = np.array(W, dtype=np.float64)
+    if W.shape[0] != 2 or unit not in (0, 1):
+        raise ValueError(f"W, unit: two hidden units (W of shape (2, d), unit 0 or 1), got {W.shape}, {unit}")
+    mu, L = spd_extremes(S)
+    S_h, u_h = to_numpy(S), to_numpy(u)
+    if not u_h @ np.linalg.solve(S_h, u_h) < 1:
+        raise ValueError("u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist; scale u down")
+    Sigma = S_h - np.outer(u_h, u_h)
+    ell, dell = LOSSES[loss]
+    theta = np.asarray(theta, dtype=np.float64)
+
+    def weights_with(w):
+        Wf = W.copy()
+        Wf[unit] = to_numpy(w)
+        return Wf
+
+    def value(w):
+        Wf = weights_with(w)
+        vals, wts = _gaussian_2d(lambda a, c: ell(np.tanh(a) @ theta), Wf @ u_h, Wf @ Sigma @ Wf.T)
+        return float(vals @ wts)
+
+    def gradient(w):
+        Wf = weights_with(w)
+        cov = Wf @ Sigma @ Wf.T
+
+        def h_and_ch(a, c):
+            # h = d/da_unit of ell(sum_j theta_j tanh(a_j)), and (a - m) h for the conditioning term
+            tanh_a = np.tanh(a)
+            h = dell(tanh_a @ theta) * theta[unit] * (1 - tanh_a[:, unit] ** 2)
+            return np.column_stack([h, c * h[:, None]])
+
+        vals, wts = _gaussian_2d(h_and_ch, Wf @ u_h, cov)
+        e_h, e_ch = vals[:, 0] @ wts, vals[:, 1:].T @ wts
+        g = u_h * e_h + Sigma @ Wf.T @ (np.linalg.pinv(cov) @ e_ch)
+        return asarray(g, array_namespace(S, u), dtype=u.dtype)
+
+    return Problem(
+        S=S,
+        u=u,
+        value=value,
+        gradient=gradient,
+        mu=mu,
+        L=L,
+        name=f"tanh MLP unit {unit} ({loss})",
+        info={"loss": loss, "unit": unit},
+        convex=False,
+        loss=loss,
+        structured=False,
+    )
