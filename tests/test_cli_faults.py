@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,10 +84,13 @@ def _children(pid: int) -> list[int]:
 
 
 def _wait_for_worker(proc) -> int:
+    """The pool's worker among the run's children (multiprocessing also starts a resource tracker)."""
     for _ in range(600):
-        kids = _children(proc.pid)
-        if kids:
-            return kids[-1]
+        for pid in _children(proc.pid):
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                    return pid
         time.sleep(0.05)
     raise AssertionError("no worker process started")
 
