@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_list.set_defaults(func=_cmd_list)
 
+    p_table = sub.add_parser(
+        "table", parents=[with_args], help="print the Markdown table of the results, or update it in a file"
+    )
+    p_table.add_argument(
+        "--update", metavar="FILE", help="replace the table in FILE (the README) in place, atomically"
+    )
+    p_table.set_defaults(func=_cmd_table)
+
     # What selects and sizes a run: shared by verify and report.
     run_args = argparse.ArgumentParser(add_help=False, parents=[with_args])
     run_args.add_argument(
@@ -141,6 +149,30 @@ def _cmd_list(args: argparse.Namespace) -> int:
         origin = registry.origin_of(r)
         extra = "" if origin == results.BUILTIN else f"  [from {origin}]"
         print(f"{r.id:<{width}}  [{r.tag}]  {r.title}  ({r.citation}){extra}")
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    found = _discovered(args)
+    table = report.markdown_table(found)
+    if args.update is None:
+        print(table)
+        return 0
+    try:
+        text = open(args.update, encoding="utf-8").read()
+    except OSError as exc:
+        raise UsageError(f"--update: cannot read {args.update}: {exc.strerror or exc}") from None
+    lines = text.split("\n")
+    head = table.split("\n")[0]
+    start = next((i for i, line in enumerate(lines) if line == head), None)
+    if start is None:
+        raise UsageError(f"--update: {args.update} has no table starting with {head!r}; paste one first")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[start:end] = table.split("\n")
+    write_text_atomic(args.update, "\n".join(lines))
+    print(f"updated the table in {args.update} ({len(found)} results)")
     return 0
 
 

@@ -78,7 +78,18 @@ def test_readme_table_is_generated_from_the_registry():
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     table = report.markdown_table(bntheory.results.all_results())
-    assert table in readme.read_text(), "README table is stale: regenerate it with report.markdown_table"
+    assert table in readme.read_text(), "README table is stale: run `bntheory table --update README.md`"
+
+
+def test_table_update_replaces_a_stale_table(tmp_path, capsys):
+    path = tmp_path / "README.md"
+    stale = "| id | tag | result | citation |\n| --- | --- | --- | --- |\n| `old.one` | P | x | y |\n"
+    path.write_text(f"# title\n\n{stale}\nafter\n")
+    assert cli.main(["table", "--update", str(path)]) == 0
+    text = path.read_text()
+    assert "old.one" not in text and "`ioffe2015.backprop`" in text and text.endswith("\nafter\n")
+    (tmp_path / "empty.md").write_text("no table\n")
+    assert cli.main(["table", "--update", str(tmp_path / "empty.md")]) == 2
 
 
 def test_verify_a_paper_prefix_and_save_figures(tmp_path, capsys):
