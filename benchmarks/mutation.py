@@ -751,14 +751,16 @@ def unit_tests(tree: Path, module: str) -> list[Path]:
     package). Mentioning the module in a string (a dotted name in a table) does not.
     """
     dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-    parent, _, leaf = dotted.rpartition(".")
+    # The module itself, or a package above it (below bntheory): importing bntheory.norms imports norms.group.
+    parts = dotted.split(".")
+    owners = {".".join(parts[:k]) for k in range(2, len(parts) + 1)}
     found = []
     for path in sorted((tree / "tests").glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
-                hit = any(a.name == dotted or a.name.startswith(dotted + ".") for a in node.names)
+                hit = any(a.name in owners or a.name.startswith(dotted + ".") for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                hit = node.module == dotted or (node.module == parent and any(a.name == leaf for a in node.names))
+                hit = node.module in owners or any(f"{node.module}.{a.name}" in owners for a in node.names)
             else:
                 continue
             if hit:

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from bntheory import __version__, backend, registry, report, results, runner
@@ -159,7 +160,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
         print(table)
         return 0
     try:
-        text = open(args.update, encoding="utf-8").read()
+        text = Path(args.update).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--update: cannot read {args.update}: {exc.strerror or exc}") from None
     lines = text.split("\n")

@@ -22,8 +22,8 @@
 # %%
 import numpy as np
 import sympy as sp
-from bntheory.jacobian import bn_jacobian, jacobian_deviation
 
+from bntheory.landscape.jacobian import bn_jacobian, jacobian_deviation
 from bntheory.symbolic.jacobian import is_zero, symbolic_jacobian
 
 jac = symbolic_jacobian(3)

@@ -19,7 +19,8 @@
 # %%
 import numpy as np
 
-from bntheory import deep_linear, plots
+from bntheory import plots
+from bntheory.landscape import deep_linear
 
 runs = deep_linear.experiment(seeds=range(3), lrs=[0.002, 0.01], depth=25, width=10, n=64, steps=40, measure_every=10)
 

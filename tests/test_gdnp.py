@@ -514,8 +514,20 @@ def test_gdnp_vs_gd_runs_gd_at_one_over_zeta_and_counts_both(monkeypatch):
         norms = np.r_[np.full(min(hit, T + 1), 2 * tol + 1), [tol] * (hit <= T)]
         return gdnp.Trace(*([norms] * 7))
 
+    runs = []
+    real_gdnp = gdnp.gdnp
+
+    def spy_gdnp(*args, **kwargs):
+        runs.append(real_gdnp(*args, **kwargs))
+        return runs[-1]
+
     monkeypatch.setattr(gdnp, "gd", fake_gd)
+    monkeypatch.setattr(gdnp, "gdnp", spy_gdnp)
     rows = harness_optim.gdnp_vs_gd(np.random.default_rng(2), np, T_d=3, T_s=5)
+    # GD's target is 1.01 times GDNP's final gradient norm, the point GDNP itself first reached (row[2]).
+    for run, (*_, tol), row in zip(runs, calls, rows, strict=True):
+        assert tol == pytest.approx(1.01 * float(run.trace.grad_norm[-1]), rel=1e-15)
+        assert row[2] == int(np.flatnonzero(run.trace.grad_norm <= tol)[0])
     sup = {"softplus": 0.25, "smooth_hinge": 0.5}
     assert [r[:2] for r in rows] == [(loss, k) for loss in problems.LOSSES for k in (2.0, 20.0)]
     for (loss, L, T, step, tol), row in zip(calls, rows, strict=True):
@@ -535,3 +547,18 @@ def test_fitted_coefficients_and_the_halfspace_at_zero(rng):
     assert halfspace.value(zero) == pytest.approx(np.log(2), rel=1e-15)
     np.testing.assert_allclose(halfspace.gradient(zero), u / 2, rtol=1e-15)
     assert halfspace.c(zero) == pytest.approx((0.5, 0.0))
+
+
+def test_gdnp_stops_at_a_critical_point_where_h_vanishes():
+    """h_t = c1 u^T w_t = 0 is GDNP's stopping criterion: the run stops, with a finite trace, not a 0/0 step."""
+    S, u = np.diag([1.0, 2.0, 4.0]), np.array([0.2, 0.1, 0.3])
+    problem = dataclasses.replace(problems.least_squares_moments(S, u), coefficients=lambda w: (0.0, 2.0))
+    run = gdnp.gdnp(problem, np.ones(3), T_d=5, T_s=10)
+    assert run.stopped_early and len(run.trace.rho) == 1 and np.all(np.isfinite(run.trace.rho))
+
+
+def test_the_instances_spectrum_refuses_a_stack_of_matrices():
+    from bntheory.checks.instances import optim as instances
+
+    with pytest.raises(ValueError, match="square matrix"):
+        instances.spectrum(np.stack([np.eye(2), np.eye(2)]))

@@ -93,3 +93,24 @@ def test_built_in_problems_carry_their_metadata():
     hs = problems.halfspace(S, u * 0.5, loss="softplus")
     assert (hs.convex, hs.loss, hs.population) == (False, "softplus", True)
     assert hs.kappa == pytest.approx(10.0)
+
+
+def test_the_structure_residual_is_measured_and_a_small_violation_is_caught():
+    """A gradient 1e-6 off the span (relative) is refused, and the residual reported is the relative one."""
+
+    class SlightlyOff(Quartic):
+        def gradient(self, w):
+            g = super().gradient(w)
+            off = np.array([1.0, -1.0, 0.0, 0.0])
+            # the part of `off` orthogonal to span{u, S w}, scaled to 1e-6 of |g|
+            basis, _ = np.linalg.qr(np.stack([u, S @ w], axis=1))
+            off = off - basis @ (basis.T @ off)
+            return g + 1e-6 * np.linalg.norm(g) * off / np.linalg.norm(off)
+
+        def value(self, w):
+            return super().value(w)
+
+    with pytest.raises(StructureError, match=r"relative residual 1e-06"):
+        Problem.of(SlightlyOff(), S, u)
+    p = Problem.of(Quartic(), S, u)
+    assert 0 <= p.info["structure_residual"] < 1e-13 and p.info["probes"] == 8

@@ -283,3 +283,10 @@ X, G, B = np.ones((4, 3)) * np.arange(4)[:, None], np.ones(3), np.zeros(3)
 def test_bad_input_names_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_float32_parameters_with_a_float64_batch_are_refused_on_every_path():
+    """Both gamma and beta of another dtype than x: no fast path may take them (no silent promotion)."""
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    with pytest.raises(TypeError, match="gamma"):
+        transform.forward(x, np.ones(3, np.float32), np.zeros(3, np.float32))

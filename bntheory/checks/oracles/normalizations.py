@@ -129,8 +129,12 @@ def mp_weight_norm(v, g, dw, *, dim: int, dps: int = 50):
     return w, grad[:n].reshape(v.shape), grad[n:]
 
 
-def torch_normalization(kind: str, x, dy, gamma=None, beta=None, *, eps, trailing: int = 1, groups: int = 1):
-    """``(y, dx, dgamma, dbeta)`` from PyTorch's native kernel of `kind` and reverse autograd, in the dtype of `x`."""
+def torch_normalization(kind: str, x, dy, gamma=None, beta=None, *, eps, trailing: int, groups: int):
+    """``(y, dx, dgamma, dbeta)`` from PyTorch's native kernel of `kind` and reverse autograd, in the dtype of `x`.
+
+    `trailing` (LayerNorm, RMSNorm: the normalized trailing dims) and `groups` (GroupNorm) have no defaults, so a
+    check says which normalization it compares with.
+    """
     import torch
 
     F = torch.nn.functional
