@@ -346,3 +346,9 @@ def test_model_defaults_and_init_contract():
 def test_to_dense_is_the_matrix_of_any_operator(rng):
     A = rng.normal(size=(2, 3))
     np.testing.assert_array_equal(cv.to_dense(scipy.sparse.linalg.aslinearoperator(A)), A)
+
+
+def test_a_block_of_vectors_of_the_wrong_length_is_refused():
+    p = cv.random_problem(np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"V: expected a \(D, k\) block"):
+        cv.ggn_vector_products(p.model, p.theta, p.X, np.ones((p.model.size - 1, 2)))

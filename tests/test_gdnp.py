@@ -562,3 +562,34 @@ def test_the_instances_spectrum_refuses_a_stack_of_matrices():
 
     with pytest.raises(ValueError, match="square matrix"):
         instances.spectrum(np.stack([np.eye(2), np.eye(2)]))
+
+
+def test_gd_stops_at_the_first_gradient_norm_within_tol():
+    S, u = np.diag([1.0, 3.0]), np.array([0.5, -0.2])
+    problem = problems.least_squares_moments(S, u, 2.0)  # f* = 2 - u^T S^-1 u > 0, so only |grad| can meet tol
+    trace = gdnp.gd(problem, np.zeros(2), T=500, tol=1e-6)
+    assert trace.grad_norm[-1] <= 1e-6 < trace.grad_norm[-2] and len(trace.grad_norm) < 501
+
+
+def test_gdnp_accepts_a_start_just_off_the_degenerate_plane():
+    """u^T w0 = 0 is refused at 1e-12 relative to |u||w0|; a start at 1e-9 relative is a valid (slow) start."""
+    S, u = np.diag([1.0, 2.0, 4.0]), np.array([0.2, 0.1, 0.3])
+    ortho = np.array([1.0, -2.0, 0.0])  # u^T ortho = 0
+    w0 = ortho + 1e-9 * np.linalg.norm(ortho) * u / np.linalg.norm(u)
+    run = gdnp.gdnp(problems.least_squares_moments(S, u), w0, T_d=3, T_s=5)
+    assert np.all(np.isfinite(run.trace.rho))
+    with pytest.raises(ValueError, match="u\\^T w0"):
+        gdnp.gdnp(problems.least_squares_moments(S, u), ortho, T_d=3, T_s=5)
+
+
+def test_alternating_gdnp_defaults(rng):
+    S, u = _instance(rng)
+    W = rng.normal(size=(2, 5))
+    make = lambda W, i: problems.least_squares_moments(S, u)  # noqa: E731 - each unit the same quadratic
+    (W_default, runs), (W_explicit, _) = (
+        gdnp.alternating_gdnp(make, W),
+        gdnp.alternating_gdnp(make, W, sweeps=3, T_d=20, T_s=40),
+    )
+    np.testing.assert_array_equal(W_default, W_explicit)
+    assert len(runs) == 3 and all(len(sweep) == 2 for sweep in runs)
+    assert all(len(r.trace.rho) == 21 and r.trace.length_derivative.size == 21 for sweep in runs for r in sweep)
