@@ -67,15 +67,17 @@ def test_jacobian_bad_eps_and_deviation_sigma():
 
 
 def test_bounds_broadcast_over_units(xp, rng):
-    y, g = rng.normal(size=(4, 9)), rng.normal(size=(4, 9))
+    """Batch first, as the transforms: (m, C) for C units at once, gamma of shape (C,)."""
+    y, g = rng.normal(size=(9, 4)), rng.normal(size=(9, 4))
     gamma = np.array([1.0, 2.0, -1.0, 0.5])
     many = to_numpy(lipschitz.gradient_norm_bound(asarray(g, xp), asarray(y, xp), asarray(gamma, xp)))
     one = [
-        float(to_numpy(lipschitz.gradient_norm_bound(asarray(g[i], xp), asarray(y[i], xp), gamma[i]))) for i in range(4)
+        float(to_numpy(lipschitz.gradient_norm_bound(asarray(g[:, c], xp), asarray(y[:, c], xp), gamma[c])))
+        for c in range(4)
     ]
     np.testing.assert_allclose(many, one, rtol=1e-14)
     with pytest.raises(ValueError, match="at least 2"):
-        lipschitz.gradient_norm_bound(asarray(g[:, :1], xp), asarray(y[:, :1], xp), 1.0)
+        lipschitz.gradient_norm_bound(asarray(g[:1], xp), asarray(y[:1], xp), 1.0)
 
 
 def test_a_batch_of_two_is_the_valid_edge(rng):
@@ -226,14 +228,16 @@ def test_hessian_form_along_the_gradient_is_no_identity_once_eps_is_positive(rng
 
 
 def test_hessian_form_bound_on_a_stack_is_the_bound_of_each_member():
-    """The right side of Theorem 4.2 batches over leading axes: (k, m) vectors and (k, m, m) Hessians."""
+    """The right side of Theorem 4.2 for C units at once: (m, C) vectors, (m, m, C) Hessians, batch first."""
     from bntheory.landscape import lipschitz
 
     rng = np.random.default_rng(3)
-    k, m = 4, 5
-    v, g, y = (rng.normal(size=(k, m)) for _ in range(3))
-    B = rng.normal(size=(k, m, m))
-    hessian = B + np.swapaxes(B, -1, -2) + rng.normal(size=(k, m, m))  # not symmetric: the axis matters
-    stacked = lipschitz.hessian_form_bound(v, hessian, g, y, 1.5, eps=0.1)
-    single = [lipschitz.hessian_form_bound(v[i], hessian[i], g[i], y[i], 1.5, eps=0.1) for i in range(k)]
+    m, C = 5, 4
+    v, g, y = (rng.normal(size=(m, C)) for _ in range(3))
+    hessian = rng.normal(size=(m, m, C))  # not symmetric: which batch axis is summed with v matters
+    gamma = np.array([1.5, -0.5, 2.0, 1.0])
+    stacked = lipschitz.hessian_form_bound(v, hessian, g, y, gamma, eps=0.1)
+    single = [
+        lipschitz.hessian_form_bound(v[:, c], hessian[:, :, c], g[:, c], y[:, c], gamma[c], eps=0.1) for c in range(C)
+    ]
     np.testing.assert_allclose(stacked, single, rtol=1e-14)

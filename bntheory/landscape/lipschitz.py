@@ -11,7 +11,9 @@ point"). The functions below give the *right-hand sides* of the paper's statemen
 are whatever autograd or finite differences say they are, which is how :mod:`bntheory.results.santurkar2018_bounds`
 checks them.
 
-Every function takes the batch along the last axis, so stacks of units or instances broadcast.
+Every function takes the batch along the first axis, as the transforms do: ``(m,)`` for one unit, ``(m, C)`` for C
+units at once (trailing axes broadcast, a ``(C,)`` gamma included); the Hessian over one unit's batch entries is
+``(m, m)``, ``(m, m, C)`` for C units.
 
 References
 ----------
@@ -34,15 +36,15 @@ Array = Any
 
 def _normalized(y: Array, eps: float) -> tuple[Array, Array]:
     xp = array_namespace(y)
-    if y.shape[-1] < 2:
-        raise ValueError(f"y: BN needs a batch of at least 2 along the last axis, got {y.shape[-1]}")
-    centered = y - xp.mean(y, axis=-1, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=-1) + eps)
-    return centered / s[..., None], s
+    if y.ndim < 1 or y.shape[0] < 2:
+        raise ValueError(f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}")
+    centered = y - xp.mean(y, axis=0, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    return centered / s, s
 
 
 def _dot(a: Array, b: Array) -> Array:
-    return array_namespace(a, b).sum(a * b, axis=-1)
+    return array_namespace(a, b).sum(a * b, axis=0)
 
 
 def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> Array:
@@ -61,19 +63,19 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> 
 
     Parameters
     ----------
-    g : array, shape (..., m)
+    g : array, shape (m, ...)
         Gradient of the loss at the BN output.
-    y : array, shape (..., m)
+    y : array, shape (m, ...)
         Pre-BN activations of the unit over the batch.
     gamma : float or array broadcastable to (...)
-        BN scale.
+        BN scale (one per unit).
     eps : float
         The :math:`\epsilon` of BN, ``>= 0``.
     """
     eps = check_nonnegative(eps, "eps")
     y_hat, s = _normalized(y, eps)
-    m = y.shape[-1]
-    total = array_namespace(g).sum(g, axis=-1)
+    m = y.shape[0]
+    total = array_namespace(g).sum(g, axis=0)
     return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
 
 
@@ -98,13 +100,13 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
 
     Parameters
     ----------
-    v : array, shape (..., m)
+    v : array, shape (m, ...)
         Direction; the theorem takes the gradient :math:`\nabla_y\hat{\mathcal L}`.
-    hessian : array, shape (..., m, m)
+    hessian : array, shape (m, m, ...)
         Hessian of the loss at the BN output.
-    g : array, shape (..., m)
+    g : array, shape (m, ...)
         Gradient of the loss at the BN output.
-    y : array, shape (..., m)
+    y : array, shape (m, ...)
         Pre-BN activations.
     gamma : float or array broadcastable to (...)
         BN scale.
@@ -114,8 +116,8 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
     eps = check_nonnegative(eps, "eps")
     xp = array_namespace(v, hessian)
     y_hat, s = _normalized(y, eps)
-    m = y.shape[-1]
-    vhv = _dot(v, xp.sum(hessian * v[..., None, :], axis=-1))
+    m = y.shape[0]
+    vhv = _dot(v, xp.sum(hessian * v[None, ...], axis=1))  # sum_ij v_i H_ij v_j per unit
     return gamma**2 / s**2 * vhv - gamma / (m * s**2) * _dot(g, y_hat) * _dot(v, v)
 
 

@@ -163,7 +163,7 @@ def _(ctx: Context) -> Outcome:
         for eps in (0.0, 1e-3, 0.5):
             y, g, dy, _ = torch_bn_mlp_grads(net, eps)
             rhs = to_numpy(
-                lipschitz.gradient_norm_bound(ctx.asarray(g.T), ctx.asarray(y.T), ctx.asarray(net.gamma), eps=eps)
+                lipschitz.gradient_norm_bound(ctx.asarray(g), ctx.asarray(y), ctx.asarray(net.gamma), eps=eps)
             )
             ratios = np.sum(dy * dy, axis=0) / rhs
             ratio.add(ratios - 1, f"eps = {eps}")
@@ -519,7 +519,7 @@ def _(ctx: Context) -> Outcome:
             y, g, _, dW = torch_bn_mlp_grads(net, eps)
             lam = float(np.linalg.norm(net.X, 2))
             rhs = lipschitz.weight_gradient_bound(
-                ctx.asarray(g.T), ctx.asarray(y.T), ctx.asarray(net.gamma), lam, eps=eps
+                ctx.asarray(g), ctx.asarray(y), ctx.asarray(net.gamma), lam, eps=eps
             )
             ratio.add(np.sum(dW * dW, axis=0) / to_numpy(rhs), f"eps = {eps}")
     return at_most(
