@@ -194,3 +194,40 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     assert "bntheory.pytest_plugin" in names, textwrap.dedent(
         """the pytest plugin is not installed: reinstall bntheory (pip install -e .)"""
     )
+
+
+def test_notebooks_of_a_third_party_proof_run_its_registered_checks(site, tmp_path):
+    """A package's proof ends in assert_holds like the built-in ones; `bntheory notebooks` executes it."""
+    proofs = tmp_path / "proofs"
+    proofs.mkdir()
+    (proofs / "smith2026_moments.py").write_text(
+        textwrap.dedent(
+            """\
+            # ---
+            # jupyter:
+            #   jupytext:
+            #     formats: py:percent
+            #   kernelspec:
+            #     display_name: Python 3
+            #     language: python
+            #     name: python3
+            # ---
+
+            # %% [markdown]
+            # # Smith 2026, Lemma 1
+
+            # %%
+            from bntheory.results import assert_holds
+
+            assert_holds(proof="smith2026_moments.py")
+            """
+        )
+    )
+    (site / "smith_claims" / "results.py").write_text(
+        _claims("smith2026", RIGHT).replace('    tag="D",\n)', '    tag="D",\n    proof="smith2026_moments.py",\n)', 1)
+    )
+    args = ["-m", "bntheory.cli", "notebooks", "--proofs", "proofs", "--out", "nb", "--only", "smith2026"]
+    done = _run(args, site, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    notebook = (tmp_path / "nb" / "smith2026_moments.ipynb").read_text()
+    assert "smith2026.moments" in notebook and "1 passed" in notebook
