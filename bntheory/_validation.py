@@ -6,6 +6,7 @@ import math
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
 
 __all__ = ["check_float_array", "check_momentum", "check_nonnegative", "check_same_dtype", "check_vector"]
@@ -41,8 +42,11 @@ def check_same_dtype(v: Any, name: str, like: Any) -> None:
 
 
 def check_nonnegative(value: float, name: str) -> float:
-    """Check a finite, non-negative scalar (such as `eps`) and return it as a float."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """Check a finite, non-negative scalar (such as `eps`) and return it as a float.
+
+    NumPy's real scalars (``np.float32(1e-5)``, ``np.int64(0)``) are real numbers too; booleans are not.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name}: expected a finite value >= 0, got {value}")

@@ -290,3 +290,14 @@ def test_float32_parameters_with_a_float64_batch_are_refused_on_every_path():
     x = np.random.default_rng(0).normal(size=(8, 3))
     with pytest.raises(TypeError, match="gamma"):
         transform.forward(x, np.ones(3, np.float32), np.zeros(3, np.float32))
+
+
+def test_numpy_scalars_are_real_numbers_for_eps_and_momentum():
+    """eps=np.float32(1e-5) and momentum=np.float32(0.1) are accepted (issue 21), booleans are not."""
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    y, _ = transform.forward(x, np.ones(3), np.zeros(3), eps=np.float32(1e-5))
+    np.testing.assert_array_equal(y, transform.forward(x, np.ones(3), np.zeros(3), eps=float(np.float32(1e-5)))[0])
+    mean, var = transform.update_running_stats(np.zeros(3), np.ones(3), x, momentum=np.float32(0.1))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var))
+    with pytest.raises(TypeError, match="eps"):
+        transform.forward(x, np.ones(3), np.zeros(3), eps=np.True_)
