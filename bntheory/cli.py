@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from bntheory import __version__, backend, registry, report, results, runner
+from bntheory import __version__, backend, discovery, registry, report, runner
 from bntheory._io import publish_directory, write_text_atomic
 from bntheory.context import SIZES, Context
 from bntheory.run import ResultReport
@@ -148,7 +148,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     width = max(len(r.id) for r in found)
     for r in found:
         origin = registry.origin_of(r)
-        extra = "" if origin == results.BUILTIN else f"  [from {origin}]"
+        extra = "" if origin == discovery.BUILTIN else f"  [from {origin}]"
         print(f"{r.id:<{width}}  [{r.tag}]  {r.title}  ({r.citation}){extra}")
     return 0
 
@@ -179,10 +179,10 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 def _discovered(args: argparse.Namespace, ids: Sequence[str] | None = None) -> list[registry.Result]:
     try:
-        return results.get(ids, args.sources) if ids else results.all_results(args.sources)
+        return discovery.get(ids, args.sources) if ids else discovery.all_results(args.sources)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    except results.DiscoveryError as exc:
+    except discovery.DiscoveryError as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -324,7 +324,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
         files = notebooks.proof_files(args.proofs, args.only or (), sources=args.sources)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    except results.DiscoveryError as exc:
+    except discovery.DiscoveryError as exc:
         raise UsageError(str(exc)) from None
     start = time.perf_counter()
     for i, proof in enumerate(files, 1):

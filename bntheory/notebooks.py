@@ -46,14 +46,14 @@ def proof_files(proofs_dir: str | Path, only: Iterable[str] = (), *, sources: It
     only = list(only)
     if not only:
         return files
-    from bntheory import results
+    from bntheory import discovery
 
     wanted: set[str] = set()
     unknown = []
     for key in only:
         stems = {f.stem for f in files if f.stem == key or f.stem.startswith(key + "_")}
         try:
-            stems |= {Path(r.proof).stem for r in results.get([key], sources) if r.proof}
+            stems |= {Path(r.proof).stem for r in discovery.get([key], sources) if r.proof}
         except KeyError:
             pass
         if not stems:

@@ -14,7 +14,7 @@ Options (also settable in the ``[pytest]`` ini section as ``bntheory``, ``bntheo
 
     pytest --bntheory=smith2026 --bntheory-with=claims.py --bntheory-seed=3 --bntheory-size=quick
 
-Results are discovered as in the command line (:mod:`bntheory.results`): the package's own, installed entry
+Results are discovered as in the command line (:mod:`bntheory.discovery`): the package's own, installed entry
 points (``bntheory.results``) and the ``--bntheory-with`` sources.
 """
 
@@ -107,17 +107,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     selectors = config.getoption("bntheory") or config.getini("bntheory")
     if not selectors:
         return
-    from bntheory import results  # discovery sits above the library: imported only when asked
+    from bntheory import discovery  # it imports every results module: only when asked
 
     sources = config.getoption("bntheory_with") or config.getini("bntheory_with")
     try:
-        found = results.all_results(sources) if "all" in selectors else results.get(selectors, sources)
+        found = discovery.all_results(sources) if "all" in selectors else discovery.get(selectors, sources)
         ctx = Context.of(
             config.getoption("bntheory_backend") or config.getini("bntheory_backend"),
             seed=_int(config.getoption("bntheory_seed"), config.getini("bntheory_seed")),
             size=config.getoption("bntheory_size") or config.getini("bntheory_size"),
         )
-    except (KeyError, ValueError, BackendUnavailableError, results.DiscoveryError) as exc:
+    except (KeyError, ValueError, BackendUnavailableError, discovery.DiscoveryError) as exc:
         raise pytest.UsageError(f"bntheory: {exc.args[0] if isinstance(exc, KeyError) else exc}") from None
     root = _Results.from_parent(session, name="bntheory")
     items.extend(ResultItem.from_parent(root, name=r.id, result=r, ctx=ctx) for r in found)

@@ -106,8 +106,8 @@ def test_results_modules_only_state_and_wire(path):
     assert not problems, "\n".join(problems)
 
 
-#: The commands: they discover results for the user, so they sit above results/.
-FRONT = {"cli.py", "notebooks.py", "pytest_plugin.py"}
+#: Discovery and the commands: they find results for the user, so they sit above results/.
+FRONT = {"cli.py", "discovery.py", "notebooks.py", "pytest_plugin.py"}
 
 
 def test_the_library_is_below_the_results():
