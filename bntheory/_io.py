@@ -34,9 +34,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates the file private (0600); give it the mode a plain open() would (0666 & ~umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -79,6 +77,7 @@ def publish_directory(path: str | os.PathLike, files: Mapping[str, bytes]) -> Pa
 
 
 def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
     umask = os.umask(0)
     os.umask(umask)
     return umask

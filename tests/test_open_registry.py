@@ -191,9 +191,7 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point():
     from importlib.metadata import entry_points
 
     names = {ep.value for ep in entry_points(group="pytest11")}
-    assert "bntheory.pytest_plugin" in names, textwrap.dedent(
-        """the pytest plugin is not installed: reinstall bntheory (pip install -e .)"""
-    )
+    assert "bntheory.pytest_plugin" in names, "the pytest plugin is not installed: reinstall bntheory (pip install .)"
 
 
 def test_notebooks_of_a_third_party_proof_run_its_registered_checks(site, tmp_path):

@@ -214,13 +214,12 @@ class Problem:
             if not callable(getattr(objective, attr, None)):
                 raise TypeError(f"objective: needs a callable .{attr}(w_tilde); got {type(objective).__name__}")
         mu, L = spd_extremes(S)
-        u_host = to_numpy(u)
-        if u_host.shape != (to_numpy(S).shape[0],) or not np.all(np.isfinite(u_host)) or not np.any(u_host):
-            raise ValueError(f"u: expected a finite, non-zero vector of shape ({to_numpy(S).shape[0]},)")
+        S_host, u_host = to_numpy(S), to_numpy(u)
+        if u_host.shape != (S_host.shape[0],) or not np.all(np.isfinite(u_host)) or not np.any(u_host):
+            raise ValueError(f"u: expected a finite, non-zero vector of shape ({S_host.shape[0]},)")
         if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
             raise ValueError(f"probes: expected a positive number of test points, got {probes!r}")
         xp = array_namespace(S, u)
-        S_host = to_numpy(S)
         rng = np.random.default_rng(seed)
         worst_structure = worst_gradient = 0.0
         for _ in range(probes):
@@ -283,12 +282,13 @@ class Problem:
         Q, R = xp.linalg.qr(xp.stack([self.u, self.S @ w_tilde], axis=1))
         rhs = xp.matmul(xp.matrix_transpose(Q), grad)
         R_host = np.array([[float(R[i, j]) for j in range(2)] for i in range(2)])
-        coef, *_ = np.linalg.lstsq(R_host, np.array([float(rhs[0]), float(rhs[1])]), rcond=None)
+        rhs_host = np.array([float(rhs[0]), float(rhs[1])])
+        coef, *_ = np.linalg.lstsq(R_host, rhs_host, rcond=None)
         if self.structured:
             # The part of the gradient outside span{u, S w}: the fit leaves it, and GDNP's step would ignore it.
             # Taken as a difference of squares, it keeps half the digits (a rounding floor near 1e-8), hence the
-            # square root of the tolerance Problem.of applies to the exact residual.
-            total, inside = float(xp.linalg.vector_norm(grad)), float(xp.linalg.vector_norm(rhs))
+            # square root of the tolerance Problem.of applies to the exact residual. |Q^T grad| is on the host.
+            total, inside = float(xp.linalg.vector_norm(grad)), float(np.linalg.norm(rhs_host))
             residual = np.sqrt(max(total**2 - inside**2, 0.0)) / max(total, np.finfo(float).tiny)
             if not residual <= np.sqrt(STRUCTURE_TOL):
                 raise StructureError(

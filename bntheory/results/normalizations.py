@@ -36,8 +36,15 @@ SHAPES = ((7, 6), (5, 6, 4), (3, 6, 3, 4), (2, 6, 2, 3, 2))
 MP_CASES = (((3, 4), 0.0), ((2, 4, 3), 0.1), ((2, 4, 2, 2), 1e-3))
 
 
-def ctx_draw(ctx: Context, key: str, shape: tuple[int, ...], params: tuple[int, ...]):
-    """A batch with an offset and a scale, an upstream gradient, and gains near 1 and shifts of `params` shape."""
+#: The dims each normalization's affine parameters span here: LayerNorm is taken over every dim but the batch's,
+#: RMSNorm over the last; GroupNorm and InstanceNorm have one gain per channel (axis 1). For the first two these are
+#: also the normalized trailing dims.
+AFFINE = {"layer": slice(1, None), "rms": slice(-1, None), "group": slice(1, 2), "instance": slice(1, 2)}
+
+
+def ctx_draw(ctx: Context, kind: str, key: str, shape: tuple[int, ...]):
+    """A batch with an offset and a scale, an upstream gradient, and `kind`'s gains near 1 and shifts."""
+    params = shape[AFFINE[kind]]
     rng = ctx.rng(key, shared=True)
     x = rng.normal(size=shape) * rng.uniform(0.5, 3) + rng.uniform(-2, 2)
     return x, rng.normal(size=shape), 1 + 0.4 * rng.normal(size=params), rng.normal(size=params)
@@ -79,7 +86,7 @@ def ctx_library(ctx: Context, kind: str, x, dy, gamma, beta, eps: float, wrong: 
 
 def ctx_reference(ctx: Context, kind: str, x, dy, gamma, beta, eps: float):
     """The mpmath oracle for `kind`, with the parameters the library call used."""
-    how = layout(kind, x.ndim, trailing=x.ndim - 1 if kind == "layer" else 1, groups=2, channels=x.shape[1])
+    how = layout(kind, x.ndim, trailing=len(x.shape[AFFINE[kind]]), groups=2, channels=x.shape[1])
     return mp_normalization(x, dy, how, gamma, None if kind == "rms" else beta, eps=eps)
 
 
@@ -89,8 +96,7 @@ def ctx_mp_error(ctx: Context, kind: str, wrong: bool = False) -> Outcome:
     # InstanceNorm needs positions to take statistics over: a 2-D input has a group of one value per channel.
     cases = [c for c in ctx.by_size(quick=MP_CASES[:2], default=MP_CASES) if kind != "instance" or len(c[0]) > 2]
     for shape, eps in cases:
-        params = shape[1:] if kind == "layer" else shape[-1:] if kind == "rms" else shape[1:2]
-        x, dy, gamma, beta = ctx_draw(ctx, f"{kind}/mp/{shape}", shape, params)
+        x, dy, gamma, beta = ctx_draw(ctx, kind, f"{kind}/mp/{shape}", shape)
         got = ctx_library(ctx, kind, x, dy, gamma, beta, eps, wrong)
         want = ctx_reference(ctx, kind, x, dy, gamma, beta, eps)
         error = max_relative_error(flat(a for a in got if a is not None), flat(a for a in want if a is not None))
@@ -104,11 +110,10 @@ def ctx_torch_error(ctx: Context, kind: str, dtype) -> Outcome:
     tol = FLOAT64_ORACLE if dtype == np.float64 else FLOAT32_ORACLE
     worst = Worst()
     for shape in SHAPES[1:] if kind in ("group", "instance") else SHAPES:
-        params = shape[1:] if kind == "layer" else shape[-1:] if kind == "rms" else shape[1:2]
-        x, dy, gamma, beta = (a.astype(dtype) for a in ctx_draw(ctx, f"{kind}/torch/{shape}", shape, params))
+        x, dy, gamma, beta = (a.astype(dtype) for a in ctx_draw(ctx, kind, f"{kind}/torch/{shape}", shape))
         beta = None if kind == "rms" else beta
         got = ctx_library(ctx, kind, x, dy, gamma, beta, 1e-3)
-        trailing = x.ndim - 1 if kind == "layer" else 1
+        trailing = len(x.shape[AFFINE[kind]])
         want = torch_normalization(kind, x, dy, gamma, beta, eps=1e-3, trailing=trailing, groups=2)
         worst.add(max_relative_error(flat(a for a in got if a is not None), flat(a for a in want if a is not None)))
     return at_most(float(worst), float(tol), f"{np.dtype(dtype).name}, shapes {', '.join(map(str, SHAPES))}")
@@ -243,7 +248,7 @@ def _(ctx: Context) -> Outcome:
 
 @group_norm.numeric("GroupNorm with 1 group is LayerNorm over (C, *spatial); with C groups InstanceNorm")
 def _(ctx: Context) -> Outcome:
-    x, dy, _, _ = ctx_draw(ctx, "group/limits", (3, 6, 4), (6,))
+    x, dy, _, _ = ctx_draw(ctx, "group", "group/limits", (3, 6, 4))
     pairs = [(norms.group_norm(x, 1, eps=1e-3), norms.layer_norm(x, x.shape[1:], eps=1e-3))]
     pairs.append((norms.group_norm(x, 6, eps=1e-3), norms.instance_norm(x, eps=1e-3)))
     worst = Worst()
