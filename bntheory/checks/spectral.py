@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_limits
 from bntheory.checks.compare import Worst
 from bntheory.checks.tolerances import SLQ_ROUNDING_FLOOR
 
-__all__ = ["exhaustion_error", "interlacing_violation", "moment_scores"]
+__all__ = ["exhaustion_error", "interlacing_violation", "moment_scores", "numerical_rank"]
 
 
 def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,3 +129,9 @@ def exhaustion_error(nodes, probe, eigenvalues, *, resolution: float) -> tuple[f
             continue
         acc.add(np.min(np.abs(theta[:, None] - lam[None, :]), axis=1) / span, f"probe {k}")
     return float(acc), distinct
+
+
+def numerical_rank(a: np.ndarray, rel_tol: float) -> int:
+    """The number of singular values of `a` above `rel_tol` times the largest (0 for a zero matrix)."""
+    s = np.linalg.svd(np.asarray(a, dtype=np.float64), compute_uv=False)
+    return int(np.sum(s > rel_tol * s[0])) if s.size and s[0] > 0 else 0

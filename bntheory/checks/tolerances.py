@@ -21,6 +21,7 @@ __all__ = [
     "GRAM_SCORE",
     "IDENTITY",
     "INTERLACING",
+    "RANK_GAP",
     "RATE_FLOOR",
     "RATE_REACH",
     "RATE_SLACK",
@@ -111,6 +112,11 @@ INTERLACING = Tolerance(1e-10, "orthonormal Lanczos basis to ~1e-15: Ritz values
 #: Standard-error floor of :func:`bntheory.checks.spectral.moment_scores` for matrices whose Hutchinson variance is
 #: zero (diagonal ones), where any estimate is exact up to rounding.
 SLQ_ROUNDING_FLOOR = Tolerance(1e-12, "a zero-variance moment is exact up to rounding of order 1e-15")
+
+#: Numerical rank of an oracle Jacobian (50-digit central differences rounded to float64): its zero singular values
+#: are ~1e-16 of the largest, while the smallest nonzero one in the normalization checks (the direction eps > 0 lets
+#: survive, (1/s) eps / (sigma^2 + eps) at eps = 0.1) is above 1e-2 of it, so any cut in between counts the same.
+RANK_GAP = Tolerance(1e-9, "oracle singular values: zeros at ~1e-16 of the largest, the smallest nonzero above 1e-2")
 
 #: Against another float32 implementation (PyTorch's kernels): float32 resolution 6e-8 times the O(10-100)
 #: condition of a normalization's backward pass (a division by s and two group means).

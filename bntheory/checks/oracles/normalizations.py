@@ -17,7 +17,16 @@ import numpy as np
 
 from bntheory.checks.oracles.mp import mp_central_gradient
 
-__all__ = ["Layout", "layout", "mp_normalization", "mp_weight_norm", "torch_normalization", "torch_weight_norm"]
+__all__ = [
+    "Layout",
+    "layout",
+    "mp_normalization",
+    "mp_normalization_jacobian",
+    "mp_weight_norm",
+    "mp_weight_norm_jacobian",
+    "torch_normalization",
+    "torch_weight_norm",
+]
 
 Index = tuple[int, ...]
 
@@ -64,6 +73,40 @@ def mp_normalization(x, dy, how: Layout, gamma=None, beta=None, *, eps: float, d
     central differences at `dps` digits of the loss written from the definition.
     """
     x, dy = np.asarray(x, np.float64), np.asarray(dy, np.float64)
+    forward, point, (n, p, pshape, has) = _mp_forward(x, how, gamma, beta, eps)
+    weights = [mpmath.mpf(float(d)) for d in dy.ravel()]
+    grad = mp_central_gradient(
+        lambda v: mpmath.fsum(w * t for w, t in zip(weights, forward(v), strict=True)), point, dps=dps
+    )
+    with mpmath.workdps(dps):
+        y = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(x.shape)
+    dgamma = grad[n : n + p].reshape(pshape) if has[0] else None
+    dbeta = grad[n + p * has[0] :].reshape(pshape) if has[1] else None
+    return y, grad[:n].reshape(x.shape), dgamma, dbeta
+
+
+def mp_normalization_jacobian(x, how: Layout, gamma=None, *, eps: float, dps: int = 50) -> np.ndarray:
+    r"""The full Jacobian :math:`\partial y/\partial x` (shape (x.size, x.size), C order) by central differences.
+
+    Column :math:`j` is :math:`(y(x+he_j)-y(x-he_j))/2h` at `dps` digits of the definition written entry by entry
+    (:math:`h=10^{-\lfloor dps/3\rfloor}`), so no block structure is assumed: entries of other groups come out 0.
+    """
+    x = np.asarray(x, np.float64)
+    forward, point, (n, *_) = _mp_forward(x, how, gamma, None, eps)
+    with mpmath.workdps(dps):
+        h = mpmath.mpf(10) ** (-(dps // 3))
+        base = [mpmath.mpf(float(t)) for t in point]
+        columns = []
+        for j in range(n):
+            up, down = list(base), list(base)
+            up[j] += h
+            down[j] -= h
+            columns.append([float((a - b) / (2 * h)) for a, b in zip(forward(up), forward(down), strict=True)])
+    return np.array(columns).T
+
+
+def _mp_forward(x: np.ndarray, how: Layout, gamma, beta, eps: float):
+    """The forward map of `how` on a flat list ``[*x, *gamma, *beta]`` of mpf, the point, and the sizes."""
     shapes = [np.shape(p) for p in (gamma, beta) if p is not None]
     pshape = shapes[0] if shapes else ()
     entries = list(np.ndindex(x.shape))
@@ -91,15 +134,7 @@ def mp_normalization(x, dy, how: Layout, gamma=None, beta=None, *, eps: float, d
         return y
 
     point = [*x.ravel()] + ([*np.ravel(gamma)] if has[0] else []) + ([*np.ravel(beta)] if has[1] else [])
-    weights = [mpmath.mpf(float(d)) for d in dy.ravel()]
-    grad = mp_central_gradient(
-        lambda v: mpmath.fsum(w * t for w, t in zip(weights, forward(v), strict=True)), point, dps=dps
-    )
-    with mpmath.workdps(dps):
-        y = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(x.shape)
-    dgamma = grad[n : n + p].reshape(pshape) if has[0] else None
-    dbeta = grad[n + p * has[0] :].reshape(pshape) if has[1] else None
-    return y, grad[:n].reshape(x.shape), dgamma, dbeta
+    return forward, point, (n, p, pshape, has)
 
 
 def mp_weight_norm(v, g, dw, *, dim: int, dps: int = 50):
@@ -108,6 +143,36 @@ def mp_weight_norm(v, g, dw, *, dim: int, dps: int = 50):
     Returns ``(w, dv, dg)`` as float64 arrays, by central differences at `dps` digits.
     """
     v, g, dw = (np.asarray(a, np.float64) for a in (v, g, dw))
+    forward = _mp_weight_forward(v, dim)
+    n = v.size
+    weights = [mpmath.mpf(float(d)) for d in dw.ravel()]
+    point = [*v.ravel(), *g]
+    grad = mp_central_gradient(
+        lambda p: mpmath.fsum(w * t for w, t in zip(weights, forward(p), strict=True)), point, dps=dps
+    )
+    with mpmath.workdps(dps):
+        w = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(v.shape)
+    return w, grad[:n].reshape(v.shape), grad[n:]
+
+
+def mp_weight_norm_jacobian(v, g, *, dim: int, dps: int = 50) -> np.ndarray:
+    r"""The full Jacobian :math:`\partial w/\partial v` (shape (v.size, v.size), C order) by central differences."""
+    v, g = np.asarray(v, np.float64), np.asarray(g, np.float64)
+    forward = _mp_weight_forward(v, dim)
+    with mpmath.workdps(dps):
+        h = mpmath.mpf(10) ** (-(dps // 3))
+        base = [mpmath.mpf(float(t)) for t in (*v.ravel(), *g)]
+        columns = []
+        for j in range(v.size):
+            up, down = list(base), list(base)
+            up[j] += h
+            down[j] -= h
+            columns.append([float((a - b) / (2 * h)) for a, b in zip(forward(up), forward(down), strict=True)])
+    return np.array(columns).T
+
+
+def _mp_weight_forward(v: np.ndarray, dim: int):
+    """WeightNorm's map on a flat list ``[*v, *g]`` of mpf, written from the definition entry by entry."""
     entries = list(np.ndindex(v.shape))
     n = v.size
 
@@ -119,14 +184,7 @@ def mp_weight_norm(v, g, dw, *, dim: int, dps: int = 50):
         norms = {key: mpmath.sqrt(mpmath.fsum(sq)) for key, sq in norms.items()}
         return [gs[index[dim]] * vs[k] / norms[index[dim]] for k, index in enumerate(entries)]
 
-    weights = [mpmath.mpf(float(d)) for d in dw.ravel()]
-    point = [*v.ravel(), *g]
-    grad = mp_central_gradient(
-        lambda p: mpmath.fsum(w * t for w, t in zip(weights, forward(p), strict=True)), point, dps=dps
-    )
-    with mpmath.workdps(dps):
-        w = np.array([float(t) for t in forward([mpmath.mpf(float(t)) for t in point])]).reshape(v.shape)
-    return w, grad[:n].reshape(v.shape), grad[n:]
+    return forward
 
 
 def torch_normalization(kind: str, x, dy, gamma=None, beta=None, *, eps, trailing: int, groups: int):
