@@ -140,7 +140,7 @@ GRAM_SCORE = Tolerance(5.0, "5 standard errors of the Monte Carlo Gram (normal t
 #: plateaus of 12 seeds x 40 layers vary by ~3% between seeds; a chain that had not decayed sits near V = 0.9.
 GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an undecayed chain is ~0.9 vs ~0.1")
 
-#: The least output change that counts as "not invariant" in THEORY-2.md §9.3's table (relative to max |y|): the
+#: The least output change that counts as "not invariant" in THEORY-2.md §9.3's table (relative to the output): the
 #: transformations are O(1) (delta in {0.1, 2.5, 10}, shifts c of the scale of W or of the data), and over 300
 #: seeds x 3 factors the smallest change of an "N" cell was 0.08 (every "Y" cell stayed below 1.1e-14), so the
 #: floor sits an order below the first and ten orders above the second.

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from array_api_compat import device
+
 from bntheory._validation import check_float_array, check_nonnegative, check_same_dtype
 from bntheory.norms import batch
 from bntheory.norms.group import group_norm, instance_norm
@@ -108,7 +110,8 @@ def rescale_row(W: Array, row: int, delta: float) -> Array:
         If `row` is not an index of a row of `W` or `delta` is not positive.
     """
     xp = _check_matrix(W, "W")
-    mask = xp.reshape(xp.arange(W.shape[0]) == _index(row, W.shape[0], "row"), (W.shape[0], 1))
+    rows = xp.arange(W.shape[0], device=device(W))
+    mask = xp.reshape(rows == _index(row, W.shape[0], "row"), (W.shape[0], 1))
     return xp.where(mask, _positive(delta, "delta") * W, W)
 
 
@@ -149,7 +152,8 @@ def rescale_case(X: Array, case: int, delta: float) -> Array:
     """
     xp = _check_data(X)
     n = X.shape[0]
-    mask = xp.reshape(xp.arange(n) == _index(case, n, "case"), (n,) + (1,) * (X.ndim - 1))
+    cases = xp.arange(n, device=device(X))
+    mask = xp.reshape(cases == _index(case, n, "case"), (n,) + (1,) * (X.ndim - 1))
     return xp.where(mask, _positive(delta, "delta") * X, X)
 
 
@@ -246,7 +250,7 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
     if norm == "weight":
         if eps != 0:
             raise ValueError(f"eps: WeightNorm divides by ||w_i|| and has no eps, got {eps!r}")
-        W, _ = weight_norm(W, xp.ones((W.shape[0],), dtype=W.dtype))
+        W, _ = weight_norm(W, xp.ones((W.shape[0],), dtype=W.dtype, device=device(W)))
     # (C, D) @ (N, D, S) -> (N, C, S); fully connected: (N, D) @ (D, C) -> (N, C).
     a = xp.matmul(X, xp.matrix_transpose(W)) if X.ndim == 2 else xp.matmul(W, X)
     units = tuple(a.shape[1:])
@@ -254,7 +258,8 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
         return a
     if norm == "batch":
         channels = a.shape[1]
-        one, zero = xp.ones((channels,), dtype=a.dtype), xp.zeros((channels,), dtype=a.dtype)
+        where = {"dtype": a.dtype, "device": device(a)}
+        one, zero = xp.ones((channels,), **where), xp.zeros((channels,), **where)
         return batch.forward(a, one, zero, eps=eps)[0]
     if norm == "layer":
         return layer_norm(a, units, eps=eps)[0]
