@@ -105,11 +105,12 @@ t3_layer = TRANSFER.result(
     assumptions=NET,
     notes=(
         "A finding, not a reproduction. LN standardizes each sample over all units, so rescaling W whole leaves "
-        "the loss unchanged, while rescaling one row changes every unit's statistics: the per-row claim "
-        "(true for BN, IN, WN) fails, and this result's negative control is that claim, rejected by a wide "
-        "margin (THEORY-2.md §9.4: 5.3e-2); the status 'passed' means the transferred form holds and the "
-        "per-row one was refuted. No source claims per-row decoupling for LN, so it is not 'not reproduced'. "
-        "Kohler's per-unit analysis then has only the whole-matrix consequences of THEORY-2.md §10 for LN."
+        "the loss unchanged, while rescaling one row changes every unit's statistics: the per-row claim (true "
+        "for BN, IN, WN) fails. This result's negative control is that claim, and its rejection, by a wide "
+        "margin, is the evidence (the run's figure; THEORY-2.md §9.4 measured 5.3e-2 on its instance). So "
+        "'passed' reads: the transferred form holds and the per-row one was refuted. No source claims per-row "
+        "decoupling for LN, so this is not 'not reproduced'. Kohler's per-unit analysis keeps only the "
+        "whole-matrix consequences of THEORY-2.md §10 for LN."
     ),
     under_test=("bntheory.norms.invariance.normalized_layer", "bntheory.norms.layer_norm"),
 )
@@ -135,7 +136,7 @@ t3_group = TRANSFER.result(
     assumptions=(*NET, "G = 3 groups of 2 units"),
     notes=(
         "A group's rows rescaled together leave the loss unchanged; one row alone changes its group's "
-        "statistics. The control is the per-row claim (THEORY-2.md §9.4: misses by 1.3e-2)."
+        "statistics. The control is the per-row claim (THEORY-2.md §9.4 measured a miss of 1.3e-2 on its instance)."
     ),
     under_test=("bntheory.norms.invariance.normalized_layer", "bntheory.norms.group_norm"),
 )
@@ -191,7 +192,7 @@ t3_rms = TRANSFER.result(
     assumptions=NET,
     notes=(
         "As for LN (transfer.t3_layer): a finding, whose evidence is the rejected control, the per-row claim "
-        "(THEORY-2.md §9.4: misses by 5.4e-2)."
+        "(THEORY-2.md §9.4 measured a miss of 5.4e-2 on its instance)."
     ),
     under_test=("bntheory.norms.invariance.normalized_layer", "bntheory.norms.rms_norm"),
 )
@@ -211,18 +212,18 @@ t3_weight = TRANSFER.result(
     "t3_weight",
     where="T3 x WN, and the bridge BN = WN in the S_B metric (THEORY.md §3.1-3.2)",
     proof=PROOF,
-    title="Length-direction decoupling under WN (Kohler's form with S = I); BN is WN in the metric S_B",
+    title="Length-direction decoupling under WN (Kohler's form with S = I) and BN, which is WN in the metric S_B",
     tag="D",
     statement=(
-        r"\mathrm{WN}:\ \langle\nabla_{v_j}L,v_j\rangle=0\ \forall j;\quad "
+        r"\mathrm{WN},\ \mathrm{BN}:\ \langle\nabla_{w_j}L,w_j\rangle=0\ \forall j;\quad "
         r"\mathrm{BN}(Xw)=\frac{X_cw}{\|w\|_{S_B}},\ X_c=X-\mathbf 1\bar x^\top,\ S_B=\tfrac1mX_c^\top X_c"
     ),
     assumptions=(*NET[:2], "bridge: one unit, a batch X of m = 8 samples in d = 4 dims, eps = 0"),
     notes=(
         "WN is Kohler et al.'s f(g w / ||w||_S) with S = I. The bridge makes the BN cell exact: training-mode "
         "BN of one unit is WN in the metric of the centred, biased batch covariance (THEORY-2.md §9.4: 3.1e-16), "
-        "so Kohler's form holds for BN with S = S_B. The control puts the uncentred second moment X^T X / m in "
-        "place of S_B (THEORY-2.md §9.4: misses by 0.37)."
+        "so Kohler's form holds for BN with S = S_B, and BN's rows decouple in the same net. The control puts "
+        "the uncentred second moment X^T X / m in place of S_B (THEORY-2.md §9.4: misses by 0.37)."
     ),
     under_test=(
         "bntheory.norms.invariance.normalized_layer",
@@ -235,6 +236,11 @@ t3_weight = TRANSFER.result(
 @t3_weight.numeric(ORTHOGONALITY.replace("w_j", "v_j"), needs=NEEDS)
 def _(ctx: Context) -> Outcome:
     return ctx_orthogonality(ctx, "weight", "row")
+
+
+@t3_weight.numeric("autograd, BN in place of WN: <grad_{w_j} L, w_j> = 0 for every row j (S = S_B)", needs=NEEDS)
+def _(ctx: Context) -> Outcome:
+    return ctx_orthogonality(ctx, "batch", "row")
 
 
 def ctx_bridge(ctx: Context, centred: bool) -> Outcome:
