@@ -9,9 +9,21 @@ normalizes :math:`a` without affine parameters. The six transformations of the t
 (one vector added to every row); (3) :func:`rescale_row`, :math:`w_i\to\delta w_i`; (4) :func:`rescale_data`,
 :math:`x_n\to\delta x_n` for all :math:`n`; (5) :func:`recentre_data`, :math:`x_n\to x_n+c` for all :math:`n` (and
 every position); (6) :func:`rescale_case`, :math:`x_n\to\delta x_n` for one :math:`n`. :func:`transformed` applies
-one by its number. A normalization is *invariant* to a transformation when its output does not change; which are
-is the table (each cell is a result of :mod:`bntheory.results.invariance`). All functions are pure (no argument
-is modified) and written against the array API standard.
+one by its number. A normalization is *invariant* to a transformation when its output does not change; which
+ones are is the table (THEORY-2.md §9.3: it removes a shift or a factor exactly when that is constant over each
+of its groups). All functions are pure (no argument is modified) and written against the array API standard.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bntheory.norms import invariance
+>>> rng = np.random.default_rng(0)
+>>> W, X = rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
+>>> y = invariance.normalized_layer(W, X, "layer")
+>>> bool(np.allclose(invariance.normalized_layer(invariance.recentre_weights(W, np.ones(3)), X, "layer"), y))
+True
+>>> bool(np.allclose(invariance.normalized_layer(invariance.rescale_row(W, 0, 2.0), X, "layer"), y))
+False
 """
 
 from __future__ import annotations
@@ -216,7 +228,7 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
     X : array, shape (N, D) or (N, D, S), dtype of `W`
     norm : str
         One of :data:`NORMALIZATIONS`.
-    groups : int, optional
+    groups : int, optional, keyword-only
         :math:`G` of ``"group"`` (required there, refused elsewhere).
     eps : float, keyword-only
         :math:`\epsilon\ge0` of the activation normalizations (§9.3's table is at 0); WN has none and refuses
@@ -261,7 +273,7 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
         where = {"dtype": a.dtype, "device": device(a)}
         one, zero = xp.ones((channels,), **where), xp.zeros((channels,), **where)
         return batch.forward(a, one, zero, eps=eps)[0]
-    if norm == "layer":
+    if norm == "layer" or (norm == "position" and a.ndim == 2):  # without positions the two LNs coincide
         return layer_norm(a, units, eps=eps)[0]
     if norm == "rms":
         return rms_norm(a, units, eps=eps)[0]
@@ -269,8 +281,6 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
         return group_norm(a, groups, eps=eps)[0]
     if norm == "instance":
         return instance_norm(a, eps=eps)[0]
-    if a.ndim == 2:  # "position" without positions: LN over the units
-        return layer_norm(a, units[:1], eps=eps)[0]
     per_position = layer_norm(xp.permute_dims(a, (0, 2, 1)), units[:1], eps=eps)[0]
     return xp.permute_dims(per_position, (0, 2, 1))
 
