@@ -8,7 +8,8 @@ r"""Normalizations other than BN, written once against the array API: training f
 
 Each forward returns ``(output, cache)``; :func:`backward` takes the cache of any of the first four and
 :func:`weight_norm_backward` WeightNorm's. Definitions: THEORY-2.md §9.1; backward passes: §9.2 (the gain inside
-the projector for elementwise γ). BN itself is :mod:`bntheory.norms.batch`.
+the projector for elementwise γ). BN itself is :mod:`bntheory.norms.batch`; the bias-free layer of the invariance
+table, normalized by any of them, and the table's six transformations are :mod:`bntheory.norms.invariance` (§9.3).
 """
 
 from bntheory.norms.group import group_norm, instance_norm

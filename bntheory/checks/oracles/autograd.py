@@ -14,6 +14,7 @@ __all__ = [
     "torch_batch_norm_grads",
     "torch_bn_mlp_curvature",
     "torch_bn_mlp_grads",
+    "torch_gradient",
     "torch_hessian_form",
     "torch_loss_gradient",
     "torch_normalize",
@@ -173,3 +174,16 @@ def torch_bn_mlp_curvature(net) -> list[dict[str, np.ndarray | float]]:
         form = float((hv * mask).sum())
         out.append({"v": v, "form": form, "g": g[:, j].copy(), "H": H, "y": y.detach().numpy()[:, j].copy()})
     return out
+
+
+def torch_gradient(loss, *arrays) -> tuple[np.ndarray, ...]:
+    r"""The gradients of ``loss(*tensors)`` at float64 copies of `arrays`, by PyTorch's reverse-mode autograd.
+
+    `loss` receives one float64 CPU tensor per array (requiring grad) and returns a scalar tensor; it may be
+    library code run on torch tensors (array-API code accepts them), so the gradient of the library's *forward*
+    comes from autograd, independently of any closed-form backward pass. One float64 ndarray per array.
+    """
+    import torch
+
+    tensors = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in arrays]
+    return tuple(g.numpy() for g in torch.autograd.grad(loss(*tensors), tensors))
