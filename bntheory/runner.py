@@ -126,12 +126,15 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
             progress(len(done), len(results), rep, seconds)
 
     # The unit of work is a results module: its results share memoized computations (ctx.memo is per process),
-    # which two processes would each compute. Modules that import PyTorch (2 s) go first, to the pool; this
-    # process works from the back of the queue (it has everything imported already) and so rarely imports PyTorch.
+    # which two processes would each compute. Modules that import PyTorch (1-2 s) go first, to the pool, and of
+    # those first the ones testing bntheory.curvature, whose torch.func imports torch._dynamo and the forward-mode
+    # decompositions (another 1.4 s, once per process): the pool's workers take them one after the other from the
+    # front, while this process works from the back of the queue (it has everything imported already), so the
+    # one-time imports are paid by as few processes as possible.
     groups: dict[str, list[registry.Result]] = {}
     for r in results:
         groups.setdefault(registry.module_of(r), []).append(r)
-    queue = collections.deque(sorted(groups.values(), key=lambda g: not any(_needs(r, "torch") for r in g)))
+    queue = collections.deque(sorted(groups.values(), key=_import_weight))
     lock = threading.Lock()
     finished: queue_module.SimpleQueue = queue_module.SimpleQueue()
     submitted = 0
@@ -204,6 +207,13 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
             for process in set(multiprocessing.active_children()) - others:
                 process.terminate()
     return [done[r.id] for r in results]
+
+
+def _import_weight(group: list[registry.Result]) -> tuple[bool, bool]:
+    """Sort key of a module's results: torch.func users (curvature) first, then PyTorch users, then the rest."""
+    torch = any(_needs(r, "torch") for r in group)
+    curvature = torch and any(name.startswith("bntheory.curvature") for r in group for name in r.under_test)
+    return not torch, not curvature
 
 
 def _needs(result: registry.Result, package: str) -> bool:
