@@ -57,7 +57,7 @@ class LeastSquares:
     def objective(self, a: Array, w: Array) -> Array:
         r""":math:`J(a,w)`, batched over leading axes (`a` of shape ``(...)``, `w` of ``(..., d)``)."""
         xp = array_namespace(w)
-        norm = xp.sqrt(xp.sum(w * (w @ self.H), axis=-1))
+        norm = xp.sqrt(xp.vecdot(w, w @ self.H))
         return 0.5 * (self.y2 - 2 * a * (w @ self.g) / norm + a**2)
 
 
@@ -157,24 +157,29 @@ def bngd(
         raise ValueError(f"a0: expected finite starting gains, got {a0_host}")
     a = xp.asarray(np.broadcast_to(a0_host, batch).copy(), dtype=w0.dtype)
     H, g = problem.H, problem.g
-    w = w0
-    rows: dict[str, list] = {"predictor": [], "objective": [], "gain": [], "norm_sq": [], "direction": []}
+    w, ws, gains = w0, [], []
     for k in range(T + 1):
-        Hw = w @ H
-        norm = xp.sqrt(xp.sum(w * Hw, axis=-1))
-        wg = w @ g
-        norm_sq = xp.sum(w * w, axis=-1)
-        rows["predictor"].append((a / norm)[:, None] * w)
-        rows["objective"].append(0.5 * (problem.y2 - 2 * a * wg / norm + a**2))
-        rows["gain"].append(a)
-        rows["norm_sq"].append(norm_sq)
-        rows["direction"].append(w / xp.sqrt(norm_sq)[:, None])
+        ws.append(w)
+        gains.append(a)
         if k == T:
             break
+        Hw = w @ H
+        norm = xp.sqrt(xp.vecdot(w, Hw))
+        wg = w @ g
         # Both updates read the iterate k (a Jacobi step, as the paper writes it).
         w = w + (step_w * a / norm)[:, None] * (g - (wg / norm**2)[:, None] * Hw)
         a = a - step_a * (a - wg / norm)
-    return BNGDTrace(**{name: to_numpy(xp.stack(values)) for name, values in rows.items()})
+    # Everything else follows from (a_k, w_k), computed for all steps at once after the loop.
+    W, A = xp.stack(ws), xp.stack(gains)
+    norm = xp.sqrt(xp.vecdot(W, W @ H))
+    norm_sq = xp.vecdot(W, W)
+    return BNGDTrace(
+        predictor=to_numpy((A / norm)[..., None] * W),
+        objective=to_numpy(0.5 * (problem.y2 - 2 * A * (W @ g) / norm + A**2)),
+        gain=to_numpy(A),
+        norm_sq=to_numpy(norm_sq),
+        direction=to_numpy(W / xp.sqrt(norm_sq)[..., None]),
+    )
 
 
 def gd(problem: LeastSquares, u0: Array, eps: float | Array, *, T: int) -> BNGDTrace:
@@ -200,15 +205,13 @@ def gd(problem: LeastSquares, u0: Array, eps: float | Array, *, T: int) -> BNGDT
     xp = array_namespace(u0)
     step = xp.asarray(_steps(eps, tuple(u0.shape[:1]), "eps")[:, None], dtype=u0.dtype)
     H, g = problem.H, problem.g
-    u = u0
-    predictor, objective = [], []
+    u, us = u0, []
     for k in range(T + 1):
-        Hu = u @ H
-        predictor.append(u)
-        objective.append(0.5 * (problem.y2 - 2 * (u @ g) + xp.sum(u * Hu, axis=-1)))
+        us.append(u)
         if k == T:
             break
-        u = u - step * (Hu - g)
-    P, J = to_numpy(xp.stack(predictor)), to_numpy(xp.stack(objective))
+        u = u - step * (u @ H - g)
+    U = xp.stack(us)
+    P, J = to_numpy(U), to_numpy(0.5 * (problem.y2 - 2 * (U @ g) + xp.vecdot(U, U @ H)))
     nan = np.full(J.shape, np.nan)
     return BNGDTrace(P, J, nan, nan, P / np.linalg.norm(P, axis=-1, keepdims=True))

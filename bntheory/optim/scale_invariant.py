@@ -152,11 +152,11 @@ def sin_sum(a: Array, b: Array, c: Array, A: Array | None = None, *, normalized:
 
     def f(u: Array) -> tuple[Array, Array]:
         z = u @ bT + c
-        value = xp.sum(a * xp.sin(z), axis=-1)
+        value = xp.sin(z) @ a
         grad = (a * xp.cos(z)) @ b
         if A is not None:
             Au = u @ A
-            value, grad = value + 0.5 * xp.sum(u * Au, axis=-1), grad + Au
+            value, grad = value + 0.5 * xp.vecdot(u, Au), grad + Au
         return value, grad
 
     def value_and_grad(w: Array) -> tuple[Array, Array]:
@@ -165,7 +165,7 @@ def sin_sum(a: Array, b: Array, c: Array, A: Array | None = None, *, normalized:
         r = xp.linalg.vector_norm(w, axis=-1, keepdims=True)
         u = w / r
         value, grad_f = f(u)
-        return value, (grad_f - xp.sum(grad_f * u, axis=-1, keepdims=True) * u) / r
+        return value, (grad_f - xp.vecdot(grad_f, u)[..., None] * u) / r
 
     name = "f(w/|w|), sum of sines" if normalized else "f(w), sum of sines (unnormalized)"
     if A is not None:
@@ -392,8 +392,8 @@ def gd(loss: Loss, w0: Array, eta: float | Array, *, T: int, project: bool = Fal
     for t in range(T + 1):
         value, grad = loss.value_and_grad(w)
         values.append(value)
-        grads.append(xp.sum(grad * grad, axis=-1))
-        norms.append(xp.sum(w * w, axis=-1))
+        grads.append(xp.vecdot(grad, grad))
+        norms.append(xp.vecdot(w, w))
         if t == T:
             break
         w = w - step * grad
