@@ -95,7 +95,7 @@ class BNGDTrace:
     norm_sq : ndarray, shape (T + 1, B)
         :math:`\|w_k\|^2` (NaN for GD).
     direction : ndarray, shape (T + 1, B, d)
-        :math:`w_k/\|w_k\|` (the predictor's direction for GD).
+        :math:`w_k/\|w_k\|` (NaN for GD).
     """
 
     predictor: np.ndarray
@@ -105,8 +105,13 @@ class BNGDTrace:
     direction: np.ndarray
 
 
+def _host(a: float | Array) -> Any:
+    """A number, a NumPy array or an array of the backend as a NumPy value (an edge of the loop)."""
+    return a if isinstance(a, int | float | np.ndarray | np.generic) else to_numpy(a)
+
+
 def _steps(eps: float | Array, batch: tuple[int, ...], name: str) -> np.ndarray:
-    host = np.broadcast_to(np.asarray(to_numpy(eps) if hasattr(eps, "shape") else eps, dtype=np.float64), batch)
+    host = np.broadcast_to(np.asarray(_host(eps), dtype=np.float64), batch)
     if not np.all(np.isfinite(host)) or not np.all(host > 0):
         raise ValueError(f"{name}: expected positive finite step sizes, got {host}")
     return host.copy()
@@ -152,7 +157,7 @@ def bngd(
     batch = tuple(w0.shape[:1])
     step_w = xp.asarray(_steps(eps, batch, "eps"), dtype=w0.dtype)
     step_a = xp.asarray(_steps(eps_a, batch, "eps_a"), dtype=w0.dtype)
-    a0_host = np.asarray(to_numpy(a0) if hasattr(a0, "shape") else a0, dtype=np.float64)
+    a0_host = np.asarray(_host(a0), dtype=np.float64)
     if not np.all(np.isfinite(a0_host)):
         raise ValueError(f"a0: expected finite starting gains, got {a0_host}")
     a = xp.asarray(np.broadcast_to(a0_host, batch).copy(), dtype=w0.dtype)
@@ -197,7 +202,7 @@ def gd(problem: LeastSquares, u0: Array, eps: float | Array, *, T: int) -> BNGDT
     Returns
     -------
     BNGDTrace
-        With ``gain`` and ``norm_sq`` NaN.
+        With ``gain``, ``norm_sq`` and ``direction`` NaN.
     """
     if isinstance(T, bool) or not isinstance(T, int) or T < 0:
         raise ValueError(f"T: expected a non-negative number of steps, got {T!r}")
@@ -214,4 +219,4 @@ def gd(problem: LeastSquares, u0: Array, eps: float | Array, *, T: int) -> BNGDT
     U = xp.stack(us)
     P, J = to_numpy(U), to_numpy(0.5 * (problem.y2 - 2 * (U @ g) + xp.vecdot(U, U @ H)))
     nan = np.full(J.shape, np.nan)
-    return BNGDTrace(P, J, nan, nan, P / np.linalg.norm(P, axis=-1, keepdims=True))
+    return BNGDTrace(P, J, nan, nan, np.full(P.shape, np.nan))

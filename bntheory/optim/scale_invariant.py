@@ -311,6 +311,11 @@ def normalized_mlp(
     return Loss(value_and_grad, math.prod(shape), name, invariant, info=info)
 
 
+def _host(a: float | Array) -> Any:
+    """A step size (a number, a NumPy array or an array of the backend) as a NumPy value: an edge of the loop."""
+    return a if isinstance(a, int | float | np.ndarray | np.generic) else to_numpy(a)
+
+
 @dataclass(frozen=True)
 class GDTrace:
     r"""Per-step record of :func:`gd` (NumPy arrays; row t is step t, columns the runs of the batch).
@@ -380,9 +385,7 @@ def gd(loss: Loss, w0: Array, eta: float | Array, *, T: int, project: bool = Fal
         raise ValueError(
             f"w0: expected shape ({loss.d},) or (B, {loss.d}) for a batched loss, got {tuple(w0.shape)} ({loss.name})"
         )
-    eta_host = np.broadcast_to(
-        np.asarray(to_numpy(eta) if hasattr(eta, "shape") else eta, dtype=np.float64), w0.shape[:-1]
-    ).copy()
+    eta_host = np.broadcast_to(np.asarray(_host(eta), dtype=np.float64), w0.shape[:-1]).copy()
     if not np.all(np.isfinite(eta_host)) or not np.all(eta_host > 0):
         raise ValueError(f"eta: expected positive finite step sizes, got {eta_host}")
     step = xp.asarray(eta_host[..., None], dtype=w0.dtype)

@@ -200,11 +200,13 @@ def _(ctx: Context) -> Outcome:
     u = w / np.linalg.norm(w, axis=1, keepdims=True)
     grad_f = (inst["a"] * np.cos(u @ inst["b"].T + inst["c"])) @ inst["b"] + u @ inst["A"]
     unit = grad_f - np.sum(grad_f * u, axis=1, keepdims=True) * u
-    want = np.sum(unit**2, axis=1)
-    error = np.abs(runs["G_last"] - want) / np.maximum(want, 1e-300)
-    # Runs converged to the rounding floor have G ~ 1e-30: compare those on the scale of G_max.
-    error = np.where(want > 1e-20, error, np.abs(runs["G_last"] - want) / inst["g_max"])
-    return at_most(float(np.max(error)), CLOSED_FORM, f"relative error at step T over {w.shape[0]} runs")
+    # Near a critical point the unit gradient is a difference of O(|grad f|) terms: rounding is ~1e-16 |grad f|.
+    error = np.abs(np.sqrt(runs["G_last"]) - np.linalg.norm(unit, axis=1)) / np.linalg.norm(grad_f, axis=1)
+    worst = Worst()
+    for e, err in zip(runs["eta"], error, strict=True):
+        worst.add(err, f"eta = {e:g}")
+    detail = f"|sqrt(G_T) - |grad L(u_T)|| / |grad f(u_T)| over {w.shape[0]} runs, worst at {worst.where}"
+    return at_most(float(worst), CLOSED_FORM, detail)
 
 
 @auto_rate_tuning.numeric(
@@ -234,7 +236,7 @@ def _(ctx: Context) -> Outcome:
     runs = ctx_runs(ctx)
     inst, seeds = runs["inst"], runs["seeds"]
     # The bound is on the whole sum (t >= 0), so a longer run is a stronger test; the projected sum grows ~ T.
-    T = ctx.by_size(quick=3000, default=6000, large=20000)
+    T = ctx.by_size(quick=2500, default=5000, large=20000)
     eta = np.full(seeds, PROJECTED_ETA)
     trace = si.gd(ctx_loss(ctx, inst), ctx.asarray(ctx_starts(ctx, seeds)), eta, T=T, project=True)
     sums = trace.unit_grad_sq[:T].sum(axis=0)
