@@ -193,7 +193,9 @@ def _(ctx: Context) -> Outcome:
     return at_most(measured, -0.5, f"theorem: -1/2; fitted median [5%, 95%] on [T/10, T]: {table}")
 
 
-@auto_rate_tuning.numeric("the trace's G_T = R_T^2 |grad L(w_T)|^2 vs |grad L(u_T)|^2 of f from its definition")
+@auto_rate_tuning.numeric(
+    "the trace's G_T = R_T^2 |grad L(w_T)|^2 vs |grad L(u_T)|^2 of f from its definition", backends=ARRAY
+)
 def _(ctx: Context) -> Outcome:
     runs = ctx_runs(ctx)
     inst, w = runs["inst"], runs["w"]

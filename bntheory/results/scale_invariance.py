@@ -149,7 +149,9 @@ def _(ctx: Context) -> Outcome:
     return at_most(float(worst), FLOAT64_ORACLE, f"relative error of grad L, worst at {worst.where}")
 
 
-@identities.numeric("H w = -grad L and H(cw) = H(w)/c^2 with PyTorch's Hessian of the rebuilt losses", needs=("torch",))
+@identities.numeric(
+    "H w = -grad L and H(cw) = H(w)/c^2 with PyTorch's Hessian of the rebuilt losses", needs=("torch",), backends=ARRAY
+)
 def _(ctx: Context) -> Outcome:
     worst = Worst()
     for label, kind, loss, w in ctx_draws(ctx):
