@@ -129,7 +129,8 @@ def ctx_slopes(ctx: Context, runs: dict) -> tuple[float, str]:
             keep = y > FLOOR
             # A run that reached the rounding floor before T/10 has converged; it bounds the slope by -inf.
             slopes.append(np.polyfit(np.log(horizons[keep]), np.log(y[keep]), 1)[0] if keep.sum() >= 3 else -np.inf)
-        lo, mid, hi = np.percentile(slopes, [5, 50, 95])
+        # "nearest": no interpolation between a converged run's -inf and a finite slope.
+        lo, mid, hi = np.percentile(slopes, [5, 50, 95], method="nearest")
         settled = growth <= SETTLED
         if settled:
             gated.add(hi, f"eta = {e:g}")

@@ -42,10 +42,16 @@ MISS = 1e-6
 
 
 def ctx_draws(ctx: Context, eps: float = 0.0, wrt: str = "first") -> list[tuple[str, str, si.Loss, np.ndarray]]:
-    """The four losses (``(label, oracle kind, loss, point)``) from the shared stream, on the run's backend.
+    """The four losses (``(label, oracle kind, loss, point)``) on the run's backend, drawn once per process.
 
     `eps` goes into the normalizations; ``wrt="last"`` takes both networks in their readout weights (the control).
+    Every variant draws the same parameters (the stream of the memo key without the variant).
     """
+    return ctx.memo(f"scale/draws/{eps:g}/{wrt}", lambda inner: ctx_build(inner, eps, wrt))
+
+
+def ctx_build(ctx: Context, eps: float, wrt: str) -> list[tuple[str, str, si.Loss, np.ndarray]]:
+    """Build the four losses of :func:`ctx_draws` (in a memo's context)."""
     rng = ctx.rng("losses", shared=True)
     K, d = 6, 10
     a, b, c = rng.normal(size=K), 2 * rng.normal(size=(K, d)), rng.uniform(0, 2 * np.pi, K)
@@ -90,7 +96,7 @@ def ctx_first_order(ctx: Context, draws) -> tuple[Worst, dict[str, float]]:
 
 def ctx_identities(ctx: Context, wrt: str = "first") -> Outcome:
     """The first-order identities and the norm growth of one library GD step, four losses."""
-    worst, _ = ctx_first_order(ctx, ctx_draws(ctx, wrt=wrt))
+    worst, _ = ctx.memo(f"scale/first_order/{wrt}", lambda inner: ctx_first_order(inner, ctx_draws(inner, wrt=wrt)))
     detail = (
         f"<grad, w>, grad(cw) = grad(w)/c (c = 0.3, 7), grad(u)/|w|, one GD step (eta = {ETA}); worst at {worst.where}"
     )
@@ -154,7 +160,9 @@ def _(ctx: Context) -> Outcome:
 )
 def _(ctx: Context) -> Outcome:
     worst = Worst()
-    for label, kind, loss, w in ctx_draws(ctx):
+    # The quick size takes the two deep networks only (a dense autograd Hessian costs ~12 ms each).
+    draws = ctx_draws(ctx)
+    for label, kind, loss, w in ctx.by_size(quick=draws[2:], default=draws):
         _, grad, H = torch_loss(kind, loss.info, w, hessian=True)
         worst.add(np.linalg.norm(H @ w + grad) / np.linalg.norm(grad), f"{label}: H w")
         c = SCALES[1]
@@ -194,7 +202,8 @@ def _(ctx: Context) -> Outcome:
 )
 def _(ctx: Context) -> Outcome:
     draws = ctx_draws(ctx)
-    _, misses = ctx_first_order(ctx, draws)
+    _, misses = ctx.memo("scale/first_order/first", lambda inner: ctx_first_order(inner, ctx_draws(inner)))
+    misses = dict(misses)
     # "H w = 0" misses by |H w| / |grad L| = 1 exactly when H w = -grad L; measured by the library's gradient.
     worst_hw = Worst()
     for _, _, loss, w in draws:
