@@ -177,11 +177,12 @@ def sin_sum(a: Array, b: Array, c: Array, A: Array | None = None, *, normalized:
 def bn_unit(X: Array, y: Array, gain: float = 1.0, *, eps: float = 0.0) -> Loss:
     r"""One BN unit on a batch: :math:`L(w)=\frac1{2m}\|\gamma\,\mathrm{BN}_\epsilon(Xw)-y\|^2`.
 
-    .. math:: \mathrm{BN}_\epsilon(z)_i=\frac{z_i-\bar z}{\sqrt{\overline{(z-\bar z)^2}+\epsilon}},\qquad
-              \nabla L(w)=X^\top\,\mathrm{BN}^\top_{\rm backward}\big(\tfrac{\gamma}{m}(\gamma\hat z-y)\big)
+    .. math:: \hat z_i=\mathrm{BN}_\epsilon(z)_i=\frac{z_i-\bar z}{s},\quad s=\sqrt{\overline{(z-\bar z)^2}+\epsilon},
+              \qquad \nabla L(w)=\frac1sX^\top\big(g-\bar g\mathbf 1-\hat z\,\overline{g\odot\hat z}\big),\quad
+              g=\frac{\gamma}{m}(\gamma\hat z-y),
 
-    (the backward pass of :func:`bntheory.norms.batch.backward`). At :math:`\epsilon=0` this is Kohler et al.'s
-    length-direction decoupling :math:`f(\gamma\,w/\|w\|_S)` on the empirical distribution (:math:`S` the centred
+    with :math:`z=Xw` (the backward pass of :func:`bntheory.norms.batch.backward`). At :math:`\epsilon=0` this is
+    Kohler et al.'s length-direction decoupling :math:`f(\gamma\,w/\|w\|_S)` on the empirical distribution (:math:`S` the centred
     sample covariance; THEORY.md §3.1), scale invariant in :math:`w`; at :math:`\epsilon>0` only approximately.
 
     Parameters

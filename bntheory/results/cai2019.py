@@ -128,7 +128,9 @@ bngd_any_step = CAI2019.result(
 )
 
 
-@bngd_any_step.claim("BNGD converges linearly for eps = 1e-2..1e4 and eps_a in {1, 0.5}, two starts", backends=ARRAY)
+@bngd_any_step.claim(
+    "BNGD converges linearly for eps = 1e-2..1e4 (..1e5 at large) and eps_a in {1, 0.5}, two starts", backends=ARRAY
+)
 def _(ctx: Context) -> Outcome:
     runs = ctx.memo("cai2019.bngd/sweep", ctx_bngd_runs)
     labels = [f"eps {e:g}, eps_a {ea:g}, start {s}" for e, ea, s in runs["grid"]]
