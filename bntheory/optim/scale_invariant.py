@@ -182,8 +182,9 @@ def bn_unit(X: Array, y: Array, gain: float = 1.0, *, eps: float = 0.0) -> Loss:
               g=\frac{\gamma}{m}(\gamma\hat z-y),
 
     with :math:`z=Xw` (the backward pass of :func:`bntheory.norms.batch.backward`). At :math:`\epsilon=0` this is
-    Kohler et al.'s length-direction decoupling :math:`f(\gamma\,w/\|w\|_S)` on the empirical distribution (:math:`S` the centred
-    sample covariance; THEORY.md §3.1), scale invariant in :math:`w`; at :math:`\epsilon>0` only approximately.
+    Kohler et al.'s length-direction decoupling :math:`f(\gamma\,w/\|w\|_S)` on the empirical distribution
+    (:math:`S` the centred sample covariance; THEORY.md §3.1), scale invariant in :math:`w`; at :math:`\epsilon>0`
+    only approximately.
 
     Parameters
     ----------
