@@ -18,7 +18,16 @@ from matplotlib.figure import Figure
 from bntheory._io import write_bytes_atomic
 from bntheory.landscape.deep_linear import DLNTrace
 
-__all__ = ["dln_landscape_figure", "image_bytes", "rate_figure", "ratio_histograms", "representation_figure", "save"]
+__all__ = [
+    "auto_rate_figure",
+    "bngd_figure",
+    "dln_landscape_figure",
+    "image_bytes",
+    "rate_figure",
+    "ratio_histograms",
+    "representation_figure",
+    "save",
+]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
 _LABELS = {"standard": "standard", "bn": "BN", "bn_noise": "BN + noise"}
@@ -99,6 +108,57 @@ def rate_figure(runs) -> Figure:
         ax.set_xlabel("iteration")
     axes[0].legend(fontsize=8)
     fig.suptitle("GDNP vs the (1 - mu/L)^2 bound and plain GD (Kohler et al. 2019)", fontsize=10)
+    return fig
+
+
+def auto_rate_figure(eta: np.ndarray, norm_sq: np.ndarray, G: np.ndarray, C: np.ndarray) -> Figure:
+    r"""GD on a scale-invariant loss over a step-size sweep: norm growth, and the unit gradient against the bound.
+
+    `eta` (runs,), `norm_sq` :math:`R_t^2` (T + 1, runs), `G` :math:`\|\nabla L(u_t)\|^2` (T, runs), `C` (runs,) as
+    computed by ``arora2019.auto_rate_tuning``. Lines are medians over the runs of one step size.
+    """
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    t = np.arange(1, G.shape[0] + 1)
+    colors = {e: f"C{i}" for i, e in enumerate(np.unique(eta))}
+    for e, color in colors.items():
+        cols = eta == e
+        left.loglog(
+            np.arange(1, norm_sq.shape[0] + 1), np.median(norm_sq[:, cols], axis=1), color=color, label=f"eta = {e:g}"
+        )
+        running = np.sqrt(np.minimum.accumulate(G[:, cols], axis=0))
+        right.loglog(t, np.maximum(np.median(running, axis=1), 1e-16), color=color, label=f"eta = {e:g}")
+        right.loglog(t, np.sqrt(C[cols][0] / t), color=color, ls="--", lw=0.7)
+    left.set_title("norm growth R_t^2 (median over seeds)", fontsize=9)
+    right.set_title("min_{s<=t} |grad L(u_s)| (median); dashed: sqrt(C / t)", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("step t + 1")
+    left.legend(fontsize=7)
+    fig.suptitle("Auto rate-tuning: GD on f(w/|w|) at fixed step sizes (Arora, Li & Lyu 2019)", fontsize=10)
+    return fig
+
+
+def bngd_figure(curves: Mapping[str, np.ndarray], effective: Mapping[str, np.ndarray]) -> Figure:
+    r"""BNGD over the weight step sizes beside plain GD: predictor error per step, and BNGD's effective step.
+
+    `curves` maps a label to the relative predictor error per step; `effective` a BNGD label to
+    :math:`\varepsilon/\|w_k\|^2` per step (as computed by ``cai2019.bngd``).
+    """
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for i, (label, error) in enumerate(curves.items()):
+        ls = "--" if label.startswith("GD") else "-"
+        left.semilogy(
+            np.arange(error.size), np.clip(error, 1e-17, 1e30), ls=ls, color=f"C{i % 10}", label=label, lw=0.9
+        )
+    for i, (label, eff) in enumerate(effective.items()):
+        right.loglog(np.arange(1, eff.size + 1), eff, color=f"C{i % 10}", label=label, lw=0.9)
+    left.set_title("relative predictor error |a w/|w|_H - u*| / |u*|", fontsize=9)
+    right.set_title("BNGD effective step eps / |w_k|^2", fontsize=9)
+    left.set_xlabel("step k")
+    right.set_xlabel("step k + 1")
+    left.legend(fontsize=6, ncol=2)
+    fig.suptitle("BNGD on population least squares vs plain GD (Cai, Li & Shen 2019)", fontsize=10)
     return fig
 
 

@@ -1,8 +1,11 @@
-"""Normalized optimization: GDNP and its baselines, and the objectives they run on (Kohler et al. 2019).
+r"""Normalized optimization: GDNP and its baselines, and the objectives they run on (Kohler et al. 2019).
 
 * :mod:`~bntheory.optim.gdnp`: GDNP, plain gradient descent, the Rayleigh-quotient iteration, the
   :class:`~bntheory.optim.gdnp.Problem` record and :meth:`~bntheory.optim.gdnp.Problem.of` for your own objective;
-* :mod:`~bntheory.optim.problems`: the built-in objectives (least squares, halfspaces, the tanh MLP unit).
+* :mod:`~bntheory.optim.problems`: the built-in objectives (least squares, halfspaces, the tanh MLP unit);
+* :mod:`~bntheory.optim.scale_invariant`: scale-invariant losses (:math:`f(w/\|w\|)`, a BN unit, BN and LayerNorm
+  networks in their first-layer weights) and batched gradient descent on them (THEORY-2.md §10.1-§10.3);
+* :mod:`~bntheory.optim.bngd`: BNGD on population least squares and plain GD beside it (Cai et al. 2019, §10.5).
 
 ``bntheory.gdnp`` and ``bntheory.problems`` are these modules under their former names.
 """
