@@ -307,7 +307,8 @@ def sgd(
     rngs = None if seeds is None else [np.random.default_rng(int(s)) for s in seeds]
 
     def on_backend(a: np.ndarray) -> Array:
-        return xp.asarray(np.ascontiguousarray(a), dtype=w0.dtype, device=device(w0))
+        # Contiguous and writable (broadcast views are read-only, which PyTorch warns about): copied only if needed.
+        return xp.asarray(np.require(a, requirements=["C", "W"]), dtype=w0.dtype, device=device(w0))
 
     lr_steps = eta * factors
     # Everything the loop reads is on the backend before it starts: per-run constants as (R, 1) columns.
@@ -436,7 +437,7 @@ def exponential_lr_equivalent(
     if root not in ("larger", "smaller") or (root == "smaller" and np.any(gamma == 0)):
         raise ValueError(f"root: expected 'larger' or 'smaller' (the latter needs momentum > 0), got {root!r}")
     limit = (1 - np.sqrt(gamma)) ** 2
-    if np.any(eta * lam > limit):
+    if np.any((gamma > 0) & (eta * lam > limit)):
         raise ValueError(
             f"lr * weight_decay = {np.max(eta * lam):.3g} exceeds (1 - sqrt(momentum))^2 = {np.min(limit):.3g}: "
             "the roots "
