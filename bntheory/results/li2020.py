@@ -42,7 +42,11 @@ SCALES = (0.0, 0.0, 1.0, 1.0)
 #: (1 - sqrt 0.9)^2 = 2.6e-3.
 GD = (0.3, 0.02, 0.0)
 HEAVY_BALL = (0.3, 0.005, 0.9)
-UNDER_TEST = ("bntheory.optim.sgd.sgd", "bntheory.optim.sgd.exponential_lr_equivalent")
+UNDER_TEST = (
+    "bntheory.optim.sgd.sgd",
+    "bntheory.optim.sgd.exponential_lr_equivalent",
+    "bntheory.optim.sgd.exponential_schedule",
+)
 
 
 def ctx_start(ctx: Context):
