@@ -17,10 +17,10 @@ gradient bounded away from 0 (assumption 4), a burn-in of at least :math:`3(1-\a
 stationary norm over the window.
 
 Sizes (each grid point runs 6, 4 or 3 seeds (quick, default, large) from :math:`\|w_0\|=1`; the window is the
-last half, or the last 10^4 steps):
+last half, or the last two thirds at the default size):
 
 * quick: d = 16, T = 2400, (eta, lambda, alpha) = (0.1, 0.05, 0), (0.1, 0.05, 0.5), (0.05, 0.04, 0.9);
-* default: d = 16, T = 15000, those and (0.2, 0.05, 0), (0.1, 0.01, 0), (0.1, 0.01, 0.9);
+* default: d = 16, T = 12000, those and (0.2, 0.05, 0), (0.1, 0.01, 0), (0.1, 0.01, 0.9);
 * large: d = 64, T = 6e4, THEORY-2.md §10.6's grid (0.1, 1e-3, 0 / 0.5 / 0.9), (0.05, 4e-4, 0.9), (1, 0.05, 0).
 
 The small sizes use larger :math:`\eta\lambda` (still at most 0.01) so that the transient, of order
@@ -66,7 +66,7 @@ def ctx_seeds(ctx: Context) -> int:
 def ctx_design(ctx: Context):
     """(grid, d, T, window start) of this run's size."""
     return ctx.by_size(
-        quick=(QUICK, 16, 2400, 1200), default=(DEFAULT, 16, 15000, 5000), large=(LARGE, 64, 60000, 30000)
+        quick=(QUICK, 16, 2400, 1200), default=(DEFAULT, 16, 12000, 4000), large=(LARGE, 64, 60000, 30000)
     )
 
 
