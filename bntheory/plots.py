@@ -22,11 +22,13 @@ __all__ = [
     "auto_rate_figure",
     "bngd_figure",
     "dln_landscape_figure",
+    "equivalence_figure",
     "image_bytes",
     "rate_figure",
     "ratio_histograms",
     "representation_figure",
     "save",
+    "spherical_motion_figure",
 ]
 
 _COLORS = {"standard": "tab:blue", "bn": "tab:orange", "bn_noise": "tab:green"}
@@ -75,6 +77,32 @@ def _dln_landscape_figure(runs: Mapping[tuple[str, float], Sequence[DLNTrace]]) 
     axes[0, 0].legend(fontsize=8)
     depth = next(iter(runs.values()))[0].config.get("depth")
     fig.suptitle(f"{depth}-layer deep linear network, full-batch GD (Santurkar et al. 2018, §2-§3)", fontsize=10)
+    return fig
+
+
+def equivalence_figure(runs: Mapping[str, object], *, title: str) -> Figure:
+    r"""Weight decay vs an exponential schedule (Li & Arora 2020): norms, and the trajectory gap per step.
+
+    `runs` has ``"with weight decay"`` (:math:`\|w_t\|`), ``"alpha^-t x with weight decay"``
+    (:math:`\alpha^{-t}\|w_t\|`) and ``"variants"``: label -> (:math:`\|\tilde w_t\|`, gap
+    :math:`\|\tilde w_t-\alpha^{-t}w_t\|/\|\alpha^{-t}w_t\|`), the equivalent schedule first, then the controls.
+    """
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    wd = np.asarray(runs["with weight decay"])
+    left.semilogy(np.arange(wd.size), wd, color="tab:blue", label="||w_t|| (weight decay)")
+    scaled = np.asarray(runs["alpha^-t x with weight decay"])
+    left.semilogy(np.arange(scaled.size), scaled, color="k", ls="--", lw=1, label="alpha^-t ||w_t|| (predicted)")
+    for i, (label, (norm, gap)) in enumerate(runs["variants"].items()):
+        color = f"C{i + 1}"
+        left.semilogy(np.arange(norm.size), norm, color=color, lw=0.8, label=f"||w~_t||, {label}")
+        right.semilogy(np.arange(gap.size), np.maximum(gap, 1e-18), color=color, lw=0.8, label=label)
+    left.set_title("norms", fontsize=9)
+    right.set_title("||w~_t - alpha^-t w_t|| / ||alpha^-t w_t||", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("step t")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"weight decay = exponential learning rate (Li & Arora 2020), {title}, one SGD run", fontsize=10)
     return fig
 
 
@@ -220,6 +248,39 @@ def ratio_histograms(panels: Sequence[tuple[str, Sequence[float], float, float]]
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle("Worst-case search: ratios at random draws, the worst case found, and the bound", fontsize=10)
+    return fig
+
+
+def spherical_motion_figure(panels: Sequence[Mapping[str, object]], *, block: int = 100) -> Figure:
+    r"""Spherical motion (Wan et al. 2021): :math:`\|w_t\|` and the angular update over t against the predictions.
+
+    Each panel (a grid point) has ``label``, ``norm`` (T + 1, seeds), ``w_star``, ``delta`` (T, seeds),
+    ``predicted`` (:math:`\sqrt{2\eta\lambda/(1+\alpha)}`), ``control`` (the false
+    :math:`\sqrt{2\eta\lambda/(1+\alpha^2)}`) and ``window`` (the first step averaged over). The angular update is
+    drawn as the rms over blocks of `block` steps, one line per seed.
+    """
+    fig = Figure(figsize=(3.2 * len(panels), 5.4), layout="constrained")
+    axes = fig.subplots(2, len(panels), squeeze=False)
+    for col, panel in enumerate(panels):
+        top, bottom = axes[0, col], axes[1, col]
+        norm, delta = np.asarray(panel["norm"]), np.asarray(panel["delta"])
+        top.plot(np.arange(norm.shape[0]), norm, lw=0.6)
+        top.axhline(float(panel["w_star"]), color="k", ls="--", lw=1, label="w* (Theorems 1-2)")
+        n = (delta.shape[0] // block) * block
+        rms = np.sqrt(np.mean(delta[:n].reshape(-1, block, delta.shape[1]) ** 2, axis=1))
+        bottom.plot(np.arange(rms.shape[0]) * block + block / 2, rms, lw=0.6)
+        bottom.axhline(float(panel["predicted"]), color="k", ls="--", lw=1, label="sqrt(2 eta lambda / (1 + alpha))")
+        bottom.axhline(float(panel["control"]), color="tab:red", ls=":", lw=1, label="1 + alpha^2 (false)")
+        for ax in (top, bottom):
+            ax.axvline(float(panel["window"]), color="0.6", lw=0.8)
+            ax.set_xlabel("step t")
+        top.set_title(str(panel["label"]), fontsize=8)
+        top.set_ylabel("||w_t||" if col == 0 else "")
+        bottom.set_ylabel(f"rms angular update ({block} steps)" if col == 0 else "")
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=7)
+    fig.suptitle("spherical motion dynamics (Wan et al. 2021): norm and angular update; grey line: window start",
+                 fontsize=10)
     return fig
 
 

@@ -13,6 +13,9 @@ Rates (:mod:`~bntheory.checks.rates`)
     :func:`faster_rate_violated` (the sharp control: a rate faster than the bound).
 Frequencies (:mod:`~bntheory.checks.frequency`)
     :func:`frequency` of an event over seeded draws with its Clopper-Pearson interval.
+Intervals (:mod:`~bntheory.checks.intervals`)
+    :func:`batch_means` (the mean of an autocorrelated signal over independent chains, with its t-interval),
+    :func:`farthest_deviation` (a prediction against the far end of an interval).
 Tolerances (:mod:`~bntheory.checks.tolerances`)
     Every tolerance with its justification.
 
@@ -28,6 +31,7 @@ _HOME = {
     **dict.fromkeys(("Outcome", "Worst", "at_least", "at_most", "exact", "max_relative_error"), "compare"),
     **dict.fromkeys(("unless_nonfinite", "within", "worst"), "compare"),
     **dict.fromkeys(("Frequency", "frequency"), "frequency"),
+    **dict.fromkeys(("Interval", "batch_means", "farthest_deviation"), "intervals"),
     **dict.fromkeys(
         ("Attack", "Block", "Inequality", "Params", "attack", "attack_family", "batch", "matrix", "nonneg"),
         "inequality",

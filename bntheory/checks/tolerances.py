@@ -15,12 +15,14 @@ __all__ = [
     "CLOSED_FORM",
     "CONFIDENCE",
     "EQUALITY_REACH",
+    "EQUILIBRIUM",
     "FLOAT32_ORACLE",
     "FLOAT64_ORACLE",
     "GAP_DECAY",
     "GRAM_SCORE",
     "IDENTITY",
     "INTERLACING",
+    "MP_RECURSION",
     "NOT_INVARIANT",
     "RANK_GAP",
     "RATE_FLOOR",
@@ -34,6 +36,7 @@ __all__ = [
     "TABLE_RANK",
     "TABLE_SOFT_ABS",
     "TABLE_SOFT_REL",
+    "TRAJECTORY",
     "Tolerance",
 ]
 
@@ -151,3 +154,20 @@ GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an un
 #: seeds x 3 factors the smallest change of an "N" cell was 0.08 (every "Y" cell stayed below 1.1e-14), so the
 #: floor sits an order below the first and ten orders above the second.
 NOT_INVARIANT = Tolerance(1e-2, "the N cells change by >= 0.08 over 300 seeds; the Y cells by <= 1.1e-14")
+
+#: Two float64 runs of an exact trajectory equivalence (Li & Arora 2020's weight decay vs exponential schedule,
+#: THEORY-2.md §10.4), compared step by step as ||w~_t - alpha^-t w_t|| / ||alpha^-t w_t||: rounding accumulates to
+#: 3e-13 over 150 heavy-ball steps and 5e-15 over 200 GD steps (seeds 0-29, while the runs stay stable: results/li2020's
+#: ctx_steps); a schedule off by one power of the factor misses by >= 4e-3, a zero first buffer by >= 6e-2.
+TRAJECTORY = Tolerance(1e-10, "an exact equivalence of two float64 runs: 3e-13 after 150 heavy-ball steps")
+
+#: An exact identity between two recursions evaluated at 40 digits (mpmath): 8e-40 after 40 heavy-ball steps; float64
+#: arithmetic anywhere in the chain would show up at 1e-16.
+MP_RECURSION = Tolerance(1e-35, "40-digit recursions agree to 8e-40 after 40 steps; a float64 slip shows at 1e-16")
+
+#: A time average at the equilibrium of spherical motion (Wan et al. 2021; THEORY-2.md §10.6) against its prediction,
+#: gated on the far end of its 95% batch-means interval (checks.intervals.farthest_deviation): the O(eta lambda)
+#: corrections of the leading-order formulas (<= 3.9e-3 at eta lambda = 0.05) plus the intervals' half-widths (<= 4e-3
+#: at the quick size) stay below 1e-2; the nearest false formula, sqrt(2 eta lambda / (1 + alpha^2)) at alpha = 0.5,
+#: misses by 9.5e-2, Theorem 1's norm applied with momentum 0.5 by 0.19.
+EQUILIBRIUM = Tolerance(2e-2, "O(eta lambda) terms + CI half-widths <= 1e-2; false formulas miss by >= 9.5e-2")
