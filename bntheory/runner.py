@@ -127,10 +127,10 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
 
     # The unit of work is a results module: its results share memoized computations (ctx.memo is per process),
     # which two processes would each compute. Modules that import PyTorch (1-2 s) go first, to the pool, and of
-    # those first the ones testing bntheory.curvature, whose torch.func imports torch._dynamo and the forward-mode
-    # decompositions (another 1.4 s, once per process): the pool's workers take them one after the other from the
-    # front, while this process works from the back of the queue (it has everything imported already), so the
-    # one-time imports are paid by as few processes as possible.
+    # those first the ones whose checks import torch._dynamo (_DYNAMO_USERS: another 1.3-1.4 s, once per process):
+    # the pool's workers take them one after the other from the front, while this process works from the back of
+    # the queue (it has everything imported already), so the one-time imports are paid by as few processes as
+    # possible.
     groups: dict[str, list[registry.Result]] = {}
     for r in results:
         groups.setdefault(registry.module_of(r), []).append(r)
@@ -209,11 +209,16 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     return [done[r.id] for r in results]
 
 
+#: Library packages whose checks reach ``torch.func`` (curvature) or compare with ``torch.optim`` (the SGD
+#: oracles): both import ``torch._dynamo`` and more (1.3-1.4 s once per process, measured).
+_DYNAMO_USERS = ("bntheory.curvature", "bntheory.optim.sgd")
+
+
 def _import_weight(group: list[registry.Result]) -> tuple[bool, bool]:
-    """Sort key of a module's results: torch.func users (curvature) first, then PyTorch users, then the rest."""
+    """Sort key of a module's results: those importing torch._dynamo first, then PyTorch users, then the rest."""
     torch = any(_needs(r, "torch") for r in group)
-    curvature = torch and any(name.startswith("bntheory.curvature") for r in group for name in r.under_test)
-    return not torch, not curvature
+    dynamo = torch and any(name.startswith(_DYNAMO_USERS) for r in group for name in r.under_test)
+    return not torch, not dynamo
 
 
 def _needs(result: registry.Result, package: str) -> bool:
