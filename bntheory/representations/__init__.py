@@ -13,6 +13,10 @@ one batched matrix product. A layer is :math:`Z=WH`, followed by any subset of
   setting of Daneshmand et al. 2021);
 * ``"relu"`` — the non-linearity.
 
+:func:`per_sample_norm` normalizes each batch point on its own instead (LayerNorm, RMSNorm, GroupNorm over the
+features, from :mod:`bntheory.norms`); :func:`deep_network` applies it after the steps (``per_sample=``) and can
+weight-normalize its layer matrices (``weight_norm=True``): the chains of THEORY-2.md §9.4's transfer matrix (T5).
+
 Full BN + ReLU is ``("rc", "rs", "relu")``. Everything is written against the array API, so the same
 network runs on NumPy, PyTorch or CuPy arrays.
 
@@ -24,7 +28,7 @@ for randomly initialised deep networks", NeurIPS 2020, arXiv:2003.01652; H. Dane
 "Batch normalization orthogonalizes representations in deep random networks", NeurIPS 2021, arXiv:2106.03970.
 """
 
-from bntheory.representations.layers import STEPS, alpha, apply_steps
+from bntheory.representations.layers import PER_SAMPLE, STEPS, alpha, apply_steps, per_sample_norm
 from bntheory.representations.measures import (
     cosine,
     d_max,
@@ -37,6 +41,7 @@ from bntheory.representations.measures import (
 from bntheory.representations.networks import deep_network
 
 __all__ = [
+    "PER_SAMPLE",
     "STEPS",
     "alpha",
     "apply_steps",
@@ -46,6 +51,7 @@ __all__ = [
     "gram",
     "numerical_rank",
     "orthogonality_gap",
+    "per_sample_norm",
     "soft_rank",
     "stable_rank",
 ]

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from bntheory import norms
 from bntheory.backend import asarray
-from bntheory.representations.layers import STEPS, apply_steps
+from bntheory.representations.layers import PER_SAMPLE, STEPS, apply_steps, per_sample_norm
 from bntheory.representations.measures import gram
 
 __all__ = ["deep_network"]
@@ -31,6 +32,9 @@ def deep_network(
     residual_gamma: float | None = None,
     method: str = "weights",
     normalize: bool = False,
+    per_sample: str | None = None,
+    groups: int = 1,
+    weight_norm: bool = False,
     record: Callable[[int, Array], None] | None = None,
 ) -> Array:
     r"""Propagate a batch through `depth` random layers :math:`H\leftarrow\text{steps}(WH)` with fresh weights.
@@ -65,6 +69,15 @@ def deep_network(
         Divide each network's batch by its Frobenius norm after every layer. Every step is positively
         homogeneous (or, for ``"rs"``/``"rms"``, scale invariant) and every measure here is scale invariant,
         so this changes nothing but keeps deep linear chains from overflowing.
+    per_sample : {"layer", "rms", "group"}, optional
+        A per-sample normalization applied after the steps (:func:`per_sample_norm`, with `groups` for
+        ``"group"``): the chains of THEORY-2.md §9.4 (T5), where LayerNorm and RMSNorm collapse like the plain chain.
+    groups : int
+        GroupNorm's number of groups (``per_sample="group"`` only).
+    weight_norm : bool
+        Replace each row :math:`w_i` of the layer matrix by :math:`w_i/\|w_i\|`
+        (:func:`bntheory.norms.weight_norm` with unit gains; Salimans & Kingma 2016): a diagonal rescaling of a
+        random matrix, independent of the batch, so the chain stays linear (THEORY-2.md §9.4, T5).
     record : callable, optional
         ``record(layer, H)`` is called after every layer (layer 0 is the input): measures per depth.
 
@@ -83,6 +96,10 @@ def deep_network(
     for step in steps:
         if step not in STEPS:
             raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
+    if per_sample is not None and per_sample not in PER_SAMPLE:
+        raise ValueError(f"per_sample: expected None or one of {', '.join(PER_SAMPLE)}, got {per_sample!r}")
+    if weight_norm and method == "gram":
+        raise ValueError("weight_norm: needs the explicit weights; use method='weights'")
     xp = array_namespace(H0)
     d = H0.shape[-2]
     lead = tuple(H0.shape[:-2])
@@ -101,8 +118,13 @@ def deep_network(
             W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
             if residual_gamma is not None:
                 W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
+            if weight_norm:
+                rows = xp.reshape(W, (-1, d))
+                W = xp.reshape(norms.weight_norm(rows, xp.ones((rows.shape[0],), dtype=H0.dtype))[0], W.shape)
             Z = W @ H
         H = apply_steps(Z, steps)
+        if per_sample is not None:
+            H = per_sample_norm(H, per_sample, groups=groups)
         if normalize:
             H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
         if record is not None:
