@@ -6,9 +6,12 @@ group per row) for the library's right sides, and hands the sample in its own sh
 the independent left side. What the groups are is written here from §9.1's table, not read from
 :mod:`bntheory.norms`.
 
+:func:`linear_chain` is the oracle of T5's mechanism: the *linear* chain that a per-sample normalization's chain
+equals column by column, up to one positive scale per column.
+
 References
 ----------
-THEORY-2.md §9.1 (groups), §9.2 (closed-form backward), §9.4 (the transfer matrix, T1/T2).
+THEORY-2.md §9.1 (groups), §9.2 (closed-form backward), §9.4 (the transfer matrix, T1/T2, T5).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampleLayout", "orthogonal_in_group", "sample_layout"]
+__all__ = ["SampleLayout", "linear_chain", "orthogonal_in_group", "sample_layout"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,36 @@ def orthogonal_in_group(x: np.ndarray, rng: np.random.Generator, *, center: bool
         w = w - w.mean(axis=-1, keepdims=True)
         x = x - x.mean(axis=-1, keepdims=True)
     return w - np.sum(w * x, axis=-1, keepdims=True) / np.sum(x * x, axis=-1, keepdims=True) * x
+
+
+def linear_chain(rng: np.random.Generator, H0: np.ndarray, depth: int, kind: str) -> np.ndarray:
+    r"""The linear chain that the chain of per-sample `kind` follows column by column (THEORY-2.md §9.4, T5) [D].
+
+    A per-sample normalization maps each column on its own by an affine map common to all columns and a
+    per-column scale: LayerNorm :math:`z\mapsto C_dz/s(z)` (:math:`C_d=I-\mathbf 1\mathbf 1^\top/d`), RMSNorm
+    :math:`z\mapsto z/r(z)`; weight normalization rescales the rows of :math:`W` by factors independent of the
+    batch. So the columns' directions follow the linear chain :math:`\prod_\ell M_\ell H_0` with
+    :math:`M_\ell=C_dW_\ell`, :math:`W_\ell`, or :math:`D_\ell W_\ell` (unit rows), and collapse as the plain chain
+    does. The weights are drawn from `rng` as :func:`bntheory.representations.deep_network` draws them with
+    ``weights="uniform"`` (one :math:`d\times d` matrix of :math:`U[-\sqrt3,\sqrt3]/\sqrt d` per layer), so a
+    generator in the same state gives the same matrices. Returns the final batch, each column of unit norm.
+
+    Raises
+    ------
+    ValueError
+        If `kind` is not ``"layer"``, ``"rms"`` or ``"weight"``.
+    """
+    if kind not in ("layer", "rms", "weight"):
+        raise ValueError(f"kind: expected 'layer', 'rms' or 'weight', got {kind!r}")
+    H = np.asarray(H0, np.float64)
+    d = H.shape[-2]
+    center = np.eye(d) - np.full((d, d), 1 / d)
+    for _ in range(depth):
+        W = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), (d, d)) * np.sqrt(1 / d)
+        if kind == "layer":
+            W = center @ W
+        elif kind == "weight":
+            W = W / np.linalg.norm(W, axis=1, keepdims=True)
+        H = W @ H
+        H = H / np.linalg.norm(H, axis=0, keepdims=True)  # directions only: the per-column scales drop out
+    return H
