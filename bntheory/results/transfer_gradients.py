@@ -210,6 +210,52 @@ for _kind, _result in (("layer", t1_layer), ("group", t1_group), ("instance", t1
         return _t1_outcome(ctx, kind, {"rms": "centred", "instance": "sample"}.get(kind, "batch"))
 
 
+t1_weight = TRANSFER.result(
+    "t1_weight",
+    where="row T1 (Ioffe backprop structure, THEORY.md §1.2), WN",
+    proof=PROOF,
+    title="T1 WeightNorm: the backward is a projector on the weights, orthogonal to v, with no 1 term",
+    tag="D",
+    statement=(
+        r"w=g\,v/\|v\|:\ \nabla_vL=\frac g{\|v\|}\big(I-\hat w\hat w^\top\big)\nabla_wL,\ "
+        r"\langle\nabla_vL,v\rangle=0,\ \textstyle\sum_i(\nabla_vL)_i\neq0"
+    ),
+    assumptions=("per output row; no zero row",),
+    notes=(
+        "THEORY-2.md §9.4 row T1 [D]: 'n/a (weights)': WN normalizes the weights, and its backward is Ioffe's "
+        "structure with the row in place of the batch, the unit w_hat in place of x_hat / sqrt(m) and no centring "
+        "term. Checked per row against torch._weight_norm with autograd (the formula itself is also "
+        "salimans2016.weight_norm's). Control: BN's centring identity sum_i (grad_v L)_i = 0 imposed."
+    ),
+    under_test=("bntheory.norms.weight_norm", "bntheory.norms.weight_norm_backward"),
+)
+
+
+def _t1_weight(ctx: Context, centred: bool) -> Outcome:
+    rng = ctx.rng("t1/weight", shared=True)
+    worst = Worst()
+    for shape in ((4, 3), (5, 6)):
+        v, g, dw = rng.normal(size=shape), rng.uniform(0.5, 2, size=shape[0]), rng.normal(size=shape)
+        _, cache = norms.weight_norm(ctx.asarray(v), ctx.asarray(g))
+        dv = np.asarray(to_numpy(norms.weight_norm_backward(ctx.asarray(dw), cache)[0]), np.float64)
+        worst.add(max_relative_error(dv, torch_weight_norm(v, g, dw, dim=0)[1]), f"dv vs PyTorch, {shape}")
+        scale = np.sum(np.abs(dv * v), axis=1)
+        worst.add(np.max(np.abs(np.sum(dv * v, axis=1)) / scale), f"<dv, v>, {shape}")
+        if centred:
+            worst.add(np.max(np.abs(dv.sum(axis=1)) / np.sum(np.abs(dv), axis=1)), f"sum dv, {shape}")
+    return at_most(float(worst), CLOSED_FORM.value, f"rows of {(4, 3)} and {(5, 6)}; worst at {worst.where}")
+
+
+@t1_weight.numeric("library dv = PyTorch's kernel; <dv, v> = 0 per row", needs=NEEDS, backends=ARRAY)
+def _(ctx: Context) -> Outcome:
+    return _t1_weight(ctx, centred=False)
+
+
+@t1_weight.negative_control("BN's centring identity sum_i (grad_v L)_i = 0 imposed", needs=NEEDS, backends=ARRAY)
+def _(ctx: Context) -> Outcome:
+    return _t1_weight(ctx, centred=True)
+
+
 # --- T2: Santurkar's Theorem 4.1 and 4.2 forms, per group ----------------------------------------------------
 
 
