@@ -139,7 +139,7 @@ def paired_networks(
     weights: str = "gaussian",
     normalize: bool = False,
     record: Callable[[int, str, Array], None] | None = None,
-) -> dict[str, Array]:
+) -> tuple[Array, ...]:
     r"""Several deep networks on the *same* weights: one draw of :math:`W_\ell` per layer, each variant's layer on it.
 
     Each variant is a mapping of :func:`deep_network`'s keywords among :data:`VARIANT_KEYS` (``steps``,
@@ -159,8 +159,8 @@ def paired_networks(
 
     Returns
     -------
-    dict of str to array
-        The final batch of each variant, shape of `H0`.
+    tuple of array
+        The final batch of each variant, in the order of `variants`, each of the shape of `H0`.
 
     Raises
     ------
@@ -196,7 +196,7 @@ def paired_networks(
             H[name] = _after_linear(Z, tuple(v.get("steps", ())), v.get("per_sample"), v.get("groups", 1), normalize)
             if record is not None:
                 record(layer, name, H[name])
-    return H
+    return tuple(H.values())
 
 
 def _unit_rows(W: Array) -> Array:

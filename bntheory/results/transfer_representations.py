@@ -187,7 +187,6 @@ t5_group = TRANSFER.result(
     "longer follow a linear chain (THEORY-2.md §9.4: G = 4 2.4-3.5, G = 8 5.3-6.2). Groups of 2 entries would be "
     "binary (+-1 at eps = 0): d = 32 keeps G <= 8. Control: the same keeps-rank gate on one group (LayerNorm).",
     under_test=(
-        REP + "deep_network",
         REP + "paired_networks",
         REP + "per_sample_norm",
         REP + "soft_rank",

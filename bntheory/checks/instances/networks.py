@@ -317,7 +317,7 @@ def paired_snapshots(
 
     H0 = asarray(rng.standard_normal((seeds, width, width)), xp)
     out = rep.paired_networks(H0, last, variants, rng, weights=weights, normalize=True, record=record)
-    for name, H in out.items():  # the returned batches: what paired_networks itself says
+    for name, H in zip(variants, out, strict=True):  # the returned batches: what paired_networks itself says
         kept[name][last] = np.array(to_numpy(H), dtype=np.float64)
     return {name: dict(sorted(k.items())) for name, k in kept.items()}
 
