@@ -39,10 +39,10 @@ TRANSFER = paper(
 PROOF = "transfer.py"
 NEEDS = ("torch",)
 #: The attack's budget per run size, small next to Santurkar's own attack (checks/inequality.BUDGETS), which covers
-#: the batch case that one group of these normalizations is: at --size quick random draws, the adversarial starts and
-#: the equality instances only; a Nelder-Mead climb from the default size on; the kit's budget at --size large.
+#: the batch case that one group of these normalizations is: a few random draws, the adversarial starts, the equality
+#: instances and one short Nelder-Mead climb; the kit's budget at --size large.
 BUDGET = {
-    "quick": {"draws": 4, "climbs": 0},
+    "quick": {"draws": 4, "climbs": 1, "max_evaluations": 10},
     "default": {"draws": 12, "climbs": 1, "max_evaluations": 30},
 }
 #: Rounding allowance on the float64 right side during the search only (as santurkar2018_bounds).
@@ -51,13 +51,13 @@ _ALLOWANCE = 1e-11
 
 # --- T1: the backward pass and its two consequences, per group -----------------------------------------------
 
-#: T1's sample shapes: (shape, what the library call is). LN over the features of (N, H); GN with 3 groups of 2
-#: channels over (N, C, S); IN over the positions of (N, C, S); RMSNorm over the features.
+#: T1's input shapes: LN and RMSNorm over the features of (N, H); GN with 3 groups of 2 channels over (N, C, S); IN
+#: over the positions of (N, C, S).
 T1_SHAPES = {"layer": (4, 6), "rms": (4, 6), "group": (3, 6, 2), "instance": (3, 4, 3)}
 
 
 def _t1_library(ctx: Context, kind: str, x, dy, gamma, eps: float):
-    """``(dx, x_hat, inv_std)`` of the library transform of `kind` (no shift), its cache in the grouped shape."""
+    """``(dx, x_hat)`` from the library transform of `kind` (no shift) and its backward; x_hat in the grouped shape."""
     X, DY, G = (ctx.asarray(a) for a in (x, dy, gamma))
     if kind == "layer":
         _, cache = norms.layer_norm(X, x.shape[-1], G, eps=eps)
@@ -170,7 +170,12 @@ t1_instance = TRANSFER.result(
     tag="D",
     statement=T1_FORM,
     assumptions=(*T1_ASSUMPTIONS, "spatial positions (3 here): a fully connected IN group has one value"),
-    notes=T1_NOTES,
+    notes=T1_NOTES.replace(
+        "The control takes the sums over BN's groups (each channel across the batch), the literal transfer of "
+        "Ioffe's identities.",
+        "IN's groups tile BN's (and LN's), so both sums vanish over any union of them: BN's groups are no control "
+        "here. The control computes the identities with the statistics of the whole sample (LayerNorm's x_hat).",
+    ),
     under_test=("bntheory.norms.instance_norm", "bntheory.norms.backward"),
 )
 t1_rms = TRANSFER.result(
