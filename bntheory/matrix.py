@@ -143,7 +143,7 @@ CELLS: dict[tuple[str, str], Cell] = _cells()
 
 
 def cell(family: str, norm: str) -> Cell:
-    """The cell of `family` (``"T1"``..``"T6"``) and `norm` (a key of :data:`NORMS`).
+    """The cell of `family` (``"T1"`` to ``"T6"``) and `norm` (a key of :data:`NORMS`).
 
     Raises
     ------

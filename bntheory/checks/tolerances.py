@@ -147,7 +147,7 @@ GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an un
 #: 1.74 (hence 200 at quick). GroupNorm with 2 groups sits between (1.1-1.7) and is reported, not gated.
 T5_SPLIT = Tolerance(1.7, "collapsed chains stay <= 1.21 at depth 200, rank-keeping ones >= 2.32 (16 seeds)")
 
-#: THEORY-2.md §9.4 T6: |cos| between the cluster and the outlier after one layer W -> centring -> ReLU (n = 6, d = 64).
+#: THEORY-2.md §9.4 T6: abs(cos) of the cluster and the outlier after one layer W -> centring -> ReLU (n = 6, d = 64).
 #: Batch centring gives exactly 0 (disjoint supports); per-sample centring (LayerNorm, GroupNorm with 4 groups) gives
 #: 0.13-0.6 (mean 0.32, minimum 0.13 over 200 draws).
-T6_COSINE = Tolerance(0.05, "per-sample centring leaves |cos| >= 0.13 in 200 draws; batch centring exactly 0")
+T6_COSINE = Tolerance(0.05, "per-sample centring leaves abs(cos) >= 0.13 in 200 draws; batch centring exactly 0")
