@@ -1,4 +1,4 @@
-"""The ``bntheory`` command: ``list`` the registered results, ``verify`` them.
+"""The ``bntheory`` command: ``list`` the registered results, ``verify`` them, print the transfer ``matrix``.
 
 Exit codes: 0 when every gating result passed and every negative control was rejected, 1 when any
 did not (or a worker process died), 2 on a usage error (unknown id, unavailable backend, unwritable path),
@@ -10,6 +10,7 @@ path is checked before any check runs. An interrupted run, or one whose worker d
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -72,30 +73,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_table.set_defaults(func=_cmd_table)
 
-    # What selects and sizes a run: shared by verify and report.
-    run_args = argparse.ArgumentParser(add_help=False, parents=[with_args])
-    run_args.add_argument(
-        "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
-    )
-    run_args.add_argument(
+    # What sizes a run: shared by verify, report and matrix; verify and report also select (--only).
+    size_args = argparse.ArgumentParser(add_help=False, parents=[with_args])
+    size_args.add_argument(
         "--backend",
         default="numpy",
         choices=backend.BACKENDS,
         help="array backend for the numeric checks (default: numpy)",
     )
-    run_args.add_argument(
+    size_args.add_argument(
         "--seed", type=_nonnegative_int, default=0, metavar="N", help="base seed of every random draw (default: 0)"
     )
-    run_args.add_argument(
+    size_args.add_argument(
         "--size",
         choices=SIZES,
         help="problem sizes: quick (seconds), default (the default), or large (THEORY.md's reference sizes)",
     )
-    run_args.add_argument(
+    size_args.add_argument(
         "--jobs",
         type=_positive_int,
         metavar="N",
         help="processes (default: the usable cores, at most 8; 1 for --backend cupy)",
+    )
+    run_args = argparse.ArgumentParser(add_help=False, parents=[size_args])
+    run_args.add_argument(
+        "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
     )
 
     p_verify = sub.add_parser(
@@ -111,6 +113,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_report.add_argument("--out", default="report", metavar="DIR", help="output directory (default: report)")
     p_report.set_defaults(func=_cmd_report)
+
+    p_matrix = sub.add_parser(
+        "matrix",
+        parents=[size_args],
+        help="the transfer matrix (THEORY-2.md §9.4): normalizations x result families, from a run or a verify JSON",
+    )
+    p_matrix.add_argument(
+        "--json",
+        metavar="PATH",
+        help="read the statuses from this verify --json document instead of running the matrix's results",
+    )
+    p_matrix.add_argument("--quick", action="store_true", help="same as --size quick")
+    p_matrix.set_defaults(func=_cmd_matrix, only=None)
 
     p_nb = sub.add_parser("notebooks", parents=[with_args], help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
@@ -310,6 +325,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--out: cannot write into {args.out}: {exc.strerror or exc}") from None
     print(f"{report.summary(reports)} in {elapsed:.1f} s; wrote {out / 'report.html'} and {out / 'verify.json'}")
+    return code or (1 if any(r.status == "failed" for r in reports) else 0)
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from bntheory import matrix  # as the other commands' optional parts: imported where used
+
+    if args.json is not None:
+        if args.quick or args.size is not None or args.jobs is not None:
+            raise UsageError(
+                "--json reads a finished run; --quick, --size and --jobs size a new one: give one or the other"
+            )
+        try:
+            doc = json.loads(Path(args.json).read_text(encoding="utf-8"))
+            table = matrix.matrix(doc)
+        except OSError as exc:
+            raise UsageError(f"--json: cannot read {args.json}: {exc.strerror or exc}") from None
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise UsageError(f"--json: {args.json} is not a verify --json document: {exc}") from None
+        print(table.format())
+        return 1 if any(c.status == "failed" for row in table.cells.values() for c in row.values()) else 0
+    chosen, ctx = _selection(args)
+    wanted = set(matrix.result_ids())
+    chosen = [r for r in chosen if r.id in wanted]
+    reports, elapsed, _, code = _run(chosen, ctx, args.jobs)
+    print(matrix.matrix(reports).format())
+    print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     return code or (1 if any(r.status == "failed" for r in reports) else 0)
 
 

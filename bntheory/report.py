@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 from latex2mathml.converter import convert as latex_to_mathml
 
+from bntheory import matrix
 from bntheory.registry import Result, origin_of
 from bntheory.run import CheckReport, ResultReport
 
-__all__ = ["format_table", "markdown_table", "ratio_panels", "summary", "to_html", "to_json"]
+__all__ = ["format_table", "markdown_table", "matrix_html", "ratio_panels", "summary", "to_html", "to_json"]
 
 
 def to_json(
@@ -23,7 +24,8 @@ def to_json(
     """The JSON document of a run (schema in the README, section "verify --json").
 
     `incomplete` says why a run ended early (Ctrl-C, a dead worker); its document then holds the results
-    finished so far, ``"incomplete"`` says why, and ``"passed"`` is false.
+    finished so far, ``"incomplete"`` says why, and ``"passed"`` is false. ``"matrix"`` is the transfer matrix of
+    the run (:meth:`bntheory.matrix.Table.to_dict`; cells whose results did not run say ``"not run"``).
     """
     doc = {
         "bntheory": version,
@@ -34,6 +36,7 @@ def to_json(
         "passed": not incomplete and all(r.status != "failed" for r in reports),
         **({"incomplete": incomplete} if incomplete else {}),
         "results": [_result(r) for r in reports],
+        "matrix": matrix.matrix(reports).to_dict(),
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
@@ -193,6 +196,10 @@ code{font-size:12px;white-space:pre-wrap}figure{margin:1em 0}img{max-width:100%;
 .statement{margin:.4em 0 .8em;padding:.5em .8em;background:#fafafa;border-left:3px solid #ccd;overflow-x:auto}
 math{font-size:1.15em}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 section.result{border-top:1px solid #eee;padding-top:.3em}
+table.matrix td,table.matrix th{text-align:center;border:1px solid #fff}table.matrix td.m-passed{background:#d9f2d9}
+table.matrix td.m-failed{background:#f8d0d6;font-weight:bold}table.matrix td.m-notrep{background:#e6dcf5}
+table.matrix td.m-provisional{background:#fbefc8}table.matrix td.m-notrun{background:#eee;color:#777}
+table.matrix td.m-na{background:#fafafa;color:#999}table.matrix td.m-na small{display:block}
 """
 
 _CSS_CLASS = {"passed": "passed", "failed": "failed", "provisional": "provisional", "not reproduced": "notrep"}
@@ -213,6 +220,50 @@ def ratio_panels(reports: Sequence[ResultReport]) -> list[tuple[str, tuple[float
                 title = f"{r.result.id}\n{name[:48]}{'…' if len(name) > 48 else ''}"
                 panels.append((title, outcome.samples, outcome.measured, outcome.bound))
     return panels
+
+
+_MATRIX_CLASS = {
+    "passed": "m-passed",
+    "failed": "m-failed",
+    "not reproduced": "m-notrep",
+    "provisional": "m-provisional",
+    "not run": "m-notrun",
+    "n/a": "m-na",
+}
+
+
+def matrix_html(reports: Sequence[ResultReport]) -> str:
+    """The transfer matrix of the run as an HTML table (:mod:`bntheory.matrix`), cells coloured by status.
+
+    Each cell shows §9.4's verdict and the status, links to its results' statements when they ran, and carries the
+    reason as a tooltip where the cell does not apply. Empty when none of the matrix's results ran.
+    """
+    esc = html.escape
+    table = matrix.matrix(reports)
+    ran = {r.result.id for r in reports}
+    if not ran & set(matrix.result_ids()):
+        return ""
+    head = "".join(
+        f'<th title="{esc(f.name)} ({esc(f.section)})">{esc(f.key)}<br><small>{esc(f.name)}</small></th>'
+        for f in matrix.FAMILIES
+    )
+    rows = []
+    for norm, label in matrix.NORMS.items():
+        cells = []
+        for f in matrix.FAMILIES:
+            c = table.cells[norm][f.key]
+            links = " ".join(f'<a href="#{esc(i)}">{esc(i)}</a>' for i in c.results if i in ran)
+            text = "n/a" if c.status == "n/a" else f"{esc(c.verdict)}<br><b>{esc(c.status)}</b>"
+            title = f' title="{esc(c.reason)}"' if c.reason else ""
+            links = f"<br><small>{links}</small>" if links else ""
+            cells.append(f'<td class="{_MATRIX_CLASS[c.status]}"{title}>{text}{links}</td>')
+        rows.append(f"<tr><th>{esc(label)}</th>{''.join(cells)}</tr>")
+    return (
+        "<h2>Transfer matrix</h2><p>THEORY-2.md §9.4: which BN results hold for the other normalizations, with the "
+        "group for the batch. Verdict: yes, modified (a changed form), partly, no (the cell's result states the "
+        'finding); below it this run\'s status.</p><table class="matrix" id="matrix"><thead><tr><th></th>'
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def math_html(latex: str) -> str:
@@ -285,6 +336,7 @@ def to_html(
         f'<h2>Checks</h2><table id="checks"><thead><tr><th>result</th><th>check</th><th>measured</th>'
         f"<th>bound</th><th>verdict</th><th>ran on</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<h2>Not reproduced</h2><ul id="not-reproduced">{not_reproduced}</ul>' if apart else "")
+        + matrix_html(reports)
         + f'<h2>Figures</h2><div id="figures">{images or "<p>No figures for the selected results.</p>"}</div>'
         f'<h2>Statements</h2><div id="statements">{statements}</div></body></html>\n'
     )

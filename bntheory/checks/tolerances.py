@@ -33,6 +33,8 @@ __all__ = [
     "SLQ_ROUNDING_FLOOR",
     "SLQ_SCORE",
     "STATIONARY_SOFT_RANK",
+    "T5_SPLIT",
+    "T6_COSINE",
     "TABLE_RANK",
     "TABLE_SOFT_ABS",
     "TABLE_SOFT_REL",
@@ -171,3 +173,14 @@ MP_RECURSION = Tolerance(1e-35, "40-digit recursions agree to 8e-40 after 40 ste
 #: at the quick size) stay below 1e-2; the nearest false formula, sqrt(2 eta lambda / (1 + alpha^2)) at alpha = 0.5,
 #: misses by 9.5e-2, Theorem 1's norm applied with momentum 0.5 by 0.19.
 EQUILIBRIUM = Tolerance(2e-2, "O(eta lambda) terms + CI half-widths <= 1e-2; false formulas miss by >= 9.5e-2")
+
+#: THEORY-2.md §9.4 T5: soft rank (median over 8 networks, d = N = 32, and 6 depths in the last quarter of the chain)
+#: that separates a collapsed chain from one that keeps rank. Over 16 seeds at depth 200 (--size quick): LayerNorm,
+#: RMSNorm and WeightNorm 1.00-1.21, GroupNorm with 4 groups 2.32-3.24, BN 4.69-5.14; at depth 150 RMSNorm reached
+#: 1.74 (hence 200 at quick). GroupNorm with 2 groups sits between (1.1-1.7) and is reported, not gated.
+T5_SPLIT = Tolerance(1.7, "collapsed chains stay <= 1.21 at depth 200, rank-keeping ones >= 2.32 (16 seeds)")
+
+#: THEORY-2.md §9.4 T6: abs(cos) of the cluster and the outlier after one layer W -> centring -> ReLU (n = 6, d = 64).
+#: Batch centring gives exactly 0 (disjoint supports); per-sample centring (LayerNorm, GroupNorm with 4 groups) gives
+#: 0.13-0.6 (mean 0.32, minimum 0.13 over 200 draws).
+T6_COSINE = Tolerance(0.05, "per-sample centring leaves abs(cos) >= 0.13 in 200 draws; batch centring exactly 0")

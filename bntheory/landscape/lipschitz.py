@@ -15,6 +15,10 @@ Every function takes the batch along the first axis, as the transforms do: ``(m,
 units at once (trailing axes broadcast, a ``(C,)`` gamma included); the Hessian over one unit's batch entries is
 ``(m, m)``, ``(m, m, C)`` for C units.
 
+The ``group_*`` functions and :func:`weight_norm_gradient_norm` transfer Theorems 4.1 and 4.2 to LayerNorm,
+GroupNorm, InstanceNorm, RMSNorm and weight normalization (THEORY-2.md §9.4, T2): the batch of one unit becomes
+one normalization group, taken along the *last* axis, and an elementwise gain sits inside the projector.
+
 References
 ----------
 Santurkar, Tsipras, Ilyas & Madry, "How does batch normalization help optimization?", NeurIPS 2018,
@@ -28,8 +32,17 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from bntheory._validation import check_nonnegative
+from bntheory.norms.standardize import standardize
 
-__all__ = ["gradient_norm_bound", "hessian_form_bound", "rescaling_distance_bound", "weight_gradient_bound"]
+__all__ = [
+    "gradient_norm_bound",
+    "group_gradient_norm_bound",
+    "group_hessian_form",
+    "hessian_form_bound",
+    "rescaling_distance_bound",
+    "weight_gradient_bound",
+    "weight_norm_gradient_norm",
+]
 
 Array = Any
 
@@ -166,3 +179,131 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
     diff = w0 - w_star
     norm2 = _dot(w_star, w_star)
     return _dot(diff, diff) - (norm2 - _dot(w_star, w0)) ** 2 / norm2
+
+
+# --- the transfer of Theorems 4.1 and 4.2 to per-group normalizations (THEORY-2.md §9.4, T2) ---------------
+
+
+def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: float = 0.0, center: bool = True):
+    r"""Right side of Theorem 4.1 for one normalization group of LN, GN, IN (`center`) or RMSNorm (not `center`).
+
+    With :math:`g=\gamma\odot\delta` (the gain *inside*: elementwise :math:`\gamma`, THEORY-2.md §9.2),
+
+    .. math::
+
+        \|\nabla_x\ell\|^2\le\frac1{s^2}\Big(\|g\|^2-\tfrac1m(\mathbf 1^\top g)^2-\tfrac1m(\hat x^\top g)^2\Big)
+        \ (\text{LN/GN/IN}),\qquad
+        \|\nabla_x\ell\|^2\le\frac1{r^2}\Big(\|g\|^2-\tfrac1m(\hat x^\top g)^2\Big)\ (\text{RMSNorm}),
+
+    :math:`s=\sqrt{\sigma^2+\epsilon}` (RMS: :math:`r=\sqrt{\overline{x^2}+\epsilon}`), :math:`\hat x` the
+    :math:`\epsilon`-normalized group. An equality at :math:`\epsilon=0`, and at :math:`\epsilon>0` exactly when
+    :math:`\hat x^\top g=0` (the exact value has :math:`(2-\|\hat x\|^2/m)` on the last term, and
+    :math:`\|\hat x\|^2=m\sigma^2/s^2\le m`). THEORY-2.md §9.4 (T1/T2) [D]; Santurkar et al. 2018, Theorem 4.1, with
+    the batch replaced by the group. :func:`gradient_norm_bound` is the BN case (scalar :math:`\gamma`).
+
+    Parameters
+    ----------
+    delta : array, shape (..., m)
+        Upstream gradient :math:`\partial\ell/\partial y` of each group, the group along the last axis.
+    x : array, shape (..., m)
+        The groups' inputs.
+    gamma : float or array broadcastable to (..., m)
+        The gain of each entry (LN, RMSNorm: elementwise; GN: one per channel, repeated over its entries).
+    eps : float
+        :math:`\epsilon\ge0`.
+    center : bool
+        False for RMSNorm (no :math:`\mathbf 1` term).
+
+    Returns
+    -------
+    array, shape (...)
+        One bound per group.
+
+    Raises
+    ------
+    ValueError
+        If the group has fewer than 2 entries (centred) or `eps` < 0, or a group is constant (zero) at ``eps=0``.
+    """
+    xp = array_namespace(delta, x)
+    eps = check_nonnegative(eps, "eps")
+    if x.ndim < 1 or x.shape[-1] < (2 if center else 1):
+        raise ValueError(f"x: a normalization group along the last axis needs at least 2 entries, got {tuple(x.shape)}")
+    x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
+    m = x.shape[-1]
+    g = gamma * delta
+    total = xp.sum(g * g, axis=-1) - xp.sum(g * x_hat, axis=-1) ** 2 / m
+    if center:
+        total = total - xp.sum(g, axis=-1) ** 2 / m
+    return inv_std[..., 0] ** 2 * total
+
+
+def group_hessian_form(
+    v: Array, hessian: Array, grad: Array, x: Array, gamma: Any = 1.0, *, eps: float = 0.0, center: bool = True
+):
+    r"""Theorem 4.2 for one group: :math:`v^\top\nabla_x^2\hat L\,v`, :math:`v\perp\mathbf 1,\hat x`.
+
+    For :math:`\hat L(x)=F(z)`, :math:`z=\gamma\odot\hat x+\beta`, :math:`\hat g=\nabla_zF`, :math:`H=\nabla_z^2F`:
+
+    .. math::
+
+        v^\top\nabla_x^2\hat L\,v=\frac1{s^2}(\gamma\odot v)^\top H(\gamma\odot v)
+        -\frac{\|v\|^2}{m\,s^2}\,\langle\gamma\odot\hat g,\hat x\rangle,
+
+    exact for every :math:`\epsilon\ge0` (:math:`s=\sqrt{\sigma^2+\epsilon}`; RMSNorm: :math:`s\to r`, and
+    :math:`v\perp x` suffices) because along :math:`x+tv` the mean is constant and
+    :math:`s(t)^2=s^2+t^2\|v\|^2/m`. With constant :math:`\gamma` it is :func:`hessian_form_bound` (BN,
+    Santurkar et al. 2018, Theorem 4.2). THEORY-2.md §9.4 (T2) [D].
+
+    Parameters
+    ----------
+    v, grad, x : array, shape (..., m)
+        Direction (orthogonal to :math:`\mathbf 1` and :math:`\hat x` in each group; not checked), :math:`\hat g`,
+        and the groups' inputs, the group along the last axis.
+    hessian : array, shape (..., m, m)
+        :math:`H=\nabla_z^2F` per group.
+    gamma : float or array broadcastable to (..., m)
+        The gain of each entry.
+    eps : float
+        :math:`\epsilon\ge0`.
+    center : bool
+        False for RMSNorm.
+
+    Returns
+    -------
+    array, shape (...)
+    """
+    xp = array_namespace(v, hessian, x)
+    eps = check_nonnegative(eps, "eps")
+    x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
+    m = x.shape[-1]
+    gv = gamma * v
+    curvature = xp.sum(gv * xp.sum(hessian * gv[..., None, :], axis=-1), axis=-1)
+    inv2 = inv_std[..., 0] ** 2
+    return inv2 * curvature - inv2 / m * xp.sum(v * v, axis=-1) * xp.sum(gamma * grad * x_hat, axis=-1)
+
+
+def weight_norm_gradient_norm(dw: Array, v: Array, g: Any) -> Array:
+    r"""Theorem 4.1's analogue for weight normalization, per row :math:`w=g\,v/\|v\|` (THEORY-2.md §9.4, T2) [D].
+
+    .. math:: \|\nabla_vL\|^2=\frac{g^2}{\|v\|^2}\Big(\|\nabla_wL\|^2-(\hat w^\top\nabla_wL)^2\Big),
+        \qquad\hat w=v/\|v\|,
+
+    an identity (no :math:`\epsilon`): :math:`\nabla_vL` is the projection of :math:`\tfrac g{\|v\|}\nabla_wL`
+    orthogonal to :math:`v`. Note the unit :math:`\hat w`: with BN's :math:`\hat x` (norm :math:`\sqrt m`) the same
+    term reads :math:`\tfrac1m(\hat x^\top g)^2`.
+
+    Parameters
+    ----------
+    dw, v : array, shape (..., d)
+        :math:`\nabla_wL` and the direction parameter, one row per output unit.
+    g : float or array broadcastable to (...)
+        The rows' lengths.
+
+    Returns
+    -------
+    array, shape (...)
+    """
+    xp = array_namespace(dw, v)
+    norm2 = xp.sum(v * v, axis=-1)
+    along = xp.sum(dw * v, axis=-1) ** 2 / norm2
+    return g**2 / norm2 * (xp.sum(dw * dw, axis=-1) - along)

@@ -13,6 +13,11 @@ one batched matrix product. A layer is :math:`Z=WH`, followed by any subset of
   setting of Daneshmand et al. 2021);
 * ``"relu"`` — the non-linearity.
 
+:func:`per_sample_norm` normalizes each batch point on its own instead (LayerNorm, RMSNorm, GroupNorm over the
+features, from :mod:`bntheory.norms`); :func:`deep_network` applies it after the steps (``per_sample=``) and can
+weight-normalize its layer matrices (``weight_norm=True``): the chains of THEORY-2.md §9.4's transfer matrix (T5).
+:func:`paired_networks` runs several such chains on the same weights.
+
 Full BN + ReLU is ``("rc", "rs", "relu")``. Everything is written against the array API, so the same
 network runs on NumPy, PyTorch or CuPy arrays.
 
@@ -24,7 +29,7 @@ for randomly initialised deep networks", NeurIPS 2020, arXiv:2003.01652; H. Dane
 "Batch normalization orthogonalizes representations in deep random networks", NeurIPS 2021, arXiv:2106.03970.
 """
 
-from bntheory.representations.layers import STEPS, alpha, apply_steps
+from bntheory.representations.layers import PER_SAMPLE, STEPS, alpha, apply_steps, per_sample_norm
 from bntheory.representations.measures import (
     cosine,
     d_max,
@@ -34,10 +39,12 @@ from bntheory.representations.measures import (
     soft_rank,
     stable_rank,
 )
-from bntheory.representations.networks import deep_network
+from bntheory.representations.networks import VARIANT_KEYS, deep_network, paired_networks
 
 __all__ = [
+    "PER_SAMPLE",
     "STEPS",
+    "VARIANT_KEYS",
     "alpha",
     "apply_steps",
     "cosine",
@@ -46,6 +53,8 @@ __all__ = [
     "gram",
     "numerical_rank",
     "orthogonality_gap",
+    "paired_networks",
+    "per_sample_norm",
     "soft_rank",
     "stable_rank",
 ]

@@ -11,10 +11,14 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-__all__ = ["STEPS", "alpha", "apply_steps"]
+from bntheory import norms
+
+__all__ = ["PER_SAMPLE", "STEPS", "alpha", "apply_steps", "per_sample_norm"]
 
 Array = Any
 STEPS: tuple[str, ...] = ("rc", "rc_sample", "rs", "rms", "relu")
+#: The per-sample normalizations of :func:`per_sample_norm` (THEORY-2.md §9.1), by their :mod:`bntheory.norms` name.
+PER_SAMPLE: tuple[str, ...] = ("layer", "rms", "group")
 
 
 def alpha(n: int) -> float:
@@ -45,3 +49,33 @@ def apply_steps(Z: Array, steps: Sequence[str], *, eps: float = 0.0) -> Array:
         else:
             raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
     return Z
+
+
+def per_sample_norm(Z: Array, kind: str, *, groups: int = 1, eps: float = 0.0) -> Array:
+    r"""Normalize each batch point (column) of ``Z`` (shape (..., d, n)) by a per-sample normalization, no affine.
+
+    The transforms of :mod:`bntheory.norms` applied to the columns: ``"layer"`` standardizes each column over its
+    :math:`d` features (LayerNorm), ``"rms"`` divides it by its root mean square (RMSNorm), ``"group"`` standardizes
+    each of `groups` blocks of :math:`d/G` consecutive features separately (GroupNorm; :math:`G=1` is LayerNorm).
+    Unlike the steps of :func:`apply_steps`, no statistic is taken across the batch: every column is mapped on its
+    own (THEORY-2.md §9.4, T5 and T6).
+
+    Raises
+    ------
+    ValueError
+        If `kind` is not one of :data:`PER_SAMPLE`, or the transform refuses its input (a constant column at
+        ``eps=0``, `groups` not dividing :math:`d`).
+    """
+    if kind not in PER_SAMPLE:
+        raise ValueError(f"kind: expected one of {', '.join(PER_SAMPLE)}, got {kind!r}")
+    xp = array_namespace(Z)
+    shape = tuple(Z.shape)
+    d = shape[-2]
+    X = xp.reshape(xp.matrix_transpose(Z), (-1, d))  # one row per batch point
+    if kind == "layer":
+        Y, _ = norms.layer_norm(X, d, eps=eps)
+    elif kind == "rms":
+        Y, _ = norms.rms_norm(X, d, eps=eps)
+    else:
+        Y, _ = norms.group_norm(X, groups, eps=eps)
+    return xp.matrix_transpose(xp.reshape(Y, (*shape[:-2], shape[-1], d)))

@@ -5,17 +5,18 @@ See :mod:`bntheory.representations` for the layout and the steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
 
+from bntheory import norms
 from bntheory.backend import asarray
-from bntheory.representations.layers import STEPS, apply_steps
+from bntheory.representations.layers import PER_SAMPLE, STEPS, apply_steps, per_sample_norm
 from bntheory.representations.measures import gram
 
-__all__ = ["deep_network"]
+__all__ = ["VARIANT_KEYS", "deep_network", "paired_networks"]
 
 Array = Any
 
@@ -31,6 +32,9 @@ def deep_network(
     residual_gamma: float | None = None,
     method: str = "weights",
     normalize: bool = False,
+    per_sample: str | None = None,
+    groups: int = 1,
+    weight_norm: bool = False,
     record: Callable[[int, Array], None] | None = None,
 ) -> Array:
     r"""Propagate a batch through `depth` random layers :math:`H\leftarrow\text{steps}(WH)` with fresh weights.
@@ -65,6 +69,15 @@ def deep_network(
         Divide each network's batch by its Frobenius norm after every layer. Every step is positively
         homogeneous (or, for ``"rs"``/``"rms"``, scale invariant) and every measure here is scale invariant,
         so this changes nothing but keeps deep linear chains from overflowing.
+    per_sample : {"layer", "rms", "group"}, optional
+        A per-sample normalization applied after the steps (:func:`per_sample_norm`, with `groups` for
+        ``"group"``): the chains of THEORY-2.md §9.4 (T5), where LayerNorm and RMSNorm collapse like the plain chain.
+    groups : int
+        GroupNorm's number of groups (``per_sample="group"`` only).
+    weight_norm : bool
+        Replace each row :math:`w_i` of the layer matrix by :math:`w_i/\|w_i\|`
+        (:func:`bntheory.norms.weight_norm` with unit gains; Salimans & Kingma 2016): a diagonal rescaling of a
+        random matrix, independent of the batch, so the chain stays linear (THEORY-2.md §9.4, T5).
     record : callable, optional
         ``record(layer, H)`` is called after every layer (layer 0 is the input): measures per depth.
 
@@ -83,6 +96,10 @@ def deep_network(
     for step in steps:
         if step not in STEPS:
             raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
+    if per_sample is not None and per_sample not in PER_SAMPLE:
+        raise ValueError(f"per_sample: expected None or one of {', '.join(PER_SAMPLE)}, got {per_sample!r}")
+    if weight_norm and method == "gram":
+        raise ValueError("weight_norm: needs the explicit weights; use method='weights'")
     xp = array_namespace(H0)
     d = H0.shape[-2]
     lead = tuple(H0.shape[:-2])
@@ -101,12 +118,102 @@ def deep_network(
             W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
             if residual_gamma is not None:
                 W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
-            Z = W @ H
-        H = apply_steps(Z, steps)
-        if normalize:
-            H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
+            Z = (_unit_rows(W) if weight_norm else W) @ H
+        H = _after_linear(Z, steps, per_sample, groups, normalize)
         if record is not None:
             record(layer, H)
+    return H
+
+
+#: The keywords of :func:`deep_network` that a variant of :func:`paired_networks` may set.
+VARIANT_KEYS = ("steps", "per_sample", "groups", "weight_norm")
+
+
+def paired_networks(
+    H0: Array,
+    depth: int,
+    variants: Mapping[str, Mapping[str, Any]],
+    rng: np.random.Generator,
+    *,
+    variance: float = 1.0,
+    weights: str = "gaussian",
+    normalize: bool = False,
+    record: Callable[[int, str, Array], None] | None = None,
+) -> tuple[Array, ...]:
+    r"""Several deep networks on the *same* weights: one draw of :math:`W_\ell` per layer, each variant's layer on it.
+
+    Each variant is a mapping of :func:`deep_network`'s keywords among :data:`VARIANT_KEYS` (``steps``,
+    ``per_sample``, ``groups``, ``weight_norm``); every variant starts from `H0` and sees the same
+    :math:`W_1,\dots,W_L`. Common random numbers: differences between the variants (the normalizations of
+    THEORY-2.md §9.4, T5) are not differences of draws, and the draws, most of a deep chain's cost, are made once.
+    Each variant on its own has the law of :func:`deep_network` with the same keywords.
+
+    Parameters
+    ----------
+    H0, depth, rng, variance, weights, normalize
+        As in :func:`deep_network` (explicit weights only).
+    variants : mapping of str to mapping
+        The networks, by name.
+    record : callable, optional
+        ``record(layer, name, H)`` after every layer of every variant (layer 0 is the input).
+
+    Returns
+    -------
+    tuple of array
+        The final batch of each variant, in the order of `variants`, each of the shape of `H0`.
+
+    Raises
+    ------
+    ValueError
+        On an unknown keyword, step or per-sample normalization, or a negative `depth`.
+    """
+    if depth < 0:
+        raise ValueError(f"depth: must be >= 0, got {depth}")
+    if weights not in ("gaussian", "uniform"):
+        raise ValueError(f"weights: expected 'gaussian' or 'uniform', got {weights!r}")
+    for name, v in variants.items():
+        unknown = sorted(set(v) - set(VARIANT_KEYS))
+        if unknown:
+            raise ValueError(f"variants[{name!r}]: unknown keyword(s) {unknown}; choose from {', '.join(VARIANT_KEYS)}")
+        bad = [st for st in v.get("steps", ()) if st not in STEPS]
+        if bad or v.get("per_sample") not in (None, *PER_SAMPLE):
+            raise ValueError(f"variants[{name!r}]: unknown step or per_sample in {dict(v)}")
+    xp = array_namespace(H0)
+    d = H0.shape[-2]
+    scale = float(np.sqrt(variance / d))
+    draw = _drawer(xp, rng, H0.dtype)
+    H = dict.fromkeys(variants, H0)
+    if record is not None:
+        for name in variants:
+            record(0, name, H0)
+    for layer in range(1, depth + 1):
+        W = draw("normal" if weights == "gaussian" else "uniform", (*H0.shape[:-2], d, d)) * scale
+        unit = None
+        for name, v in variants.items():
+            if v.get("weight_norm", False):
+                unit = _unit_rows(W) if unit is None else unit
+            Z = (unit if v.get("weight_norm", False) else W) @ H[name]
+            H[name] = _after_linear(Z, tuple(v.get("steps", ())), v.get("per_sample"), v.get("groups", 1), normalize)
+            if record is not None:
+                record(layer, name, H[name])
+    return tuple(H.values())
+
+
+def _unit_rows(W: Array) -> Array:
+    """Every row of `W` divided by its norm: :func:`bntheory.norms.weight_norm` with unit gains."""
+    xp = array_namespace(W)
+    rows = xp.reshape(W, (-1, W.shape[-1]))
+    return xp.reshape(norms.weight_norm(rows, xp.ones((rows.shape[0],), dtype=W.dtype))[0], W.shape)
+
+
+def _after_linear(Z: Array, steps: tuple[str, ...], per_sample: str | None, groups: int, normalize: bool) -> Array:
+    """The steps, the per-sample normalization, and the optional Frobenius normalization of one layer."""
+    H = apply_steps(Z, steps)
+    if per_sample is not None:
+        H = per_sample_norm(H, per_sample, groups=groups)
+    if normalize:
+        xp = array_namespace(H)
+        H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
     return H
 
 

@@ -17,7 +17,7 @@ arXiv:2003.01652 (2020) and arXiv:2106.03970 (2021) (THEORY.md §5, THEORY-2.md 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ __all__ = [
     "memoized",
     "numpy_rank_tolerance",
     "ones_in_row_space",
+    "paired_snapshots",
     "representation_traces",
     "separated_directions",
     "soft_rank_by_traces",
@@ -268,11 +269,14 @@ def chain_snapshots(
     width: int,
     seeds: int,
     weights: str = "gaussian",
+    **options: Any,
 ) -> dict[int, np.ndarray]:
     r"""Batches (seeds, width, width) of a linear chain with the given steps, kept at each of `depths` (host copies).
 
     The chain of Daneshmand et al. 2020's reference table (THEORY.md §5.1): unit-variance weights fresh per layer,
     :math:`N=d`; normalized after every layer (scale-invariant measures; keeps the unnormalized chain finite).
+    `options` go to :func:`bntheory.representations.deep_network` (``per_sample=``, ``groups=``, ``weight_norm=``:
+    the other normalizations of THEORY-2.md §9.4, T5).
     """
     kept: dict[int, np.ndarray] = {}
     wanted, last = set(depths), max(depths)
@@ -282,15 +286,57 @@ def chain_snapshots(
             kept[layer] = np.array(to_numpy(H), dtype=np.float64)
 
     H0 = asarray(rng.standard_normal((seeds, width, width)), xp)
-    out = rep.deep_network(H0, last, tuple(steps), rng, variance=1.0, weights=weights, normalize=True, record=record)
+    out = rep.deep_network(
+        H0, last, tuple(steps), rng, variance=1.0, weights=weights, normalize=True, record=record, **options
+    )
     kept[last] = np.array(to_numpy(out), dtype=np.float64)  # the returned batch: what deep_network itself says
     return dict(sorted(kept.items()))
 
 
+def paired_snapshots(
+    rng: np.random.Generator,
+    xp: ModuleType,
+    *,
+    variants: Mapping[str, Mapping[str, Any]],
+    depths: Sequence[int],
+    width: int,
+    seeds: int,
+    weights: str = "gaussian",
+) -> dict[str, dict[int, np.ndarray]]:
+    r"""Batches (seeds, width, width) of several chains on the same weights, kept at `depths`, by variant (host copies).
+
+    :func:`chain_snapshots` for :func:`bntheory.representations.paired_networks`: unit-variance weights, :math:`N=d`,
+    normalized after every layer; the variants (THEORY-2.md §9.4, T5) share every draw.
+    """
+    kept: dict[str, dict[int, np.ndarray]] = {name: {} for name in variants}
+    wanted, last = set(depths), max(depths)
+
+    def record(layer, name, H):
+        if layer in wanted and layer != last:
+            kept[name][layer] = np.array(to_numpy(H), dtype=np.float64)
+
+    H0 = asarray(rng.standard_normal((seeds, width, width)), xp)
+    out = rep.paired_networks(H0, last, variants, rng, weights=weights, normalize=True, record=record)
+    for name, H in zip(variants, out, strict=True):  # the returned batches: what paired_networks itself says
+        kept[name][last] = np.array(to_numpy(H), dtype=np.float64)
+    return {name: dict(sorted(k.items())) for name, k in kept.items()}
+
+
 def stationary_soft_ranks(
-    rng: np.random.Generator, xp: ModuleType, *, widths: Sequence[int], depth: int, steps: Sequence[str], seeds: int = 3
+    rng: np.random.Generator,
+    xp: ModuleType,
+    *,
+    widths: Sequence[int],
+    depth: int,
+    steps: Sequence[str],
+    seeds: int = 3,
+    weights: str = "gaussian",
+    **options: Any,
 ) -> list[float]:
-    r"""Median over `seeds` networks and the last half of `depth` layers of the soft rank, per width (:math:`N=d`)."""
+    r"""Median over `seeds` networks and the last half of `depth` layers of the soft rank, per width (:math:`N=d`).
+
+    `weights` and `options` as in :func:`chain_snapshots`.
+    """
     medians = []
     for d in widths:
         values: list[np.ndarray] = []
@@ -300,7 +346,7 @@ def stationary_soft_ranks(
                 values.append(np.asarray(to_numpy(rep.soft_rank(H)), dtype=np.float64))
 
         H0 = asarray(rng.standard_normal((seeds, d, d)), xp)
-        out = rep.deep_network(H0, depth, tuple(steps), rng, normalize=True, record=record)
+        out = rep.deep_network(H0, depth, tuple(steps), rng, weights=weights, normalize=True, record=record, **options)
         values.append(np.asarray(to_numpy(rep.soft_rank(out)), dtype=np.float64))  # the last layer, as returned
         medians.append(float(np.median(np.concatenate(values))))
     return medians
