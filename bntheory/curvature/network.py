@@ -718,7 +718,14 @@ class Problem(NamedTuple):
 
 
 def random_problem(
-    rng: np.random.Generator, *, inputs: int = 4, hidden: int = 6, classes: int = 3, samples: int = 8, bn: bool = True
+    rng: np.random.Generator,
+    *,
+    inputs: int = 4,
+    hidden: int = 6,
+    classes: int = 3,
+    samples: int = 8,
+    bn: bool = True,
+    norm: str = "batch",
 ) -> Problem:
     r"""A tanh MLP with random parameters (:meth:`Model.init`) and a batch of anisotropic, offset Gaussian inputs.
 
@@ -730,7 +737,7 @@ def random_problem(
             f"inputs, hidden, classes, samples: need positive widths and samples >= 2, got "
             f"{inputs}, {hidden}, {classes}, {samples}"
         )
-    model = Model(inputs=inputs, hidden=hidden, classes=classes, bn=bn)
+    model = Model(inputs=inputs, hidden=hidden, classes=classes, bn=bn, norm=norm)
     theta = model.init(rng)
     X = rng.normal(size=(samples, inputs)) * rng.uniform(0.5, 2, inputs) + rng.normal(size=inputs)
     return Problem(model, theta, X, rng.normal(size=(samples, classes)), rng.integers(0, classes, samples))
