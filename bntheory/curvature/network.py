@@ -45,6 +45,7 @@ import numpy as np
 import scipy.sparse.linalg
 
 from bntheory._torch_threads import single_threaded
+from bntheory.curvature._checks import as_array, check_rng, positive_int, real_number
 
 __all__ = [
     "Loss",
@@ -86,14 +87,6 @@ def _torch():
     return torch
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Model:
     r"""A one-hidden-layer MLP, a normalization after the hidden linear layer (or none), optionally one at the output.
@@ -133,7 +126,7 @@ class Model:
 
     def __post_init__(self) -> None:
         for name in ("inputs", "hidden", "classes", "groups"):
-            _positive_int(getattr(self, name), name)
+            positive_int(getattr(self, name), name)
         if not isinstance(self.bn, bool | np.bool_):
             raise TypeError(f"bn: expected True or False, got {type(self.bn).__name__} {self.bn!r}")
         if self.activation not in ACTIVATIONS:
@@ -181,8 +174,7 @@ class Model:
 
     def init(self, rng: np.random.Generator) -> np.ndarray:
         """Random parameters (Gaussian weights with variance 1/fan-in, gains near 1, small biases)."""
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        check_rng(rng)
         H = self.hidden
         parts = [rng.normal(size=(H, self.inputs)) / np.sqrt(self.inputs), 0.1 * rng.normal(size=H)]
         for name, shape in self._layout()[2:-2]:
@@ -210,9 +202,11 @@ class Model:
         Order: hidden mean, hidden variance, then output mean, output variance (for each BN layer present).
         Differentiable in `theta` (detach them for constants); `theta` (..., D), `X` (..., N, I).
         """
+        torch = _torch()
+        if not (isinstance(theta, torch.Tensor) and isinstance(X, torch.Tensor)):
+            raise TypeError(f"theta, X: expected torch tensors, got {type(theta).__name__}, {type(X).__name__}")
         stats: list = []
         self._forward(theta, X, None, stats)
-        torch = _torch()
         return torch.cat(stats, dim=-1) if stats else theta[..., :0]
 
     def forward(self, theta, X, *, statistics=None):
@@ -222,6 +216,12 @@ class Model:
         (the flat vector of :meth:`batch_statistics`, shape (..., K)) replaces the BN layers' batch statistics by
         these constants (eval mode with them); ``None`` is training mode.
         """
+        torch = _torch()
+        if not (isinstance(theta, torch.Tensor) and isinstance(X, torch.Tensor)):
+            raise TypeError(
+                f"theta, X: expected torch tensors, got {type(theta).__name__}, {type(X).__name__}; "
+                "convert with torch.as_tensor(..., dtype=torch.float64) (the functions of this module take arrays)"
+            )
         return self._forward(theta, X, statistics, None)
 
     def _forward(self, theta, X, statistics, record):
@@ -275,26 +275,6 @@ class Model:
 # --- argument checks: each error names the argument and the fix ----------------------------------------------
 
 
-def _as_array(a: Any, name: str, expect: str) -> np.ndarray:
-    """`a` (array-like or torch tensor) as a C-contiguous float64 NumPy array, after checking real finite values."""
-    if a is None:
-        raise TypeError(f"{name}: expected {expect}, got None")
-    if type(a).__module__.split(".")[0] == "torch":  # a tensor (requiring grad or not) is read as its values
-        if a.dtype.is_complex or str(a.dtype) == "torch.bool":
-            raise TypeError(f"{name}: expected real numbers ({expect}), got a {a.dtype} tensor; pass real values")
-        a = a.detach().cpu().double().numpy()
-    try:
-        arr = np.asarray(a)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name}: expected {expect}, got a ragged or non-numeric {type(a).__name__}") from exc
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{name}: expected real numbers ({expect}), got dtype {arr.dtype}; pass float64 values")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf; pass finite values")
-    return arr
-
-
 def _check_model(model: Any) -> Model:
     if not isinstance(model, Model):
         raise TypeError(f"model: expected a curvature.Model, got {type(model).__name__}")
@@ -304,12 +284,12 @@ def _check_model(model: Any) -> Model:
 def _check_inputs(model: Model, theta: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
     """`theta` (D,) and `X` (N, I), N >= 1, as float64 arrays."""
     _check_model(model)
-    t = _as_array(theta, "theta", f"a flat vector of D = {model.size} parameters")
+    t = as_array(theta, "theta", f"a flat vector of D = {model.size} parameters")
     if t.shape != (model.size,):
         raise ValueError(
             f"theta: expected a flat vector of D = {model.size} parameters (model.size), got shape {t.shape}"
         )
-    x = _as_array(X, "X", f"an (N, {model.inputs}) batch")
+    x = as_array(X, "X", f"an (N, {model.inputs}) batch")
     if x.ndim != 2 or x.shape[1] != model.inputs or x.shape[0] < 1:
         raise ValueError(f"X: expected an (N, {model.inputs}) batch with N >= 1, got shape {x.shape}")
     if model.coupled and model.eps == 0 and x.shape[0] == 1:
@@ -326,11 +306,11 @@ def _check_loss(loss: Any) -> str:
 def _check_targets(model: Model, Y: Any, N: int, loss: str) -> np.ndarray:
     """Square-loss targets (N, C) as float64, or cross-entropy labels (N,) in [0, C) as int64."""
     if _check_loss(loss) == "mse":
-        y = _as_array(Y, "Y", f"square-loss targets of shape ({N}, {model.classes})")
+        y = as_array(Y, "Y", f"square-loss targets of shape ({N}, {model.classes})")
         if y.shape != (N, model.classes):  # no broadcasting: an (N, 1) target would silently mean another loss
             raise ValueError(f"Y: expected square-loss targets of shape ({N}, {model.classes}), got {y.shape}")
         return y
-    y = _as_array(Y, "Y", f"{N} integer class labels in [0, {model.classes})")
+    y = as_array(Y, "Y", f"{N} integer class labels in [0, {model.classes})")
     if y.shape != (N,):
         raise ValueError(f"Y: expected {N} class labels, shape ({N},), got {y.shape}")
     if np.any(y != np.round(y)) or np.any(y < 0) or np.any(y >= model.classes):
@@ -344,12 +324,12 @@ def _reduction(N: int, reduction: Any) -> float:
     return 1.0 if reduction == "sum" else 1.0 / N
 
 
-def _finite(result: np.ndarray, what: str) -> np.ndarray:
+def _finite(result: np.ndarray, what: str, names: str = "X, theta") -> np.ndarray:
     """Refuse a non-finite result instead of returning NaN (overflow of huge inputs, or 0 / 0 at eps = 0)."""
     if not np.all(np.isfinite(result)):
         raise ValueError(
-            f"X, theta: {what} is not finite (an overflow from huge values, or a zero variance with eps = 0); "
-            "rescale X and theta, or use eps > 0"
+            f"{names}: {what} is not finite (an overflow from huge values, or a zero variance with eps = 0); "
+            f"rescale {names}, or use eps > 0"
         )
     return result
 
@@ -381,7 +361,7 @@ def loss_value(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str 
     y = _check_targets(model, Y, len(x), loss)
     r = _reduction(len(x), reduction)
     t, x, y = _tensors(t, x, y)
-    return float(_finite(np.asarray(r * _sample_losses(model.forward(t, x), y, loss).sum()), "the loss"))
+    return float(_finite(np.asarray(r * _sample_losses(model.forward(t, x), y, loss).sum()), "the loss", "X, theta, Y"))
 
 
 @single_threaded
@@ -394,7 +374,7 @@ def full_gradient(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: s
     t, x, y = _tensors(t, x, y)
     t.requires_grad_(True)
     L = r * _sample_losses(model.forward(t, x), y, loss).sum()
-    return _finite(torch.autograd.grad(L, t)[0].numpy(), "the gradient")
+    return _finite(torch.autograd.grad(L, t)[0].numpy(), "the gradient", "X, theta, Y")
 
 
 def _component_vjps(model: Model, t, x, U) -> Iterator:
@@ -447,7 +427,7 @@ def per_component_gradients(model: Model, theta, X, Y, *, loss: Loss = "mse") ->
     y = _check_targets(model, Y, len(x), loss)
     t, x, y = _tensors(t, x, y)
     dF = _output_gradients(model, t, x, y, loss)
-    return _finite(next(_component_vjps(model, t, x, dF[None])).numpy(), "a per-component gradient")
+    return _finite(next(_component_vjps(model, t, x, dF[None])).numpy(), "a per-component gradient", "X, theta, Y")
 
 
 def _running(model: Model, t, x, running) -> Any:
@@ -464,8 +444,8 @@ def _running(model: Model, t, x, running) -> Any:
     if not isinstance(running, tuple | list) or len(running) != 2:
         raise TypeError("running: expected a (mean, var) pair of (H,) arrays, or None")
     H = model.hidden
-    mean = _as_array(running[0], "running mean", f"({H},) values")
-    var = _as_array(running[1], "running var", f"({H},) positive values")
+    mean = as_array(running[0], "running mean", f"({H},) values")
+    var = as_array(running[1], "running var", f"({H},) positive values")
     if mean.shape != (H,) or var.shape != (H,):
         raise ValueError(f"running: expected mean and var of shape ({H},), got {mean.shape}, {var.shape}")
     if np.any(var + model.eps <= 0):
@@ -523,7 +503,7 @@ def per_sample_gradients(
     rows = t.expand(N, t.shape[0]).clone().requires_grad_(True)
     F = model.forward(rows, x[:, None, :], statistics=statistics)  # (N, 1, C): each sample alone
     g = torch.autograd.grad(_sample_losses(F, y[:, None, ...], loss).sum(), rows)[0]
-    return _finite(g.numpy(), "a per-sample gradient")
+    return _finite(g.numpy(), "a per-sample gradient", "X, theta, Y")
 
 
 # --- the GGN -------------------------------------------------------------------------------------------------
@@ -538,7 +518,7 @@ def loss_hessian_factors(F: np.ndarray, loss: Loss) -> np.ndarray:
     :math:`p=\mathrm{softmax}(F_n)` (THEORY.md §6.3).
     """
     _check_loss(loss)
-    F = _as_array(F, "F", "network outputs of shape (N, C)")
+    F = as_array(F, "F", "network outputs of shape (N, C)")
     if F.ndim != 2 or 0 in F.shape:
         raise ValueError(f"F: expected network outputs of shape (N, C) with N, C >= 1, got {F.shape}")
     N, C = F.shape
@@ -624,7 +604,7 @@ def _linear_operator(products, D: int) -> scipy.sparse.linalg.LinearOperator:
 
 def _block(V, D: int):
     torch = _torch()
-    V = _as_array(V, "V", f"a (D, k) block of vectors with D = {D}")
+    V = as_array(V, "V", f"a (D, k) block of vectors with D = {D}")
     if V.ndim != 2 or V.shape[0] != D:
         raise ValueError(f"V: expected a (D, k) block of vectors with D = {D}, got shape {tuple(V.shape)}")
     return torch.as_tensor(V)
@@ -646,7 +626,7 @@ def ggn_vector_products(model: Model, theta, X, V, *, loss: Loss = "mse", reduct
     S = _factors(model, t, x, loss)  # (N, C, C)
     J = _jacobian(model, t, x)
     HJV = torch.einsum("nac,nbc,nbd,dk->nak", S, S, J, V)  # S_n S_n^T (J V)_n
-    return _finite((r * torch.einsum("nad,nak->dk", J, HJV)).numpy(), "G V")
+    return _finite((r * torch.einsum("nad,nak->dk", J, HJV)).numpy(), "G V", "X, theta, V")
 
 
 def ggn_operator(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "mean"):
@@ -688,7 +668,7 @@ def hessian_vector_products(
     L = r * _sample_losses(model.forward(copies, x, statistics=stats), y, loss).sum()
     g = torch.autograd.grad(L, copies, create_graph=True)[0]
     HV = torch.autograd.grad((g * V.T).sum(), copies)[0] if V.shape[1] else torch.zeros_like(copies)
-    return _finite(HV.T.numpy(), "H V")
+    return _finite(HV.T.numpy(), "H V", "X, theta, Y, V")
 
 
 def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean"):
@@ -714,7 +694,7 @@ class Problem(NamedTuple):
 
     def targets(self, loss: Loss) -> np.ndarray:
         """`Y` for the square loss, `labels` for cross-entropy."""
-        return self.Y if loss == "mse" else self.labels
+        return self.Y if _check_loss(loss) == "mse" else self.labels
 
 
 def random_problem(
@@ -732,6 +712,10 @@ def random_problem(
     :math:`x_n=s\odot z_n+o`, :math:`z_n\sim\mathcal N(0,I)`, scales :math:`s_i\sim U(0.5,2)`, offset
     :math:`o\sim\mathcal N(0,I)` (so BN's centring and scaling both matter), Gaussian targets and uniform labels.
     """
+    check_rng(rng)
+    for name, value in (("inputs", inputs), ("hidden", hidden), ("classes", classes), ("samples", samples)):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
     if min(inputs, hidden, classes) < 1 or samples < 2:
         raise ValueError(
             f"inputs, hidden, classes, samples: need positive widths and samples >= 2, got "
@@ -753,8 +737,13 @@ def gaussian_mixture(
     Labels uniform over `classes`; the inputs are centred over the sample (so no outlier comes from an input
     offset). Returns ``(X, y)`` of shapes (samples, inputs) and (samples,).
     """
+    check_rng(rng)
+    for name, value in (("classes", classes), ("samples", samples), ("inputs", inputs)):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
     if min(classes, samples, inputs) < 1:
         raise ValueError(f"classes, samples, inputs: must be positive, got {classes}, {samples}, {inputs}")
+    separation = real_number(separation, "separation")
     y = rng.integers(0, classes, samples)
     X = (rng.normal(size=(classes, inputs)) * separation)[y] + rng.normal(size=(samples, inputs))
     return X - X.mean(axis=0), y
@@ -778,15 +767,15 @@ def gradient_descent(
             raise TypeError(f"steps, lr: expected numbers, got {name} = {value!r}")
     if steps < 0 or steps != int(steps) or not lr > 0 or not math.isfinite(lr):
         raise ValueError(f"steps, lr: need an integer steps >= 0 and a finite lr > 0, got {steps}, {lr}")
-    t = _as_array(thetas, "thetas", f"an (S, {model.size}) stack of parameter vectors")
-    X = _as_array(Xs, "Xs", f"an (S, N, {model.inputs}) stack of batches")
+    t = as_array(thetas, "thetas", f"an (S, {model.size}) stack of parameter vectors")
+    X = as_array(Xs, "Xs", f"an (S, N, {model.inputs}) stack of batches")
     if t.ndim != 2 or t.shape[1] != model.size or X.ndim != 3 or X.shape[0] != t.shape[0] or X.shape[2] != model.inputs:
         raise ValueError(f"thetas, Xs: expected (S, {model.size}) and (S, N, {model.inputs}), got {t.shape}, {X.shape}")
     S, N = X.shape[:2]
     if N < 1 or (model.coupled and model.eps == 0 and N == 1):
         raise ValueError(f"Xs: need N >= 1 samples per problem (N >= 2 through BN at eps = 0), got shape {X.shape}")
     want = (S, N) if _check_loss(loss) == "cross_entropy" else (S, N, model.classes)
-    Y = _as_array(Ys, "Ys", f"labels of shape {(S, N)} or targets of shape {(S, N, model.classes)}")
+    Y = as_array(Ys, "Ys", f"labels of shape {(S, N)} or targets of shape {(S, N, model.classes)}")
     if Y.shape != want:
         raise ValueError(f"Ys: expected shape {want} for loss {loss!r}, got {Y.shape}")
     y = _check_targets(model, Y.reshape(S * N, *want[2:]), S * N, loss).reshape(want)
@@ -796,7 +785,7 @@ def gradient_descent(
         t.requires_grad_(True)
         L = r * _sample_losses(model.forward(t, X), y, loss).sum()
         t = (t - lr * torch.autograd.grad(L, t)[0]).detach()
-    return _finite(t.numpy(), "the trained parameters")
+    return _finite(t.numpy(), "the trained parameters", "thetas, Xs, Ys, lr")
 
 
 def outlier_experiment(
@@ -821,8 +810,8 @@ def outlier_experiment(
         ``"models"``: ``{"plain": Model, "bn": Model}``; ``"X"``, ``"y"``: the draws' data; ``"plain"``, ``"bn"``:
         the trained parameters, arrays of shape (draws, D).
     """
-    if draws < 1:
-        raise ValueError(f"draws: need at least one draw, got {draws}")
+    check_rng(rng)
+    positive_int(draws, "draws")
     models = {
         "plain": Model(inputs=inputs, hidden=hidden, classes=classes, bn=False, activation="relu"),
         "bn": Model(inputs=inputs, hidden=hidden, classes=classes, bn=True, activation="relu"),
@@ -837,5 +826,12 @@ def outlier_experiment(
 
 
 def to_dense(op: scipy.sparse.linalg.LinearOperator) -> np.ndarray:
-    """The dense matrix of a small operator, :math:`A I` by its ``matmat`` (for checks)."""
+    """The dense matrix of a small operator, :math:`A I` by its ``matmat`` (for checks).
+
+    Anything ``scipy.sparse.linalg.aslinearoperator`` takes (a matrix too) is an operator here.
+    """
+    try:
+        op = scipy.sparse.linalg.aslinearoperator(op)
+    except TypeError as exc:
+        raise TypeError(f"op: expected a LinearOperator or a matrix, got {type(op).__name__}") from exc
     return np.asarray(op.matmat(np.eye(op.shape[1])))
