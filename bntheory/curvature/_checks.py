@@ -33,7 +33,7 @@ def as_array(a: Any, name: str, expect: str) -> np.ndarray:
         raise TypeError(f"{name}: expected {expect}, got a ragged or non-numeric {type(a).__name__}") from exc
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"{name}: expected real numbers ({expect}), got dtype {arr.dtype}; pass float64 values")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=np.float64, order="C")  # keeps 0-d arrays 0-d (ascontiguousarray does not)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: contains NaN or inf; pass finite values")
     return arr

@@ -303,18 +303,20 @@ def _check_loss(loss: Any) -> str:
     return loss
 
 
-def _check_targets(model: Model, Y: Any, N: int, loss: str) -> np.ndarray:
+def _check_targets(model: Model, Y: Any, N: int, loss: str, name: str = "Y") -> np.ndarray:
     """Square-loss targets (N, C) as float64, or cross-entropy labels (N,) in [0, C) as int64."""
     if _check_loss(loss) == "mse":
-        y = as_array(Y, "Y", f"square-loss targets of shape ({N}, {model.classes})")
+        y = as_array(Y, name, f"square-loss targets of shape ({N}, {model.classes})")
         if y.shape != (N, model.classes):  # no broadcasting: an (N, 1) target would silently mean another loss
-            raise ValueError(f"Y: expected square-loss targets of shape ({N}, {model.classes}), got {y.shape}")
+            raise ValueError(f"{name}: expected square-loss targets of shape ({N}, {model.classes}), got {y.shape}")
         return y
-    y = as_array(Y, "Y", f"{N} integer class labels in [0, {model.classes})")
+    y = as_array(Y, name, f"{N} integer class labels in [0, {model.classes})")
     if y.shape != (N,):
-        raise ValueError(f"Y: expected {N} class labels, shape ({N},), got {y.shape}")
+        raise ValueError(f"{name}: expected {N} class labels, shape ({N},), got {y.shape}")
     if np.any(y != np.round(y)) or np.any(y < 0) or np.any(y >= model.classes):
-        raise ValueError(f"Y: cross-entropy labels must be integers in [0, {model.classes}); got values {np.unique(y)}")
+        raise ValueError(
+            f"{name}: cross-entropy labels must be integers in [0, {model.classes}); got values {np.unique(y)}"
+        )
     return y.astype(np.int64)
 
 
@@ -588,18 +590,43 @@ def ggn_dense(model: Model, theta, X, *, loss: Loss = "mse", reduction: str = "m
     return _finite((r * torch.einsum("nad,nab,nbe->de", J, H, J)).numpy(), "the GGN")
 
 
+class _SymmetricOperator(scipy.sparse.linalg.LinearOperator):
+    """A symmetric ``LinearOperator`` whose products call ``products(V)`` on (D, k) NumPy blocks.
+
+    ``matvec`` and ``matmat`` check their argument's length first, so a wrong one is named (`v`, `V`).
+    """
+
+    def __init__(self, products, D: int) -> None:
+        super().__init__(np.float64, (D, D))
+        self._products = products
+
+    def matvec(self, v):
+        v = as_array(v, "v", f"a vector of length D = {self.shape[1]}")
+        if v.shape not in ((self.shape[1],), (self.shape[1], 1)):
+            raise ValueError(f"v: expected a vector of length D = {self.shape[1]}, got shape {v.shape}")
+        return super().matvec(v)
+
+    def matmat(self, V):
+        V = as_array(V, "V", f"a (D, k) block with D = {self.shape[1]}")
+        if V.ndim != 2 or V.shape[0] != self.shape[1]:
+            raise ValueError(f"V: expected a (D, k) block of vectors with D = {self.shape[1]}, got shape {V.shape}")
+        return super().matmat(V)
+
+    def _matvec(self, v):
+        return self._products(np.asarray(v, dtype=np.float64).reshape(-1, 1))[:, 0]
+
+    def _matmat(self, V):
+        return self._products(np.asarray(V, dtype=np.float64))
+
+    _rmatvec, _rmatmat = _matvec, _matmat
+
+    def _adjoint(self):
+        return self
+
+
 def _linear_operator(products, D: int) -> scipy.sparse.linalg.LinearOperator:
-    """A symmetric ``LinearOperator`` whose matvec and matmat call ``products(V)`` on (D, k) NumPy blocks."""
-
-    def matvec(v):
-        return products(np.asarray(v, dtype=np.float64).reshape(-1, 1))[:, 0]
-
-    def matmat(V):
-        return products(np.asarray(V, dtype=np.float64))
-
-    return scipy.sparse.linalg.LinearOperator(
-        (D, D), matvec=matvec, rmatvec=matvec, matmat=matmat, rmatmat=matmat, dtype=np.float64
-    )
+    """A symmetric ``LinearOperator`` of size D whose products are ``products(V)`` on (D, k) blocks."""
+    return _SymmetricOperator(products, D)
 
 
 def _block(V, D: int):
@@ -664,10 +691,12 @@ def hessian_vector_products(
     stats = model.batch_statistics(t, x).detach() if (frozen and model.coupled) else None
     # One copy of theta per column: the gradient of the sum of the copies' losses is each copy's own gradient,
     # and back-propagating <grad_k, v_k> gives row k = H v_k (plain double backward, no vmap).
+    if V.shape[1] == 0:
+        return np.zeros((model.size, 0))
     copies = t.expand(V.shape[1], t.shape[0]).clone().requires_grad_(True)
     L = r * _sample_losses(model.forward(copies, x, statistics=stats), y, loss).sum()
     g = torch.autograd.grad(L, copies, create_graph=True)[0]
-    HV = torch.autograd.grad((g * V.T).sum(), copies)[0] if V.shape[1] else torch.zeros_like(copies)
+    HV = torch.autograd.grad((g * V.T).sum(), copies)[0]
     return _finite(HV.T.numpy(), "H V", "X, theta, Y, V")
 
 
@@ -778,7 +807,7 @@ def gradient_descent(
     Y = as_array(Ys, "Ys", f"labels of shape {(S, N)} or targets of shape {(S, N, model.classes)}")
     if Y.shape != want:
         raise ValueError(f"Ys: expected shape {want} for loss {loss!r}, got {Y.shape}")
-    y = _check_targets(model, Y.reshape(S * N, *want[2:]), S * N, loss).reshape(want)
+    y = _check_targets(model, Y.reshape(S * N, *want[2:]), S * N, loss, "Ys").reshape(want)
     r = _reduction(N, reduction)
     t, X, y = _tensors(t, X, y)
     for _ in range(int(steps)):

@@ -58,12 +58,15 @@ class SpectralMeasure:
             raise ValueError(f"grid: expected a 1-D array of points, got shape {grid.shape}")
         if not real_number(width, "width") > 0:
             raise ValueError(f"width: expected a positive standard deviation, got {width}")
-        z = (grid[:, None] - self.nodes[None, :]) / width
-        return (np.exp(-0.5 * z * z) / (width * np.sqrt(2 * np.pi))) @ self.weights
+        with np.errstate(over="ignore"):  # far from every node z * z overflows to inf and the density is 0
+            z = (grid[:, None] - self.nodes[None, :]) / width
+            return (np.exp(-0.5 * z * z) / (width * np.sqrt(2 * np.pi))) @ self.weights
 
 
 def _operator(op: Any) -> scipy.sparse.linalg.LinearOperator:
     """`op` as a square ``LinearOperator`` (a matrix is accepted), or a ``TypeError``/``ValueError`` naming it."""
+    if isinstance(op, list | tuple):
+        op = as_array(op, "op", "a LinearOperator or a square matrix")
     try:
         op = scipy.sparse.linalg.aslinearoperator(op)
     except TypeError as exc:
@@ -86,11 +89,12 @@ def lanczos(op, v0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     v0 = as_array(v0, "v0", f"a start vector of length {D}")
     if v0.shape != (D,):
         raise ValueError(f"v0: expected a start vector of shape ({D},), got {v0.shape}")
-    norm = np.linalg.norm(v0)
-    if not 0 < norm < np.inf:
-        raise ValueError(f"v0: expected a non-zero start vector of finite norm, got norm {norm}")
+    scale = np.abs(v0).max()  # Lanczos depends on v0's direction only; scaling first keeps huge entries finite
+    if scale == 0:
+        raise ValueError("v0: expected a non-zero start vector, got zeros")
+    q = v0 / scale
+    q /= np.linalg.norm(q)
     Q = np.zeros((min(steps, D), D))
-    q = v0 / norm
     alpha, beta = [], []
     for k in range(min(steps, D)):
         Q[k] = q
