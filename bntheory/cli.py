@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     p_table = sub.add_parser(
         "table", parents=[with_args], help="print the Markdown table of the results, or update it in a file"
     )
-    p_table.add_argument("--update", metavar="FILE", help="replace the table in FILE (the README) in place, atomically")
+    p_table.add_argument(
+        "--update", metavar="FILE", help="replace the table in FILE (the README) in place, atomically"
+    )
     p_table.set_defaults(func=_cmd_table)
 
     # What selects and sizes a run: shared by verify and report.

@@ -68,6 +68,7 @@ __all__ = [
 ]
 
 
+
 def _finite(name: str, *arrays: Any) -> None:
     for a in arrays:
         if not np.all(np.isfinite(np.asarray(to_numpy(a), dtype=np.float64))):

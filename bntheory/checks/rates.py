@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 
+
 @dataclass(frozen=True)
 class RateFit:
     """Observed linear rate :math:`q` (per step) with a confidence interval, from `points` steps."""

@@ -310,7 +310,9 @@ def population_stats(batches: Iterable[Array]) -> tuple[Array, Array]:
     return mean_sum / k, var_sum * (m / ((m - 1) * k))
 
 
-def inference_affine(gamma: Array, beta: Array, mean: Array, var: Array, *, eps: float = 1e-5) -> tuple[Array, Array]:
+def inference_affine(
+    gamma: Array, beta: Array, mean: Array, var: Array, *, eps: float = 1e-5
+) -> tuple[Array, Array]:
     r"""The per-channel affine map :math:`y = a\odot x + b` that inference-mode BN is (§1.4 of THEORY).
 
     .. math::
@@ -343,7 +345,9 @@ def inference_affine(gamma: Array, beta: Array, mean: Array, var: Array, *, eps:
     return a, beta - a * mean
 
 
-def inference(x: Array, gamma: Array, beta: Array, mean: Array, var: Array, *, eps: float = 1e-5) -> Array:
+def inference(
+    x: Array, gamma: Array, beta: Array, mean: Array, var: Array, *, eps: float = 1e-5
+) -> Array:
     r"""Inference-mode BN with fixed statistics, applied as the affine map of :func:`inference_affine`.
 
     .. math:: y = \frac{\gamma}{\sqrt{\mathrm{Var}[x]+\epsilon}}\,x
@@ -372,13 +376,7 @@ def inference(x: Array, gamma: Array, beta: Array, mean: Array, var: Array, *, e
 
 
 def fuse_linear(
-    W: Array,
-    b: Array | None,
-    gamma: Array,
-    beta: Array,
-    running_mean: Array,
-    running_var: Array,
-    *,
+    W: Array, b: Array | None, gamma: Array, beta: Array, running_mean: Array, running_var: Array, *,
     eps: float = 1e-5,
 ) -> tuple[Array, Array]:
     r"""Fold an inference-mode BN into the fully connected layer before it; returns new arrays.
@@ -413,13 +411,7 @@ def fuse_linear(
 
 
 def fuse_conv(
-    K: Array,
-    b: Array | None,
-    gamma: Array,
-    beta: Array,
-    running_mean: Array,
-    running_var: Array,
-    *,
+    K: Array, b: Array | None, gamma: Array, beta: Array, running_mean: Array, running_var: Array, *,
     eps: float = 1e-5,
 ) -> tuple[Array, Array]:
     r"""Fold an inference-mode BN into the convolution before it; returns new arrays.

@@ -357,3 +357,4 @@ def _(ctx: Context) -> Outcome:
 @weight_norm.negative_control("the projector dropped: grad_v L = g / ||v|| grad_w L", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     return ctx_weight_error(ctx, "mp", wrong=True)
+

@@ -518,7 +518,9 @@ def _(ctx: Context) -> Outcome:
         for eps in (0.0, 1e-3):
             y, g, _, dW = torch_bn_mlp_grads(net, eps)
             lam = float(np.linalg.norm(net.X, 2))
-            rhs = lipschitz.weight_gradient_bound(ctx.asarray(g), ctx.asarray(y), ctx.asarray(net.gamma), lam, eps=eps)
+            rhs = lipschitz.weight_gradient_bound(
+                ctx.asarray(g), ctx.asarray(y), ctx.asarray(net.gamma), lam, eps=eps
+            )
             ratio.add(np.sum(dW * dW, axis=0) / to_numpy(rhs), f"eps = {eps}")
     return at_most(
         float(ratio),
