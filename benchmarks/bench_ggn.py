@@ -3,7 +3,7 @@
 For MLPs of growing size (cross-entropy, 10 classes, batch 32), each method runs in a fresh subprocess that
 reports its wall time and peak resident memory (``resource.getrusage``):
 
-* ``factors``  ``curvature.ggn_diagonal`` (one batched vector-Jacobian product of the N·C factors);
+* ``factors``  ``curvature.ggn_diagonal`` (C backward passes of the N·C factors, memory linear in N);
 * ``dense``    ``curvature.ggn_dense`` (full Jacobian and J^T H J, O(D^2) memory), only while it fits.
 
 Usage: ``python benchmarks/bench_ggn.py [--hidden 32 128 512 1000] [--dense-limit 20000]``.

@@ -352,3 +352,79 @@ def test_a_block_of_vectors_of_the_wrong_length_is_refused():
     p = cv.random_problem(np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"V: expected a \(D, k\) block"):
         cv.ggn_vector_products(p.model, p.theta, p.X, np.ones((p.model.size - 1, 2)))
+
+
+NORMED = [
+    ("batch", None),
+    ("layer", None),
+    ("group", None),
+    ("rms", None),
+    ("weight", None),
+    ("layer", "layer"),
+    ("rms", "rms"),
+    ("layer", "batch"),
+    ("batch", "batch"),
+]
+
+
+@pytest.mark.parametrize(("norm", "output_norm"), NORMED)
+def test_normalized_models_match_torch_nn(norm, output_norm):
+    """Outputs, per-component gradients (through the batch) and the GGN of every normalization, vs torch.nn."""
+    import torch
+
+    from bntheory.checks.oracles import normalized_networks as nn_oracle
+
+    rng = np.random.default_rng(11)
+    m = cv.Model(inputs=4, hidden=6, classes=4, norm=norm, output_norm=output_norm, eps=1e-3)
+    theta, X, Y = m.init(rng), rng.normal(size=(5, 4)) + 1.0, rng.normal(size=(5, 4))
+    with torch.no_grad():
+        want = nn_oracle.torch_network(m, theta)(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(m.forward(torch.as_tensor(theta), torch.as_tensor(X)).numpy(), want, atol=1e-13)
+    np.testing.assert_allclose(
+        cv.per_component_gradients(m, theta, X, Y), nn_oracle.per_component_gradients(m, theta, X, Y), atol=1e-12
+    )
+    G = nn_oracle.ggn(m, theta, X)
+    np.testing.assert_allclose(cv.ggn_dense(m, theta, X, reduction="sum"), G, atol=1e-12 * np.abs(G).max())
+    np.testing.assert_allclose(cv.ggn_diagonal(m, theta, X, reduction="sum"), np.diag(G), atol=1e-12 * np.abs(G).max())
+    labels = rng.integers(0, 4, 5)
+    H = cv.hessian_vector_products(m, theta, X, labels, np.eye(m.size), loss="cross_entropy")
+    np.testing.assert_allclose(H, H.T, atol=1e-12 * np.abs(H).max())
+    if m.coupled:  # g_0 moves with x_1 exactly when a BN layer couples the batch
+        X2 = X.copy()
+        X2[1] += 0.5
+        assert (
+            np.abs(cv.per_component_gradients(m, theta, X2, Y)[0] - cv.per_component_gradients(m, theta, X, Y)[0]).max()
+            > 1e-3
+        )
+
+
+def test_per_component_memory_is_linear_in_the_batch():
+    """The products never hold an (N, N, ...) block: a batch of 20000 runs in well under a GB (vmap needed ~60 GB)."""
+    import resource
+
+    p = cv.random_problem(np.random.default_rng(2), samples=20000)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    g = cv.per_component_gradients(p.model, p.theta, p.X, p.Y)
+    d = cv.ggn_diagonal(p.model, p.theta, p.X, loss="cross_entropy")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert g.shape == (20000, 63) and d.shape == (63,) and grown_mb < 500
+    full = cv.full_gradient(p.model, p.theta, p.X, p.Y, reduction="sum")
+    np.testing.assert_allclose(g.sum(axis=0), full, atol=1e-11 * np.abs(full).max())
+
+
+def test_no_torch_func_so_no_dynamo_import():
+    """Plain autograd only: torch.func's transforms import torch._dynamo (about 1 s per process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from bntheory import curvature as cv;"
+        "p = cv.random_problem(np.random.default_rng(0));"
+        "cv.per_component_gradients(p.model, p.theta, p.X, p.Y); cv.ggn_dense(p.model, p.theta, p.X);"
+        "cv.ggn_diagonal(p.model, p.theta, p.X); cv.to_dense(cv.hessian_operator(p.model, p.theta, p.X, p.Y));"
+        "cv.per_sample_gradients(p.model, p.theta, p.X, p.Y, definition='running');"
+        "cv.gradient_descent(p.model, p.theta[None], p.X[None], p.labels[None], steps=2, lr=0.1);"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -12,17 +12,20 @@ Lanczos); nothing here forms the matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
+
+from bntheory.curvature._checks import as_array, check_rng, positive_int, real_number
 
 __all__ = ["SpectralMeasure", "eigenvalues", "lanczos", "outlier_ratio", "slq", "wasserstein1"]
 
 
 @dataclass(frozen=True)
 class SpectralMeasure:
-    """A discrete measure on the real line: `nodes` with non-negative `weights` summing to 1.
+    """A discrete measure on the real line: `nodes` with non-negative `weights` (summing to 1 for SLQ's measures).
 
     `probe` (SLQ only) holds, for each node, the index of the random probe whose Lanczos run produced it.
     """
@@ -31,10 +34,48 @@ class SpectralMeasure:
     weights: np.ndarray
     probe: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        nodes = as_array(self.nodes, "nodes", "a 1-D array of points")
+        weights = as_array(self.weights, "weights", "a 1-D array of non-negative weights")
+        if nodes.ndim != 1 or nodes.size == 0 or weights.shape != nodes.shape:
+            raise ValueError(
+                f"nodes, weights: expected 1-D arrays of one positive length, got {nodes.shape}, {weights.shape}"
+            )
+        if np.any(weights < 0):
+            raise ValueError(f"weights: expected non-negative weights, got a minimum of {weights.min()}")
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "weights", weights)
+        if self.probe is not None:
+            probe = np.asarray(self.probe)
+            if probe.shape != nodes.shape or not np.issubdtype(probe.dtype, np.integer):
+                raise ValueError(f"probe: expected one integer index per node, shape {nodes.shape}, got {probe.shape}")
+            object.__setattr__(self, "probe", probe)
+
     def density(self, grid: np.ndarray, width: float) -> np.ndarray:
-        """The measure smoothed by a Gaussian of standard deviation `width`, on `grid`."""
-        z = (np.asarray(grid)[:, None] - self.nodes[None, :]) / width
-        return (np.exp(-0.5 * z * z) / (width * np.sqrt(2 * np.pi))) @ self.weights
+        """The measure smoothed by a Gaussian of standard deviation `width`, on `grid` (1-D)."""
+        grid = as_array(grid, "grid", "a 1-D array of points")
+        if grid.ndim != 1:
+            raise ValueError(f"grid: expected a 1-D array of points, got shape {grid.shape}")
+        if not real_number(width, "width") > 0:
+            raise ValueError(f"width: expected a positive standard deviation, got {width}")
+        with np.errstate(over="ignore"):  # far from every node z * z overflows to inf and the density is 0
+            z = (grid[:, None] - self.nodes[None, :]) / width
+            return (np.exp(-0.5 * z * z) / (width * np.sqrt(2 * np.pi))) @ self.weights
+
+
+def _operator(op: Any) -> scipy.sparse.linalg.LinearOperator:
+    """`op` as a square ``LinearOperator`` (a matrix is accepted), or a ``TypeError``/``ValueError`` naming it."""
+    if isinstance(op, list | tuple):
+        op = as_array(op, "op", "a LinearOperator or a square matrix")
+    try:
+        op = scipy.sparse.linalg.aslinearoperator(op)
+    except TypeError as exc:
+        raise TypeError(f"op: expected a LinearOperator or a square matrix, got {type(op).__name__}") from exc
+    if len(op.shape) != 2 or op.shape[0] != op.shape[1] or op.shape[0] == 0:
+        raise ValueError(f"op: expected a square, non-empty operator, got shape {op.shape}")
+    if np.issubdtype(op.dtype, np.complexfloating):
+        raise TypeError(f"op: expected a real symmetric operator, got dtype {op.dtype}")
+    return op
 
 
 def lanczos(op, v0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,11 +83,18 @@ def lanczos(op, v0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
 
     Stops early (shorter outputs) when the Krylov space is exhausted.
     """
+    op = _operator(op)
     D = op.shape[0]
-    if steps < 1:
-        raise ValueError(f"steps: need at least one Lanczos step, got {steps}")
+    steps = positive_int(steps, "steps")
+    v0 = as_array(v0, "v0", f"a start vector of length {D}")
+    if v0.shape != (D,):
+        raise ValueError(f"v0: expected a start vector of shape ({D},), got {v0.shape}")
+    scale = np.abs(v0).max()  # Lanczos depends on v0's direction only; scaling first keeps huge entries finite
+    if scale == 0:
+        raise ValueError("v0: expected a non-zero start vector, got zeros")
+    q = v0 / scale
+    q /= np.linalg.norm(q)
     Q = np.zeros((min(steps, D), D))
-    q = v0 / np.linalg.norm(v0)
     alpha, beta = [], []
     for k in range(min(steps, D)):
         Q[k] = q
@@ -72,8 +120,10 @@ def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> 
     (:math:`K` = `vectors`). The rule is exact for polynomials of degree :math:`\le 2\,\text{steps}-1`:
     :math:`\sum_jQ_{1j}^2\theta_j^p=q^\top A^pq`, whose mean over probes is :math:`\operatorname{tr}(A^p)/D`.
     """
-    if vectors < 1:
-        raise ValueError(f"vectors: need at least one probe vector, got {vectors}")
+    op = _operator(op)
+    check_rng(rng)
+    positive_int(steps, "steps")
+    vectors = positive_int(vectors, "vectors")
     nodes, weights, probe = [], [], []
     for k in range(vectors):
         v = rng.choice([-1.0, 1.0], size=op.shape[0])
@@ -87,6 +137,9 @@ def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> 
 
 def wasserstein1(a: SpectralMeasure, b: SpectralMeasure) -> float:
     """Earth mover's distance between two discrete measures on the line: the L1 distance of their CDFs."""
+    for name, m in (("a", a), ("b", b)):
+        if not isinstance(m, SpectralMeasure):
+            raise TypeError(f"{name}: expected a SpectralMeasure, got {type(m).__name__}")
     grid = np.sort(np.concatenate([a.nodes, b.nodes]))
     cdf = [np.array([w[n <= x].sum() for x in grid]) for n, w in ((a.nodes, a.weights), (b.nodes, b.weights))]
     return float(np.sum(np.abs(cdf[0] - cdf[1])[:-1] * np.diff(grid)))
@@ -100,9 +153,9 @@ def eigenvalues(matrix) -> np.ndarray:
     """
     from threadpoolctl import threadpool_limits
 
-    A = np.asarray(matrix, dtype=np.float64)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"matrix: expected a square matrix, got shape {A.shape}")
+    A = as_array(matrix, "matrix", "a real square matrix")
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.size == 0:
+        raise ValueError(f"matrix: expected a non-empty square matrix, got shape {A.shape}")
     with threadpool_limits(1):
         return np.linalg.eigvalsh((A + A.T) / 2)
 
@@ -114,9 +167,15 @@ def outlier_ratio(eigenvalues, *, bulk_quantile: float = 0.95) -> float:
     :mod:`ghorbani2019`'s check; Ghorbani, Krishnan & Xiao 2019 call the few eigenvalues far above the bulk
     "outliers").
     """
-    ev = np.asarray(eigenvalues, dtype=np.float64)
+    ev = as_array(eigenvalues, "eigenvalues", "a 1-D array of at least 2 real values")
     if ev.ndim != 1 or ev.size < 2:
         raise ValueError(f"eigenvalues: expected a 1-D array of at least 2 values, got shape {ev.shape}")
-    if not 0 < bulk_quantile < 1:
+    if not 0 < real_number(bulk_quantile, "bulk_quantile") < 1:
         raise ValueError(f"bulk_quantile: must lie strictly between 0 and 1, got {bulk_quantile}")
-    return float(ev.max() / np.quantile(np.abs(ev), bulk_quantile))
+    bulk = np.quantile(np.abs(ev), bulk_quantile)
+    if not bulk > 0:
+        raise ValueError(
+            f"eigenvalues: the bulk's scale (the {bulk_quantile} quantile of |lambda|) is 0: the ratio is undefined; "
+            "pass a spectrum with a non-zero bulk or a higher bulk_quantile"
+        )
+    return float(ev.max() / bulk)
