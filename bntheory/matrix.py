@@ -109,11 +109,16 @@ _VERDICTS = {
     "T1": {"layer": "yes", "group": "yes", "instance": "yes", "rms": "modified", "weight": "modified"},
     "T2": {"layer": "yes", "group": "yes", "instance": "yes", "rms": "modified", "weight": "modified"},
     "T3": {"layer": "no", "group": "partly", "instance": "yes", "rms": "no", "weight": "yes"},
-    "T4": {"layer": "yes", "group": "yes", "instance": "yes", "rms": "yes", "weight": "yes"},
+    "T4": {"layer": "yes", "group": "yes", "rms": "yes", "weight": "yes"},
     "T5": {"layer": "no", "group": "partly", "rms": "no", "weight": "no"},
     "T6": {"layer": "no", "group": "no"},
 }
 _NOT_APPLICABLE = {
+    ("T4", "instance"): (
+        "the network of the T4 cells is fully connected, where InstanceNorm is undefined (each group holds one "
+        "value); with positions each sample is normalized alone, so the per-component and per-sample gradients "
+        "coincide by construction (§9.4: [R], not run)"
+    ),
     ("T5", "instance"): (
         "InstanceNorm of a fully connected chain is undefined (each group holds one value); with positions it is "
         "another network than Daneshmand's (§9.4: not run [R])"
