@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BRENT_ARGMIN",
+    "CENTRAL_DIFFERENCE",
     "CLOSED_FORM",
     "CONFIDENCE",
     "EQUALITY_REACH",
@@ -22,6 +23,7 @@ __all__ = [
     "IDENTITY",
     "INTERLACING",
     "NOT_INVARIANT",
+    "POWER_ITERATION",
     "RANK_GAP",
     "RATE_FLOOR",
     "RATE_REACH",
@@ -151,3 +153,13 @@ GAP_DECAY = Tolerance(0.15, "plateaus of 12 seeds x 40 layers vary by ~3%; an un
 #: seeds x 3 factors the smallest change of an "N" cell was 0.08 (every "Y" cell stayed below 1.1e-14), so the
 #: floor sits an order below the first and ten orders above the second.
 NOT_INVARIANT = Tolerance(1e-2, "the N cells change by >= 0.08 over 300 seeds; the Y cells by <= 1.1e-14")
+
+#: A Hessian by central differences (h = 1e-5) of a float64 closed-form gradient against one by autodiff: truncation
+#: O(h^2) and rounding O(1e-16 / h) leave ~1e-11 relative (THEORY-2.md §11.1 (b): 2.5e-11); the autodiff paths that
+#: are wrong miss by 0.5, the frozen-statistics Hessian by O(1).
+CENTRAL_DIFFERENCE = Tolerance(1e-8, "central differences at h = 1e-5 err by ~1e-11 relative; wrong Hessians by O(1)")
+
+#: A top eigenvalue by power iteration that stops when the estimate changes by less than 1e-3 relative (PyHessian's
+#: default): measured 0.3% from the dense eigenvalue on the §11.2 network; the training-mode and the frozen-statistics
+#: tops differ from the eval-mode one by 40-50%.
+POWER_ITERATION = Tolerance(1e-2, "power iteration stopped at 1e-3 relative change errs by ~3e-3; other spectra by 40%")
