@@ -35,8 +35,13 @@ def keras() -> Any:
 
 
 def _numpy(value) -> np.ndarray:
-    """A Keras tensor or variable as a float64 NumPy array (variables refuse ``np.asarray(v, dtype)``)."""
-    return np.asarray(keras().ops.convert_to_numpy(value)).astype(np.float64)
+    """A Keras tensor or variable as a float64 NumPy array.
+
+    A variable's ``__array__`` predates NumPy 2's ``copy`` keyword (a DeprecationWarning, an error under
+    ``-W error``), so its backend value is read instead.
+    """
+    value = getattr(value, "value", value)
+    return np.array(keras().ops.convert_to_numpy(value), dtype=np.float64)
 
 
 def _layer(dtype: str, momentum: float, channels: int):
@@ -103,8 +108,10 @@ def batch_variance(x, backend: str) -> tuple[np.ndarray, str]:
     x = np.asarray(x, dtype=np.float32)
     if backend == k.backend.backend():
         layer = _layer("float32", 0.0, x.shape[1])
-        layer(x, training=True)
-        return _numpy(layer.moving_variance), f"layer (keras {backend} backend)"
+        with np.errstate(invalid="ignore"):  # sqrt of a negative variance: the NaN output is part of the finding
+            y = _numpy(layer(x, training=True))
+        nan = "NaN in the output" if np.isnan(y).any() else "finite output"
+        return _numpy(layer.moving_variance), f"layer (keras {backend} backend, {nan})"
     if backend == "torch":
         import torch
         from keras.src.backend.torch import nn
