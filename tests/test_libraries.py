@@ -117,6 +117,10 @@ def test_verify_prints_the_conformance_table(tmp_path, capsys):
     assert json.loads(path.read_text())["libraries"][0]["library"] == "BackPACK"
 
 
+def test_the_module_name_selects_the_family():
+    assert {r.id for r in bntheory.results.get(["libraries"])} == set(IDS)
+
+
 def test_bad_input_is_refused_with_the_fix():
     from bntheory.libraries import keras_bn, torch_ad
 
