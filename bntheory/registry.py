@@ -364,8 +364,9 @@ def registered() -> list[Result]:
 def select(results: Sequence[Result], ids: Iterable[str]) -> list[Result]:
     """The members of `results` selected by `ids`, in the order of `ids`, without repeats.
 
-    A selector is a full id (``"santurkar2018.thm4_1"``) or a paper prefix (``"santurkar2018"``), which
-    selects every result whose id starts with that prefix and a dot.
+    A selector is a full id (``"santurkar2018.thm4_1"``), a paper prefix (``"santurkar2018"``), which
+    selects every result whose id starts with that prefix and a dot, or the name of the results module that
+    states them (``"libraries"``: every result of ``bntheory/results/libraries.py``, whatever its paper).
 
     Raises
     ------
@@ -375,7 +376,9 @@ def select(results: Sequence[Result], ids: Iterable[str]) -> list[Result]:
     chosen: dict[str, Result] = {}
     unknown = []
     for key in ids:
-        matches = [r for r in results if r.id == key or r.id.startswith(key + ".")]
+        matches = [
+            r for r in results if r.id == key or r.id.startswith(key + ".") or module_of(r).rpartition(".")[2] == key
+        ]
         if not matches:
             unknown.append(key)
         chosen.update((r.id, r) for r in matches)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from latex2mathml.converter import convert as latex_to_mathml
 
-from bntheory import matrix
+from bntheory import libraries, matrix
 from bntheory.registry import Result, origin_of
 from bntheory.run import CheckReport, ResultReport
 
@@ -37,6 +37,7 @@ def to_json(
         **({"incomplete": incomplete} if incomplete else {}),
         "results": [_result(r) for r in reports],
         "matrix": matrix.matrix(reports).to_dict(),
+        "libraries": _library_rows(reports),
     }
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
@@ -135,7 +136,7 @@ def format_table(reports: Sequence[ResultReport]) -> str:
     widths[1] = min(widths[1], 78)
     lines = [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
     lines += [_line(row, widths) for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines) + libraries_section(reports)
 
 
 def _label(c: CheckReport) -> str:
@@ -337,6 +338,7 @@ def to_html(
         f"<th>bound</th><th>verdict</th><th>ran on</th><th>s</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + (f'<h2>Not reproduced</h2><ul id="not-reproduced">{not_reproduced}</ul>' if apart else "")
         + matrix_html(reports)
+        + _libraries_html(reports)
         + f'<h2>Figures</h2><div id="figures">{images or "<p>No figures for the selected results.</p>"}</div>'
         f'<h2>Statements</h2><div id="statements">{statements}</div></body></html>\n'
     )
@@ -356,4 +358,62 @@ def _statement_html(r: ResultReport) -> str:
         + (f"<p><i>Notes:</i> {esc(res.notes)}</p>" if res.notes else "")
         + (f"<p><i>Not reproduced:</i> {esc(r.evidence)}</p>" if r.evidence else "")
         + "</section>"
+    )
+
+
+def _library_rows(reports: Sequence[ResultReport]) -> list[dict]:
+    """The "BN in libraries" rows (:func:`bntheory.libraries.rows`) with JSON-safe numbers."""
+    return [
+        {**row, "error": None if row["error"] is None else _finite(row["error"])} for row in libraries.rows(reports)
+    ]
+
+
+def libraries_section(reports: Sequence[ResultReport]) -> str:
+    """The printed "BN in libraries" table and the minimal reproducing case of each deviation ("" if none ran).
+
+    One row per claim check of a result that runs a third-party library (THEORY-2.md §11): library, version,
+    what was checked, verdict, error. A deviation is a finding about that library version, not a failure.
+    """
+    found = libraries.rows(reports)
+    if not found:
+        return ""
+    header = ("library", "version", "checked", "verdict", "error")
+    rows = [
+        (r["library"], r["version"], r["checked"], r["verdict"], "-" if r["error"] is None else _num(r["error"]))
+        for r in found
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths[2] = min(widths[2], 78)
+    lines = ["", "", "BN in libraries (findings about library versions; a deviation is not a failure of the run)"]
+    lines += [_line(header, widths), _line(tuple("-" * w for w in widths), widths)]
+    lines += [_line(row, widths) for row in rows]
+    deviating = {r["result"]: r for r in found if r["verdict"] == "deviates"}  # one case per result
+    for r in deviating.values():
+        lines += ["", f"minimal reproducing case, {r['result']} ({r['library']} {r['version']}):", r["repro"]]
+    return "\n".join(lines)
+
+
+def _libraries_html(reports: Sequence[ResultReport]) -> str:
+    esc = html.escape
+    found = libraries.rows(reports)
+    if not found:
+        return ""
+    body = "".join(
+        f"<tr><td>{esc(r['library'])}</td><td>{esc(r['version'])}</td><td>{esc(r['checked'])}</td>"
+        f"<td class={'notrep' if r['verdict'] == 'deviates' else 'passed'}>{esc(r['verdict'])}</td>"
+        f"<td class=num>{esc('-' if r['error'] is None else _num(r['error']))}</td>"
+        f"<td>{esc(r['detail'])}</td></tr>"
+        for r in found
+    )
+    deviating = {r["result"]: r for r in found if r["verdict"] == "deviates"}  # one case per result
+    repros = "".join(
+        f"<figure><figcaption>{esc(r['result'])} ({esc(r['library'])} {esc(r['version'])})</figcaption>"
+        f"<pre><code>{esc(r['repro'])}</code></pre></figure>"
+        for r in deviating.values()
+    )
+    return (
+        "<h2>BN in libraries</h2><p>What each library version computes against the theory; a deviation is a "
+        'finding about that version, never a failure of the run.</p><table id="libraries"><thead><tr>'
+        "<th>library</th><th>version</th><th>checked</th><th>verdict</th><th>error</th><th>detail</th></tr>"
+        f"</thead><tbody>{body}</tbody></table>" + (f"<h3>Minimal reproducing cases</h3>{repros}" if repros else "")
     )

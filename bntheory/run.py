@@ -25,6 +25,9 @@ __all__ = ["CheckReport", "ControlReport", "ResultReport", "run"]
 
 Status = Literal["passed", "failed", "provisional", "not reproduced"]
 
+#: The import names the ``libraries`` extra installs (the third-party libraries whose BN the conformance results run).
+LIBRARIES = frozenset({"keras", "jax", "curvlinops", "backpack", "pyhessian"})
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -139,6 +142,8 @@ def _run_check(check: Check, ctx: Context) -> CheckReport:
     missing = [n for n in check.needs if importlib.util.find_spec(n) is None]
     if missing:
         fix = "pip install 'bntheory[oracle]'" if "torch" in missing else "install it"
+        if set(missing) & LIBRARIES:
+            fix = "pip install 'bntheory[libraries]'"
         return CheckReport(kind, name, "skipped", None, 0.0, f"needs {', '.join(missing)} ({fix})", claim=check.claim)
     start = time.perf_counter()
     outcome, detail = _call(fn, ctx)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BRENT_ARGMIN",
+    "CENTRAL_DIFFERENCE",
     "CLOSED_FORM",
     "CONFIDENCE",
     "EQUALITY_REACH",
@@ -24,6 +25,7 @@ __all__ = [
     "INTERLACING",
     "MP_RECURSION",
     "NOT_INVARIANT",
+    "POWER_ITERATION",
     "RANK_GAP",
     "RATE_FLOOR",
     "RATE_REACH",
@@ -184,3 +186,12 @@ T5_SPLIT = Tolerance(1.7, "collapsed chains stay <= 1.21 at depth 200, rank-keep
 #: Batch centring gives exactly 0 (disjoint supports); per-sample centring (LayerNorm, GroupNorm with 4 groups) gives
 #: 0.13-0.6 (mean 0.32, minimum 0.13 over 200 draws).
 T6_COSINE = Tolerance(0.05, "per-sample centring leaves abs(cos) >= 0.13 in 200 draws; batch centring exactly 0")
+#: A Hessian by central differences (h = 1e-5) of a float64 closed-form gradient against one by autodiff: truncation
+#: O(h^2) and rounding O(1e-16 / h) leave ~1e-11 relative (THEORY-2.md §11.1 (b): 2.5e-11); the autodiff paths that
+#: are wrong miss by 0.5, the frozen-statistics Hessian by O(1).
+CENTRAL_DIFFERENCE = Tolerance(1e-8, "central differences at h = 1e-5 err by ~1e-11 relative; wrong Hessians by O(1)")
+
+#: A top eigenvalue by power iteration that stops when the estimate changes by less than 1e-3 relative (PyHessian's
+#: default): measured 0.3% from the dense eigenvalue on the §11.2 network; the training-mode and the frozen-statistics
+#: tops differ from the eval-mode one by 40-50%.
+POWER_ITERATION = Tolerance(1e-2, "power iteration stopped at 1e-3 relative change errs by ~3e-3; other spectra by 40%")
