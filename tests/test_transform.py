@@ -82,6 +82,72 @@ def test_numpy_kernel_matches_portable_path(rng, shape, offset):
         assert rel(got, want) <= tol * 10
 
 
+def _fused():
+    return pytest.importorskip("bntheory.norms._batch_fused", reason="numba (the `fast` extra) is not installed")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e6, "outlier"])
+def test_compiled_kernel_matches_numpy_kernel_and_torch(rng, offset, dtype):
+    """The numba kernels against the NumPy reference kernels and PyTorch, on the one-pass and centred branches.
+
+    ``outlier``: the first sample (the shift K of the one-pass sums) is far from the mean, so the compiled
+    kernel must fall back to the centred form.
+    """
+    fused = _fused()
+    x, gamma, beta = draw(rng, (1000, 37), np.float64)
+    if offset == "outlier":
+        x[0] += 1e4
+        assert not fused._one_pass_is_safe(x[0] - x.mean(0), x.var(0))
+    else:
+        x += offset
+    x, gamma, beta = (a.astype(dtype) for a in (x, gamma, beta))
+    dy = rng.normal(size=x.shape).astype(dtype)
+    got = fused.forward(x, gamma, beta, 1e-5)
+    want = _numpy_kernels.forward(x, gamma, beta, 1e-5)
+    grads = fused.backward(dy, x, *got[1:], gamma)
+    grads_ref = _numpy_kernels.backward(dy, x, *want[1:], gamma)
+    # float64: the conditioning of test_numpy_kernel_matches_portable_path; float32: the transform's tolerance
+    # against PyTorch, applied to the NumPy kernel's output (both kernels round y in float32).
+    scale = 1e4 if offset == "outlier" else max(1.0, offset)
+    tol = 1e-13 * scale if dtype == np.float64 else RTOL[np.float32] * scale
+    for a, b in zip((*got, *grads), (*want, *grads_ref), strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert rel(a, b) <= 10 * tol
+    if dtype == np.float32 and offset == 0.0:
+        y_ref, *grads_torch = torch_reference(x, gamma, beta, dy, 1e-5)
+        assert rel(got[0], y_ref) <= RTOL[dtype]
+        flat = lambda gs: np.concatenate([g.ravel() for g in gs])  # noqa: E731
+        assert rel(flat(grads), flat(grads_torch)) <= RTOL[dtype]
+
+
+def test_compiled_kernel_refuses_nothing_the_reference_accepts(rng):
+    """Non-contiguous input, a constant channel (inf at eps = 0, as in the NumPy kernel), one row per thread."""
+    fused = _fused()
+    x, gamma, beta = draw(rng, (2, 3), np.float64)
+    x[:, 1] = 0.5
+    for xs in (x, np.asfortranarray(x)):
+        got, want = fused.forward(xs, gamma, beta, 0.0), _numpy_kernels.forward(xs, gamma, beta, 0.0)
+        np.testing.assert_allclose(got[2], want[2], atol=1e-15)
+        assert np.isinf(got[3][1]) and np.isinf(want[3][1])
+
+
+def test_dispatch_to_the_compiled_kernel_and_the_switch(rng, monkeypatch):
+    fused = _fused()
+    x, gamma, beta = draw(rng, (1 << 11, 1 << 9), np.float32)
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    assert transform._kernels(x) is fused and transform._kernels(x[:8]) is _numpy_kernels
+    assert transform._kernels(x.reshape(1 << 11, 1 << 8, 2)) is _numpy_kernels  # image layouts: NumPy kernels
+    y, cache = transform.forward(x, gamma, beta)
+    grads = transform.backward(dy, cache)
+    monkeypatch.setenv("BNTHEORY_NUMBA", "0")
+    assert transform._kernels(x) is _numpy_kernels
+    y0, cache0 = transform.forward(x, gamma, beta)
+    grads0 = transform.backward(dy, cache0)
+    for a, b in zip((y, *cache[1:4], *grads), (y0, *cache0[1:4], *grads0), strict=True):
+        assert a.dtype == b.dtype == np.float32 and rel(a, b) <= 1e-5
+
+
 def test_non_contiguous_input_on_numpy(rng):
     x, gamma, beta = draw(rng, (6, 5), np.float64)
     xt = np.asfortranarray(x)

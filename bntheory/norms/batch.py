@@ -7,7 +7,9 @@ Layout: inputs are ``(m, d)`` (samples in rows, one feature per column) or ``(N,
 Every function accepts NumPy, CuPy or PyTorch arrays (and anything else with an array-API namespace)
 and returns arrays of the same namespace, dtype and device. On NumPy, the training forward and
 backward go to a fused, blocked kernel (:mod:`bntheory.norms._batch_kernels`) that computes the same
-formulas with fewer passes over memory; everywhere else the portable path below runs. The training
+formulas with fewer passes over memory, or, for large ``(m, C)`` batches where numba is installed (the ``fast``
+extra), to its compiled two-pass form (:mod:`bntheory.norms._batch_fused`; ``BNTHEORY_NUMBA=0`` in the
+environment switches it off); everywhere else the portable path below runs. The training
 transform, its backward pass and the inference network follow [1]_; the running statistics follow PyTorch [2]_
 and Keras [3]_.
 
@@ -22,7 +24,9 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
@@ -145,7 +149,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
         check_vector(beta, "beta", channels, x)
         eps = check_nonnegative(eps, "eps")
     if is_numpy_namespace(xp):
-        y, mean, var, inv_std = _numpy_kernels.forward(x, gamma, beta, eps)
+        y, mean, var, inv_std = _kernels(x).forward(x, gamma, beta, eps)
         mean, var, inv_std = (v.astype(x.dtype, copy=False) for v in (mean, var, inv_std))
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
@@ -200,7 +204,7 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
             raise ValueError(f"dy: expected the forward input's shape {tuple(cache.x.shape)}, got {tuple(dy.shape)}")
         check_same_dtype(dy, "dy", cache.x)
     if is_numpy_namespace(xp):
-        dx, dgamma, dbeta = _numpy_kernels.backward(dy, *cache)
+        dx, dgamma, dbeta = _kernels(dy).backward(dy, *cache)
         return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
     return _backward(dy, cache.x_hat, cache.inv_std, cache.gamma, xp=xp)
 
@@ -488,6 +492,27 @@ def _fuse(W, b, gamma, beta, running_mean, running_var, eps, *, xp):
     a, shift = inference_affine(gamma, beta, running_mean, running_var, eps=eps)
     a_shape = (out,) + (1,) * (W.ndim - 1)
     return xp.reshape(a, a_shape) * W, a * b + shift
+
+
+# Smallest (m, C) NumPy batch sent to the compiled kernels: below it the NumPy kernels are about as fast, and
+# small workloads (`bntheory verify`) stay free of numba's import and first-call compile cost.
+_FUSED_MIN_ELEMENTS = 1 << 20
+
+
+def _kernels(x: np.ndarray) -> Any:
+    """The kernel module for the NumPy array `x`: the compiled one where it applies, else the NumPy reference."""
+    if x.ndim == 2 and x.size >= _FUSED_MIN_ELEMENTS and os.environ.get("BNTHEORY_NUMBA", "1") != "0":
+        return _fused_kernels() or _numpy_kernels
+    return _numpy_kernels
+
+
+@functools.cache
+def _fused_kernels() -> Any:
+    try:
+        from bntheory.norms import _batch_fused
+    except ImportError:  # numba is an optional extra
+        return None
+    return _batch_fused
 
 
 def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
