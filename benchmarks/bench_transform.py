@@ -1,21 +1,34 @@
-"""BN forward and forward+backward: bntheory (NumPy) against PyTorch and a plain copy, in one run.
+"""BN forward and forward+backward: bntheory (NumPy kernels, and the numba kernels) against PyTorch and a copy.
 
 Every figure is a ratio against a baseline measured in the same process, so machines compare:
 
 * ``fwd/torch``      bntheory forward time / ``torch.nn.functional.batch_norm(training=True)`` time;
 * ``f+b/torch``      forward + closed-form backward / PyTorch forward + autograd backward;
 * ``fwd BW``, ``f+b BW``  achieved bytes/s as a fraction of a plain copy's (the memory-bandwidth ceiling),
-  counting the minimum traffic: forward reads x and writes y; backward reads x and dy and writes dx.
+  counting the minimum traffic: forward reads x and writes y; backward reads x and dy and writes dx. The forward
+  reads x twice (statistics, then y), so it can reach at most 2/3 of a copy's bandwidth out of cache.
+  ``fwd BW*`` is the same against a copy into a freshly allocated array (``x.copy()``), which pays, as the
+  forward does for y, the page faults of a new buffer.
 
-Times are the minimum over ``--repeat`` runs after one warm-up. PyTorch uses as many threads as the
-process may (``torch.get_num_threads()``, printed); so does bntheory's NumPy kernel.
+Rows ``numpy`` run the NumPy kernels (``BNTHEORY_NUMBA=0``), rows ``numba`` the compiled kernels (the ``fast``
+extra), rows ``fresh`` the compiled kernels with their reuse of dead output buffers switched off (every output
+new memory, as the NumPy kernels and PyTorch allocate it). The machine may be shared: each figure is the median
+over ``--rounds`` rounds, in each of which every contender (copy, PyTorch, ours) is timed, interleaved, as the
+best of ``--repeat`` runs after a warm-up; the spread printed is the rounds' range (min-max). PyTorch uses as
+many threads as the process may (``torch.get_num_threads()``, printed); so do bntheory's kernels. ``--jit``
+measures, in fresh processes, the first call's compile cost of the numba kernels with an empty cache and with
+the cache that first run wrote.
 
-Usage: ``python benchmarks/bench_transform.py [--repeat 15] [--shapes 4096x1024 65536x256]``
+Usage: ``python benchmarks/bench_transform.py [--rounds 7] [--repeat 5] [--shapes 4096x1024 65536x256] [--jit]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -24,7 +37,7 @@ from _timing import best_time
 from bntheory.norms import batch as transform
 
 
-def measure(shape: tuple[int, ...], dtype, repeat: int) -> dict[str, float]:
+def contenders(shape: tuple[int, ...], dtype):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
@@ -33,6 +46,7 @@ def measure(shape: tuple[int, ...], dtype, repeat: int) -> dict[str, float]:
     tx = torch.from_numpy(x).requires_grad_()
     tg, tb = torch.from_numpy(gamma).requires_grad_(), torch.from_numpy(beta).requires_grad_()
     tdy = torch.from_numpy(dy)
+    out = np.empty_like(x)
 
     def torch_forward():
         with torch.no_grad():
@@ -46,41 +60,85 @@ def measure(shape: tuple[int, ...], dtype, repeat: int) -> dict[str, float]:
         _, cache = transform.forward(x, gamma, beta)
         transform.backward(dy, cache)
 
-    out = np.empty_like(x)
-    t = {
-        "copy": best_time(lambda: np.copyto(out, x), repeat),
-        "torch_fwd": best_time(torch_forward, repeat),
-        "torch_fb": best_time(torch_forward_backward, repeat),
-        "fwd": best_time(lambda: transform.forward(x, gamma, beta), repeat),
-        "fb": best_time(ours_forward_backward, repeat),
+    return x.nbytes, {
+        "copy": lambda: np.copyto(out, x),
+        "new copy": x.copy,
+        "torch_fwd": torch_forward,
+        "torch_fb": torch_forward_backward,
+        "fwd": lambda: transform.forward(x, gamma, beta),
+        "fb": ours_forward_backward,
     }
-    copy_bw = 2 * x.nbytes / t["copy"]
-    return {
-        **t,
-        "fwd/torch": t["fwd"] / t["torch_fwd"],
-        "f+b/torch": t["fb"] / t["torch_fb"],
-        "fwd BW": (2 * x.nbytes / t["fwd"]) / copy_bw,
-        "f+b BW": (5 * x.nbytes / t["fb"]) / copy_bw,
-        "copy GB/s": copy_bw / 1e9,
-    }
+
+
+def measure(shape: tuple[int, ...], dtype, path: str, rounds: int, repeat: int) -> dict[str, np.ndarray]:
+    """Per round: the ratios of one case on one path (``numpy`` or ``numba``)."""
+    os.environ["BNTHEORY_NUMBA"] = "0" if path == "numpy" else "1"
+    fused = transform._fused_kernels()
+    if fused is not None:
+        fused._POOL_BYTES = 0 if path == "fresh" else 1 << 28
+    nbytes, fns = contenders(shape, dtype)
+    rows = []
+    for _ in range(rounds):
+        t = {name: best_time(fn, repeat) for name, fn in fns.items()}
+        rows.append({
+            "fwd ms": t["fwd"] * 1e3,
+            "f+b ms": t["fb"] * 1e3,
+            "fwd/torch": t["fwd"] / t["torch_fwd"],
+            "f+b/torch": t["fb"] / t["torch_fb"],
+            "fwd BW": t["copy"] / t["fwd"],
+            "fwd BW*": t["new copy"] / t["fwd"],
+            "f+b BW": 2.5 * t["copy"] / t["fb"],
+            "copy GB/s": 2 * nbytes / t["copy"] / 1e9,
+        })
+    return {key: np.array([r[key] for r in rows]) for key in rows[0]}
+
+
+def jit_cost() -> None:
+    """First forward+backward call per dtype in fresh processes: cold (empty numba cache), then cached."""
+    code = (
+        "import time, numpy as np; t0 = time.perf_counter(); import numba; t1 = time.perf_counter()\n"
+        "from bntheory.norms import _batch_fused as f\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    x = np.ones((4, 3), dt); x[0] = 0; g = np.ones(3, dt); s = time.perf_counter()\n"
+        "    y, *st = f.forward(x, g, g, 1e-5); f.backward(x, x, *st, g)\n"
+        "    print(f'  {np.dtype(dt).name}: {time.perf_counter() - s:.2f} s', end='')\n"
+        "print(f'  (import numba {t1 - t0:.2f} s)')\n"
+    )
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        for label in ("cold cache", "warm cache"):
+            print(f"first call, {label}:", end="", flush=True)
+            subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--shapes", nargs="+", default=["4096x1024", "65536x256"])
+    parser.add_argument("--paths", nargs="+", default=["numpy", "numba", "fresh"], choices=["numpy", "numba", "fresh"])
+    parser.add_argument("--jit", action="store_true", help="also measure the numba kernels' first-call cost")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
-    header = f"{'shape':>14} {'dtype':>8} {'fwd ms':>8} {'torch':>8} {'fwd/torch':>9} " \
-             f"{'f+b ms':>8} {'torch':>8} {'f+b/torch':>9} {'fwd BW':>7} {'f+b BW':>7} {'copy GB/s':>9}"
-    print(header)
+    if transform._fused_kernels() is None:
+        print("numba is not installed (pip install 'bntheory[fast]'): the numba rows are left out")
+        args.paths = [p for p in args.paths if p == "numpy"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}; "
+          f"median [min-max] over {args.rounds} rounds")
+    keys = ["fwd ms", "fwd/torch", "f+b ms", "f+b/torch", "fwd BW", "fwd BW*", "f+b BW", "copy GB/s"]
+    print(f"{'shape':>10} {'dtype':>7} {'path':>5} " + " ".join(f"{k:>17}" for k in keys))
     for spec in args.shapes:
         shape = tuple(int(s) for s in spec.split("x"))
         for dtype in (np.float32, np.float64):
-            r = measure(shape, dtype, args.repeat)
-            print(f"{spec:>14} {np.dtype(dtype).name:>8} {r['fwd'] * 1e3:8.2f} {r['torch_fwd'] * 1e3:8.2f} "
-                  f"{r['fwd/torch']:9.2f} {r['fb'] * 1e3:8.2f} {r['torch_fb'] * 1e3:8.2f} {r['f+b/torch']:9.2f} "
-                  f"{r['fwd BW']:7.0%} {r['f+b BW']:7.0%} {r['copy GB/s']:9.1f}")
+            for path in args.paths:
+                r = measure(shape, dtype, path, args.rounds, args.repeat)
+                cells = []
+                for k in keys:
+                    lo, med, hi = np.min(r[k]), np.median(r[k]), np.max(r[k])
+                    fmt = "{:.0%}" if "BW" in k else "{:.2f}"
+                    cells.append(f"{fmt.format(med)} [{fmt.format(lo)}-{fmt.format(hi)}]".rjust(17))
+                print(f"{spec:>10} {np.dtype(dtype).name:>7} {path:>5} " + " ".join(cells), flush=True)
+    if args.jit:
+        jit_cost()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ the NumPy kernels: a first compiled version of their per-run reductions was slow
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numba
 import numpy as np
 
@@ -37,6 +40,11 @@ __all__ = ["backward", "forward"]
 # Rows per inner block of the float64 accumulation: short enough to bound the rounding error,
 # long enough that adding the block's partial sums costs nothing.
 _INNER = 256
+# Output buffers kept for reuse: at most this many bytes in all, each of at least _POOL_MIN_BYTES.
+_POOL_BYTES = 1 << 28
+_POOL_MIN_BYTES = 1 << 22
+_pool: list[np.ndarray] = []
+_pool_lock = threading.Lock()
 # Largest (mu - K)^2 / sigma^2 at which the one-pass sums are used (as in the NumPy kernels).
 _KAPPA = _ref._ONE_PASS_KAPPA
 
@@ -58,7 +66,7 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
         inv_std = 1.0 / np.sqrt(var + eps)
         a = gamma * inv_std
         b = beta - mean * a
-    y = np.empty(x.shape, x.dtype)
+    y = _empty(x.shape, x.dtype)
     coef = np.stack([a, b]).astype(x.dtype)
     _map_rows(m, lambda r0, r1: _affine(x, coef, y, r0, r1))
     return y, mean, var, inv_std
@@ -81,9 +89,32 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
     c1, c2 = k * m, -k * dgamma * inv_std
     c0 = -k * dbeta - c2 * mean
     coef = np.stack([c2, c0, c1]).astype(x.dtype)
-    dx = np.empty(dy.shape, dy.dtype)
+    dx = _empty(dy.shape, dy.dtype)
     _map_rows(m, lambda r0, r1: _combine(dy, x, coef, dx, r0, r1))
     return dx, dgamma, dbeta
+
+
+def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized array, reusing an earlier output that nothing refers to any more (a caching allocator).
+
+    Why: a new array of many MiB is fresh memory that the kernel zeroes page by page on first write, which
+    costs more than the pass that fills it; reusing a dead output skips that. An output is dead when the pool
+    holds the only reference to it: a view, a memoryview or a tensor sharing its memory holds another one.
+    """
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if not _POOL_MIN_BYTES <= nbytes <= _POOL_BYTES:
+        return np.empty(shape, dtype)
+    with _pool_lock:
+        for i in range(len(_pool)):
+            # Two references when dead: the list's and getrefcount's argument.
+            if _pool[i].shape == shape and _pool[i].dtype == dtype and sys.getrefcount(_pool[i]) == 2:
+                _pool.append(_pool.pop(i))  # most recently used last
+                return _pool[-1]
+        out = np.empty(shape, dtype)
+        _pool.append(out)
+        while sum(a.nbytes for a in _pool) > _POOL_BYTES:
+            _pool.pop(0)
+        return out
 
 
 def _one_pass_is_safe(d: np.ndarray, var: np.ndarray) -> bool:
