@@ -13,13 +13,13 @@ Every figure is a ratio against a baseline measured in the same process, so mach
 Rows ``numpy`` run the NumPy kernels (``BNTHEORY_NUMBA=0``), rows ``numba`` the compiled kernels (the ``fast``
 extra), rows ``fresh`` the compiled kernels with their reuse of dead output buffers switched off (every output
 new memory, as the NumPy kernels and PyTorch allocate it). The machine may be shared: each figure is the median
-over ``--rounds`` rounds, in each of which every contender (copy, PyTorch, ours) is timed, interleaved, as the
-best of ``--repeat`` runs after a warm-up; the spread printed is the rounds' range (min-max). PyTorch uses as
-many threads as the process may (``torch.get_num_threads()``, printed); so do bntheory's kernels. ``--jit``
-measures, in fresh processes, the first call's compile cost of the numba kernels with an empty cache and with
-the cache that first run wrote.
+over ``--rounds`` rounds, in each of which every contender (copy, PyTorch, ours) is timed once (best of
+``--repeat``), one after the other, so that a ratio compares runs close in time; the spread printed is the
+rounds' quartiles. PyTorch uses as many threads as the process may (``torch.get_num_threads()``, printed); so do
+bntheory's kernels. ``--jit`` measures, in fresh processes, the first call's compile cost of the numba kernels
+with an empty cache and with the cache that first run wrote.
 
-Usage: ``python benchmarks/bench_transform.py [--rounds 7] [--repeat 5] [--shapes 4096x1024 65536x256] [--jit]``
+Usage: ``python benchmarks/bench_transform.py [--rounds 25] [--repeat 1] [--shapes 4096x1024 65536x256] [--jit]``
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import torch
-from _timing import best_time
 
+from bntheory.norms import _batch_kernels as _numpy_kernels
 from bntheory.norms import batch as transform
 
 
@@ -77,20 +78,30 @@ def measure(shape: tuple[int, ...], dtype, path: str, rounds: int, repeat: int) 
     if fused is not None:
         fused._POOL_BYTES = 0 if path == "fresh" else 1 << 28
     nbytes, fns = contenders(shape, dtype)
+    for fn in fns.values():
+        fn()  # warm-up (and, on the numba path, compilation)
     rows = []
     for _ in range(rounds):
-        t = {name: best_time(fn, repeat) for name, fn in fns.items()}
-        rows.append({
-            "fwd ms": t["fwd"] * 1e3,
-            "f+b ms": t["fb"] * 1e3,
-            "fwd/torch": t["fwd"] / t["torch_fwd"],
-            "f+b/torch": t["fb"] / t["torch_fb"],
-            "fwd BW": t["copy"] / t["fwd"],
-            "fwd BW*": t["new copy"] / t["fwd"],
-            "f+b BW": 2.5 * t["copy"] / t["fb"],
-            "copy GB/s": 2 * nbytes / t["copy"] / 1e9,
-        })
+        t = {name: min(_once(fn) for _ in range(repeat)) for name, fn in fns.items()}
+        rows.append(
+            {
+                "fwd ms": t["fwd"] * 1e3,
+                "f+b ms": t["fb"] * 1e3,
+                "fwd/torch": t["fwd"] / t["torch_fwd"],
+                "f+b/torch": t["fb"] / t["torch_fb"],
+                "fwd BW": t["copy"] / t["fwd"],
+                "fwd BW*": t["new copy"] / t["fwd"],
+                "f+b BW": 2.5 * t["copy"] / t["fb"],
+                "copy GB/s": 2 * nbytes / t["copy"] / 1e9,
+            }
+        )
     return {key: np.array([r[key] for r in rows]) for key in rows[0]}
+
+
+def _once(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def jit_cost() -> None:
@@ -113,17 +124,29 @@ def jit_cost() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--shapes", nargs="+", default=["4096x1024", "65536x256"])
     parser.add_argument("--paths", nargs="+", default=["numpy", "numba", "fresh"], choices=["numpy", "numba", "fresh"])
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for PyTorch and bntheory's kernels (default: what the process may use)",
+    )
     parser.add_argument("--jit", action="store_true", help="also measure the numba kernels' first-call cost")
     args = parser.parse_args()
+    if args.threads is not None:
+        # Both sides get the same threads; with 1, every contender runs as the (single-threaded) copy does.
+        torch.set_num_threads(args.threads)
+        _numpy_kernels._workers = lambda: args.threads
     if transform._fused_kernels() is None:
         print("numba is not installed (pip install 'bntheory[fast]'): the numba rows are left out")
         args.paths = [p for p in args.paths if p == "numpy"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}; "
-          f"median [min-max] over {args.rounds} rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}; "
+        f"median [quartiles] over {args.rounds} rounds"
+    )
     keys = ["fwd ms", "fwd/torch", "f+b ms", "f+b/torch", "fwd BW", "fwd BW*", "f+b BW", "copy GB/s"]
     print(f"{'shape':>10} {'dtype':>7} {'path':>5} " + " ".join(f"{k:>17}" for k in keys))
     for spec in args.shapes:
@@ -133,7 +156,7 @@ def main() -> None:
                 r = measure(shape, dtype, path, args.rounds, args.repeat)
                 cells = []
                 for k in keys:
-                    lo, med, hi = np.min(r[k]), np.median(r[k]), np.max(r[k])
+                    lo, med, hi = np.quantile(r[k], [0.25, 0.5, 0.75])
                     fmt = "{:.0%}" if "BW" in k else "{:.2f}"
                     cells.append(f"{fmt.format(med)} [{fmt.format(lo)}-{fmt.format(hi)}]".rjust(17))
                 print(f"{spec:>10} {np.dtype(dtype).name:>7} {path:>5} " + " ".join(cells), flush=True)

@@ -72,8 +72,7 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     return y, mean, var, inv_std
 
 
-def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, inv_std: np.ndarray,
-             gamma: np.ndarray):
+def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, inv_std: np.ndarray, gamma: np.ndarray):
     """Closed-form backward of an ``(m, C)`` batch from the forward input; returns ``(dx, dgamma, dbeta)``."""
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     m = x.shape[0]
