@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from bntheory.norms import _batch_kernels as _numpy_kernels
+from bntheory.norms import _compiled
 from bntheory.norms import batch as transform
 
 
@@ -74,7 +75,7 @@ def contenders(shape: tuple[int, ...], dtype):
 def measure(shape: tuple[int, ...], dtype, path: str, rounds: int, repeat: int) -> dict[str, np.ndarray]:
     """Per round: the ratios of one case on one path (``numpy`` or ``numba``)."""
     os.environ["BNTHEORY_NUMBA"] = "0" if path == "numpy" else "1"
-    fused = transform._fused_kernels()
+    fused = _compiled.load("_batch_fused")
     if fused is not None:
         fused._POOL_BYTES = 0 if path == "fresh" else 1 << 28
     nbytes, fns = contenders(shape, dtype)
@@ -140,7 +141,7 @@ def main() -> None:
         # Both sides get the same threads; with 1, every contender runs as the (single-threaded) copy does.
         torch.set_num_threads(args.threads)
         _numpy_kernels._workers = lambda: args.threads
-    if transform._fused_kernels() is None:
+    if _compiled.load("_batch_fused") is None:
         print("numba is not installed (pip install 'bntheory[fast]'): the numba rows are left out")
         args.paths = [p for p in args.paths if p == "numpy"]
     print(

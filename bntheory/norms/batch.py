@@ -8,10 +8,10 @@ Every function accepts NumPy, CuPy or PyTorch arrays (and anything else with an 
 and returns arrays of the same namespace, dtype and device. On NumPy, the training forward and
 backward go to a fused, blocked kernel (:mod:`bntheory.norms._batch_kernels`) that computes the same
 formulas with fewer passes over memory, or, for large ``(m, C)`` batches where numba is installed (the ``fast``
-extra), to its compiled two-pass form (:mod:`bntheory.norms._batch_fused`; ``BNTHEORY_NUMBA=0`` in the
-environment switches it off); everywhere else the portable path below runs. The training
-transform, its backward pass and the inference network follow [1]_; the running statistics follow PyTorch [2]_
-and Keras [3]_.
+extra), to its compiled two-pass form (:mod:`bntheory.norms._batch_fused`; :mod:`bntheory.norms._compiled`
+says when, and ``BNTHEORY_NUMBA=0`` in the environment switches it off); everywhere else the portable path
+below runs. The training transform, its backward pass and the inference network follow [1]_; the running
+statistics follow PyTorch [2]_ and Keras [3]_.
 
 References
 ----------
@@ -24,9 +24,7 @@ References
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
@@ -41,6 +39,7 @@ from bntheory._validation import (
     check_vector,
 )
 from bntheory.norms import _batch_kernels as _numpy_kernels
+from bntheory.norms import _compiled
 from bntheory.norms._layout import channel_shape, reduction_axes, values_per_channel
 
 __all__ = [
@@ -494,25 +493,9 @@ def _fuse(W, b, gamma, beta, running_mean, running_var, eps, *, xp):
     return xp.reshape(a, a_shape) * W, a * b + shift
 
 
-# Smallest (m, C) NumPy batch sent to the compiled kernels: below it the NumPy kernels are about as fast, and
-# small workloads (`bntheory verify`) stay free of numba's import and first-call compile cost.
-_FUSED_MIN_ELEMENTS = 1 << 20
-
-
 def _kernels(x: np.ndarray) -> Any:
-    """The kernel module for the NumPy array `x`: the compiled one where it applies, else the NumPy reference."""
-    if x.ndim == 2 and x.size >= _FUSED_MIN_ELEMENTS and os.environ.get("BNTHEORY_NUMBA", "1") != "0":
-        return _fused_kernels() or _numpy_kernels
-    return _numpy_kernels
-
-
-@functools.cache
-def _fused_kernels() -> Any:
-    try:
-        from bntheory.norms import _batch_fused
-    except ImportError:  # numba is an optional extra
-        return None
-    return _batch_fused
+    """The kernel module for the NumPy array `x`: the compiled one for large (m, C) batches, else the reference."""
+    return (x.ndim == 2 and _compiled.kernels("_batch_fused", x)) or _numpy_kernels
 
 
 def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
