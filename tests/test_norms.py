@@ -164,3 +164,75 @@ def test_errors_name_the_argument():
         norms.backward(x, None)
     with pytest.raises(TypeError, match="x"):
         norms.layer_norm(np.ones((2, 3), dtype=int), 3)
+
+
+# --- the compiled LayerNorm / RMSNorm kernels (numba, the `fast` extra) --------------------------------------
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    """The compiled module, selected for every size (MIN_ELEMENTS lowered), with its calls counted."""
+    from bntheory.norms import _compiled
+
+    fused = pytest.importorskip("bntheory.norms._standardize_fused", reason="numba (`fast` extra) is not installed")
+    monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 1)
+    calls = []
+    for name in ("forward", "backward"):
+        real = getattr(fused, name)
+        monkeypatch.setattr(fused, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [*SHAPES, (64, 300)], ids=str)
+def test_compiled_layer_and_rms_norm_match_torch_and_the_reference(compiled, monkeypatch, shape, dtype):
+    x, dy, rng = _draw(shape, dtype)
+    normalized = shape[-2:]
+    gamma = (1 + 0.3 * rng.normal(size=normalized)).astype(dtype)
+    beta = rng.normal(size=normalized).astype(dtype)
+    cases = [
+        (lambda a, g, b: norms.layer_norm(a, normalized, g, b, eps=1e-3),
+         lambda t, g, b: F.layer_norm(t, normalized, g, b, eps=1e-3), (gamma, beta)),
+        (lambda a, g: norms.layer_norm(a, normalized, g, eps=1e-3),
+         lambda t, g: F.layer_norm(t, normalized, g, eps=1e-3), (gamma,)),
+        (lambda a: norms.layer_norm(a, normalized[-1:], eps=1e-3),
+         lambda t: F.layer_norm(t, normalized[-1:], eps=1e-3), ()),
+        (lambda a, g: norms.rms_norm(a, normalized, g), lambda t, g: F.rms_norm(t, normalized, g), (gamma,)),
+    ]
+    for ours, theirs, params in cases:
+        compiled.clear()
+        y, cache = ours(x, *params)
+        dx, dgamma, dbeta = norms.backward(dy, cache)
+        assert compiled == ["forward", "backward"]
+        ty, tdx, tparams = _torch_grads(theirs, x, dy, *params)
+        tparams += [None] * (2 - len(tparams))
+        if ours is cases[3][0]:
+            tparams[1] = None
+        _compare((y, dx, dgamma, dbeta), (ty, tdx, *tparams), TOL[dtype])
+        with monkeypatch.context() as m:
+            m.setenv("BNTHEORY_NUMBA", "0")
+            y0, cache0 = ours(x, *params)
+            ref = (y0, cache0.x_hat, cache0.inv_std, *norms.backward(dy, cache0))
+        assert compiled == ["forward", "backward"]  # switched off: the reference ran
+        for a, b in zip((y, cache.x_hat, cache.inv_std, dx, dgamma, dbeta), ref, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert a.dtype == b.dtype and a.shape == b.shape and _rel(a, b) <= TOL[dtype]
+
+
+def test_compiled_layer_norm_refuses_a_constant_row_at_eps_zero(compiled):
+    x = np.random.default_rng(1).normal(size=(4, 5))
+    x[2] = 0.25
+    with pytest.raises(ValueError, match="constant"):
+        norms.layer_norm(x, 5, eps=0.0)
+    x[2] = 0.0
+    with pytest.raises(ValueError, match="zero"):
+        norms.rms_norm(x, 5, eps=0.0)
+    assert compiled == ["forward", "forward"]
+
+
+def test_group_and_instance_norm_stay_on_the_reference(compiled):
+    x, dy, _ = _draw((4, 6, 3, 3), np.float64)
+    for _, cache in (norms.group_norm(x, 3), norms.instance_norm(x)):
+        norms.backward(dy, cache)
+    assert compiled == []

@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from bntheory._validation import check_float_array, check_nonnegative
+from bntheory.norms import _compiled
 from bntheory.norms._params import affine_parameter, normalized_shape_of, resolve_eps
 from bntheory.norms.standardize import Cache, standardize
 
@@ -105,10 +108,17 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
     beta = affine_parameter(beta, "beta", shape, x)
     eps = resolve_eps(eps, x, xp) if not center else check_nonnegative(eps, "eps")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
-    x_hat, inv_std = standardize(x, tuple(x.shape), axes, eps, center, xp=xp)
-    y = x_hat if gamma is None else x_hat * gamma
-    if beta is not None:
-        y = y + beta
+    fused = _compiled_kernels(x, gamma, beta)
+    if fused is not None:
+        y, x_hat, inv_std = fused.forward(x, gamma, beta, eps, center, math.prod(shape))
+        if eps == 0 and bool(np.any(np.isinf(inv_std))):
+            standardize(x, tuple(x.shape), axes, eps, center, xp=xp)  # raises the reference's ValueError
+        inv_std = inv_std.reshape(tuple(x.shape[: x.ndim - len(shape)]) + (1,) * len(shape))
+    else:
+        x_hat, inv_std = standardize(x, tuple(x.shape), axes, eps, center, xp=xp)
+        y = x_hat if gamma is None else x_hat * gamma
+        if beta is not None:
+            y = y + beta
     cache = Cache(
         x_hat,
         inv_std,
@@ -122,3 +132,10 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
         center,
     )
     return y, cache
+
+
+def _compiled_kernels(x: Array, gamma: Array | None, beta: Array | None) -> Any:
+    """The compiled LN/RMSNorm kernels (:mod:`bntheory.norms._compiled`) for large NumPy inputs, else None."""
+    if type(x) is not np.ndarray or any(p is not None and type(p) is not np.ndarray for p in (gamma, beta)):
+        return None
+    return _compiled.kernels("_standardize_fused", x)

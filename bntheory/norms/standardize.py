@@ -24,9 +24,13 @@ For elementwise γ the gain sits *inside* the projector (THEORY-2.md §9.2, trap
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from bntheory._validation import check_float_array, check_same_dtype
+from bntheory.norms import _compiled
 
 __all__ = ["Cache", "backward", "standardize", "sum_over"]
 
@@ -120,6 +124,12 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None
     if tuple(dy.shape) != cache.shape:
         raise ValueError(f"dy: expected the forward input's shape {cache.shape}, got {tuple(dy.shape)}")
     check_same_dtype(dy, "dy", cache.x_hat)
+    fused = _compiled_kernels(dy, cache)
+    if fused is not None:
+        m = math.prod(cache.affine_shape)
+        dx, dgamma, dbeta = fused.backward(dy, cache.x_hat, cache.inv_std, cache.gamma, cache.center, m)
+        dgamma = None if cache.gamma is None else dgamma.astype(dy.dtype).reshape(cache.affine_shape)
+        return dx, dgamma, dbeta.astype(dy.dtype).reshape(cache.affine_shape) if cache.has_beta else None
     g = dy if cache.gamma is None else dy * cache.gamma
     g = xp.reshape(g, cache.grouped)
     x_hat = cache.x_hat
@@ -133,6 +143,21 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None
         dgamma = xp.reshape(sum_over(dy * x_hat, cache.affine_axes, xp=xp), cache.affine_shape)
     dbeta = xp.reshape(sum_over(dy, cache.affine_axes, xp=xp), cache.affine_shape) if cache.has_beta else None
     return dx, dgamma, dbeta
+
+
+def _compiled_kernels(dy: Array, cache: Cache) -> Any:
+    """The compiled LN/RMSNorm kernels for large NumPy arrays normalized over trailing axes, else None."""
+    lead = len(cache.shape) - len(cache.axes)
+    if not (
+        type(dy) is np.ndarray
+        and type(cache.x_hat) is np.ndarray
+        and (cache.gamma is None or type(cache.gamma) is np.ndarray)
+        and cache.grouped == cache.shape
+        and cache.axes == tuple(range(lead, len(cache.shape)))
+        and cache.affine_axes == tuple(range(lead))
+    ):
+        return None
+    return _compiled.kernels("_standardize_fused", dy)
 
 
 def sum_over(a: Array, axes: tuple[int, ...], *, xp) -> Array:
