@@ -9,7 +9,9 @@ Per normalization and shape, as ratios against baselines measured in the same pr
 
 LayerNorm and RMSNorm normalize the last axis ((4096, 1024): a transformer's features); GroupNorm (32 groups) and
 InstanceNorm take the image layout ((256, 64, 56, 56) by default; ``--quick`` uses (64, 64, 28, 28)).
-Times are the minimum over ``--repeat`` runs after one warm-up; both sides use the process's threads.
+Times are the minimum over ``--repeat`` runs after one warm-up; both sides use the process's threads. LayerNorm and
+RMSNorm run on the compiled kernels where numba is installed (the ``fast`` extra; printed); ``BNTHEORY_NUMBA=0``
+in the environment measures the NumPy reference path instead.
 
 Usage: ``python benchmarks/bench_norms.py [--repeat 5] [--quick]``
 """
@@ -17,12 +19,14 @@ Usage: ``python benchmarks/bench_norms.py [--repeat 5] [--quick]``
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import torch
 from _timing import best_time
 
 from bntheory import norms
+from bntheory.norms import _compiled
 
 F = torch.nn.functional
 
@@ -95,7 +99,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller shapes (a smoke run)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
+    fused = _compiled.load("_standardize_fused") is not None and os.environ.get("BNTHEORY_NUMBA", "1") != "0"
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}; "
+        f"compiled LayerNorm/RMSNorm kernels: {'on' if fused else 'off'}"
+    )
     print(
         f"{'norm':>9} {'shape':>17} {'dtype':>8} {'fwd ms':>8} {'torch':>8} {'fwd/torch':>9} "
         f"{'f+b ms':>8} {'torch':>8} {'f+b/torch':>9} {'f+b BW':>7}"

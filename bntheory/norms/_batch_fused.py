@@ -20,6 +20,9 @@ loses about :math:`u\,(1+(\mu-K)^2/\sigma^2)` relative accuracy: the one-pass fo
 :math:`(\mu-K)^2 \le \kappa\sigma^2` (the criterion of the NumPy kernels, which shift by 0), and the
 centred two-pass form otherwise. The backward sum :math:`\sum\delta(x-\mu)` is taken the same way.
 
+Outputs of 4 MiB to 256 MiB come from a pool of earlier outputs that nothing refers to any more (see
+:func:`_empty`; at most 256 MiB kept), since the first write to fresh memory costs the kernel's zeroing of it.
+
 Only the ``(m, C)`` layout (one feature per column, rows contiguous) is compiled here; it is selected by
 :mod:`bntheory.norms.batch` for NumPy inputs (see its ``_kernels``). Image layouts ``(N, C, *spatial)`` stay on
 the NumPy kernels: a first compiled version of their per-run reductions was slower than NumPy's.
@@ -40,11 +43,21 @@ __all__ = ["backward", "forward"]
 # Rows per inner block of the float64 accumulation: short enough to bound the rounding error,
 # long enough that adding the block's partial sums costs nothing.
 _INNER = 256
-# Output buffers kept for reuse: at most this many bytes in all, each of at least _POOL_MIN_BYTES.
-_POOL_BYTES = 1 << 28
+# Output buffers kept for reuse: at most this many bytes in all, each of at least _POOL_MIN_BYTES. Off where
+# reference counts do not say whether an object is referenced (free-threaded builds).
+_POOL_BYTES = 1 << 28 if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
 _POOL_MIN_BYTES = 1 << 22
 _pool: list[np.ndarray] = []
 _pool_lock = threading.Lock()
+
+
+def _refs(items: list, i: int) -> int:
+    return sys.getrefcount(items[i])
+
+
+# The count _refs reports for an object that only its list refers to (calibrated: the interpreter may or may
+# not count getrefcount's own argument).
+_ONLY_THE_LIST = _refs([object()], 0)
 # Largest (mu - K)^2 / sigma^2 at which the one-pass sums are used (as in the NumPy kernels).
 _KAPPA = _ref._ONE_PASS_KAPPA
 
@@ -105,8 +118,7 @@ def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return np.empty(shape, dtype)
     with _pool_lock:
         for i in range(len(_pool)):
-            # Two references when dead: the list's and getrefcount's argument.
-            if _pool[i].shape == shape and _pool[i].dtype == dtype and sys.getrefcount(_pool[i]) == 2:
+            if _pool[i].shape == shape and _pool[i].dtype == dtype and _refs(_pool, i) == _ONLY_THE_LIST:
                 _pool.append(_pool.pop(i))  # most recently used last
                 return _pool[-1]
         out = np.empty(shape, dtype)
