@@ -5,6 +5,9 @@ LayerNorm (Ba, Kiros & Hinton 2016, arXiv:1607.06450, eq. 3; the form of ``torch
 :math:`m=\prod` `normalized_shape` trailing entries. RMSNorm (Zhang & Sennrich 2019, arXiv:1910.07467; the form
 of ``torch.nn.functional.rms_norm``, ε inside the mean): :math:`y=\gamma\odot x/\sqrt{\overline{x^2}+\epsilon}`,
 no centring, gain only. THEORY-2.md §9.1 [P]; the backward passes are :func:`bntheory.norms.backward` (§9.2 [D]).
+Large NumPy inputs go to compiled kernels of the same formulas where numba is installed (the ``fast`` extra;
+:mod:`bntheory.norms._standardize_fused`, selected by :mod:`bntheory.norms._compiled`; ``BNTHEORY_NUMBA=0``
+switches them off).
 """
 
 from __future__ import annotations
@@ -112,9 +115,10 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
     if fused is not None:
         y, x_hat, inv_std = fused.forward(x, gamma, beta, eps, center, math.prod(shape))
         if eps == 0 and bool(np.any(np.isinf(inv_std))):
-            standardize(x, tuple(x.shape), axes, eps, center, xp=xp)  # raises the reference's ValueError
-        inv_std = inv_std.reshape(tuple(x.shape[: x.ndim - len(shape)]) + (1,) * len(shape))
-    else:
+            fused = None  # a constant (or zero) group: the reference path decides, and raises its ValueError
+        else:
+            inv_std = inv_std.reshape(tuple(x.shape[: x.ndim - len(shape)]) + (1,) * len(shape))
+    if fused is None:
         x_hat, inv_std = standardize(x, tuple(x.shape), axes, eps, center, xp=xp)
         y = x_hat if gamma is None else x_hat * gamma
         if beta is not None:
