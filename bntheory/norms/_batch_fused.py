@@ -192,18 +192,17 @@ def _grad_sums(dy, x, shift, r0, r1, s1, s2):  # pragma: no cover - compiled
 
 @_jit
 def _affine(x, coef, y, r0, r1):  # pragma: no cover - compiled
-    # y = x * a + b in the input dtype, rounded twice as the NumPy kernel does (no fused multiply-add). Rows run
-    # backwards: the statistics pass read them forwards, so the last ones read are still in cache.
+    # y = x * a + b in the input dtype, rounded twice as the NumPy kernel does (no fused multiply-add).
     a, b = coef[0], coef[1]
-    for i in range(r1 - 1, r0 - 1, -1):
+    for i in range(r0, r1):
         for c in range(x.shape[1]):
             y[i, c] = x[i, c] * a[c] + b[c]
 
 
 @_jit
 def _combine(dy, x, coef, dx, r0, r1):  # pragma: no cover - compiled
-    # dx = (x * c2 + c0) + dy * c1, in the NumPy kernel's order of operations; rows backwards, as in _affine.
+    # dx = (x * c2 + c0) + dy * c1, in the NumPy kernel's order of operations.
     c2, c0, c1 = coef[0], coef[1], coef[2]
-    for i in range(r1 - 1, r0 - 1, -1):
+    for i in range(r0, r1):
         for c in range(x.shape[1]):
             dx[i, c] = (x[i, c] * c2[c] + c0[c]) + dy[i, c] * c1[c]
