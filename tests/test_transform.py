@@ -153,6 +153,7 @@ def test_dispatch_to_the_compiled_kernel_and_the_switch(rng, monkeypatch):
     dy = rng.normal(size=x.shape).astype(np.float32)
     assert transform._kernels(x) is fused and transform._kernels(x[:8]) is _numpy_kernels
     assert transform._kernels(x.reshape(1 << 11, 1 << 8, 2)) is _numpy_kernels  # image layouts: NumPy kernels
+    assert transform._kernels(x.astype(np.float16)) is _numpy_kernels  # only float32 and float64 are compiled
     y, cache = transform.forward(x, gamma, beta)
     grads = transform.backward(dy, cache)
     monkeypatch.setenv("BNTHEORY_NUMBA", "0")

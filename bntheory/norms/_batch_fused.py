@@ -9,9 +9,9 @@ of rows per thread of the NumPy kernels' pool; the loops release the GIL (``nogi
 threading layer is not used and concurrent callers are safe. Kernels are compiled on first use per dtype and
 cached on disk (``cache=True``; numba's cache directory rules apply, ``NUMBA_CACHE_DIR`` overrides).
 
-Statistics. Every sum is accumulated in float64, in blocks of :math:`b` = ``_INNER`` rows whose partial sums
-are added to a running total (error about :math:`(b + m/b)\,u_{64}` instead of :math:`m\,u_{64}`). The values
-are shifted by the first sample of each channel, :math:`K_c`, before
+Statistics. Every sum is taken in the input dtype over blocks of :math:`b` = ``_INNER`` rows, and the blocks'
+sums are added in float64 (error about :math:`b\,u + (m/b)\,u_{64}`, with :math:`u` the input's unit roundoff,
+instead of :math:`m\,u`). The values are shifted by the first sample of each channel, :math:`K_c`, before
 summing (the shifted-data one-pass variance), so
 
 .. math:: \sigma^2 = \tfrac1m\textstyle\sum (x-K)^2 - (\mu-K)^2
@@ -40,9 +40,11 @@ from bntheory.norms import _batch_kernels as _ref
 
 __all__ = ["backward", "forward"]
 
-# Rows per inner block of the float64 accumulation: short enough to bound the rounding error,
-# long enough that adding the block's partial sums costs nothing.
-_INNER = 256
+# Rows per block summed in the input dtype, by itemsize: short enough that a block's rounding error stays about
+# that of the NumPy kernels' pairwise sums (a few units of the dtype's roundoff), long enough that adding the
+# blocks' sums in float64 costs little. In float32 this halves the statistics pass's arithmetic (16 lanes, not
+# 8); measured single-threaded on (4096, 1024): 1.9 ms against 3.2 ms with float64 sums, float64 unchanged.
+_INNER = {4: 16, 8: 256}
 # Output buffers kept for reuse: at most this many bytes in all, each of at least _POOL_MIN_BYTES. Off where
 # reference counts do not say whether an object is referenced (free-threaded builds).
 _POOL_BYTES = 1 << 28 if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
@@ -137,7 +139,7 @@ def _sums(kernel, a: np.ndarray, b: np.ndarray, shift: np.ndarray) -> tuple[np.n
 
     def run(r0, r1):
         s1, s2 = np.zeros(a.shape[1]), np.zeros(a.shape[1])
-        kernel(a, b, shift, r0, r1, s1, s2)
+        kernel(a, b, shift, r0, r1, s1, s2, _INNER[a.dtype.itemsize])
         return s1, s2
 
     parts = _map_rows(a.shape[0], run)
@@ -157,37 +159,42 @@ _jit = numba.njit(nogil=True, cache=True)
 
 
 @_jit
-def _moments(x, _unused, shift, r0, r1, s1, s2):  # pragma: no cover - compiled
-    # s1 += sum (x - K), s2 += sum (x - K)^2 over rows r0..r1, per channel, in float64 blocks of _INNER rows.
+def _moments(x, _unused, shift, r0, r1, s1, s2, inner):  # pragma: no cover - compiled
+    # s1 += sum (x - K), s2 += sum (x - K)^2 over rows r0..r1, per channel: in the input dtype over blocks of
+    # `inner` rows (as the NumPy kernels sum a block), the blocks' sums added in float64.
     channels = x.shape[1]
-    t1, t2 = np.zeros(channels), np.zeros(channels)
-    for start in range(r0, r1, _INNER):
+    k = shift.astype(x.dtype)
+    t1, t2 = np.zeros(channels, x.dtype), np.zeros(channels, x.dtype)
+    for start in range(r0, r1, inner):
         t1[:] = 0.0
         t2[:] = 0.0
-        for i in range(start, min(start + _INNER, r1)):
+        for i in range(start, min(start + inner, r1)):
             for c in range(channels):
-                v = np.float64(x[i, c]) - shift[c]
+                v = x[i, c] - k[c]
                 t1[c] += v
                 t2[c] += v * v
-        s1 += t1
-        s2 += t2
+        for c in range(channels):
+            s1[c] += t1[c]
+            s2[c] += t2[c]
 
 
 @_jit
-def _grad_sums(dy, x, shift, r0, r1, s1, s2):  # pragma: no cover - compiled
-    # s1 += sum dy, s2 += sum dy (x - K) over rows r0..r1, per channel, in float64 blocks of _INNER rows.
+def _grad_sums(dy, x, shift, r0, r1, s1, s2, inner):  # pragma: no cover - compiled
+    # s1 += sum dy, s2 += sum dy (x - K) over rows r0..r1, per channel, blocked as in _moments.
     channels = x.shape[1]
-    t1, t2 = np.zeros(channels), np.zeros(channels)
-    for start in range(r0, r1, _INNER):
+    k = shift.astype(x.dtype)
+    t1, t2 = np.zeros(channels, x.dtype), np.zeros(channels, x.dtype)
+    for start in range(r0, r1, inner):
         t1[:] = 0.0
         t2[:] = 0.0
-        for i in range(start, min(start + _INNER, r1)):
+        for i in range(start, min(start + inner, r1)):
             for c in range(channels):
-                g = np.float64(dy[i, c])
+                g = dy[i, c]
                 t1[c] += g
-                t2[c] += g * (np.float64(x[i, c]) - shift[c])
-        s1 += t1
-        s2 += t2
+                t2[c] += g * (x[i, c] - k[c])
+        for c in range(channels):
+            s1[c] += t1[c]
+            s2[c] += t2[c]
 
 
 @_jit
