@@ -176,6 +176,7 @@ def compiled(monkeypatch):
 
     fused = pytest.importorskip("bntheory.norms._standardize_fused", reason="numba (`fast` extra) is not installed")
     monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 1)
+    monkeypatch.delenv("BNTHEORY_NUMBA", raising=False)
     calls = []
     for name in ("forward", "backward"):
         real = getattr(fused, name)

@@ -149,6 +149,7 @@ def test_compiled_kernel_reuses_only_outputs_nothing_refers_to(rng):
 
 def test_dispatch_to_the_compiled_kernel_and_the_switch(rng, monkeypatch):
     fused = _fused()
+    monkeypatch.delenv("BNTHEORY_NUMBA", raising=False)
     x, gamma, beta = draw(rng, (1 << 11, 1 << 9), np.float32)
     dy = rng.normal(size=x.shape).astype(np.float32)
     assert transform._kernels(x) is fused and transform._kernels(x[:8]) is _numpy_kernels
