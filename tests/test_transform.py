@@ -384,3 +384,14 @@ def test_numpy_scalars_are_real_numbers_for_eps_and_momentum():
     assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var))
     with pytest.raises(TypeError, match="eps"):
         transform.forward(x, np.ones(3), np.zeros(3), eps=np.True_)
+
+
+def test_without_numba_the_compiled_modules_are_absent(monkeypatch):
+    import sys
+
+    from bntheory.norms import _compiled
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now fails as where it is not installed
+    for name in ("_batch_fused", "_standardize_fused"):
+        monkeypatch.delitem(sys.modules, f"bntheory.norms.{name}", raising=False)
+        assert _compiled.load.__wrapped__(name) is None
