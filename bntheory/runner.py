@@ -209,9 +209,9 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     return [done[r.id] for r in results]
 
 
-#: Library packages whose checks reach ``torch.func`` (curvature) or compare with ``torch.optim`` (the SGD
+#: Library packages whose checks reach ``torch.func`` (libraries) or compare with ``torch.optim`` (the SGD
 #: oracles): both import ``torch._dynamo`` and more (1.3-1.4 s once per process, measured).
-_DYNAMO_USERS = ("bntheory.curvature", "bntheory.optim.sgd")
+_DYNAMO_USERS = ("bntheory.curvature", "bntheory.libraries", "bntheory.optim.sgd")
 
 
 def _import_weight(group: list[registry.Result]) -> tuple[bool, bool]:
