@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
+from array_api_compat import array_namespace
 
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_most, exact, max_relative_error, worst
@@ -25,11 +26,15 @@ from bntheory.checks.inequality import Inequality, Params, attack_family, batch,
 from bntheory.checks.instances.landscape import (
     Downstream,
     aligned_batch,
+    dot,
+    dot2,
     draw_batch,
+    first,
     normalized,
     orthogonal_to_1_and,
-    per_instance,
+    per_batch,
     random_bn_mlp,
+    variance,
 )
 from bntheory.checks.oracles.autograd import (
     torch_bn_mlp_curvature,
@@ -68,6 +73,10 @@ _ALLOWANCE = 1e-11
 
 
 # --- Theorem 4.1: gradient magnitude ------------------------------------------------------------------
+#
+# Every side below takes a batch: block name -> array (N, *shape) in ctx.xp; the library functions take the batch
+# entries along their first axis and units (here: instances) trailing, hence the transposes.
+
 
 
 def _thm4_1(ctx: Context, coefficient) -> dict[str, Inequality]:
@@ -75,11 +84,11 @@ def _thm4_1(ctx: Context, coefficient) -> dict[str, Inequality]:
 
     def spec(m: int) -> Inequality:
         def rhs(v):
-            y, g, gamma, eps = v["y"], v["g"], float(v["gamma"]), float(v["eps"])
-            right = float(to_numpy(lipschitz.gradient_norm_bound(ctx.asarray(g), ctx.asarray(y), gamma, eps=eps)))
+            xp, y, g, gamma, eps = array_namespace(v["y"]), v["y"], v["g"], v["gamma"], v["eps"]
+            right = lipschitz.gradient_norm_bound(g.T, y.T, gamma, eps=eps)
             y_hat, s = normalized(y, eps)
             # A false coefficient is applied as a correction to the library's 1/m term.
-            return right - gamma**2 / s**2 * (coefficient(m) - 1 / m) * (g @ y_hat) ** 2
+            return right - gamma**2 / s**2 * (coefficient(m) - 1 / m) * xp.sum(g * y_hat, axis=-1) ** 2
 
         def starts(rng):
             """G along 1, along y_hat, in their span; tiny gamma; a near-degenerate batch; g orthogonal to both."""
@@ -107,13 +116,13 @@ def _thm4_1(ctx: Context, coefficient) -> dict[str, Inequality]:
 
         return Inequality(
             Params(batch("y", m), vector("g", m, spread=(0.1, 5)), scalar("gamma"), nonneg("eps")),
-            lhs=lambda v: float(np.sum(torch_normalize_vjp(v["y"], v["g"], v["gamma"], v["eps"]) ** 2)),
+            lhs=lambda v: dot2(torch_normalize_vjp(v["y"], v["g"], v["gamma"], v["eps"])),
             rhs=rhs,
             lhs_exact=lambda v: mpmath.fsum(
                 d**2 for d in mp_batch_norm_vjp(v["y"], v["g"], float(v["gamma"]), float(v["eps"]))
             ),
-            valid=lambda v: v["y"].var() + v["eps"] >= 1e-12,
-            allowance=lambda v: _ALLOWANCE * v["gamma"] ** 2 / (v["y"].var() + v["eps"]) * (v["g"] @ v["g"]),
+            valid=lambda v: variance(v["y"]) + v["eps"] >= 1e-12,
+            allowance=lambda v: _ALLOWANCE * v["gamma"] ** 2 / (variance(v["y"]) + v["eps"]) * dot2(v["g"]),
             starts=starts,
             equality=equality,
             what="||grad_y L_hat||^2 / rhs",
@@ -208,38 +217,39 @@ def _thm4_2(ctx: Context, flip_sign: bool) -> dict[str, Inequality]:
         if not along_gradient:
             blocks += [nonneg("eps"), vector("w", m)]
 
-        @per_instance
+        @per_batch
         def unit(v):
-            F, y, gamma = Downstream(v["a"], v["Q"], v["c"]), v["y"], float(v["gamma"])
-            eps = 0.0 if along_gradient else float(v["eps"])
+            xp, y, gamma = array_namespace(v["y"]), v["y"], v["gamma"]
+            F = Downstream(v["a"], v["Q"], v["c"])
+            eps = 0.0 if along_gradient else v["eps"]
             y_hat, s = normalized(y, eps)
-            g, H = F.grad(gamma * y_hat), F.hess(gamma * y_hat)
+            g, H = F.grad(gamma[:, None] * y_hat), F.hess(gamma[:, None] * y_hat)
             if along_gradient:
                 direction, form = torch_hessian_form(y, gamma, eps, F.torch)
             else:
-                w = v["w"] - v["w"].mean()
-                direction, form = torch_hessian_form(y, gamma, eps, F.torch, w - (w @ y_hat) / (y_hat @ y_hat) * y_hat)
-            vv = direction @ direction
-            B = gamma / (m * s**2) * (g @ y_hat) * vv
+                w = v["w"] - xp.mean(v["w"], axis=-1, keepdims=True)
+                w = w - (dot(w, y_hat) / dot2(y_hat))[:, None] * y_hat
+                direction, form = torch_hessian_form(y, gamma, eps, F.torch, w)
+            vv = dot2(direction)
+            B = gamma / (m * s**2) * dot(g, y_hat) * vv
             # The size of the two terms before their inner products cancel: float64 rounding of the direction and of
-            # the library's value is relative to it, not to |A| + |B|, which can be tiny.
-            size = (
-                gamma**2 / s**2 * np.linalg.norm(H, 2) * vv
-                + abs(gamma) / (m * s**2) * np.linalg.norm(g) * np.sqrt(m) * vv
-            )
+            # the library's value is relative to it, not to |A| + |B|, which can be tiny. ||H||_2 of the symmetric H
+            # is its largest |eigenvalue|.
+            norm_h = xp.max(xp.abs(xp.linalg.eigvalsh(H)), axis=-1)
+            size = gamma**2 / s**2 * norm_h * vv + xp.abs(gamma) / (m * s**2) * xp.sqrt(dot2(g) * m) * vv
             return {"F": F, "eps": eps, "v": direction, "form": form, "g": g, "H": H, "B": B, "size": size}
 
         def rhs(v):
-            u = unit(v)
-            args = (ctx.asarray(u[k]) for k in ("v", "H", "g"))
-            right = float(
-                to_numpy(lipschitz.hessian_form_bound(*args, ctx.asarray(v["y"]), float(v["gamma"]), eps=u["eps"]))
-            )
+            u, xp = unit(v), array_namespace(v["y"])
+            H = xp.permute_dims(u["H"], (1, 2, 0))
+            right = lipschitz.hessian_form_bound(u["v"].T, H, u["g"].T, v["y"].T, v["gamma"], eps=u["eps"])
             return right + 2 * u["B"] if flip_sign else right
 
         def lhs_exact(v):
-            u, gamma = unit(v), float(v["gamma"])
-            return mp_second_directional(lambda p: u["F"].mp(mp_batch_norm(p, gamma, 0, u["eps"])), v["y"], u["v"])
+            u, gamma = first(unit, v), float(v["gamma"])
+            F = Downstream(v["a"], v["Q"], v["c"])
+            eps = float(u["eps"])
+            return mp_second_directional(lambda p: F.mp(mp_batch_norm(p, gamma, 0, eps)), v["y"], u["v"])
 
         def instances(rng, count: int, spreads=((1.5, 3.0), (0.2, 0.6), (1.5, 3.0))):
             """Random instances with |gamma| away from 1 (where gamma and gamma^2 agree, THEORY.md §8)."""
@@ -267,7 +277,7 @@ def _thm4_2(ctx: Context, flip_sign: bool) -> dict[str, Inequality]:
             rhs=rhs,
             lhs_exact=lhs_exact,
             scale=lambda v: unit(v)["size"],
-            valid=lambda v: v["y"].var() >= 1e-8,
+            valid=lambda v: variance(v["y"]) >= 1e-8,
             allowance=lambda v: _ALLOWANCE * unit(v)["size"],
             starts=starts,
             equality=lambda rng: instances(rng, 3),
@@ -413,34 +423,33 @@ def _thm4_4(ctx: Context, frobenius: bool) -> dict[str, Inequality]:
     """
 
     def spec(m: int, d: int) -> Inequality:
-        @per_instance
+        @per_batch
         def unit(v):
-            F, X, w = Downstream.linear_sine(v["a"], v["c"]), v["X"], v["w"]
-            gamma, eps, lam = float(v["gamma"]), float(v["eps"]), float(np.linalg.norm(X, 2))
-            y = X @ w
+            xp, X, w, gamma, eps = array_namespace(v["X"]), v["X"], v["w"], v["gamma"], v["eps"]
+            F = Downstream.linear_sine(v["a"], v["c"])
+            lam = xp.linalg.matrix_norm(X, ord=2)
+            y = (X @ w[..., None])[..., 0]
             y_hat, s = normalized(y, eps)
-            g = F.grad(gamma * y_hat)
+            g = F.grad(gamma[:, None] * y_hat)
             # The control's lambda^2 / m with ||X||_F = lambda, as a factor on the library's right side.
-            factor = np.sum(X * X) / m / lam**2 if frobenius else 1.0
+            factor = xp.sum(X * X, axis=(-2, -1)) / m / lam**2 if frobenius else 1.0
             # The size of the right side's three terms: it cancels when g is nearly in span{1, y_hat}, and float64
             # rounding of the library's value is relative to this, not to the difference.
-            terms = factor * (lam * gamma / s) ** 2 * (g @ g + g.sum() ** 2 / m + (g @ y_hat) ** 2 / m)
+            terms = factor * (lam * gamma / s) ** 2 * (dot2(g) + xp.sum(g, axis=-1) ** 2 / m + dot(g, y_hat) ** 2 / m)
             grad = torch_weight_gradient(X, w, gamma, eps, F.torch)
-            return {"F": F, "y": y, "g": g, "lam": lam, "factor": factor, "terms": terms, "grad": grad}
+            return {"y": y, "g": g, "lam": lam, "factor": factor, "terms": terms, "grad": grad}
 
         def rhs(v):
             u = unit(v)
-            right = lipschitz.weight_gradient_bound(
-                ctx.asarray(u["g"]), ctx.asarray(u["y"]), float(v["gamma"]), u["lam"], eps=float(v["eps"])
-            )
-            return float(to_numpy(right)) * u["factor"]
+            right = lipschitz.weight_gradient_bound(u["g"].T, u["y"].T, v["gamma"], u["lam"], eps=v["eps"])
+            return right * u["factor"]
 
         def lhs_exact(v):
-            u, X, gamma, eps = unit(v), v["X"], float(v["gamma"]), float(v["eps"])
+            F, X, gamma, eps = Downstream.linear_sine(v["a"], v["c"]), v["X"], float(v["gamma"]), float(v["eps"])
 
             def loss(wv):
                 y = [mpmath.fsum(X[i, k] * wv[k] for k in range(d)) for i in range(m)]
-                return u["F"].mp(mp_batch_norm(y, gamma, 0, eps))
+                return F.mp(mp_batch_norm(y, gamma, 0, eps))
 
             return mpmath.fsum(mpmath.mpf(x) ** 2 for x in mp_central_gradient(loss, v["w"]))
 
@@ -462,11 +471,11 @@ def _thm4_4(ctx: Context, frobenius: bool) -> dict[str, Inequality]:
                 scalar("gamma"),
                 nonneg("eps", high=1.0),
             ),
-            lhs=lambda v: float(unit(v)["grad"] @ unit(v)["grad"]),
+            lhs=lambda v: dot2(unit(v)["grad"]),
             rhs=rhs,
             lhs_exact=lhs_exact,
             scale=lambda v: unit(v)["terms"],
-            valid=lambda v: (v["X"] @ v["w"]).var() + v["eps"] >= 1e-10,
+            valid=lambda v: variance((v["X"] @ v["w"][..., None])[..., 0]) + v["eps"] >= 1e-10,
             allowance=lambda v: _ALLOWANCE * unit(v)["terms"],
             equality=aligned,
             what="1 + (||grad_W L_hat||^2 - rhs) / (sum of |rhs terms|)",
@@ -557,11 +566,11 @@ def _lemma4_5(ctx: Context, sign: int) -> dict[str, Inequality]:
 
     def spec(d: int) -> Inequality:
         def rhs(v):
-            return float(to_numpy(lipschitz.rescaling_distance_bound(ctx.asarray(v["w0"]), ctx.asarray(v["ws"]))))
+            return lipschitz.rescaling_distance_bound(v["w0"].T, v["ws"].T)
 
         def scale(v):
             w0, ws = v["w0"], v["ws"]
-            return float(np.sum((w0 - ws) ** 2) + (ws @ ws - ws @ w0) ** 2 / (ws @ ws))
+            return dot2(w0 - ws) + (dot2(ws) - dot(ws, w0)) ** 2 / dot2(ws)
 
         def pairs(rng, count: int):
             out = []
@@ -581,7 +590,7 @@ def _lemma4_5(ctx: Context, sign: int) -> dict[str, Inequality]:
             rhs=rhs,
             lhs_exact=lambda v: mp_ray_distance(v["w0"], v["ws"], ray_distance(v["w0"], v["ws"])[1]),
             scale=scale,
-            valid=lambda v: sign * (v["w0"] @ v["ws"]) > 0 and v["ws"] @ v["ws"] >= 1e-12,
+            valid=lambda v: (sign * dot(v["w0"], v["ws"]) > 0) & (dot2(v["ws"]) >= 1e-12),
             allowance=lambda v: _ALLOWANCE * scale(v),
             starts=starts,
             equality=lambda rng: pairs(rng, 3),
