@@ -176,5 +176,6 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
         function here takes its vectors (trailing axes: independent pairs).
     """
     diff = w0 - w_star
-    norm2 = _dot(w_star, w_star)
-    return _dot(diff, diff) - (norm2 - _dot(w_star, w0)) ** 2 / norm2
+    # ||W*||^2 - <W*, W0> = -<W*, W0 - W*>, computed from the difference: the left form cancels when W0 is near W*
+    # (the million-instance attack measured 1.5e-12 of the size of the two terms at |W0 - W*| ~ 1e-4 |W*|).
+    return _dot(diff, diff) - _dot(w_star, diff) ** 2 / _dot(w_star, w_star)

@@ -113,8 +113,9 @@ class Downstream:
     Attributes
     ----------
     a, c : array, shape (..., m)
-    Q : array, shape (..., m, m)
-        Symmetrised on construction (only the symmetric part enters :math:`F`).
+    Q : array, shape (..., m, m), or None
+        Symmetrised on construction (only the symmetric part enters :math:`F`); None for no quadratic part
+        (:meth:`linear_sine`, which then costs nothing).
     """
 
     a: Any
@@ -122,35 +123,34 @@ class Downstream:
     c: Any
 
     def __post_init__(self) -> None:
-        a, Q, c = (
-            v if hasattr(v, "__array_namespace__") else np.asarray(v, np.float64) for v in (self.a, self.Q, self.c)
-        )
-        xp = array_namespace(a, Q, c)
-        if a.ndim < 1 or c.shape != a.shape or Q.shape != (*a.shape, a.shape[-1]):
+        a, c = (v if hasattr(v, "__array_namespace__") else np.asarray(v, np.float64) for v in (self.a, self.c))
+        Q = self.Q if self.Q is None or hasattr(self.Q, "__array_namespace__") else np.asarray(self.Q, np.float64)
+        if a.ndim < 1 or c.shape != a.shape or (Q is not None and Q.shape != (*a.shape, a.shape[-1])):
+            shape = None if Q is None else Q.shape
             raise ValueError(
-                f"a, Q, c: expected shapes (..., m), (..., m, m), (..., m), got {a.shape}, {Q.shape}, {c.shape}"
+                f"a, Q, c: expected shapes (..., m), (..., m, m), (..., m), got {a.shape}, {shape}, {c.shape}"
             )
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "c", c)
-        object.__setattr__(self, "Q", (Q + xp.matrix_transpose(Q)) / 2)
+        object.__setattr__(self, "Q", None if Q is None else (Q + array_namespace(Q).matrix_transpose(Q)) / 2)
 
     @classmethod
     def linear_sine(cls, a: Any, c: Any) -> Downstream:
         r""":math:`F(z)=a^\top z+\sum_ic_i\sin z_i` (no quadratic part)."""
-        if not hasattr(a, "__array_namespace__"):
-            a = np.asarray(a, dtype=np.float64)
-        xp = array_namespace(a)
-        return cls(a, xp.zeros((*a.shape, a.shape[-1]), dtype=a.dtype), c)
+        return cls(a, None, c)
 
     def grad(self, z: Any) -> Any:
         r""":math:`\nabla F(z)=a+Qz+c\odot\cos z`, shape (..., m)."""
         xp = array_namespace(z)
-        return self.a + (self.Q @ z[..., None])[..., 0] + self.c * xp.cos(z)
+        out = self.a + self.c * xp.cos(z)
+        # A broadcast product and a sum rather than a batched matmul: faster on small matrices in any layout.
+        return out if self.Q is None else out + xp.sum(self.Q * z[..., None, :], axis=-1)
 
     def hess(self, z: Any) -> Any:
         r""":math:`\nabla^2F(z)=Q-\operatorname{diag}(c\odot\sin z)`, shape (..., m, m)."""
         xp = array_namespace(z)
-        return self.Q - (self.c * xp.sin(z))[..., None] * xp.eye(z.shape[-1], dtype=z.dtype)
+        diagonal = (self.c * xp.sin(z))[..., None] * xp.eye(z.shape[-1], dtype=z.dtype)
+        return -diagonal if self.Q is None else self.Q - diagonal
 
     def torch(self, z):
         """:math:`F(z)` for a float64 torch tensor `z` (..., m), one value per instance (any order of derivatives)."""
@@ -158,16 +158,23 @@ class Downstream:
 
         from bntheory.checks.oracles.autograd import as_tensor
 
-        a, Q, c = (as_tensor(v).to(z.device) for v in (self.a, self.Q, self.c))
-        return (z * a).sum(-1) + 0.5 * (z * (Q @ z[..., None])[..., 0]).sum(-1) + (c * torch.sin(z)).sum(-1)
+        a, c = (as_tensor(v).to(z.device) for v in (self.a, self.c))
+        out = (z * a).sum(-1) + (c * torch.sin(z)).sum(-1)
+        if self.Q is None:
+            return out
+        Q = as_tensor(self.Q).to(z.device)
+        return out + 0.5 * (z * (Q * z[..., None, :]).sum(-1)).sum(-1)
 
     def mp(self, z: Sequence) -> Any:
         """:math:`F(z)` in mpmath at the working precision, for one instance (`z` a sequence of mpf)."""
         m = len(z)
-        a, Q, c = (np.asarray(v) for v in (self.a, self.Q, self.c))
+        a, c = np.asarray(self.a), np.asarray(self.c)
         linear = mpmath.fsum(ai * zi for ai, zi in zip(a, z, strict=True))
-        quadratic = mpmath.fsum(Q[i, j] * z[i] * z[j] for i in range(m) for j in range(m) if Q[i, j])
         sine = mpmath.fsum(ci * mpmath.sin(zi) for ci, zi in zip(c, z, strict=True))
+        if self.Q is None:
+            return linear + sine
+        Q = np.asarray(self.Q)
+        quadratic = mpmath.fsum(Q[i, j] * z[i] * z[j] for i in range(m) for j in range(m) if Q[i, j])
         return linear + quadratic / 2 + sine
 
 

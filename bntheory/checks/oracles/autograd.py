@@ -131,19 +131,24 @@ def torch_loss_gradient(y, gamma, eps, downstream):
     return like(grad, y)
 
 
-def torch_hessian_form(y, gamma, eps, downstream, v=None):
+def torch_hessian_form(y, gamma, eps, downstream, v=None, *, project=None):
     r""":math:`v^\top\nabla^2_y\hat{\mathcal L}\,v` by double backward through :func:`torch_normalize`.
 
     :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))`, with `y`, `gamma`, `eps` and `downstream` as in
     :func:`torch_loss_gradient`; without `v` the direction is the gradient :math:`v=\nabla_y\hat{\mathcal L}`
-    (Santurkar et al.'s Theorem 4.2). Returns ``(v, form)``: the direction, shape (..., m), and the form, shape
-    (...), both of `y`'s kind.
+    (Santurkar et al.'s Theorem 4.2), or ``project(gradient)`` when `project` is given (a map of float64 torch
+    tensors, such as the projection onto the complement of a plane; it is applied after the gradient is detached,
+    so the same pass gives both). Returns ``(v, form)``: the direction, shape (..., m), and the form, shape (...),
+    both of `y`'s kind.
     """
     import torch
 
     t = as_tensor(y).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(_loss(t, gamma, eps, downstream), t, create_graph=True)
-    direction = grad.detach() if v is None else as_tensor(v).to(t.device)
+    if v is None:
+        direction = grad.detach() if project is None else project(grad.detach())
+    else:
+        direction = as_tensor(v).to(t.device)
     (hv,) = torch.autograd.grad((grad * direction).sum(), t)
     return like(direction.clone(), y), like((hv * direction).sum(dim=-1), y)
 
@@ -157,7 +162,7 @@ def torch_weight_gradient(X, w, gamma, eps, downstream):
     import torch
 
     W = as_tensor(w).detach().requires_grad_(True)
-    y = (as_tensor(X).to(W.device) @ W[..., None])[..., 0]
+    y = (as_tensor(X).to(W.device) * W[..., None, :]).sum(-1)
     (grad,) = torch.autograd.grad(_loss(y, gamma, eps, downstream), W)
     return like(grad, w)
 
