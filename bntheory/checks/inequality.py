@@ -637,7 +637,7 @@ def verdict(found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol
 #: differential-evolution population and generations per label.
 BUDGETS: dict[str, dict[str, int]] = {
     "quick": {"instances": 20_000, "population": 24, "generations": 25},
-    "default": {"instances": 1_000_000, "population": 32, "generations": 30},
+    "default": {"instances": 1_000_000, "population": 32, "generations": 20},
     "large": {"instances": 10_000_000, "population": 64, "generations": 200},
 }
 

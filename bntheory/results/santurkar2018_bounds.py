@@ -5,10 +5,11 @@ NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.4-§2.8, THEORY-2.md §12.5-§12.6
 ``proofs/santurkar2018_bounds.py``.
 
 Under test: the right sides in :mod:`bntheory.landscape.lipschitz` and :func:`bntheory.norms.batch.forward`. Each
-inequality is
-an :class:`~bntheory.checks.inequality.Inequality`: its left side from PyTorch autograd (float64, during the search)
-and mpmath at 50-60 digits (the reported points), its right side from the library function on the backend of the
-run, and its equality case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
+inequality is an :class:`~bntheory.checks.inequality.Inequality` evaluated a batch of instances at a time (a million
+per family at the default size): its left side from PyTorch autograd on the whole batch (float64, during the search;
+Lemma 4.5's by a golden-section search over the ray) and mpmath at 50-60 digits (the reported points), its right
+side from the library function on the backend of the run (the batch arrays live in ``ctx.xp``), and its equality
+case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
 enters the statements only through :math:`g=\partial\hat{\mathcal L}/\partial z` (and :math:`H`), so the specs range
 over a generic smooth downstream function (:class:`~bntheory.checks.instances.landscape.Downstream`); the network checks
 add real BN networks. Each control is the same spec with one wrong piece.
@@ -187,7 +188,9 @@ def _(ctx: Context) -> Outcome:
 
 
 @gradient_magnitude.numeric(
-    "worst-case search (random + adversarial + Nelder-Mead), refined in mpmath", needs=("torch",), backends=ARRAY
+    "worst-case search (10^6 random + adversarial + differential evolution), refined in mpmath",
+    needs=("torch",),
+    backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
     return attack_family(_thm4_1(ctx, lambda m: 1 / m), ctx)
@@ -568,8 +571,8 @@ def _(ctx: Context) -> Outcome:
 def _lemma4_5(ctx: Context, sign: int) -> dict[str, Inequality]:
     r"""Lemma 4.5 as a spec per dimension over pairs with sign(<W0, W*>) = `sign` (+1: the assumption; -1: violated).
 
-    The left side is the distance to the ray by Brent over c > 0 (50-digit Newton at the reported points), the right
-    side the library's. Under the assumption the lemma is an equality for every pair (THEORY.md §2.8), so the
+    The left side is the distance to the ray by a golden-section search over c > 0 on the whole batch (50-digit
+    Newton at the reported points), the right side the library's. Under the assumption the lemma is an equality for every pair (THEORY.md §2.8), so the
     declared equality instances are random pairs. The right side cancels when W0 is nearly parallel to W*, so the
     ratio is 1 + (lhs - rhs) / (||W0 - W*||^2 + (||W*||^2 - <W*, W0>)^2 / ||W*||^2), the size of its two terms.
     """
@@ -655,7 +658,8 @@ def _(ctx: Context) -> Outcome:
 
 
 @initialization.numeric(
-    "worst-case search, lhs by Brent over c > 0, refined by 50-digit Newton; rhs from the library", backends=ARRAY
+    "worst-case search, lhs by golden section over c > 0, refined by 50-digit Newton; rhs from the library",
+    backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
     return attack_family(_lemma4_5(ctx, sign=1), ctx)
