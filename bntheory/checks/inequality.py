@@ -636,7 +636,7 @@ def verdict(found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol
 #: Attack budgets by run size: random instances per family (split between its labels), and the climb's
 #: differential-evolution population and generations per label.
 BUDGETS: dict[str, dict[str, int]] = {
-    "quick": {"instances": 20_000, "population": 24, "generations": 25},
+    "quick": {"instances": 10_000, "population": 16, "generations": 15},
     "default": {"instances": 1_000_000, "population": 32, "generations": 20},
     "large": {"instances": 10_000_000, "population": 64, "generations": 200},
 }

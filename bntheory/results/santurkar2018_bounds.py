@@ -7,7 +7,7 @@ NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.4-§2.8, THEORY-2.md §12.5-§12.6
 Under test: the right sides in :mod:`bntheory.landscape.lipschitz` and :func:`bntheory.norms.batch.forward`. Each
 inequality is an :class:`~bntheory.checks.inequality.Inequality` evaluated a batch of instances at a time (a million
 per family at the default size): its left side from PyTorch autograd on the whole batch (float64, during the search;
-Lemma 4.5's by a golden-section search over the ray) and mpmath at 50-60 digits (the reported points), its right
+Lemma 4.5's by parabolic interpolation over the ray) and mpmath at 50-60 digits (the reported points), its right
 side from the library function on the backend of the run (the batch arrays live in ``ctx.xp``), and its equality
 case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
 enters the statements only through :math:`g=\partial\hat{\mathcal L}/\partial z` (and :math:`H`), so the specs range
@@ -571,10 +571,11 @@ def _(ctx: Context) -> Outcome:
 def _lemma4_5(ctx: Context, sign: int) -> dict[str, Inequality]:
     r"""Lemma 4.5 as a spec per dimension over pairs with sign(<W0, W*>) = `sign` (+1: the assumption; -1: violated).
 
-    The left side is the distance to the ray by a golden-section search over c > 0 on the whole batch (50-digit
-    Newton at the reported points), the right side the library's. Under the assumption the lemma is an equality for every pair (THEORY.md §2.8), so the
-    declared equality instances are random pairs. The right side cancels when W0 is nearly parallel to W*, so the
-    ratio is 1 + (lhs - rhs) / (||W0 - W*||^2 + (||W*||^2 - <W*, W0>)^2 / ||W*||^2), the size of its two terms.
+    The left side is the distance to the ray by parabolic interpolation over c > 0 on the whole batch (Brent's
+    step; 50-digit Newton at the reported points), the right side the library's. Under the assumption the lemma is
+    an equality for every pair (THEORY.md §2.8), so the declared equality instances are random pairs. The right
+    side cancels when W0 is nearly parallel to W*, so the ratio is
+    1 + (lhs - rhs) / (||W0 - W*||^2 + (||W*||^2 - <W*, W0>)^2 / ||W*||^2), the size of its two terms.
     """
 
     def spec(d: int) -> Inequality:
@@ -658,7 +659,7 @@ def _(ctx: Context) -> Outcome:
 
 
 @initialization.numeric(
-    "worst-case search, lhs by golden section over c > 0, refined by 50-digit Newton; rhs from the library",
+    "worst-case search, lhs by parabolic interpolation over c > 0, refined by 50-digit Newton; rhs from the library",
     backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:

@@ -2,7 +2,6 @@ r"""Optimisation oracles: quantities defined as an optimum, computed by a generi
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -10,19 +9,18 @@ from array_api_compat import array_namespace
 
 __all__ = ["ray_distance"]
 
-#: Golden-section steps of :func:`ray_distance`: the bracket shrinks to 0.618^45 ~ 4e-10 of its width, below the
-#: 1e-8 (relative) at which float64 values of the function stop telling two points apart near its minimum.
-_STEPS = 45
-
 
 def ray_distance(w0: Any, w_star: Any) -> tuple[Any, Any]:
-    r""":math:`\inf_{c>0}\|w_0-cw^*\|^2` by a golden-section search over :math:`c`, and the minimiser.
+    r""":math:`\inf_{c>0}\|w_0-cw^*\|^2` by successive parabolic interpolation over :math:`c`, and the minimiser.
 
     The distance from :math:`w_0` to the ray :math:`\{cw^*:c>0\}` of optima that BN's invariance to positive
     rescaling creates (Santurkar et al. 2018, Lemma 4.5). The search brackets
     :math:`c\in[0,\,2\|w_0\|/\|w^*\|]` (the minimiser :math:`\langle w^*,w_0\rangle/\|w^*\|^2` lies inside by
-    Cauchy-Schwarz) and shrinks it by the golden ratio for :data:`_STEPS` steps, using only values of the
-    function, never the closed form; the infimum includes the limit :math:`c\to0^+`, :math:`\|w_0\|^2`.
+    Cauchy-Schwarz) and takes the vertex of the parabola through three values of the function, twice (the second
+    time through points 1e-3 of the bracket around the first vertex, so rounding of the first does not stay): the
+    interpolation step of Brent's method, which uses only values of the function, never the closed form, and is
+    exact on a quadratic up to rounding. The vertex is kept inside the bracket, and the infimum includes the limit
+    :math:`c\to0^+`, :math:`\|w_0\|^2`.
 
     Array-API code on a batch: `w0` and `w_star` of shape (..., d) in one namespace (leading axes: independent
     pairs), every pair searched at once. Returns ``(value, c)`` of shape (...), floats for one NumPy pair.
@@ -46,26 +44,16 @@ def ray_distance(w0: Any, w_star: Any) -> tuple[Any, Any]:
         diff = w0 - c[..., None] * w_star
         return xp.sum(diff * diff, axis=-1)
 
-    shrink = (math.sqrt(5) - 1) / 2
-    a = xp.zeros_like(norm)
-    b = 2 * xp.sqrt(xp.sum(w0 * w0, axis=-1)) / norm
-    c, d = b - shrink * (b - a), a + shrink * (b - a)
-    fc, fd = f(c), f(d)
-    for _ in range(_STEPS):
-        left = fc < fd  # the minimum of the convex function lies in [a, d]: keep it
-        a, b = xp.where(left, a, c), xp.where(left, d, b)
-        new = xp.where(left, b - shrink * (b - a), a + shrink * (b - a))
-        f_new = f(new)
-        c, d, fc, fd = (
-            xp.where(left, new, d),
-            xp.where(left, c, new),
-            xp.where(left, f_new, fd),
-            xp.where(left, fc, f_new),
-        )
-    best_c = xp.where(fc < fd, c, d)
-    best = xp.minimum(fc, fd)
-    at_zero = xp.sum(w0 * w0, axis=-1)
-    value, c = xp.where(at_zero < best, at_zero, best), xp.where(at_zero < best, xp.zeros_like(best_c), best_c)
+    upper = 2 * xp.sqrt(xp.sum(w0 * w0, axis=-1)) / norm
+    c, h = upper / 2, upper / 2
+    for _ in range(2):
+        f0, f1, f2 = f(c - h), f(c), f(c + h)
+        curvature = f0 - 2 * f1 + f2  # > 0 for the convex function (0 only in the degenerate w_star = 0)
+        c = c + h * (f0 - f2) / (2 * xp.where(curvature > 0, curvature, xp.ones_like(curvature)))
+        c = xp.clip(c, 0 * upper, upper)
+        h = 1e-3 * upper
+    value, at_zero = f(c), xp.sum(w0 * w0, axis=-1)
+    value, c = xp.where(at_zero < value, at_zero, value), xp.where(at_zero < value, 0 * c, c)
     if one_pair:
         return float(value), float(c)
     return value, c
