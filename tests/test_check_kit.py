@@ -224,3 +224,17 @@ def test_batch_and_per_point_evaluations_agree(spec):
     for i in range(0, int(valid.sum()), 23):
         exact = float(spec.lhs_exact(spec.params.instance(points[valid][i])))
         assert abs(exact - batched[0][i]) <= 1e-9 * scale[i]
+
+
+@pytest.mark.parametrize("spec", _santurkar_specs())
+def test_the_santurkar_sides_agree_across_namespaces(spec):
+    """The same batch on array-api-strict (the strictest namespace) and on NumPy gives the same sides."""
+    pytest.importorskip("torch")
+    strict = pytest.importorskip("array_api_strict")
+    from bntheory.backend import asarray, to_numpy
+
+    points = spec.params.sample(np.random.default_rng(12), 40)
+    points = points[np.asarray(spec.valid(spec.params.unpack(points)))]
+    on_numpy, on_strict = spec.params.unpack(points), spec.params.unpack(asarray(points, strict))
+    for f in (f for f in (spec.lhs, spec.rhs, spec.scale) if f is not None):
+        np.testing.assert_allclose(to_numpy(f(on_strict)), np.asarray(f(on_numpy)), rtol=1e-13, atol=1e-300)

@@ -200,7 +200,7 @@ def _(ctx: Context) -> Outcome:
     "the circulating 1/sqrt(m) coefficient on the last term", needs=("torch",), backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_1(ctx, lambda m: 1 / np.sqrt(m)), ctx)
+    return attack_family(_thm4_1(ctx, lambda m: m**-0.5), ctx)
 
 
 # --- Theorem 4.2: the Hessian quadratic form ----------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
 __all__ = [
     "BNMLP",
@@ -64,7 +64,7 @@ def normalized(y: Any, eps: Any = 0.0) -> tuple[Any, Any]:
     ValueError
         If `y` has fewer than 2 entries along its last axis, or an `eps` < 0.
     """
-    if not hasattr(y, "__array_namespace__"):
+    if not is_array_api_obj(y):
         y = np.asarray(y, dtype=np.float64)
     xp = array_namespace(y)
     if y.ndim < 1 or y.shape[-1] < 2:
@@ -123,8 +123,8 @@ class Downstream:
     c: Any
 
     def __post_init__(self) -> None:
-        a, c = (v if hasattr(v, "__array_namespace__") else np.asarray(v, np.float64) for v in (self.a, self.c))
-        Q = self.Q if self.Q is None or hasattr(self.Q, "__array_namespace__") else np.asarray(self.Q, np.float64)
+        a, c = (v if is_array_api_obj(v) else np.asarray(v, np.float64) for v in (self.a, self.c))
+        Q = self.Q if self.Q is None or is_array_api_obj(self.Q) else np.asarray(self.Q, np.float64)
         if a.ndim < 1 or c.shape != a.shape or (Q is not None and Q.shape != (*a.shape, a.shape[-1])):
             shape = None if Q is None else Q.shape
             raise ValueError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
 __all__ = ["ray_distance"]
 
@@ -30,7 +30,7 @@ def ray_distance(w0: Any, w_star: Any) -> tuple[Any, Any]:
     ValueError
         If the shapes differ or a `w_star` is 0.
     """
-    if not hasattr(w0, "__array_namespace__"):
+    if not is_array_api_obj(w0):
         w0, w_star = np.asarray(w0, dtype=np.float64), np.asarray(w_star, dtype=np.float64)
     one_pair = isinstance(w0, np.ndarray) and w0.ndim == 1
     if w0.shape != w_star.shape:
