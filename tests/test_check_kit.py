@@ -134,8 +134,9 @@ def test_the_batched_attack_runs_on_other_namespaces(backend):
 
         return dataclasses.replace(spec, lhs=lhs)
 
-    holds, on_numpy = attack_family({"d=3": recording(_cauchy_schwarz())}, ctx), attack_family(
-        {"d=3": _cauchy_schwarz()}, numpy_ctx
+    holds, on_numpy = (
+        attack_family({"d=3": recording(_cauchy_schwarz())}, ctx),
+        attack_family({"d=3": _cauchy_schwarz()}, numpy_ctx),
     )
     assert holds.passed and ctx.touched and backend in seen[0]
     assert holds.measured == pytest.approx(on_numpy.measured, abs=1e-12)

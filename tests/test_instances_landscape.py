@@ -110,7 +110,7 @@ def test_the_batched_helpers_match_one_instance_at_a_time(rng):
         assert float(form[i]) == pytest.approx(float(form_i), rel=1e-12)
     value, c_star = ray_distance(a, g)
     for i in range(n):
-        assert float(value[i]) == pytest.approx(ray_distance(a[i], g[i])[0], rel=1e-14)
+        assert (float(value[i]), float(c_star[i])) == pytest.approx(ray_distance(a[i], g[i]), rel=1e-14)
 
 
 @pytest.mark.parametrize(("m", "eps"), [(2, 0.0), (4, 0.0), (6, 0.3)])
