@@ -14,6 +14,9 @@ back to the centred two-pass form (mean first, then :math:`\sum (x-\mu)^2`), whi
 The backward pass uses the same criterion for :math:`\sum_i\delta_i(x_i-\mu)`.
 
 Outputs are the same as the portable path's, to rounding (checked in ``tests/test_transform.py``).
+
+Floating-point warnings are silenced inside the kernels: a NaN, inf or overflow in the input shows in the
+per-channel statistics, which :mod:`bntheory.norms.batch` checks and turns into one ValueError naming the argument.
 """
 
 from __future__ import annotations
@@ -44,14 +47,14 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     m = x3.shape[0] * x3.shape[2]
     if x.size <= _SMALL_ELEMENTS:
         return _forward_small(x, x3, m, gamma, beta, eps)
-    partials = _map_blocks(lambda sl: _raw_sums(x3[sl]), x3.shape)
-    mean = _total(partials, 0) / m
-    var = _total(partials, 1) / m - mean * mean
-    if not one_pass_is_safe(mean, var):
-        mean_c = _col(mean, x3, x.dtype)
-        var = _total(_map_blocks(lambda sl: _centred_sumsq(x3[sl], mean_c), x3.shape), 0) / m
-    # A constant channel at eps = 0 gives inf here; transform.forward turns that into a ValueError.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A constant channel at eps = 0 gives inf here, a NaN in x NaN; transform.forward turns both into a ValueError.
+    with np.errstate(all="ignore"):
+        partials = _map_blocks(lambda sl: _raw_sums(x3[sl]), x3.shape)
+        mean = _total(partials, 0) / m
+        var = _total(partials, 1) / m - mean * mean
+        if not one_pass_is_safe(mean, var):
+            mean_c = _col(mean, x3, x.dtype)
+            var = _total(_map_blocks(lambda sl: _centred_sumsq(x3[sl], mean_c), x3.shape), 0) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         a = gamma * inv_std
         shift = beta - mean * a
@@ -62,7 +65,7 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     def affine(sl):
         out = y3[sl]
         # errstate is per thread (a context variable), so it is set inside the worker.
-        with np.errstate(invalid="ignore"):
+        with np.errstate(all="ignore"):
             np.multiply(x3[sl], a_c, out=out)
             out += b_c
 
@@ -77,23 +80,29 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
     dy3, x3 = _as_ncl(dy), _as_ncl(x)
     m = dy3.shape[0] * dy3.shape[2]
     if x.size <= _SMALL_ELEMENTS:
-        return _backward_small(dy, dy3, x3, m, mean, inv_std, gamma)
+        with np.errstate(all="ignore"):
+            return _backward_small(dy, dy3, x3, m, mean, inv_std, gamma)
     safe = one_pass_is_safe(mean, var)
     mean_c = _col(mean, x3, x.dtype)
-    partials = _map_blocks(lambda sl: _grad_sums(dy3[sl], x3[sl], None if safe else mean_c), x3.shape)
-    dbeta = _total(partials, 0)
-    # sum_i dy_i x_hat_i = inv_std * sum_i dy_i (x_i - mean)
-    dgamma = inv_std * (_total(partials, 1) - (mean * dbeta if safe else 0.0))
-    k = gamma * inv_std / m
-    # dx = k (m dy - dbeta - x_hat dgamma) = c1 dy + c2 (x - mean) + c0, the last two folded when safe.
-    c1, c2 = k * m, -k * dgamma * inv_std
-    c0 = -k * dbeta - (c2 * mean if safe else 0.0)
+    with np.errstate(all="ignore"):
+        partials = _map_blocks(lambda sl: _grad_sums(dy3[sl], x3[sl], None if safe else mean_c), x3.shape)
+        dbeta = _total(partials, 0)
+        # sum_i dy_i x_hat_i = inv_std * sum_i dy_i (x_i - mean)
+        dgamma = inv_std * (_total(partials, 1) - (mean * dbeta if safe else 0.0))
+        k = gamma * inv_std / m
+        # dx = k (m dy - dbeta - x_hat dgamma) = c1 dy + c2 (x - mean) + c0, the last two folded when safe.
+        c1, c2 = k * m, -k * dgamma * inv_std
+        c0 = -k * dbeta - (c2 * mean if safe else 0.0)
     c1_c, c2_c, c0_c = (_col(v, x3, x.dtype) for v in (c1, c2, c0))
     dx = np.empty(dy.shape, dy.dtype)
     dx3 = _as_ncl(dx)
 
     def combine(sl):
         out = dx3[sl]
+        with np.errstate(all="ignore"):
+            _combine(out, sl)
+
+    def _combine(out, sl):
         if safe:
             np.multiply(x3[sl], c2_c, out=out)
         else:
@@ -111,10 +120,10 @@ def _forward_small(x, x3, m, gamma, beta, eps):
     # here, so the centred two-pass form is computed directly (no cancellation to guard against).
     if x.ndim == 2:
         return _forward_rows(x, m, gamma, beta, eps)
-    mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
-    centred = x3 - _col(mean, x3, x.dtype)
-    var = np.einsum("ncl,ncl->c", centred, centred, dtype=np.float64) / m
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
+        centred = x3 - _col(mean, x3, x.dtype)
+        var = np.einsum("ncl,ncl->c", centred, centred, dtype=np.float64) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         y = centred * _col(gamma * inv_std, x3, x.dtype) + _col(beta, x3, x.dtype)
     return y.reshape(x.shape), mean, var, inv_std
@@ -122,13 +131,13 @@ def _forward_small(x, x3, m, gamma, beta, eps):
 
 def _forward_rows(x, m, gamma, beta, eps):
     # (m, C) batches: per-channel vectors broadcast along rows, no reshapes (the deep-network hot path).
-    mean = x.sum(axis=0, dtype=np.float64) / m
-    centred = x - mean.astype(x.dtype, copy=False)
-    var = np.einsum("nc,nc->c", centred, centred, dtype=np.float64) / m
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        mean = x.sum(axis=0, dtype=np.float64) / m
+        centred = x - mean.astype(x.dtype, copy=False)
+        var = np.einsum("nc,nc->c", centred, centred, dtype=np.float64) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         centred *= (gamma * inv_std).astype(x.dtype, copy=False)
-    centred += beta
+        centred += beta
     return centred, mean, var, inv_std
 
 
@@ -161,6 +170,11 @@ def one_pass_is_safe(mean: np.ndarray, var: np.ndarray) -> bool:
 
 
 def _raw_sums(blk: np.ndarray):
+    with np.errstate(all="ignore"):  # per thread: NaN and overflow are reported from the statistics
+        return _raw_sums_quiet(blk)
+
+
+def _raw_sums_quiet(blk: np.ndarray):
     if blk.shape[2] == 1:
         b2 = blk[:, :, 0]
         return b2.sum(axis=0), np.einsum("nc,nc->c", b2, b2)
@@ -168,11 +182,17 @@ def _raw_sums(blk: np.ndarray):
 
 
 def _centred_sumsq(blk: np.ndarray, mean_c: np.ndarray):
-    d = blk - mean_c
-    return (np.einsum("ncl,ncl->c", d, d),)
+    with np.errstate(all="ignore"):
+        d = blk - mean_c
+        return (np.einsum("ncl,ncl->c", d, d),)
 
 
 def _grad_sums(dy_blk: np.ndarray, x_blk: np.ndarray, mean_c: np.ndarray | None):
+    with np.errstate(all="ignore"):
+        return _grad_sums_quiet(dy_blk, x_blk, mean_c)
+
+
+def _grad_sums_quiet(dy_blk: np.ndarray, x_blk: np.ndarray, mean_c: np.ndarray | None):
     xs = x_blk if mean_c is None else x_blk - mean_c
     if dy_blk.shape[2] == 1:
         d2 = dy_blk[:, :, 0]
