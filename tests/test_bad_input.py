@@ -312,7 +312,7 @@ def _gn_bwd(dy=X4, x=X4):
     return standardize.backward(dy, group.group_norm(x, 2, _like(G6, x), _like(B6, x))[1])
 
 
-def _wn_bwd(dw=X[:3], v=X[:3]):
+def _wn_bwd(dw=DY[:3], v=X[:3]):
     return weight.weight_norm_backward(dw, weight.weight_norm(v, _like(G, v))[1])
 
 
@@ -518,8 +518,8 @@ FUNCTIONS: list[Function] = [
     # --- norms.group, layer, standardize, weight ----------------------------------------------------
     Function(
         "norms.group", "group_norm",
-        lambda x, groups, gamma, beta, eps: group.group_norm(x, groups, gamma, beta, eps=eps),
-        {"x": X4, "groups": 2, "gamma": G6, "beta": B6, "eps": 1e-5}, arrays=("x", "gamma", "beta"),
+        lambda x, groups, gamma, beta, eps: group.group_norm(x, groups, gamma, beta, eps=eps)[0],
+        {"x": X4, "groups": 2, "gamma": G6, "beta": B6, "eps": 1e-5}, arrays=("x", "gamma", "beta"), free_shape=("x",),
         optional=("gamma", "beta"), scalars={"groups": "int>=1", "eps": "real>=0"}, layout=("x", "gamma", "beta"),
         extra=[
             ("groups-not-dividing", {"groups": 4}, err("groups")),
@@ -534,6 +534,7 @@ FUNCTIONS: list[Function] = [
         "norms.group", "instance_norm",
         lambda x, gamma, beta, eps: instance_norm_y(x, gamma, beta, eps),
         {"x": X4, "gamma": G6, "beta": B6, "eps": 1e-5}, arrays=("x", "gamma", "beta"), optional=("gamma", "beta"),
+        free_shape=("x",),
         scalars={"eps": "real>=0"}, layout=("x", "gamma", "beta"),
         extra=[
             ("no-spatial", {"x": _normal(4, 6)}, err("x")),
@@ -562,8 +563,11 @@ FUNCTIONS: list[Function] = [
         "norms.layer", "rms_norm",
         lambda x, normalized_shape, gamma, eps: layer.rms_norm(x, normalized_shape, gamma, eps=eps)[0],
         {"x": X4, "normalized_shape": 3, "gamma": np.ones(3) * 1.5, "eps": 1e-6},
-        arrays=("x", "gamma"), optional=("gamma",), scalars={"eps": "real>=0"}, layout=("x", "gamma"),
+        arrays=("x", "gamma"), optional=("gamma",), layout=("x", "gamma"),
         extra=[
+            ("eps-nan", {"eps": np.nan}, err("eps")),
+            ("eps-negative", {"eps": -1e-6}, err("eps")),
+            ("eps-str", {"eps": "1e-6"}, err("eps")),
             ("eps-none", {"eps": None}, Ok(lambda: torch.nn.functional.rms_norm(
                 torch.from_numpy(X4), (3,), torch.ones(3, dtype=torch.float64) * 1.5))),
             ("zero-eps0", {"x": np.zeros((4, 6, 3)), "eps": 0.0}, err("x")),
@@ -597,6 +601,7 @@ FUNCTIONS: list[Function] = [
         "norms.standardize", "sum_over",
         lambda a, axes, xp: standardize.sum_over(a, axes, xp=xp),
         {"a": X4, "axes": (0, 2), "xp": importlib.import_module("array_api_compat.numpy")}, arrays=("a",),
+        free_shape=("a",),
         layout=("a",), empty=False, portable=False,
         extra=[
             ("axes-out-of-range", {"axes": (3,)}, err("axes")),
@@ -607,21 +612,22 @@ FUNCTIONS: list[Function] = [
     ),
     Function(
         "norms.weight", "weight_norm", lambda v, g, dim: weight.weight_norm(v, g, dim=dim)[0],
-        {"v": X[:3], "g": G, "dim": 0}, arrays=("v", "g"), layout=("v", "g"),
+        {"v": X[:3], "g": G, "dim": 0}, arrays=("v", "g"), layout=("v", "g"), free_shape=("v",),
         extra=[
             ("dim-out-of-range", {"dim": 2}, err("dim")),
             ("dim-str", {"dim": "0"}, err("dim")),
             ("zero-slice", {"v": np.zeros((3, 3))}, err("v")),
+            ("empty-slices", {"v": X[:3, :0]}, err("v")),
             ("huge-1e300", {"v": X[:3] * 1e300}, Ok(lambda: weight.weight_norm(X[:3], G)[0])),
             ("tiny-1e-300", {"v": X[:3] * 1e-300}, Ok(lambda: weight.weight_norm(X[:3], G)[0])),
             ("torch-oracle", {}, Ok(lambda: G[:, None] * X[:3] / np.linalg.norm(X[:3], axis=1, keepdims=True))),
         ],
     ),
     Function(
-        "norms.weight", "weight_norm_backward", _wn_bwd, {"dw": X, "v": X}, arrays=("dw",), layout=("dw", "v"),
+        "norms.weight", "weight_norm_backward", _wn_bwd, {"dw": DY[:3], "v": X[:3]}, arrays=("dw",), layout=("dw", "v"),
         extra=[
             ("cache-none", lambda: weight.weight_norm_backward(X, None), err("cache")),
-            ("huge-dw", {"dw": X[:3] * 1e300}, Ok(lambda: tuple(1e300 * g for g in _wn_bwd()))),
+            ("huge-dw", {"dw": DY[:3] * 1e300}, Ok(lambda: tuple(1e300 * g for g in _wn_bwd()))),
         ],
     ),
     # --- landscape ---------------------------------------------------------------------------------
