@@ -965,6 +965,7 @@ FUNCTIONS: list[Function] = [
     Function(
         "representations.layers", "apply_steps", lambda Z, steps, eps: rep_layers.apply_steps(Z, steps, eps=eps),
         {"Z": HB, "steps": ("rc", "rs", "relu"), "eps": 0.0}, arrays=("Z",), scalars={"eps": "real>=0"},
+        free_shape=("Z",),
         layout=("Z",),
         extra=[
             ("steps-str", {"steps": "rc"}, err("steps")),
@@ -972,18 +973,21 @@ FUNCTIONS: list[Function] = [
             ("steps-none", {"steps": None}, err("steps")),
             ("constant-feature-eps0", {"Z": np.ones((5, 4))}, err("Z")),
             ("one-dim", {"Z": HB[0]}, err("Z")),
-            ("huge", {"Z": HB * 1e300}, Ok(lambda: rep_layers.apply_steps(HB, ("rc", "rs", "relu")))),
+            ("huge", {"Z": HB * 1e300}, err("Z")),
+            ("huge-relu", {"Z": HB * 1e300, "steps": ("relu",)}, Ok(lambda: np.maximum(HB, 0) * 1e300)),
             ("stack", {"Z": HS}, Ok(lambda: np.stack([rep_layers.apply_steps(h, ("rc", "rs", "relu")) for h in HS]))),
         ],
     ),
     *[
         Function(
             "representations.measures", name, (lambda f: lambda H: f(H))(getattr(rep_measures, name)), {"H": HS},
-            arrays=("H",), layout=("H",), half=name in ("gram", "cosine", "orthogonality_gap"),
-            portable=name != "d_max", rtol=1e-7,
+            arrays=("H",), layout=("H",), half=name in ("gram", "cosine", "orthogonality_gap", "d_max"),
+            free_shape=("H",),
+            rtol=1e-7,
             extra=[
                 ("one-dim", {"H": HB[0]}, err("H")),
                 ("huge", {"H": HS * 1e200},
+                 err("H") if name == "gram" else
                  Ok((lambda f, k: lambda: _scaled(f(HS), k))(getattr(rep_measures, name), power), rtol=1e-7)),
                 ("tiny", {"H": HS * 1e-200},
                  Ok((lambda f, k: lambda: _scaled(f(HS), -k))(getattr(rep_measures, name), power), rtol=1e-7)),
@@ -995,13 +999,13 @@ FUNCTIONS: list[Function] = [
     Function(
         "representations.measures", "numerical_rank", lambda H, tol: rep_measures.numerical_rank(H, tol), {"H": HS,
                                                                                                           "tol": None},
-        arrays=("H",), layout=("H",), half=False, rtol=1e-7, scalars={},
+        arrays=("H",), layout=("H",), half=False, rtol=1e-7, scalars={}, free_shape=("H",),
         extra=[
             ("one-dim", {"H": HB[0]}, err("H")),
             ("tol-negative", {"tol": -1.0}, err("tol")),
             ("tol-nan", {"tol": np.nan}, err("tol")),
             ("tol-str", {"tol": "1e-3"}, err("tol")),
-            ("huge", {"H": HS * 1e200}, Ok(lambda: _scaled(rep_measures.numerical_rank(HS), 0, 1e200))),
+            ("huge", {"H": HS * 1e200}, Ok(lambda: _rank_scaled(rep_measures.numerical_rank(HS), 1e200))),
         ],
     ),
     Function(
@@ -1011,7 +1015,7 @@ FUNCTIONS: list[Function] = [
             residual_gamma=residual_gamma, method=method, normalize=normalize, record=record),
         {"H0": HB, "depth": 2, "steps": ("rc", "rs", "relu"), "rng": "fresh", "variance": 2.0,
          "residual_gamma": None, "method": "weights", "normalize": False, "record": None},
-        arrays=("H0",), layout=("H0",), half=True, rtol=1e-7,
+        arrays=("H0",), layout=("H0",), half=True, rtol=1e-7, free_shape=("H0",),
         scalars={"depth": "int>=0", "variance": "real>0", "method": "choice", "normalize": "bool"},
         extra=[
             ("rng-none", {"rng": None}, err("rng")),
@@ -1049,11 +1053,16 @@ def _ls_summary(problem: gdnp.Problem):
     return problem.S, problem.u, problem.mu, problem.L, problem.value(w), problem.gradient(w)
 
 
-def _scaled(value, power, factor=1e200):
-    """`value` (a measure of H) as it is for ``factor * H``: homogeneous of degree `power` (floats and tuples)."""
-    if isinstance(value, tuple):  # numerical_rank: (rank, tol), only the tolerance scales
-        return value[0], np.asarray(value[1]) * factor
+def _scaled(value, power):
+    """`value` (a measure of H) as it is for ``1e200 * H``: homogeneous of degree `power`."""
+    if isinstance(value, tuple):  # d_max: (distance, index), both invariant
+        return value
     return np.asarray(to_numpy(value), dtype=np.float64) * (10.0 ** (200 * power) if power else 1.0)
+
+
+def _rank_scaled(value, factor):
+    """numerical_rank's (rank, tol) for ``factor * H``: the rank is invariant, the tolerance scales."""
+    return value[0], np.asarray(value[1]) * factor
 
 
 def _torch_ln_grad():

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
+
+from bntheory._validation import NonFiniteError, check_float_array, check_int, check_nonnegative
 
 __all__ = ["STEPS", "alpha", "apply_steps"]
 
@@ -23,25 +26,69 @@ def alpha(n: int) -> float:
     It preserves the Gram matrix of the cluster-plus-outlier configuration in expectation (THEORY.md §4.4,
     Definition 12, [S]).
     """
+    n = check_int(n, "n")
     if n < 2:
-        raise ValueError(f"n: the configuration needs a batch of at least 2, got {n}")
+        raise ValueError(f"n: the configuration needs a batch of at least 2, got {n}; pass n >= 2")
     return n * n / (n * n - 2 * n + 2)
 
 
+def check_steps(steps: Any) -> tuple[str, ...]:
+    """`steps` as a tuple of names of :data:`STEPS` (a bare string is refused: it would read as its letters)."""
+    if isinstance(steps, str) or not isinstance(steps, Sequence):
+        raise TypeError(f"steps: expected a sequence of step names, got {steps!r}; wrap one step in a tuple: ('rc',)")
+    for step in steps:
+        if step not in STEPS:
+            raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
+    return tuple(steps)
+
+
 def apply_steps(Z: Array, steps: Sequence[str], *, eps: float = 0.0) -> Array:
-    """Apply the decomposed BN steps and the non-linearity to pre-activations ``Z`` of shape (..., d, n)."""
+    """Apply the decomposed BN steps and the non-linearity to pre-activations ``Z`` of shape (..., d, n).
+
+    Raises
+    ------
+    ValueError
+        On an unknown step, NaN or inf in `Z`, or a rescaling step (``"rs"``, ``"rms"``) whose per-feature statistic
+        is 0 at ``eps=0`` (a constant feature: 0/0) or overflows (rescale `Z`: both steps are scale invariant).
+    TypeError
+        If `Z` is not a real floating array of at least 2 dims, or `steps` is not a sequence of names.
+    """
+    check_float_array(Z, "Z", min_ndim=2, finite=True)
+    if Z.shape[-1] == 0 or Z.shape[-2] == 0:
+        raise ValueError(f"Z: expected at least one feature and one point, got shape {tuple(Z.shape)}; pass a batch")
+    steps = check_steps(steps)
+    eps = check_nonnegative(eps, "eps")
+    return _apply_steps(Z, steps, eps, checked=True)
+
+
+def _apply_steps(Z: Array, steps: Sequence[str], eps: float = 0.0, *, checked: bool = False) -> Array:
+    """:func:`apply_steps` without validation (deep networks, where NaN from a dead feature may propagate).
+
+    With `checked`, the rescaling steps' statistics are checked (for :func:`apply_steps`).
+    """
     xp = array_namespace(Z)
     for step in steps:
         if step == "rc":
             Z = Z - xp.mean(Z, axis=-1, keepdims=True)
         elif step == "rc_sample":
             Z = Z - xp.mean(Z, axis=-2, keepdims=True)
-        elif step == "rs":
-            Z = Z / xp.sqrt(xp.mean((Z - xp.mean(Z, axis=-1, keepdims=True)) ** 2, axis=-1, keepdims=True) + eps)
-        elif step == "rms":
-            Z = Z / xp.sqrt(xp.mean(Z * Z, axis=-1, keepdims=True) + eps)
+        elif step in ("rs", "rms"):
+            with np.errstate(over="ignore"):
+                centred = Z - xp.mean(Z, axis=-1, keepdims=True) if step == "rs" else Z
+                power = xp.mean(centred * centred, axis=-1, keepdims=True) + eps
+            if checked:
+                _check_power(power, step)
+            Z = Z / xp.sqrt(power)
         elif step == "relu":
             Z = xp.maximum(Z, xp.zeros_like(Z))
         else:
             raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
     return Z
+
+
+def _check_power(power: Array, step: str) -> None:
+    xp = array_namespace(power)
+    if not bool(xp.all(xp.isfinite(power))):
+        raise NonFiniteError(f"Z: the per-feature statistic of {step!r} overflows; rescale Z (the step is scale invariant)")
+    if not bool(xp.all(power > 0)):
+        raise ValueError(f"Z: a feature is {'constant' if step == 'rs' else 'zero'}, so {step!r} divides by 0; use eps > 0")

@@ -11,9 +11,18 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from bntheory.backend import asarray
-from bntheory.representations.layers import STEPS, apply_steps
-from bntheory.representations.measures import gram
+from bntheory._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_real,
+    check_rng,
+)
+from bntheory.backend import asarray, to_numpy
+from bntheory.representations.layers import _apply_steps, check_steps
+from bntheory.representations.measures import _gram
 
 __all__ = ["deep_network"]
 
@@ -71,18 +80,29 @@ def deep_network(
     Returns
     -------
     array, shape of `H0`
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a batch that is not a finite, non-empty real floating array of at least 2 dims (an integer batch
+        included: it would make the weights integers), and on any other argument out of its range, each naming it.
     """
-    if depth < 0:
-        raise ValueError(f"depth: must be >= 0, got {depth}")
-    if weights not in ("gaussian", "uniform"):
-        raise ValueError(f"weights: expected 'gaussian' or 'uniform', got {weights!r}")
-    if method not in ("weights", "gram"):
-        raise ValueError(f"method: expected 'weights' or 'gram', got {method!r}")
+    check_float_array(H0, "H0", min_ndim=2, finite=True)
+    if H0.shape[-1] == 0 or H0.shape[-2] == 0:
+        raise ValueError(f"H0: expected at least one feature and one point, got shape {tuple(H0.shape)}; pass a batch")
+    depth = check_int(depth, "depth", minimum=0)
+    steps = check_steps(steps)
+    check_rng(rng)
+    variance = check_real(variance, "variance", low=0.0, open_low=True)
+    check_choice(weights, "weights", ("gaussian", "uniform"))
+    if residual_gamma is not None:
+        residual_gamma = check_real(residual_gamma, "residual_gamma")
+    check_choice(method, "method", ("weights", "gram"))
+    normalize = check_bool(normalize, "normalize")
+    if record is not None:
+        check_callable(record, "record", "a function record(layer, H)")
     if method == "gram" and (weights != "gaussian" or residual_gamma is not None):
         raise ValueError("method: 'gram' sampling is exact only for plain Gaussian weights; use method='weights'")
-    for step in steps:
-        if step not in STEPS:
-            raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
     xp = array_namespace(H0)
     d = H0.shape[-2]
     lead = tuple(H0.shape[:-2])
@@ -94,7 +114,7 @@ def deep_network(
     n = H0.shape[-1]
     for layer in range(1, depth + 1):
         if method == "gram":
-            lam, V = xp.linalg.eigh(gram(H))
+            lam, V = xp.linalg.eigh(_gram(H, xp))
             root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
             Z = (draw("normal", (*lead, d, n)) * scale) @ xp.matrix_transpose(root)
         else:
@@ -102,12 +122,26 @@ def deep_network(
             if residual_gamma is not None:
                 W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
             Z = W @ H
-        H = apply_steps(Z, steps)
+        H = _apply_steps(Z, steps)
         if normalize:
-            H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
+            H = _normalized(H, xp)
         if record is not None:
             record(layer, H)
     return H
+
+
+def _normalized(H: Array, xp: Any) -> Array:
+    """Each batch of the stack divided by its Frobenius norm; a norm that overflows is taken after exact scaling."""
+    with np.errstate(over="ignore"):
+        norm = xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
+    if bool(xp.all(xp.isfinite(norm) & (norm > 0))):
+        return H / norm
+    # Rare (a batch near 1e154 or 1e-154): scale each batch by a power of two first, which is exact.
+    largest = np.asarray(to_numpy(xp.max(xp.abs(H), axis=(-2, -1), keepdims=True)), dtype=np.float64)
+    finite = np.isfinite(largest) & (largest > 0)
+    exponent = np.frexp(np.where(finite, largest, 1.0))[1]
+    H = H * asarray(np.ldexp(1.0, -exponent), xp, dtype=H.dtype)
+    return H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
 
 
 def _device_seed(rng: np.random.Generator) -> int:
