@@ -316,18 +316,22 @@ def _wn_bwd(dw=DY[:3], v=X[:3]):
     return weight.weight_norm_backward(dw, weight.weight_norm(v, _like(G, v))[1])
 
 
-def _ics(params0=X, params1=_normal(3, 2), lr=0.1, gradients=None):
+_DEFAULT = object()  # "use the default function" (None is a bad input of its own)
+
+
+def _ics(params0=X, params1=_normal(3, 2), lr=0.1, gradients=_DEFAULT):
     def grads(ps):
         return [2 * p for p in ps]
 
-    return covariate_shift.internal_covariate_shift(grads if gradients is None else gradients, [params0, params1], lr)
+    gradients = grads if gradients is _DEFAULT else gradients
+    return covariate_shift.internal_covariate_shift(gradients, [params0, params1], lr)
 
 
-def _probe(theta=_normal(4), etas=(0.1, 0.2), loss_and_grad=None):
+def _probe(theta=_normal(4), etas=(0.1, 0.2), loss_and_grad=_DEFAULT):
     def lg(t):
-        return float(t @ t), 2 * t
+        return float(to_numpy(t @ t)), 2 * t
 
-    return measures.probe_gradient_direction(lg if loss_and_grad is None else loss_and_grad, theta, etas)
+    return measures.probe_gradient_direction(lg if loss_and_grad is _DEFAULT else loss_and_grad, theta, etas)
 
 
 DLN_W = deep_linear.init_weights(np.random.default_rng(0), 3, 4, 4, 2)
@@ -390,11 +394,11 @@ def _gdnp(w0=W5, T_d=3, T_s=10, g0=1.0, problem=LS):
     return gdnp.gdnp(problem, w0, T_d=T_d, T_s=T_s, g0=g0)
 
 
-def _alternating(W0=np.abs(_normal(2, 5)) + 0.1, sweeps=1, T_d=1, T_s=5, unit_problem=None):
+def _alternating(W0=np.abs(_normal(2, 5)) + 0.1, sweeps=1, T_d=1, T_s=5, unit_problem=_DEFAULT):
     def unit(W, i):
         return problems.tanh_mlp_unit(S5, U5, W, np.array([1.0, -0.5]), i)
 
-    return gdnp.alternating_gdnp(unit if unit_problem is None else unit_problem, W0, sweeps=sweeps, T_d=T_d, T_s=T_s)
+    return gdnp.alternating_gdnp(unit if unit_problem is _DEFAULT else unit_problem, W0, sweeps=sweeps, T_d=T_d, T_s=T_s)
 
 
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
@@ -634,6 +638,7 @@ FUNCTIONS: list[Function] = [
     Function(
         "landscape.covariate_shift", "internal_covariate_shift", _ics,
         {"params0": X, "params1": _normal(3, 2), "lr": 0.1}, arrays=("params0", "params1"),
+        aliases={"params0": "params[0]", "params1": "params[1]"}, free_shape=("params0", "params1"),
         scalars={"lr": "real>=0", "gradients": "callable"}, layout=("params0", "params1"), empty=False,
         extra=[
             ("params-empty", lambda: covariate_shift.internal_covariate_shift(lambda ps: ps, [], 0.1), err("params")),
@@ -641,13 +646,14 @@ FUNCTIONS: list[Function] = [
             ("params-one-array", lambda: covariate_shift.internal_covariate_shift(lambda ps: ps, X, 0.1),
              err("params")),
             ("wrong-count", {"gradients": lambda ps: ps[:1]}, err("gradients")),
-            ("oracle", {}, Ok(lambda: covariate_shift.CovariateShift(
-                np.array([0.0, 0.4 * np.linalg.norm(X)]), np.array([1.0, 1.0])))),
+            # Layer 1's gradient 2 W_1 does not depend on layer 0: no shift at all.
+            ("oracle", {}, Ok(lambda: covariate_shift.CovariateShift(np.array([0.0, 0.0]), np.array([1.0, 1.0])))),
         ],
     ),
     Function(
         "landscape.measures", "probe_gradient_direction", _probe, {"theta": _normal(4), "etas": (0.1, 0.2)},
         arrays=("theta",), scalars={"loss_and_grad": "callable"}, layout=("theta",), empty=False,
+        free_shape=("theta",),
         extra=[
             ("etas-empty", {"etas": ()}, err("etas")),
             ("etas-negative", {"etas": (-0.1,)}, err("etas")),
@@ -1073,8 +1079,9 @@ def _torch_ln_grad():
 
 
 def _torch_jacobian():
-    def f(x):
-        return torch.nn.functional.batch_norm(x, None, None, torch.from_numpy(G), None, training=True, eps=0.0)
+    def f(x):  # Algorithm 1 at eps = 0 (torch's batch_norm refuses eps = 0 in training)
+        centred = x - x.mean(0)
+        return torch.from_numpy(G) * centred / centred.pow(2).mean(0).sqrt()
 
     J = torch.autograd.functional.jacobian(f, torch.from_numpy(X))  # (m, C, m, C)
     return torch.stack([J[:, c, :, c] for c in range(3)])

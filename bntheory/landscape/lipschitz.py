@@ -25,9 +25,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
+import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 
-from bntheory._validation import check_nonnegative
+from bntheory._validation import (
+    check_float_array,
+    check_nonnegative,
+    check_real,
+    check_same_dtype,
+    check_statistics,
+)
 
 __all__ = ["gradient_norm_bound", "hessian_form_bound", "rescaling_distance_bound", "weight_gradient_bound"]
 
@@ -35,12 +42,45 @@ Array = Any
 
 
 def _normalized(y: Array, eps: float) -> tuple[Array, Array]:
-    xp = array_namespace(y)
-    if y.ndim < 1 or y.shape[0] < 2:
-        raise ValueError(f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}")
-    centered = y - xp.mean(y, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    xp = check_float_array(y, "y")
+    if y.shape[0] < 2:
+        raise ValueError(
+            f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}; use a larger batch"
+        )
+    if 0 in tuple(y.shape):
+        raise ValueError(f"y: is empty (shape {tuple(y.shape)}); pass at least one unit")
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in s, checked below
+        centered = y - xp.mean(y, axis=0, keepdims=True)
+        s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    check_statistics(y, "y", (s,), (0,), xp=xp)
+    if not bool(xp.all(s > 0)):
+        raise ValueError("y: a unit is constant over the batch, so with eps=0 its y_hat is 0/0; use eps > 0")
     return centered / s, s
+
+
+def _like_y(a: Array, name: str, y: Array, shape: tuple[int, ...] | None = None) -> None:
+    """Check an array argument that lives with `y`: floating, finite, the backend, dtype and shape it must have."""
+    check_float_array(a, name, finite=True)
+    check_same_dtype(a, name, y)
+    expected = tuple(y.shape) if shape is None else shape
+    if tuple(a.shape) != expected:
+        raise ValueError(f"{name}: expected shape {expected} (that of y), got {tuple(a.shape)}; pass matching arrays")
+
+
+def _scale_parameter(value: Any, name: str, y: Array, *, low: float | None = None) -> Any:
+    """A per-unit parameter (gamma, lam): a finite real number, or a finite array of one value per unit."""
+    if isinstance(value, np.generic) or not is_array_api_obj(value):
+        return check_real(value, name, low=low)
+    check_float_array(value, name, min_ndim=0, finite=True)
+    check_same_dtype(value, name, y)
+    if tuple(value.shape) not in ((), (1,), tuple(y.shape[1:])):
+        raise ValueError(
+            f"{name}: expected a number or shape {tuple(y.shape[1:])} (one per unit), got {tuple(value.shape)}; "
+            "pass one value per unit"
+        )
+    if low is not None and not bool(array_namespace(value).all(value >= low)):
+        raise ValueError(f"{name}: expected values >= {low:g}; pass non-negative values")
+    return value
 
 
 def _dot(a: Array, b: Array) -> Array:
@@ -74,6 +114,8 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> 
     """
     eps = check_nonnegative(eps, "eps")
     y_hat, s = _normalized(y, eps)
+    _like_y(g, "g", y)
+    gamma = _scale_parameter(gamma, "gamma", y)
     m = y.shape[0]
     total = array_namespace(g).sum(g, axis=0)
     return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
@@ -114,8 +156,12 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
         The :math:`\epsilon` of BN, ``>= 0``.
     """
     eps = check_nonnegative(eps, "eps")
-    xp = array_namespace(v, hessian)
     y_hat, s = _normalized(y, eps)
+    _like_y(v, "v", y)
+    _like_y(g, "g", y)
+    _like_y(hessian, "hessian", y, (y.shape[0], *y.shape))
+    gamma = _scale_parameter(gamma, "gamma", y)
+    xp = array_namespace(v, hessian)
     m = y.shape[0]
     vhv = _dot(v, xp.sum(hessian * v[None, ...], axis=1))  # sum_ij v_i H_ij v_j per unit
     return gamma**2 / s**2 * vhv - gamma / (m * s**2) * _dot(g, y_hat) * _dot(v, v)
@@ -142,7 +188,8 @@ def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: floa
     lam : float or array broadcastable to (...)
         Bound on the operator norm :math:`\|X\|_2` of the input batch.
     """
-    return lam**2 * gradient_norm_bound(g, y, gamma, eps=eps)
+    bound = gradient_norm_bound(g, y, gamma, eps=eps)
+    return _scale_parameter(lam, "lam", y, low=0.0) ** 2 * bound
 
 
 def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
@@ -162,7 +209,37 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
     ----------
     w0, w_star : array, shape (..., d)
         Initialization and optimum of the network without BN (weights flattened along the last axis).
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, a shape mismatch or a zero :math:`W^*` (its ray is a point).
+
+    Notes
+    -----
+    The bound is homogeneous of degree 2, so both vectors are first scaled by one power of two (exact) that brings
+    their largest entry near 1: weights near 1e200 do not overflow the squares.
     """
-    diff = w0 - w_star
-    norm2 = _dot(w_star, w_star)
-    return _dot(diff, diff) - (norm2 - _dot(w_star, w0)) ** 2 / norm2
+    xp = check_float_array(w0, "w0", finite=True)
+    check_float_array(w_star, "w_star", finite=True)
+    check_same_dtype(w_star, "w_star", w0)
+    if tuple(w0.shape) != tuple(w_star.shape) or 0 in tuple(w0.shape):
+        raise ValueError(
+            f"w0, w_star: expected one non-empty shape, got {tuple(w0.shape)} and {tuple(w_star.shape)}; "
+            "pass matching weights"
+        )
+    if bool(xp.any(xp.all(w_star == 0, axis=-1))):
+        raise ValueError("w_star: is zero, so the ray {c W*} of optima is a point; pass a non-zero optimum")
+    from bntheory.backend import asarray
+
+    largest = float(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star))))
+    scale = float(np.ldexp(1.0, -np.frexp(largest)[1]))
+    a, b = w0 * asarray(scale, xp, dtype=w0.dtype), w_star * asarray(scale, xp, dtype=w0.dtype)
+    diff = a - b
+
+    def dot(p, q):  # over the weights, the last axis (the batch functions above sum over the first)
+        return xp.sum(p * q, axis=-1)
+
+    norm2 = dot(b, b)
+    # Back to the input's scale by 2**e twice (2**(2e) itself may not be representable).
+    return (dot(diff, diff) - (norm2 - dot(b, a)) ** 2 / norm2) / scale / scale
