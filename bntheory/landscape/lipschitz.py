@@ -230,9 +230,9 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
         )
     if bool(xp.any(xp.all(w_star == 0, axis=-1))):
         raise ValueError("w_star: is zero, so the ray {c W*} of optima is a point; pass a non-zero optimum")
-    from bntheory.backend import asarray
+    from bntheory.backend import asarray, to_numpy
 
-    largest = float(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star))))
+    largest = float(to_numpy(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star)))))
     scale = float(np.ldexp(1.0, -np.frexp(largest)[1]))
     a, b = w0 * asarray(scale, xp, dtype=w0.dtype), w_star * asarray(scale, xp, dtype=w0.dtype)
     diff = a - b
