@@ -54,7 +54,7 @@ MODULES = {
 FIX = re.compile(
     r"\b(use|pass|cast|convert|wrap|give|choose|scale|rescale|perturb|remove|replace|drop|call|symmetrize|make|"
     r"reshape|add|move|detach|increase|draw|normalize|check|stack|split|fill|start|raise|lower|take|apply|set|"
-    r"put|return|run|build|select|center|centre|clean|mask|keep|order|shrink|flatten|provide)\b",
+    r"put|return|run|build|select|center|centre|clean|mask|keep|order|shrink|flatten|provide|match|chain)\b",
     re.IGNORECASE,
 )
 
@@ -185,6 +185,7 @@ class Function:
     empty: bool = True  # whether an empty array in each argument is an error (False: skip the case)
     aliases: dict = dataclasses.field(default_factory=dict)  # argument -> the name the error uses
     free_shape: tuple[str, ...] = ()  # arrays whose trailing axis is not constrained (no shape/empty cases)
+    shape_names: tuple[str, ...] = ()  # further names a shape mismatch may be reported under
 
     def __call__(self, **args):
         return self.call(**{**self.defaults, **args})
@@ -204,11 +205,11 @@ def _array_cases(fn: Function):
             (f"{name}-inf", {key: _with_nan(good, np.inf)}, err(name)),
         ]
         if key not in fn.free_shape:
-            cases.append((f"{name}-shape", {key: _wider(good)}, err(name, *others)))
+            cases.append((f"{name}-shape", {key: _wider(good)}, err(name, *others, *fn.shape_names)))
         if key not in fn.optional:
             cases.append((f"{name}-none", {key: None}, err(name)))
         if fn.empty and key not in fn.free_shape:
-            cases.append((f"{name}-empty", {key: good[..., :0]}, err(name, *others)))
+            cases.append((f"{name}-empty", {key: good[..., :0]}, err(name, *others, *fn.shape_names)))
         if fn.portable and len(fn.arrays) > 1:
             cases.append((f"{name}-mixed-backends", {key: _torch(good)}, err(name, *others)))
         if not fn.portable:
@@ -220,6 +221,7 @@ def _layout_cases(fn: Function):
     if not fn.layout:
         return []
     base = {n: fn.defaults[n] for n in fn.layout}
+    names = tuple(fn.aliases.get(n, n) for n in fn.layout)
 
     def oracle():
         return fn()
@@ -237,9 +239,9 @@ def _layout_cases(fn: Function):
     if fn.half:
         cases.append(("float16", f16, Ok(lambda: fn(**{n: a.astype(np.float64) for n, a in f16.items()}), 3e-2, 3e-2)))
     else:
-        cases.append(("float16", f16, err(*fn.layout)))
+        cases.append(("float16", f16, err(*names)))
     grad = {n: _torch(a, grad=True) for n, a in base.items()}
-    cases.append(("torch-grad", grad, Ok(oracle, fn.rtol) if fn.portable else err(*fn.layout)))
+    cases.append(("torch-grad", grad, Ok(oracle, fn.rtol) if fn.portable else err(*names)))
     return cases
 
 
@@ -340,11 +342,11 @@ DLN_NOISE = deep_linear.draw_noise(np.random.default_rng(1), 6, 4, 3)
 
 
 def _dln_loss(X=DLN_X, Y=DLN_Y, W0=DLN_W[0], variant="bn", noise=None):
-    return deep_linear.loss_and_gradients([W0, *DLN_W[1:]], X, Y, variant=variant, noise=noise)
+    return deep_linear.loss_and_gradients([W0, *(_like(w, W0) for w in DLN_W[1:])], X, Y, variant=variant, noise=noise)
 
 
 def _dln_shifted(X=DLN_X, Y=DLN_Y, W0=DLN_W[0], variant="bn"):
-    weights = [W0, *DLN_W[1:]]
+    weights = [W0, *(_like(w, W0) for w in DLN_W[1:])]
     shifted = deep_linear.shifted_layer_gradient(weights, X, Y, variant=variant)
     return shifted([w * 0.9 for w in weights], 1)
 
@@ -749,7 +751,7 @@ FUNCTIONS: list[Function] = [
         "landscape.deep_linear", "regression_problem",
         lambda rng, depth, width, n: deep_linear.regression_problem(rng, depth=depth, width=width, n=n),
         {"rng": np.random.default_rng(0), "depth": 3, "width": 4, "n": 6},
-        scalars={"rng": "rng", "depth": "int>=2", "width": "int>=1", "n": "int>=2"},
+        scalars={"rng": "rng", "depth": "int>=2", "width": "int>=1", "n": "int>=1"},
     ),
     Function(
         "landscape.deep_linear", "draw_noise",
@@ -759,6 +761,7 @@ FUNCTIONS: list[Function] = [
     ),
     Function(
         "landscape.deep_linear", "loss_and_gradients", _dln_loss, {"X": DLN_X, "Y": DLN_Y, "W0": DLN_W[0]},
+        aliases={"W0": "weights[0]"}, shape_names=("weights[1]",),
         arrays=("X", "Y", "W0"), scalars={"variant": "choice"}, layout=("X", "Y", "W0"), portable=False,
         half=False,
         extra=[
@@ -767,7 +770,7 @@ FUNCTIONS: list[Function] = [
             ("noise-nan", {"variant": "bn_noise", "noise": [_with_nan(DLN_NOISE[0]), DLN_NOISE[1]]}, err("noise[0]")),
             ("weights-empty", lambda: deep_linear.loss_and_gradients([], DLN_X, DLN_Y), err("weights")),
             ("weights-one-array", lambda: deep_linear.loss_and_gradients(DLN_W[0], DLN_X, DLN_Y), err("weights")),
-            ("weights-chain", lambda: deep_linear.loss_and_gradients([DLN_W[0], DLN_W[0]], DLN_X, DLN_Y),
+            ("weights-chain", lambda: deep_linear.loss_and_gradients([DLN_W[2], DLN_W[2]], DLN_X, DLN_Y),
              err("weights[1]", "weights")),
             ("batch-of-one-bn", {"X": DLN_X[:1], "Y": DLN_Y[:1]}, err("X")),
             ("batch-of-one-standard", {"X": DLN_X[:1], "Y": DLN_Y[:1], "variant": "standard"},
@@ -776,6 +779,7 @@ FUNCTIONS: list[Function] = [
     ),
     Function(
         "landscape.deep_linear", "shifted_layer_gradient", _dln_shifted, {"X": DLN_X, "Y": DLN_Y, "W0": DLN_W[0]},
+        aliases={"W0": "weights[0]"}, shape_names=("weights[1]",),
         arrays=("X", "Y", "W0"), scalars={"variant": "choice"}, layout=("X", "Y", "W0"), portable=False,
         half=False,
         extra=[("oracle", {}, Ok(lambda: deep_linear.loss_and_gradients(
