@@ -57,9 +57,7 @@ def check_float_array(x: Any, name: str, *, min_ndim: int = 1, finite: bool = Fa
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{name}: expected a real floating dtype, got {x.dtype}; convert it with .astype(float64)")
     if x.ndim < min_ndim:
-        raise ValueError(
-            f"{name}: expected at least {min_ndim} dimension(s), got shape {tuple(x.shape)}; reshape it"
-        )
+        raise ValueError(f"{name}: expected at least {min_ndim} dimension(s), got shape {tuple(x.shape)}; reshape it")
     if finite and not bool(xp.all(xp.isfinite(x))):
         raise NonFiniteError(f"{name}: contains NaN or inf; replace the non-finite entries")
     return xp
@@ -182,6 +180,7 @@ def check_rng(value: Any, name: str = "rng") -> np.random.Generator:
     """Check a NumPy random generator (a seed is not one: where it comes from is the caller's choice)."""
     if not isinstance(value, np.random.Generator):
         raise TypeError(
-            f"{name}: expected a numpy.random.Generator, got {type(value).__name__}; pass numpy.random.default_rng(seed)"
+            f"{name}: expected a numpy.random.Generator, got {type(value).__name__}; "
+            "pass numpy.random.default_rng(seed)"
         )
     return value

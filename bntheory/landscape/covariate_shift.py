@@ -108,7 +108,8 @@ def internal_covariate_shift(
             g_shifted = shifted_gradient(stepped, i)
         g, gs = grads[i], g_shifted
         l2[i] = _scalar(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
-        norms = _scalar(xp.linalg.vector_norm(xp.reshape(g, (-1,)))) * _scalar(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
+        norms = _scalar(xp.linalg.vector_norm(xp.reshape(g, (-1,))))
+        norms *= _scalar(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
         cosine[i] = _scalar(xp.sum(g * gs)) / norms if norms > 0 else np.nan
     return CovariateShift(l2, cosine)
 

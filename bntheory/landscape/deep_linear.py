@@ -28,7 +28,7 @@ Santurkar, Tsipras, Ilyas & Madry 2018, arXiv:1805.11604, §2 (ICS experiments, 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -323,7 +323,9 @@ def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
         raise TypeError(f"weights: expected a non-empty sequence of arrays, got {weights!r:.60}; pass a list of arrays")
     for i, w in enumerate(weights):
         if not isinstance(w, np.ndarray):
-            raise TypeError(f"weights[{i}]: expected a NumPy array, got {type(w).__name__}; convert it with numpy.asarray")
+            raise TypeError(
+                f"weights[{i}]: expected a NumPy array, got {type(w).__name__}; convert it with numpy.asarray"
+            )
     return _flatten(weights)
 
 
@@ -559,7 +561,9 @@ def paired_frequency(
 
 def _check_positive_numbers(values: Any, name: str) -> None:
     if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray) or len(values) == 0:
-        raise TypeError(f"{name}: expected a non-empty sequence of positive numbers, got {values!r:.40}; pass e.g. (1.0,)")
+        raise TypeError(
+            f"{name}: expected a non-empty sequence of positive numbers, got {values!r:.40}; pass e.g. (1.0,)"
+        )
     for v in values:
         check_real(v, name, low=0.0, open_low=True)
 

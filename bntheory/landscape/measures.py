@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_array_api_obj
+from array_api_compat import is_array_api_obj
 
 from bntheory._validation import check_callable, check_float_array
 from bntheory.backend import to_numpy
@@ -106,7 +106,9 @@ def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Seq
     _, g = first
     g_norm = float(to_numpy(xp.linalg.vector_norm(g)))
     if g_norm == 0.0:
-        raise ValueError("theta: the gradient is zero there, so there is no gradient direction to probe; start elsewhere")
+        raise ValueError(
+            "theta: the gradient is zero there, so there is no gradient direction to probe; start elsewhere"
+        )
     losses, changes = [], []
     for eta in etas:
         loss, g_eta = loss_and_grad(theta - float(eta) * g)

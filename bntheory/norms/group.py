@@ -64,7 +64,8 @@ def group_norm(
         raise TypeError(f"groups: expected an int, got {type(groups).__name__}; pass an int")
     if groups < 1 or channels % groups:
         raise ValueError(
-            f"groups: must be >= 1 and divide the {channels} channels of x, got {groups}; choose a divisor of {channels}"
+            f"groups: must be >= 1 and divide the {channels} channels of x, got {groups}; "
+            f"choose a divisor of {channels}"
         )
     per_group = channels // groups * math.prod(x.shape[2:])
     if per_group < 2:

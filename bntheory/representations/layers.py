@@ -89,6 +89,9 @@ def _apply_steps(Z: Array, steps: Sequence[str], eps: float = 0.0, *, checked: b
 def _check_power(power: Array, step: str) -> None:
     xp = array_namespace(power)
     if not bool(xp.all(xp.isfinite(power))):
-        raise NonFiniteError(f"Z: the per-feature statistic of {step!r} overflows; rescale Z (the step is scale invariant)")
+        raise NonFiniteError(
+            f"Z: the per-feature statistic of {step!r} overflows; rescale Z (the step is scale invariant)"
+        )
     if not bool(xp.all(power > 0)):
-        raise ValueError(f"Z: a feature is {'constant' if step == 'rs' else 'zero'}, so {step!r} divides by 0; use eps > 0")
+        what = "constant" if step == "rs" else "zero"
+        raise ValueError(f"Z: a feature is {what}, so {step!r} divides by 0; use eps > 0")
