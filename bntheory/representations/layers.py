@@ -42,30 +42,37 @@ def check_steps(steps: Any) -> tuple[str, ...]:
     return tuple(steps)
 
 
-def apply_steps(Z: Array, steps: Sequence[str], *, eps: float = 0.0) -> Array:
+def apply_steps(Z: Array, steps: Sequence[str], *, eps: float = 0.0, strict: bool = True) -> Array:
     """Apply the decomposed BN steps and the non-linearity to pre-activations ``Z`` of shape (..., d, n).
+
+    Parameters
+    ----------
+    Z : array, shape (..., d, n)
+    steps : sequence of str
+        Names from :data:`STEPS`, applied in order.
+    eps : float, keyword-only
+        Added to the rescaling steps' statistic.
+    strict : bool, keyword-only
+        Check the values (the default). ``False`` skips that, for callers that watch for NaN themselves (a deep
+        network in which a dead feature's 0/0 is allowed to propagate, :func:`~bntheory.representations.deep_network`).
 
     Raises
     ------
     ValueError
-        On an unknown step, NaN or inf in `Z`, or a rescaling step (``"rs"``, ``"rms"``) whose per-feature statistic
-        is 0 at ``eps=0`` (a constant feature: 0/0) or overflows (rescale `Z`: both steps are scale invariant).
+        On an unknown step; with `strict`, on NaN or inf in `Z`, or a rescaling step (``"rs"``, ``"rms"``) whose
+        per-feature statistic is 0 at ``eps=0`` (a constant feature: 0/0) or overflows (rescale `Z`: both steps are
+        scale invariant).
     TypeError
         If `Z` is not a real floating array of at least 2 dims, or `steps` is not a sequence of names.
     """
-    check_float_array(Z, "Z", min_ndim=2, finite=True)
-    if Z.shape[-1] == 0 or Z.shape[-2] == 0:
-        raise ValueError(f"Z: expected at least one feature and one point, got shape {tuple(Z.shape)}; pass a batch")
-    steps = check_steps(steps)
-    eps = check_nonnegative(eps, "eps")
-    return _apply_steps(Z, steps, eps, checked=True)
-
-
-def _apply_steps(Z: Array, steps: Sequence[str], eps: float = 0.0, *, checked: bool = False) -> Array:
-    """:func:`apply_steps` without validation (deep networks, where NaN from a dead feature may propagate).
-
-    With `checked`, the rescaling steps' statistics are checked (for :func:`apply_steps`).
-    """
+    if strict:
+        check_float_array(Z, "Z", min_ndim=2, finite=True)
+        if Z.shape[-1] == 0 or Z.shape[-2] == 0:
+            raise ValueError(
+                f"Z: expected at least one feature and one point, got shape {tuple(Z.shape)}; pass a batch"
+            )
+        steps = check_steps(steps)
+        eps = check_nonnegative(eps, "eps")
     xp = array_namespace(Z)
     for step in steps:
         if step == "rc":
@@ -76,7 +83,7 @@ def _apply_steps(Z: Array, steps: Sequence[str], eps: float = 0.0, *, checked: b
             with np.errstate(over="ignore"):
                 centred = Z - xp.mean(Z, axis=-1, keepdims=True) if step == "rs" else Z
                 power = xp.mean(centred * centred, axis=-1, keepdims=True) + eps
-            if checked:
+            if strict:
                 _check_power(power, step)
             Z = Z / xp.sqrt(power)
         elif step == "relu":

@@ -88,14 +88,18 @@ def soft_rank(H: Array) -> Array:
     return xp.sum(s2, axis=-1) ** 2 / xp.sum(s2 * s2, axis=-1)
 
 
-def gram(H: Array) -> Array:
+def gram(H: Array, *, strict: bool = True) -> Array:
     r"""Batch Gram matrix :math:`H^\top H` (n × n: inner products of the batch points).
+
+    `strict` checks the values (the default); ``False`` skips that, for callers that watch for NaN themselves.
 
     Raises
     ------
     ValueError
-        If `H` has NaN or inf entries, or :math:`H^\top H` overflows (entries near 1e154 in float64).
+        With `strict`, if `H` has NaN or inf entries, or :math:`H^\top H` overflows (entries near 1e154 in float64).
     """
+    if not strict:
+        return _gram(H, array_namespace(H))
     xp = _check(H)
     G = _gram(H, xp)
     if not bool(xp.all(xp.isfinite(G))):
@@ -114,7 +118,7 @@ def cosine(H: Array) -> Array:
     Scale invariant, so computed from `H` scaled to unit size.
     """
     xp = _check(H)
-    G = _gram(_unit_scale(H, xp), xp)
+    G = gram(_unit_scale(H, xp), strict=False)
     norms = xp.sqrt(xp.linalg.diagonal(G))
     return G / (norms[..., :, None] * norms[..., None, :])
 
@@ -152,7 +156,7 @@ def orthogonality_gap(H: Array) -> Array:
     xp = _check(H)
     if bool(xp.any(xp.all(H == 0, axis=(-2, -1)))):
         raise ValueError("H: a batch is zero, so H^T H / ||H||_F^2 is 0/0; pass a non-zero batch")
-    G = _gram(_unit_scale(H, xp), xp)
+    G = gram(_unit_scale(H, xp), strict=False)
     n = H.shape[-1]
     trace = xp.sum(xp.linalg.diagonal(G), axis=-1)
     diff = G / trace[..., None, None] - xp.eye(n, dtype=H.dtype) / n

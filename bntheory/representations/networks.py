@@ -21,8 +21,8 @@ from bntheory._validation import (
     check_rng,
 )
 from bntheory.backend import asarray, to_numpy
-from bntheory.representations.layers import _apply_steps, check_steps
-from bntheory.representations.measures import _gram
+from bntheory.representations.layers import apply_steps, check_steps
+from bntheory.representations.measures import gram
 
 __all__ = ["deep_network"]
 
@@ -114,7 +114,7 @@ def deep_network(
     n = H0.shape[-1]
     for layer in range(1, depth + 1):
         if method == "gram":
-            lam, V = xp.linalg.eigh(_gram(H, xp))
+            lam, V = xp.linalg.eigh(gram(H, strict=False))
             root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
             Z = (draw("normal", (*lead, d, n)) * scale) @ xp.matrix_transpose(root)
         else:
@@ -122,7 +122,8 @@ def deep_network(
             if residual_gamma is not None:
                 W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
             Z = W @ H
-        H = _apply_steps(Z, steps)
+        # Not strict: a dead feature's 0/0 propagates as NaN, which the measures report (d_max: NaN, never small).
+        H = apply_steps(Z, steps, strict=False)
         if normalize:
             H = _normalized(H, xp)
         if record is not None:
