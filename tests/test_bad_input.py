@@ -438,6 +438,17 @@ FUNCTIONS: list[Function] = [
                 err("x"),
             ),
             ("inf-image", {"x": _with_nan(_normal(4, 3, 5, 5), np.inf)}, err("x")),
+            # Large enough for the kernel's worker threads (2**20 values), where warnings are silenced per thread.
+            (
+                "nan-threaded",
+                {"x": _with_nan(_normal(8192, 128)), "gamma": np.ones(128), "beta": np.zeros(128)},
+                err("x"),
+            ),
+            (
+                "overflow-threaded",
+                {"x": _normal(8192, 128) * 1e300, "gamma": np.ones(128), "beta": np.zeros(128)},
+                err("x"),
+            ),
             ("eps-numpy-scalar", {"eps": np.float32(1e-5)}, Ok(lambda: _fwd(eps=float(np.float32(1e-5))))),
         ],
     ),

@@ -153,11 +153,8 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
         check_vector(beta, "beta", channels, x)
         eps = check_nonnegative(eps, "eps")
     if is_numpy_namespace(xp):
-        y, mean, var, inv_std = _numpy_kernels.forward(x, gamma, beta, eps)
-        if x.dtype != np.float64:  # the float64 statistics may not fit a narrower dtype: then they are inf
-            with np.errstate(over="ignore"):
-                mean, var, inv_std = (v.astype(x.dtype) for v in (mean, var, inv_std))
-        if not _dots_finite((mean, var), (gamma, beta)):
+        y, mean, var, inv_std, finite = _numpy_kernels.forward_screened(x, gamma, beta, eps)
+        if not finite:
             _raise_non_finite(x, (mean, var), ("gamma", gamma), ("beta", beta), xp=xp)
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
@@ -222,10 +219,9 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
             )
         check_same_dtype(dy, "dy", cache.x)
     if is_numpy_namespace(xp):
-        dx, dgamma, dbeta = _numpy_kernels.backward(dy, *cache)
-        dgamma, dbeta = dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
-        # NaN or inf in dy (or an overflow) reaches both per-channel sums: they are checked, not dy.
-        if not _dots_finite((dgamma, dbeta)):
+        # NaN or inf in dy (or an overflow) reaches both per-channel sums: they are screened, not dy.
+        dx, dgamma, dbeta, finite = _numpy_kernels.backward_screened(dy, *cache)
+        if not finite:
             _raise_non_finite(dy, (dgamma, dbeta), name="dy", xp=xp)
         return dx, dgamma, dbeta
     dx, dgamma, dbeta = _backward(dy, cache.x_hat, cache.inv_std, cache.gamma, xp=xp)
@@ -584,18 +580,8 @@ def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
     )
 
 
-def _dots_finite(*pairs: tuple[Array, Array]) -> bool:
-    """Whether every entry of the NumPy vectors is finite, or a product overflowed (then check entry by entry).
-
-    A NaN or inf entry of `a` or `b` makes ``a @ b`` NaN or infinite (inf * 0 is NaN, inf - inf is NaN), so one dot
-    product per pair screens both vectors: cheaper than ``isfinite(...).all()`` per vector on the small-batch path.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        return all(math.isfinite(float(a @ b)) for a, b in pairs)
-
-
 def _raise_non_finite(x: Array, stats: tuple[Array, ...], *params: tuple[str, Array], name: str = "x", xp: Any):
-    """After a failed :func:`_dots_finite` screen: raise for the argument at fault, or return (an overflowed dot)."""
+    """After a failed screen of the NumPy kernel: raise for the argument at fault, or return (an overflowed dot)."""
     for param_name, p in params:
         if not bool(xp.all(xp.isfinite(p))):
             raise NonFiniteError(f"{param_name}: contains NaN or inf; replace the non-finite entries")
