@@ -61,7 +61,8 @@ def _stats(dtype, screen: bool, mean, var, inv_std, gamma, beta) -> tuple:
     """The statistics to return: float64, or (screened) in `dtype`. Called inside an errstate block."""
     if not screen:
         return mean, var, inv_std
-    mean, var, inv_std = (v.astype(dtype, copy=False) for v in (mean, var, inv_std))
+    if dtype != np.float64:
+        mean, var, inv_std = mean.astype(dtype), var.astype(dtype), inv_std.astype(dtype)
     return mean, var, inv_std, _screen(mean, var, gamma, beta)
 
 
@@ -116,7 +117,8 @@ def _sums(dtype, screen: bool, dgamma, dbeta) -> tuple:
     """The per-channel sums to return: float64, or (screened) in `dtype`. Called inside an errstate block."""
     if not screen:
         return dgamma, dbeta
-    dgamma, dbeta = dgamma.astype(dtype, copy=False), dbeta.astype(dtype, copy=False)
+    if dtype != np.float64:
+        dgamma, dbeta = dgamma.astype(dtype), dbeta.astype(dtype)
     return dgamma, dbeta, _screen(dgamma, dbeta)
 
 
