@@ -1,8 +1,11 @@
 """Running registered results: in this process, or spread over worker processes.
 
 Results are independent by construction: each check seeds its own generator from ``(seed, key)``
-(:meth:`bntheory.context.Context.rng`), so the order in which they run, and the process they run in,
-change nothing in what they report. That makes a run embarrassingly parallel. Workers are *spawned*
+(:meth:`bntheory.context.Context.rng`), so the order in which they run, and the process they run in, change
+neither their random inputs nor their verdicts. That makes a run embarrassingly parallel. Measured values agree
+to rounding: every process here runs BLAS and PyTorch on one thread, so ``jobs=1`` and ``jobs=N`` sum in the same
+order, but the last digits of a value at rounding level can still follow the memory alignment of its arrays, that is
+what the process ran before (``docs/reproducibility.rst``). Workers are *spawned*
 (a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
 to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
 The unit handed to a process is a results module (its results share memoized work), and a worker is handed its

@@ -301,3 +301,25 @@ def test_numpy_scalars_are_real_numbers_for_eps_and_momentum():
     assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var))
     with pytest.raises(TypeError, match="eps"):
         transform.forward(x, np.ones(3), np.zeros(3), eps=np.True_)
+
+
+def test_running_statistics_stream_instead_of_copying_the_batch():
+    """update_running_stats and population_stats: temporaries of a chunk, not two copies of the batch (issue 21)."""
+    import tracemalloc
+
+    x = np.random.default_rng(0).standard_normal((2048, 512))  # 8 MiB
+    transform.update_running_stats(np.zeros(512), np.ones(512), x[:2], momentum=0.1)  # lazy imports first
+    for call in (
+        lambda: transform.update_running_stats(np.zeros(512), np.ones(512), x, momentum=0.1),
+        lambda: transform.population_stats([x, x]),
+    ):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        call()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        assert peak < x.nbytes / 4, f"peak {peak / 2**20:.1f} MiB for a {x.nbytes / 2**20:.0f} MiB batch"
+    # The streamed moments are the two-pass moments of the whole batch.
+    mean, var = transform.population_stats([x])
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(var, x.var(0, ddof=1), rtol=1e-12)

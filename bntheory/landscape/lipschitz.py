@@ -30,9 +30,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
-from bntheory._validation import check_nonnegative
+from bntheory._validation import (
+    check_float_array,
+    check_nonnegative,
+    check_real,
+    check_same_dtype,
+    check_statistics,
+)
 from bntheory.norms.standardize import standardize
 
 __all__ = [
@@ -59,12 +65,45 @@ def _eps(eps: Any) -> Any:
 
 
 def _normalized(y: Array, eps: Any) -> tuple[Array, Array]:
-    xp = array_namespace(y)
-    if y.ndim < 1 or y.shape[0] < 2:
-        raise ValueError(f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}")
-    centered = y - xp.mean(y, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    xp = check_float_array(y, "y")
+    if y.shape[0] < 2:
+        raise ValueError(
+            f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}; use a larger batch"
+        )
+    if 0 in tuple(y.shape):
+        raise ValueError(f"y: is empty (shape {tuple(y.shape)}); pass at least one unit")
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in s, checked below
+        centered = y - xp.mean(y, axis=0, keepdims=True)
+        s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    check_statistics(y, "y", (s,), (0,), xp=xp)
+    if not bool(xp.all(s > 0)):
+        raise ValueError("y: a unit is constant over the batch, so with eps=0 its y_hat is 0/0; use eps > 0")
     return centered / s, s
+
+
+def _like_y(a: Array, name: str, y: Array, shape: tuple[int, ...] | None = None) -> None:
+    """Check an array argument that lives with `y`: floating, finite, the backend, dtype and shape it must have."""
+    check_float_array(a, name, finite=True)
+    check_same_dtype(a, name, y)
+    expected = tuple(y.shape) if shape is None else shape
+    if tuple(a.shape) != expected:
+        raise ValueError(f"{name}: expected shape {expected} (that of y), got {tuple(a.shape)}; pass matching arrays")
+
+
+def _scale_parameter(value: Any, name: str, y: Array, *, low: float | None = None) -> Any:
+    """A per-unit parameter (gamma, lam): a finite real number, or a finite array of one value per unit."""
+    if isinstance(value, np.generic) or not is_array_api_obj(value):
+        return check_real(value, name, low=low)
+    check_float_array(value, name, min_ndim=0, finite=True)
+    check_same_dtype(value, name, y)
+    if tuple(value.shape) not in ((), (1,), tuple(y.shape[1:])):
+        raise ValueError(
+            f"{name}: expected a number or shape {tuple(y.shape[1:])} (one per unit), got {tuple(value.shape)}; "
+            "pass one value per unit"
+        )
+    if low is not None and not bool(array_namespace(value).all(value >= low)):
+        raise ValueError(f"{name}: expected values >= {low:g}; pass non-negative values")
+    return value
 
 
 def _dot(a: Array, b: Array) -> Array:
@@ -98,6 +137,8 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float | Array = 
     """
     eps = _eps(eps)
     y_hat, s = _normalized(y, eps)
+    _like_y(g, "g", y)
+    gamma = _scale_parameter(gamma, "gamma", y)
     m = y.shape[0]
     total = array_namespace(g).sum(g, axis=0)
     return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
@@ -140,6 +181,11 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
     eps = _eps(eps)
     xp = array_namespace(v, hessian)
     y_hat, s = _normalized(y, eps)
+    _like_y(v, "v", y)
+    _like_y(g, "g", y)
+    _like_y(hessian, "hessian", y, (y.shape[0], *y.shape))
+    gamma = _scale_parameter(gamma, "gamma", y)
+    xp = array_namespace(v, hessian)
     m = y.shape[0]
     vhv = _dot(v, xp.sum(hessian * v[None, ...], axis=1))  # sum_ij v_i H_ij v_j per unit
     return gamma**2 / s**2 * vhv - gamma / (m * s**2) * _dot(g, y_hat) * _dot(v, v)
@@ -166,7 +212,8 @@ def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: floa
     lam : float or array broadcastable to (...)
         Bound on the operator norm :math:`\|X\|_2` of the input batch.
     """
-    return lam**2 * gradient_norm_bound(g, y, gamma, eps=eps)
+    bound = gradient_norm_bound(g, y, gamma, eps=eps)
+    return _scale_parameter(lam, "lam", y, low=0.0) ** 2 * bound
 
 
 def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
@@ -187,11 +234,37 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
     w0, w_star : array, shape (d, ...)
         Initialization and optimum of the network without BN: the weights flattened along the first axis, as every
         function here takes its vectors (trailing axes: independent pairs).
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, a shape mismatch or a zero :math:`W^*` (its ray is a point).
+
+    Notes
+    -----
+    The bound is homogeneous of degree 2, so both vectors are first scaled by one power of two (exact) that brings
+    their largest entry near 1: weights near 1e200 do not overflow the squares.
     """
-    diff = w0 - w_star
+    xp = check_float_array(w0, "w0", finite=True)
+    check_float_array(w_star, "w_star", finite=True)
+    check_same_dtype(w_star, "w_star", w0)
+    if tuple(w0.shape) != tuple(w_star.shape) or 0 in tuple(w0.shape):
+        raise ValueError(
+            f"w0, w_star: expected one non-empty shape, got {tuple(w0.shape)} and {tuple(w_star.shape)}; "
+            "pass matching weights"
+        )
+    if bool(xp.any(xp.all(w_star == 0, axis=0))):
+        raise ValueError("w_star: is zero, so the ray {c W*} of optima is a point; pass a non-zero optimum")
+    from bntheory.backend import asarray, to_numpy
+
+    largest = float(to_numpy(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star)))))
+    scale = float(np.ldexp(1.0, -np.frexp(largest)[1]))
+    a, b = w0 * asarray(scale, xp, dtype=w0.dtype), w_star * asarray(scale, xp, dtype=w0.dtype)
+    diff = a - b
     # ||W*||^2 - <W*, W0> = -<W*, W0 - W*>, computed from the difference: the left form cancels when W0 is near W*
     # (the million-instance attack measured 1.5e-12 of the size of the two terms at |W0 - W*| ~ 1e-4 |W*|).
-    return _dot(diff, diff) - _dot(w_star, diff) ** 2 / _dot(w_star, w_star)
+    # Back to the input's scale by 2**e twice (2**(2e) itself may not be representable).
+    return (_dot(diff, diff) - _dot(b, diff) ** 2 / _dot(b, b)) / scale / scale
 
 
 # --- the transfer of Theorems 4.1 and 4.2 to per-group normalizations (THEORY-2.md §9.4, T2) ---------------

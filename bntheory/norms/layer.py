@@ -99,7 +99,8 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
     shape = normalized_shape_of(x, normalized_shape)
     if center and math.prod(shape) < 2:
         raise ValueError(
-            f"normalized_shape: LayerNorm needs at least 2 values per group, got {shape}; its output would be beta"
+            f"normalized_shape: LayerNorm needs at least 2 values per group, got {shape} (its output would be beta); "
+            "use rms_norm or normalize over more values"
         )
     gamma = affine_parameter(gamma, "gamma", shape, x)
     beta = affine_parameter(beta, "beta", shape, x)

@@ -24,9 +24,20 @@ For elementwise γ the gain sits *inside* the projector (THEORY-2.md §9.2, trap
 
 from __future__ import annotations
 
+import math
+from types import ModuleType
 from typing import Any, NamedTuple
 
-from bntheory._validation import check_float_array, check_same_dtype
+import numpy as np
+
+from bntheory._validation import (
+    check_bool,
+    check_float_array,
+    check_nonnegative,
+    check_same_backend,
+    check_same_dtype,
+    check_statistics,
+)
 
 __all__ = ["Cache", "backward", "standardize", "sum_over"]
 
@@ -78,17 +89,53 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
     Raises
     ------
     ValueError
-        With ``eps=0``, when a group is constant (centred) or zero (RMSNorm): its :math:`\hat x` is 0/0.
+        With ``eps=0``, when a group is constant (centred) or zero (RMSNorm): its :math:`\hat x` is 0/0; on NaN or
+        inf in `x` or statistics that overflow (found from the per-group statistics, not by reading `x` again).
+    TypeError
+        If `x` is not a floating array of the namespace `xp`.
     """
-    z = xp.reshape(x, grouped)
-    if center:
-        z = z - xp.mean(z, axis=axes, keepdims=True)
-    power = xp.mean(z * z, axis=axes, keepdims=True)
-    if eps == 0 and bool(xp.any(power == 0)):
-        what = "constant" if center else "zero"
-        raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
-    inv_std = 1 / xp.sqrt(power + eps)
-    return z * inv_std, inv_std
+    if not isinstance(xp, ModuleType) or not hasattr(xp, "mean"):
+        raise TypeError(f"xp: expected an array namespace, got {type(xp).__name__}; pass array_namespace(x)")
+    check_float_array(x, "x")
+    if xp is not _namespace(x):
+        raise TypeError(f"x: not an array of the namespace xp ({xp.__name__}); pass array_namespace(x) as xp")
+    grouped = _check_axes_of(tuple(grouped), "grouped", x)
+    axes = _check_axes(axes, "axes", len(grouped))
+    eps = check_nonnegative(eps, "eps")
+    center = check_bool(center, "center")
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in the statistics, checked below
+        z = xp.reshape(x, grouped)
+        if center:
+            z = z - xp.mean(z, axis=axes, keepdims=True)
+        power = xp.mean(z * z, axis=axes, keepdims=True)
+        check_statistics(x, "x", (power,), axes, xp=xp)
+        if eps == 0 and bool(xp.any(power == 0)):
+            what = "constant" if center else "zero"
+            raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
+        inv_std = 1 / xp.sqrt(power + eps)
+        return z * inv_std, inv_std
+
+
+def _namespace(x: Any) -> ModuleType:
+    from array_api_compat import array_namespace
+
+    return array_namespace(x)
+
+
+def _check_axes_of(grouped: tuple, name: str, x: Any) -> tuple[int, ...]:
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in grouped):
+        raise TypeError(f"{name}: expected a tuple of non-negative ints, got {grouped!r}; pass a shape")
+    if math.prod(grouped) != math.prod(x.shape):
+        raise ValueError(f"{name}: {grouped} does not hold the {math.prod(x.shape)} entries of x; pass a reshape of x")
+    return grouped
+
+
+def _check_axes(axes: Any, name: str, ndim: int) -> tuple[int, ...]:
+    if isinstance(axes, str) or not isinstance(axes, tuple | list):
+        raise TypeError(f"{name}: expected a tuple of axes, got {type(axes).__name__}; pass a tuple of ints")
+    if not all(isinstance(a, int) and not isinstance(a, bool) and -ndim <= a < ndim for a in axes):
+        raise ValueError(f"{name}: expected axes in [-{ndim}, {ndim}), got {tuple(axes)}; pass axes of the array")
+    return tuple(axes)
 
 
 def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None]:
@@ -115,17 +162,31 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None
         If `dy` does not have the input's shape.
     """
     if not isinstance(cache, Cache):
-        raise TypeError(f"cache: expected the Cache returned by a norms forward function, got {type(cache).__name__}")
+        raise TypeError(
+            f"cache: expected the Cache returned by a norms forward function, got {type(cache).__name__}; "
+            "pass the cache of layer_norm, rms_norm, group_norm or instance_norm"
+        )
     xp = check_float_array(dy, "dy")
+    check_same_backend(dy, "dy", cache.x_hat)
     if tuple(dy.shape) != cache.shape:
-        raise ValueError(f"dy: expected the forward input's shape {cache.shape}, got {tuple(dy.shape)}")
+        raise ValueError(
+            f"dy: expected the forward input's shape {cache.shape}, got {tuple(dy.shape)}; pass the output's gradient"
+        )
     check_same_dtype(dy, "dy", cache.x_hat)
-    g = dy if cache.gamma is None else dy * cache.gamma
-    g = xp.reshape(g, cache.grouped)
-    x_hat = cache.x_hat
-    projected = g - x_hat * xp.mean(g * x_hat, axis=cache.axes, keepdims=True)
+    with np.errstate(all="ignore"):  # NaN, inf and overflow in dy show in the per-group means, checked below
+        g = dy if cache.gamma is None else dy * cache.gamma
+        g = xp.reshape(g, cache.grouped)
+        x_hat = cache.x_hat
+        along = xp.mean(g * x_hat, axis=cache.axes, keepdims=True)
+        shift = xp.mean(g, axis=cache.axes, keepdims=True)
+        check_statistics(dy, "dy", (along, shift), cache.axes, xp=xp)
+        return _backward(dy, cache, g, x_hat, along, shift, xp=xp)
+
+
+def _backward(dy, cache: Cache, g, x_hat, along, shift, *, xp):
+    projected = g - x_hat * along
     if cache.center:
-        projected = projected - xp.mean(g, axis=cache.axes, keepdims=True)
+        projected = projected - shift
     dx = xp.reshape(projected * cache.inv_std, cache.shape)
     x_hat = xp.reshape(x_hat, cache.shape)
     dgamma = None
@@ -137,4 +198,10 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None
 
 def sum_over(a: Array, axes: tuple[int, ...], *, xp) -> Array:
     """`a` summed over `axes`; `a` itself for no axes (PyTorch would read ``axis=()`` as every axis)."""
+    if not isinstance(xp, ModuleType) or not hasattr(xp, "sum"):
+        raise TypeError(f"xp: expected an array namespace, got {type(xp).__name__}; pass array_namespace(a)")
+    check_float_array(a, "a", min_ndim=0, finite=True)
+    if xp is not _namespace(a):
+        raise TypeError(f"a: not an array of the namespace xp ({xp.__name__}); pass array_namespace(a) as xp")
+    axes = _check_axes(axes, "axes", a.ndim)
     return xp.sum(a, axis=axes) if axes else a

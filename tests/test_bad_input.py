@@ -1,0 +1,1554 @@
+"""Bad input to every public function of norms/, landscape/, optim/ and representations/ (issue 21).
+
+Each case either expects an error (a ``ValueError`` or ``TypeError`` whose message names the argument and says how
+to fix it) or is a valid edge case whose result must equal an oracle: the same call on C-contiguous float64 NumPy
+arrays (strided, Fortran-order, float32/float16, PyTorch tensors requiring grad, a batch of one), or what a scale
+invariance predicts (huge values). The cases are generated per argument from one table (:data:`FUNCTIONS`): for an
+array argument, a list, None, int, bool and complex dtypes, NaN and inf entries, a wrong shape, an empty array and
+a PyTorch tensor among NumPy arrays; for a scalar argument, None, a string, NaN, inf and values out of range.
+:func:`test_every_public_function_has_cases` keeps the table complete against the modules' ``__all__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bntheory.backend import to_numpy
+from bntheory.landscape import covariate_shift, deep_linear, jacobian, lipschitz, measures
+from bntheory.norms import batch, group, layer, standardize, weight
+from bntheory.optim import gdnp, problems
+from bntheory.representations import layers as rep_layers
+from bntheory.representations import measures as rep_measures
+from bntheory.representations import networks
+
+torch = pytest.importorskip("torch")
+
+#: The modules whose public functions this suite covers (modules added later join through their own tests).
+MODULES = {
+    "norms.batch": batch,
+    "norms.group": group,
+    "norms.layer": layer,
+    "norms.standardize": standardize,
+    "norms.weight": weight,
+    "landscape.covariate_shift": covariate_shift,
+    "landscape.deep_linear": deep_linear,
+    "landscape.jacobian": jacobian,
+    "landscape.lipschitz": lipschitz,
+    "landscape.measures": measures,
+    "optim.gdnp": gdnp,
+    "optim.problems": problems,
+    "representations.layers": rep_layers,
+    "representations.measures": rep_measures,
+    "representations.networks": networks,
+}
+
+#: A fix is an instruction: the message says what to do, not only what is wrong.
+FIX = re.compile(
+    r"\b(use|pass|cast|convert|wrap|give|choose|scale|rescale|perturb|remove|replace|drop|call|symmetrize|make|"
+    r"reshape|add|move|detach|increase|draw|normalize|check|stack|split|fill|start|raise|lower|take|apply|set|"
+    r"put|return|run|build|select|center|centre|clean|mask|keep|order|shrink|flatten|provide|match|chain|widen)\b",
+    re.IGNORECASE,
+)
+
+RNG = np.random.default_rng(2021)
+
+
+def _normal(*shape):
+    return RNG.normal(size=shape)
+
+
+# --- expectations ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Err:
+    """A ValueError or TypeError naming one of `names` and saying how to fix it."""
+
+    names: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ok:
+    """The call succeeds and its result equals ``oracle()`` (within `rtol`/`atol`, every number finite)."""
+
+    oracle: Callable[[], Any]
+    rtol: float = 1e-9
+    atol: float = 0.0
+
+
+def err(*names: str) -> Err:
+    return Err(names)
+
+
+def _numbers(value: Any) -> list:
+    """The numbers and arrays of a result, in a fixed order (tuples, dataclasses, arrays, scalars)."""
+    if value is None or isinstance(value, str | bool | np.random.Generator) or callable(value):
+        return [value] if isinstance(value, str | bool) else []
+    if dataclasses.is_dataclass(value):
+        return [n for f in dataclasses.fields(value) for n in _numbers(getattr(value, f.name))]
+    if isinstance(value, dict):
+        return [n for k in sorted(value, key=str) for n in _numbers(value[k])]
+    if isinstance(value, tuple | list):
+        return [n for v in value for n in _numbers(v)]
+    if isinstance(value, int | float | np.integer | np.floating):
+        return [np.float64(value)]
+    return [np.asarray(to_numpy(value), dtype=np.float64)]
+
+
+def assert_matches(result: Any, expected: Any, rtol: float, atol: float) -> None:
+    got, want = _numbers(result), _numbers(expected)
+    assert len(got) == len(want), f"result has {len(got)} parts, the oracle {len(want)}"
+    for a, b in zip(got, want, strict=True):
+        if isinstance(b, str | bool):
+            assert a == b
+            continue
+        assert np.shape(a) == np.shape(b)
+        # NaN where the oracle has NaN (documented outputs, such as d_max of an all-zero point); finite elsewhere.
+        assert np.all(np.isfinite(a) | np.isnan(b)), "non-finite values in the result"
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def check_case(thunk: Callable[[], Any], expect: Err | Ok) -> None:
+    if isinstance(expect, Err):
+        with pytest.raises((ValueError, TypeError)) as info:
+            thunk()
+        message = str(info.value)
+        assert any(re.search(rf"(^|[\s(`'\[]){re.escape(n)}(?!\w)", message) for n in expect.names), (
+            f"the message does not name {' or '.join(expect.names)}: {message!r}"
+        )
+        assert FIX.search(message), f"the message gives no fix: {message!r}"
+        assert "\n" not in message.strip(), "a one-line message"
+    else:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):  # a silent overflow or 0/0 fails
+            result = thunk()
+        assert_matches(result, expect.oracle(), expect.rtol, expect.atol)
+
+
+# --- argument variants ----------------------------------------------------------------------------
+
+
+def _with_nan(a: np.ndarray, value: float = np.nan) -> np.ndarray:
+    out = np.array(a, dtype=np.float64, copy=True)
+    out.reshape(-1)[out.size // 2] = value
+    return out
+
+
+def _wider(a: np.ndarray) -> np.ndarray:
+    """`a` with one more entry along its last axis."""
+    return np.concatenate([a, a[..., :1]], axis=-1)
+
+
+def _strided(a: np.ndarray) -> np.ndarray:
+    """The same values as a non-contiguous view (every second entry of a twice-as-wide array)."""
+    wide = np.zeros((*a.shape[:-1], 2 * a.shape[-1]), dtype=a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def _torch(a: np.ndarray, grad: bool = False):
+    t = torch.from_numpy(np.array(a))
+    return t.requires_grad_() if grad and t.is_floating_point() else t
+
+
+@dataclasses.dataclass
+class Function:
+    """One public function: how to call it with defaults, and which arguments are arrays or scalars.
+
+    `call(**args)` calls the function with `defaults` updated by `args`. `arrays` are array arguments that get the
+    generated bad-array cases (`optional` ones accept None); `scalars` maps a scalar argument to its kind (``"int>=0"``,
+    ``"int>=1"``, ``"int>=2"``, ``"real"``, ``"real>=0"``, ``"real>0"``, ``"unit"``, ``"choice"``, ``"callable"``,
+    ``"rng"``, ``"bool"``). `layout` lists the arrays converted together for the valid layout cases (strided,
+    Fortran-order, float32, float16, torch with grad); `portable` says whether the function takes other backends
+    (else a torch tensor is an error); `half` whether float16 is computed (else refused).
+    """
+
+    module: str
+    name: str
+    call: Callable[..., Any]
+    defaults: dict
+    arrays: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    scalars: dict = dataclasses.field(default_factory=dict)
+    layout: tuple[str, ...] = ()
+    portable: bool = True
+    half: bool = True
+    extra: list = dataclasses.field(default_factory=list)  # (label, args or thunk, expectation)
+    rtol: float = 1e-9
+    empty: bool = True  # whether an empty array in each argument is an error (False: skip the case)
+    aliases: dict = dataclasses.field(default_factory=dict)  # argument -> the name the error uses
+    free_shape: tuple[str, ...] = ()  # arrays whose trailing axis is not constrained (no shape/empty cases)
+    shape_names: tuple[str, ...] = ()  # further names a shape mismatch may be reported under
+
+    def __call__(self, **args):
+        return self.call(**{**self.defaults, **args})
+
+
+def _array_cases(fn: Function):
+    cases = []
+    for key in fn.arrays:
+        good, name = fn.defaults[key], fn.aliases.get(key, key)
+        others = tuple(fn.aliases.get(n, n) for n in fn.arrays if n != key)
+        cases += [
+            (f"{name}-list", {key: good.tolist()}, err(name)),
+            (f"{name}-int", {key: good.astype(np.int64)}, err(name)),
+            (f"{name}-bool", {key: good > 0}, err(name)),
+            (f"{name}-complex", {key: good.astype(np.complex128)}, err(name)),
+            (f"{name}-nan", {key: _with_nan(good)}, err(name)),
+            (f"{name}-inf", {key: _with_nan(good, np.inf)}, err(name)),
+        ]
+        if key not in fn.free_shape:
+            cases.append((f"{name}-shape", {key: _wider(good)}, err(name, *others, *fn.shape_names)))
+        if key not in fn.optional:
+            cases.append((f"{name}-none", {key: None}, err(name)))
+        if fn.empty and key not in fn.free_shape:
+            cases.append((f"{name}-empty", {key: good[..., :0]}, err(name, *others, *fn.shape_names)))
+        if fn.portable and len(fn.arrays) > 1:
+            cases.append((f"{name}-mixed-backends", {key: _torch(good)}, err(name, *others)))
+        if not fn.portable:
+            cases.append((f"{name}-torch", {key: _torch(good)}, err(name, *others)))
+    return cases
+
+
+def _layout_cases(fn: Function):
+    if not fn.layout:
+        return []
+    base = {n: fn.defaults[n] for n in fn.layout}
+    names = tuple(fn.aliases.get(n, n) for n in fn.layout)
+
+    def oracle():
+        return fn()
+
+    def variant(convert, rtol=fn.rtol, atol=0.0):
+        return Ok(oracle, rtol, atol), {n: convert(a) for n, a in base.items()}
+
+    cases = []
+    for label, convert in (("strided", _strided), ("fortran", np.asfortranarray)):
+        expect, args = variant(convert)
+        cases.append((label, args, expect))
+    expect, args = variant(lambda a: a.astype(np.float32), rtol=1e-4, atol=1e-5)
+    cases.append(("float32", args, expect))
+    f16 = {n: a.astype(np.float16) for n, a in base.items()}
+    if fn.half:
+        cases.append(("float16", f16, Ok(lambda: fn(**{n: a.astype(np.float64) for n, a in f16.items()}), 3e-2, 3e-2)))
+    else:
+        cases.append(("float16", f16, err(*names)))
+    grad = {n: _torch(a, grad=True) for n, a in base.items()}
+    cases.append(("torch-grad", grad, Ok(oracle, fn.rtol) if fn.portable else err(*names)))
+    return cases
+
+
+_SCALAR_BAD = {
+    "int>=0": [("none", None), ("str", "3"), ("float", 2.5), ("bool", True), ("negative", -1)],
+    "int>=1": [("none", None), ("str", "3"), ("float", 2.5), ("bool", True), ("zero", 0)],
+    "int>=2": [("none", None), ("str", "3"), ("float", 2.5), ("bool", True), ("one", 1)],
+    "real": [("none", None), ("str", "1"), ("nan", np.nan), ("inf", np.inf), ("array", np.ones(2))],
+    "real>=0": [("none", None), ("str", "1"), ("nan", np.nan), ("inf", np.inf), ("negative", -0.5), ("bool", True)],
+    "real>0": [("none", None), ("str", "1"), ("nan", np.nan), ("inf", np.inf), ("zero", 0.0), ("negative", -1.0)],
+    "unit": [("none", None), ("nan", np.nan), ("above", 1.5), ("negative", -0.1)],
+    "choice": [("unknown", "no-such-choice"), ("none", None)],
+    "callable": [("none", None), ("number", 3)],
+    "rng": [("none", None), ("seed", 0)],
+    "bool": [("str", "yes"), ("none", None)],
+}
+
+
+def _scalar_cases(fn: Function):
+    return [
+        (f"{name}-{label}", {name: value}, err(name.rstrip("_")))
+        for name, kind in fn.scalars.items()
+        for label, value in _SCALAR_BAD[kind]
+    ]
+
+
+# --- the functions --------------------------------------------------------------------------------
+
+X, G, B = _normal(8, 3), 1.0 + 0.3 * _normal(3), _normal(3)
+DY = _normal(8, 3)
+X4 = _normal(4, 6, 3)
+G6, B6 = 1.0 + 0.3 * _normal(6), _normal(6)
+
+
+def _bn_ref(x, gamma, beta, eps):
+    """Algorithm 1 in float64, written out (the oracle of the huge-value cases)."""
+    mean = x.mean(axis=0)
+    var = ((x - mean) ** 2).mean(axis=0)
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def _like(v: np.ndarray, x):
+    """`v` on the backend and in the dtype of `x`."""
+    if isinstance(x, torch.Tensor):
+        return torch.from_numpy(v).to(x.dtype)
+    return v.astype(x.dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else v
+
+
+def _fwd(x=X, gamma=G, beta=B, eps=1e-5):
+    return batch.forward(x, gamma, beta, eps=eps)[0]
+
+
+def _bwd(dy=DY, x=X):
+    return batch.backward(dy, batch.forward(x, _like(G, x), _like(B, x))[1])
+
+
+def _bwd_cache(cache):
+    return batch.backward(DY, cache)
+
+
+X_REVERSED = X[::-1].copy()
+PARAMS1, THETA, W0_UNITS = _normal(3, 2), _normal(4), np.abs(_normal(2, 5)) + 0.1
+
+
+def _population(b0=X, b1=X_REVERSED):
+    return batch.population_stats([b0, b1])
+
+
+def _ln_bwd(dy=X4, x=X4):
+    return standardize.backward(dy, layer.layer_norm(x, 3)[1])
+
+
+def _gn_bwd(dy=X4, x=X4):
+    return standardize.backward(dy, group.group_norm(x, 2, _like(G6, x), _like(B6, x))[1])
+
+
+def _wn_bwd(dw=DY[:3], v=X[:3]):
+    return weight.weight_norm_backward(dw, weight.weight_norm(v, _like(G, v))[1])
+
+
+_DEFAULT = object()  # "use the default function" (None is a bad input of its own)
+
+
+def _ics(params0=X, params1=PARAMS1, lr=0.1, gradients=_DEFAULT):
+    def grads(ps):
+        return [2 * p for p in ps]
+
+    gradients = grads if gradients is _DEFAULT else gradients
+    return covariate_shift.internal_covariate_shift(gradients, [params0, params1], lr)
+
+
+def _probe(theta=THETA, etas=(0.1, 0.2), loss_and_grad=_DEFAULT):
+    def lg(t):
+        return float(to_numpy(t @ t)), 2 * t
+
+    return measures.probe_gradient_direction(lg if loss_and_grad is _DEFAULT else loss_and_grad, theta, etas)
+
+
+DLN_W = deep_linear.init_weights(np.random.default_rng(0), 3, 4, 4, 2)
+DLN_X, DLN_Y = _normal(6, 4), _normal(6, 2)
+DLN_NOISE = deep_linear.draw_noise(np.random.default_rng(1), 6, 4, 3)
+
+
+def _dln_loss(X=DLN_X, Y=DLN_Y, W0=DLN_W[0], variant="bn", noise=None):
+    return deep_linear.loss_and_gradients([W0, *(_like(w, W0) for w in DLN_W[1:])], X, Y, variant=variant, noise=noise)
+
+
+def _dln_shifted(X=DLN_X, Y=DLN_Y, W0=DLN_W[0], variant="bn"):
+    weights = [W0, *(_like(w, W0) for w in DLN_W[1:])]
+    shifted = deep_linear.shifted_layer_gradient(weights, X, Y, variant=variant)
+    return shifted([w * 0.9 for w in weights], 1)
+
+
+SMALL_TRAIN = {"depth": 3, "width": 3, "n": 6, "steps": 2, "measure_every": 1, "eta_multiples": (1.0,)}
+
+
+def _train(seed=0, variant="bn", **kw):
+    return deep_linear.train(seed, variant, **{**SMALL_TRAIN, **kw})
+
+
+def _experiment(seeds=(0,), lrs=(0.05,), variants=("bn",)):
+    return deep_linear.experiment(seeds, lrs, variants, **SMALL_TRAIN)
+
+
+def _paired(rng=None, problems_=1, lrs=(0.05,)):
+    rng = np.random.default_rng(0) if rng is None else rng
+    return deep_linear.paired_experiment(rng, problems_, lrs, ("bn", "standard"), **SMALL_TRAIN)
+
+
+_RUNS = deep_linear.experiment([0, 1], [0.05], ("bn", "standard"), **SMALL_TRAIN)
+
+
+def _freq(runs=_RUNS, holds=lambda a, b: True, a="bn", b="standard", figure=lambda t: 1.0):
+    return deep_linear.paired_frequency(runs, holds, a, b, figure)
+
+
+S5 = problems.spd_with_condition(np.random.default_rng(3), 5, 10.0)
+U5 = 0.3 * _normal(5)
+U5 = U5 * np.sqrt(0.5 / (U5 @ np.linalg.solve(S5, U5)))
+W5 = _normal(5)
+LS = problems.least_squares_moments(S5, U5, 1.0)
+
+
+class _Quadratic:
+    def __init__(self, S, u):
+        self.S, self.u = S, u
+
+    def value(self, w):
+        return float(w @ (self.S @ w)) - 2 * float(self.u @ w)
+
+    def gradient(self, w):
+        return 2 * (self.S @ w) - 2 * self.u
+
+
+def _gdnp(w0=W5, T_d=3, T_s=10, g0=1.0, problem=LS):
+    return gdnp.gdnp(problem, w0, T_d=T_d, T_s=T_s, g0=g0)
+
+
+def _alternating(W0=W0_UNITS, sweeps=1, T_d=1, T_s=5, unit_problem=_DEFAULT):
+    def unit(W, i):
+        return problems.tanh_mlp_unit(S5, U5, W, np.array([1.0, -0.5]), i)
+
+    return gdnp.alternating_gdnp(
+        unit if unit_problem is _DEFAULT else unit_problem, W0, sweeps=sweeps, T_d=T_d, T_s=T_s
+    )
+
+
+HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
+HS = _normal(2, 5, 4)  # a stack of two
+
+FUNCTIONS: list[Function] = [
+    # --- norms.batch -------------------------------------------------------------------------------
+    Function(
+        "norms.batch",
+        "forward",
+        _fwd,
+        {"x": X, "gamma": G, "beta": B, "eps": 1e-5},
+        arrays=("x", "gamma", "beta"),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma", "beta"),
+        extra=[
+            ("batch-of-one", {"x": X[:1]}, err("x")),
+            ("one-value-per-channel-image", {"x": np.ones((1, 3, 1, 1))}, err("x")),
+            ("one-dim", {"x": X[:, 0]}, err("x")),
+            ("zero-variance-eps0", {"x": np.ones((8, 3)), "eps": 0.0}, err("x")),
+            ("zero-variance-eps>0", {"x": np.ones((8, 3))}, Ok(lambda: np.tile(B, (8, 1)), atol=1e-12)),
+            ("huge-1e300", {"x": X * 1e300}, err("x")),
+            ("huge-1e150", {"x": X * 1e150, "eps": 0.0}, Ok(lambda: _bn_ref(X, G, B, 0.0), rtol=1e-9)),
+            ("tiny-1e-150", {"x": X * 1e-150}, Ok(lambda: _bn_ref(X * 1e-150, G, B, 1e-5), atol=1e-12)),
+            ("large-offset", {"x": X + 1e8, "eps": 0.0}, Ok(lambda: _bn_ref(X, G, B, 0.0), rtol=1e-6)),
+            (
+                "nan-large-batch",
+                {"x": _with_nan(_normal(4096, 64)), "gamma": np.ones(64), "beta": np.zeros(64)},
+                err("x"),
+            ),
+            ("inf-image", {"x": _with_nan(_normal(4, 3, 5, 5), np.inf)}, err("x")),
+            # Large enough for the kernel's worker threads (2**20 values), where warnings are silenced per thread.
+            (
+                "nan-threaded",
+                {"x": _with_nan(_normal(8192, 128)), "gamma": np.ones(128), "beta": np.zeros(128)},
+                err("x"),
+            ),
+            (
+                "overflow-threaded",
+                {"x": _normal(8192, 128) * 1e300, "gamma": np.ones(128), "beta": np.zeros(128)},
+                err("x"),
+            ),
+            ("eps-numpy-scalar", {"eps": np.float32(1e-5)}, Ok(lambda: _fwd(eps=float(np.float32(1e-5))))),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "backward",
+        _bwd,
+        {"dy": DY, "x": X},
+        arrays=("dy",),
+        layout=("dy", "x"),
+        extra=[
+            ("cache-tuple", lambda: batch.backward(DY, tuple(batch.forward(X, G, B)[1])), err("cache")),
+            ("cache-none", lambda: batch.backward(DY, None), err("cache")),
+            ("huge-dy", {"dy": DY * 1e300}, Ok(lambda: tuple(1e300 * g for g in _bwd()))),
+            ("overflowing-dy", {"dy": np.full((8, 3), 1e308)}, err("dy")),
+            (
+                "dy-nan-large",
+                lambda: batch.backward(
+                    _with_nan(_normal(4096, 64)), batch.forward(_normal(4096, 64), np.ones(64), np.zeros(64))[1]
+                ),
+                err("dy"),
+            ),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "update_running_stats",
+        lambda running_mean, running_var, x, momentum, convention: batch.update_running_stats(
+            running_mean, running_var, x, momentum=momentum, convention=convention
+        ),
+        {"running_mean": np.zeros(3), "running_var": np.ones(3), "x": X, "momentum": 0.1, "convention": "pytorch"},
+        arrays=("running_mean", "running_var", "x"),
+        scalars={"momentum": "unit", "convention": "choice"},
+        layout=("running_mean", "running_var", "x"),
+        extra=[
+            ("batch-of-one", {"x": X[:1]}, err("x")),
+            ("negative-running-var", {"running_var": -np.ones(3)}, err("running_var")),
+            ("huge-1e300", {"x": X * 1e300}, err("x")),
+            (
+                "keras",
+                {"convention": "keras", "momentum": 0.99},
+                Ok(lambda: (0.99 * np.zeros(3) + 0.01 * X.mean(0), 0.99 + 0.01 * X.var(0))),
+            ),
+            ("pytorch-oracle", {}, Ok(lambda: (0.1 * X.mean(0), 0.9 + 0.1 * X.var(0, ddof=1)))),
+            (
+                "image",
+                {"x": X4[:, :3]},
+                Ok(
+                    lambda: (
+                        0.1 * X4[:, :3].mean((0, 2)),
+                        0.9 + 0.1 * X4[:, :3].transpose(1, 0, 2).reshape(3, -1).var(1, ddof=1),
+                    )
+                ),
+            ),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "population_stats",
+        _population,
+        {"b0": X, "b1": X_REVERSED},
+        arrays=("b0", "b1"),
+        layout=("b0", "b1"),
+        aliases={"b0": "batches[0]", "b1": "batches[1]"},
+        extra=[
+            ("none", lambda: batch.population_stats(None), err("batches")),
+            ("one-array", lambda: batch.population_stats(X), err("batches")),
+            ("empty-list", lambda: batch.population_stats([]), err("batches")),
+            ("list-of-lists", lambda: batch.population_stats([X.tolist()]), err("batches[0]")),
+            (
+                "generator",
+                lambda: batch.population_stats(b for b in (X, X[::-1].copy())),
+                Ok(lambda: (X.mean(0), X.var(0, ddof=1))),
+            ),
+            ("oracle", {}, Ok(lambda: (X.mean(0), X.var(0, ddof=1)))),
+            ("huge", {"b0": X * 1e300, "b1": X * 1e300}, err("batches[0]", "b0")),
+            ("batch-of-one", {"b0": X[:1], "b1": X[1:2]}, err("batches[0]", "b0")),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "inference_affine",
+        lambda gamma, beta, mean, var, eps: batch.inference_affine(gamma, beta, mean, var, eps=eps),
+        {"gamma": G, "beta": B, "mean": X.mean(0), "var": X.var(0), "eps": 1e-5},
+        arrays=("gamma", "beta", "mean", "var"),
+        scalars={"eps": "real>=0"},
+        layout=("gamma", "beta", "mean", "var"),
+        extra=[
+            ("negative-var", {"var": -np.ones(3)}, err("var")),
+            ("zero-var-eps0", {"var": np.zeros(3), "eps": 0.0}, err("var", "eps")),
+            ("huge-var", {"var": np.full(3, 1e300), "eps": 0.0}, Ok(lambda: (G / 1e150, B - G / 1e150 * X.mean(0)))),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "inference",
+        lambda x, gamma, beta, mean, var, eps: batch.inference(x, gamma, beta, mean, var, eps=eps),
+        {"x": X, "gamma": G, "beta": B, "mean": X.mean(0), "var": X.var(0), "eps": 1e-5},
+        arrays=("x", "gamma", "beta", "mean", "var"),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma", "beta", "mean", "var"),
+        empty=False,
+        extra=[
+            ("batch-of-one", {"x": X[:1]}, Ok(lambda: batch.inference(X, G, B, X.mean(0), X.var(0))[:1])),
+            ("empty-batch", {"x": X[:0]}, Ok(lambda: X[:0])),
+            ("empty-gamma", {"gamma": G[:0]}, err("gamma")),
+            ("one-dim", {"x": X[:, 0]}, err("x")),
+            ("oracle", {}, Ok(lambda: _bn_ref(X, G, B, 1e-5))),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "fuse_linear",
+        lambda W, b, gamma, beta, running_mean, running_var, eps: batch.fuse_linear(
+            W, b, gamma, beta, running_mean, running_var, eps=eps
+        ),
+        {
+            "W": _normal(3, 4),
+            "b": _normal(3),
+            "gamma": G,
+            "beta": B,
+            "running_mean": X.mean(0),
+            "running_var": X.var(0),
+            "eps": 1e-5,
+        },
+        arrays=("W", "b", "gamma", "beta", "running_mean", "running_var"),
+        optional=("b",),
+        free_shape=("W",),
+        scalars={"eps": "real>=0"},
+        layout=("W", "b", "gamma", "beta", "running_mean", "running_var"),
+        extra=[
+            ("three-dim-W", {"W": _normal(3, 4, 1)}, err("W")),
+            (
+                "no-bias",
+                {"b": None},
+                Ok(
+                    lambda: batch.fuse_linear(
+                        np.asarray(FUNCTIONS_BY_NAME["fuse_linear"].defaults["W"]),
+                        np.zeros(3),
+                        G,
+                        B,
+                        X.mean(0),
+                        X.var(0),
+                    )
+                ),
+            ),
+        ],
+    ),
+    Function(
+        "norms.batch",
+        "fuse_conv",
+        lambda K, b, gamma, beta, running_mean, running_var, eps: batch.fuse_conv(
+            K, b, gamma, beta, running_mean, running_var, eps=eps
+        ),
+        {
+            "K": _normal(3, 2, 3, 3),
+            "b": _normal(3),
+            "gamma": G,
+            "beta": B,
+            "running_mean": X.mean(0),
+            "running_var": X.var(0),
+            "eps": 1e-5,
+        },
+        arrays=("K", "b", "gamma", "beta", "running_mean", "running_var"),
+        optional=("b",),
+        free_shape=("K",),
+        scalars={"eps": "real>=0"},
+        layout=("K", "b", "gamma", "beta", "running_mean", "running_var"),
+        extra=[("two-dim-K", {"K": _normal(3, 2)}, err("K"))],
+    ),
+    # --- norms.group, layer, standardize, weight ----------------------------------------------------
+    Function(
+        "norms.group",
+        "group_norm",
+        lambda x, groups, gamma, beta, eps: group.group_norm(x, groups, gamma, beta, eps=eps)[0],
+        {"x": X4, "groups": 2, "gamma": G6, "beta": B6, "eps": 1e-5},
+        arrays=("x", "gamma", "beta"),
+        free_shape=("x",),
+        optional=("gamma", "beta"),
+        scalars={"groups": "int>=1", "eps": "real>=0"},
+        layout=("x", "gamma", "beta"),
+        extra=[
+            ("groups-not-dividing", {"groups": 4}, err("groups")),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+            (
+                "huge-1e150",
+                {"x": X4 * 1e150, "eps": 0.0},
+                Ok(lambda: group.group_norm(X4, 2, G6, B6, eps=0.0)[0], rtol=1e-9),
+            ),
+            ("batch-of-one", {"x": X4[:1]}, Ok(lambda: group.group_norm(X4, 2, G6, B6)[0][:1])),
+        ],
+    ),
+    Function(
+        "norms.group",
+        "instance_norm",
+        lambda x, gamma, beta, eps: instance_norm_y(x, gamma, beta, eps),
+        {"x": X4, "gamma": G6, "beta": B6, "eps": 1e-5},
+        arrays=("x", "gamma", "beta"),
+        optional=("gamma", "beta"),
+        free_shape=("x",),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma", "beta"),
+        extra=[
+            ("no-spatial", {"x": _normal(4, 6)}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.layer",
+        "layer_norm",
+        lambda x, normalized_shape, gamma, beta, eps: layer.layer_norm(x, normalized_shape, gamma, beta, eps=eps)[0],
+        {"x": X4, "normalized_shape": 3, "gamma": np.ones(3) * 1.5, "beta": np.full(3, 0.5), "eps": 1e-5},
+        arrays=("x", "gamma", "beta"),
+        optional=("gamma", "beta"),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma", "beta"),
+        extra=[
+            ("normalized-shape-wrong", {"normalized_shape": 4}, err("normalized_shape")),
+            ("normalized-shape-str", {"normalized_shape": "3"}, err("normalized_shape")),
+            ("normalized-shape-none", {"normalized_shape": None}, err("normalized_shape")),
+            (
+                "one-value",
+                {"x": X4[..., :1], "normalized_shape": 1, "gamma": None, "beta": None},
+                err("normalized_shape"),
+            ),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+            (
+                "torch-oracle",
+                {},
+                Ok(
+                    lambda: torch.nn.functional.layer_norm(
+                        torch.from_numpy(X4),
+                        (3,),
+                        torch.ones(3, dtype=torch.float64) * 1.5,
+                        torch.full((3,), 0.5, dtype=torch.float64),
+                        1e-5,
+                    )
+                ),
+            ),
+        ],
+    ),
+    Function(
+        "norms.layer",
+        "rms_norm",
+        lambda x, normalized_shape, gamma, eps: layer.rms_norm(x, normalized_shape, gamma, eps=eps)[0],
+        {"x": X4, "normalized_shape": 3, "gamma": np.ones(3) * 1.5, "eps": 1e-6},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        layout=("x", "gamma"),
+        extra=[
+            ("eps-nan", {"eps": np.nan}, err("eps")),
+            ("eps-negative", {"eps": -1e-6}, err("eps")),
+            ("eps-str", {"eps": "1e-6"}, err("eps")),
+            (
+                "eps-none",
+                {"eps": None},
+                Ok(
+                    lambda: torch.nn.functional.rms_norm(
+                        torch.from_numpy(X4), (3,), torch.ones(3, dtype=torch.float64) * 1.5
+                    )
+                ),
+            ),
+            ("zero-eps0", {"x": np.zeros((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.standardize",
+        "standardize",
+        lambda x, grouped, axes, eps, center, xp: standardize.standardize(x, grouped, axes, eps, center, xp=xp),
+        {
+            "x": X4,
+            "grouped": (4, 6, 3),
+            "axes": (2,),
+            "eps": 1e-5,
+            "center": True,
+            "xp": importlib.import_module("array_api_compat.numpy"),
+        },
+        arrays=("x",),
+        scalars={"eps": "real>=0", "center": "bool"},
+        empty=False,
+        portable=False,
+        extra=[
+            ("grouped-wrong-size", {"grouped": (4, 6, 4)}, err("grouped")),
+            ("axes-out-of-range", {"axes": (5,)}, err("axes")),
+            ("xp-none", {"xp": None}, err("xp")),
+            ("oracle", {}, Ok(lambda: layer.layer_norm(X4, 3)[1][:2])),
+        ],
+    ),
+    Function(
+        "norms.standardize",
+        "backward",
+        _ln_bwd,
+        {"dy": X4, "x": X4},
+        arrays=("dy",),
+        layout=("dy", "x"),
+        extra=[
+            ("cache-none", lambda: standardize.backward(X4, None), err("cache")),
+            ("bn-cache", lambda: standardize.backward(DY, batch.forward(X, G, B)[1]), err("cache")),
+            ("huge-dy", {"dy": X4 * 1e300}, Ok(lambda: (1e300 * _ln_bwd()[0], None, None))),
+            ("group-norm", lambda: _gn_bwd(), Ok(lambda: _gn_bwd(np.asfortranarray(X4), np.asfortranarray(X4)))),
+            ("torch-oracle", {}, Ok(lambda: _torch_ln_grad())),
+        ],
+    ),
+    Function(
+        "norms.standardize",
+        "sum_over",
+        lambda a, axes, xp: standardize.sum_over(a, axes, xp=xp),
+        {"a": X4, "axes": (0, 2), "xp": importlib.import_module("array_api_compat.numpy")},
+        arrays=("a",),
+        free_shape=("a",),
+        layout=("a",),
+        empty=False,
+        portable=False,
+        extra=[
+            ("axes-out-of-range", {"axes": (3,)}, err("axes")),
+            ("axes-str", {"axes": "0"}, err("axes")),
+            ("no-axes", {"axes": ()}, Ok(lambda: X4)),
+            ("oracle", {}, Ok(lambda: X4.sum(axis=(0, 2)))),
+        ],
+    ),
+    Function(
+        "norms.weight",
+        "weight_norm",
+        lambda v, g, dim: weight.weight_norm(v, g, dim=dim)[0],
+        {"v": X[:3], "g": G, "dim": 0},
+        arrays=("v", "g"),
+        layout=("v", "g"),
+        free_shape=("v",),
+        extra=[
+            ("dim-out-of-range", {"dim": 2}, err("dim")),
+            ("dim-str", {"dim": "0"}, err("dim")),
+            ("zero-slice", {"v": np.zeros((3, 3))}, err("v")),
+            ("empty-slices", {"v": X[:3, :0]}, err("v")),
+            ("huge-1e300", {"v": X[:3] * 1e300}, Ok(lambda: weight.weight_norm(X[:3], G)[0])),
+            ("tiny-1e-300", {"v": X[:3] * 1e-300}, Ok(lambda: weight.weight_norm(X[:3], G)[0])),
+            ("torch-oracle", {}, Ok(lambda: G[:, None] * X[:3] / np.linalg.norm(X[:3], axis=1, keepdims=True))),
+        ],
+    ),
+    Function(
+        "norms.weight",
+        "weight_norm_backward",
+        _wn_bwd,
+        {"dw": DY[:3], "v": X[:3]},
+        arrays=("dw",),
+        layout=("dw", "v"),
+        extra=[
+            ("cache-none", lambda: weight.weight_norm_backward(X, None), err("cache")),
+            ("huge-dw", {"dw": DY[:3] * 1e300}, Ok(lambda: tuple(1e300 * g for g in _wn_bwd()))),
+        ],
+    ),
+    # --- landscape ---------------------------------------------------------------------------------
+    Function(
+        "landscape.covariate_shift",
+        "internal_covariate_shift",
+        _ics,
+        {"params0": X, "params1": PARAMS1, "lr": 0.1},
+        arrays=("params0", "params1"),
+        aliases={"params0": "params[0]", "params1": "params[1]"},
+        free_shape=("params0", "params1"),
+        scalars={"lr": "real>=0", "gradients": "callable"},
+        layout=("params0", "params1"),
+        empty=False,
+        extra=[
+            ("params-empty", lambda: covariate_shift.internal_covariate_shift(lambda ps: ps, [], 0.1), err("params")),
+            ("params-none", lambda: covariate_shift.internal_covariate_shift(lambda ps: ps, None, 0.1), err("params")),
+            (
+                "params-one-array",
+                lambda: covariate_shift.internal_covariate_shift(lambda ps: ps, X, 0.1),
+                err("params"),
+            ),
+            ("wrong-count", {"gradients": lambda ps: ps[:1]}, err("gradients")),
+            # Layer 1's gradient 2 W_1 does not depend on layer 0: no shift at all.
+            ("oracle", {}, Ok(lambda: covariate_shift.CovariateShift(np.array([0.0, 0.0]), np.array([1.0, 1.0])))),
+        ],
+    ),
+    Function(
+        "landscape.measures",
+        "probe_gradient_direction",
+        _probe,
+        {"theta": THETA, "etas": (0.1, 0.2)},
+        arrays=("theta",),
+        scalars={"loss_and_grad": "callable"},
+        layout=("theta",),
+        empty=False,
+        free_shape=("theta",),
+        extra=[
+            ("etas-empty", {"etas": ()}, err("etas")),
+            ("etas-negative", {"etas": (-0.1,)}, err("etas")),
+            ("etas-nan", {"etas": (np.nan,)}, err("etas")),
+            ("etas-inf", {"etas": (np.inf,)}, err("etas")),
+            ("etas-str", {"etas": "0.1"}, err("etas")),
+            ("etas-none", {"etas": None}, err("etas")),
+            ("zero-gradient", {"theta": np.zeros(4)}, err("theta")),
+            ("bad-return", {"loss_and_grad": lambda t: t}, err("loss_and_grad")),
+        ],
+    ),
+    Function(
+        "landscape.jacobian",
+        "bn_jacobian",
+        lambda x, gamma, eps: jacobian.bn_jacobian(x, gamma, eps=eps),
+        {"x": X, "gamma": G, "eps": 0.0},
+        arrays=("x", "gamma"),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            ("batch-of-one", {"x": X[:1]}, err("x")),
+            ("image", {"x": X4}, err("x")),
+            ("zero-variance-eps0", {"x": np.ones((8, 3))}, err("x")),
+            ("huge-1e300", {"x": X * 1e300}, err("x")),
+            ("torch-oracle", {}, Ok(lambda: _torch_jacobian())),
+        ],
+    ),
+    Function(
+        "landscape.jacobian",
+        "bn_jacobian_eigenvalues",
+        lambda x, gamma, eps: jacobian.bn_jacobian_eigenvalues(x, gamma, eps=eps),
+        {"x": X, "gamma": G, "eps": 1e-3},
+        arrays=("x", "gamma"),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            ("batch-of-one", {"x": X[:1]}, err("x")),
+            ("zero-variance-eps0", {"x": np.ones((8, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X * 1e300}, err("x")),
+            (
+                "oracle",
+                {},
+                Ok(lambda: np.sort(np.linalg.eigvalsh(jacobian.bn_jacobian(X, G, eps=1e-3)), axis=1), atol=1e-12),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.jacobian",
+        "jacobian_deviation",
+        lambda sigma, gamma, eps: jacobian.jacobian_deviation(sigma, gamma, eps),
+        {"sigma": 0.7, "gamma": 1.3, "eps": 1e-3},
+        scalars={"sigma": "real>0", "gamma": "real", "eps": "real>=0"},
+        extra=[
+            (
+                "numpy-scalars",
+                {"sigma": np.float32(0.5), "gamma": np.float64(1.0)},
+                Ok(lambda: jacobian.jacobian_deviation(0.5, 1.0, 1e-3)),
+            )
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "gradient_norm_bound",
+        lambda g, y, gamma, eps: lipschitz.gradient_norm_bound(g, y, gamma, eps=eps),
+        {"g": DY, "y": X, "gamma": G, "eps": 0.0},
+        arrays=("g", "y", "gamma"),
+        scalars={"eps": "real>=0"},
+        layout=("g", "y", "gamma"),
+        extra=[
+            ("gamma-float", {"gamma": 1.5}, Ok(lambda: lipschitz.gradient_norm_bound(DY, X, np.full(3, 1.5)))),
+            ("gamma-nan-float", {"gamma": np.nan}, err("gamma")),
+            ("batch-of-one", {"g": DY[:1], "y": X[:1]}, err("y", "g")),
+            ("zero-variance-eps0", {"y": np.ones((8, 3))}, err("y")),
+            ("huge-y", {"y": X * 1e300}, err("y")),
+            (
+                "one-unit",
+                {"g": DY[:, 0], "y": X[:, 0], "gamma": 1.2},
+                Ok(lambda: lipschitz.gradient_norm_bound(DY, X, np.full(3, 1.2))[0]),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "hessian_form_bound",
+        lambda v, hessian, g, y, gamma, eps: lipschitz.hessian_form_bound(v, hessian, g, y, gamma, eps=eps),
+        {"v": DY, "hessian": _normal(8, 8, 3), "g": DY[::-1].copy(), "y": X, "gamma": G, "eps": 0.0},
+        arrays=("v", "hessian", "g", "y", "gamma"),
+        scalars={"eps": "real>=0"},
+        layout=("v", "hessian", "g", "y", "gamma"),
+        extra=[
+            ("hessian-not-square", {"hessian": _normal(8, 7, 3)}, err("hessian")),
+            ("huge-y", {"y": X * 1e300}, err("y")),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "weight_gradient_bound",
+        lambda g, y, gamma, lam, eps: lipschitz.weight_gradient_bound(g, y, gamma, lam, eps=eps),
+        {"g": DY, "y": X, "gamma": G, "lam": 2.0, "eps": 0.0},
+        arrays=("g", "y", "gamma"),
+        scalars={"lam": "real>=0", "eps": "real>=0"},
+        layout=("g", "y", "gamma"),
+        extra=[("oracle", {}, Ok(lambda: 4.0 * lipschitz.gradient_norm_bound(DY, X, G)))],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "rescaling_distance_bound",
+        lambda w0, w_star: lipschitz.rescaling_distance_bound(w0, w_star),
+        {"w0": _normal(4), "w_star": _normal(4)},
+        arrays=("w0", "w_star"),
+        layout=("w0", "w_star"),
+        extra=[
+            ("zero-w-star", {"w_star": np.zeros(4)}, err("w_star")),
+            ("stack", {"w0": _normal(3, 4), "w_star": _normal(3, 4)}, Ok(lambda: None)),  # replaced below
+            ("huge", {"w0": np.full(4, 1e200), "w_star": np.full(4, 1e200)}, Ok(lambda: 0.0, atol=1e190)),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "init_weights",
+        lambda rng, depth, d_in, width, d_out: deep_linear.init_weights(rng, depth, d_in, width, d_out),
+        {"rng": np.random.default_rng(0), "depth": 3, "d_in": 4, "width": 5, "d_out": 2},
+        scalars={"rng": "rng", "depth": "int>=2", "d_in": "int>=1", "width": "int>=1", "d_out": "int>=1"},
+        extra=[("shapes", {}, Ok(lambda: deep_linear.init_weights(np.random.default_rng(0), 3, 4, 5, 2)))],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "regression_problem",
+        lambda rng, depth, width, n: deep_linear.regression_problem(rng, depth=depth, width=width, n=n),
+        {"rng": np.random.default_rng(0), "depth": 3, "width": 4, "n": 6},
+        scalars={"rng": "rng", "depth": "int>=2", "width": "int>=1", "n": "int>=1"},
+    ),
+    Function(
+        "landscape.deep_linear",
+        "draw_noise",
+        lambda rng, n, width, depth, strength: deep_linear.draw_noise(rng, n, width, depth, strength=strength),
+        {"rng": np.random.default_rng(0), "n": 6, "width": 4, "depth": 3, "strength": 0.25},
+        scalars={"rng": "rng", "n": "int>=1", "width": "int>=1", "depth": "int>=2", "strength": "real>=0"},
+    ),
+    Function(
+        "landscape.deep_linear",
+        "loss_and_gradients",
+        _dln_loss,
+        {"X": DLN_X, "Y": DLN_Y, "W0": DLN_W[0]},
+        aliases={"W0": "weights[0]"},
+        shape_names=("weights[1]",),
+        arrays=("X", "Y", "W0"),
+        scalars={"variant": "choice"},
+        layout=("X", "Y", "W0"),
+        portable=False,
+        half=False,
+        extra=[
+            ("noise-missing", {"variant": "bn_noise"}, err("noise")),
+            ("noise-short", {"variant": "bn_noise", "noise": DLN_NOISE[:1]}, err("noise")),
+            ("noise-nan", {"variant": "bn_noise", "noise": [_with_nan(DLN_NOISE[0]), DLN_NOISE[1]]}, err("noise[0]")),
+            ("weights-empty", lambda: deep_linear.loss_and_gradients([], DLN_X, DLN_Y), err("weights")),
+            ("weights-one-array", lambda: deep_linear.loss_and_gradients(DLN_W[0], DLN_X, DLN_Y), err("weights")),
+            (
+                "weights-chain",
+                lambda: deep_linear.loss_and_gradients([DLN_W[2], DLN_W[2]], DLN_X, DLN_Y),
+                err("weights[1]", "weights"),
+            ),
+            ("batch-of-one-bn", {"X": DLN_X[:1], "Y": DLN_Y[:1]}, err("X")),
+            (
+                "batch-of-one-standard",
+                {"X": DLN_X[:1], "Y": DLN_Y[:1], "variant": "standard"},
+                Ok(lambda: _dln_loss(X=np.array(DLN_X[:1]), Y=np.array(DLN_Y[:1]), variant="standard")),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "shifted_layer_gradient",
+        _dln_shifted,
+        {"X": DLN_X, "Y": DLN_Y, "W0": DLN_W[0]},
+        aliases={"W0": "weights[0]"},
+        shape_names=("weights[1]",),
+        arrays=("X", "Y", "W0"),
+        scalars={"variant": "choice"},
+        layout=("X", "Y", "W0"),
+        portable=False,
+        half=False,
+        extra=[
+            (
+                "oracle",
+                {},
+                Ok(
+                    lambda: deep_linear.loss_and_gradients([DLN_W[0] * 0.9, *DLN_W[1:]], DLN_X, DLN_Y, variant="bn")[1][
+                        1
+                    ]
+                ),
+            )
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "flatten",
+        lambda weights: deep_linear.flatten(weights),
+        {"weights": DLN_W},
+        extra=[
+            ("empty", {"weights": []}, err("weights")),
+            ("none", {"weights": None}, err("weights")),
+            ("one-array", {"weights": DLN_W[0]}, err("weights")),
+            ("lists", {"weights": [w.tolist() for w in DLN_W]}, err("weights[0]")),
+            ("torch", {"weights": [_torch(w) for w in DLN_W]}, err("weights[0]")),
+            ("oracle", {}, Ok(lambda: np.concatenate([w.reshape(-1) for w in DLN_W]))),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "unflatten",
+        lambda theta, like: deep_linear.unflatten(theta, like),
+        {"theta": deep_linear.flatten(DLN_W), "like": DLN_W},
+        arrays=("theta",),
+        portable=False,
+        empty=False,
+        extra=[
+            ("too-short", {"theta": deep_linear.flatten(DLN_W)[:-1]}, err("theta")),
+            ("like-none", {"like": None}, err("like")),
+            ("oracle", {}, Ok(lambda: DLN_W)),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "train",
+        _train,
+        {"seed": 0, "variant": "bn"},
+        scalars={
+            "seed": "int>=0",
+            "variant": "choice",
+            "depth": "int>=2",
+            "width": "int>=1",
+            "n": "int>=2",
+            "steps": "int>=1",
+            "lr": "real>0",
+            "measure_every": "int>=1",
+            "noise_strength": "real>=0",
+        },
+        extra=[
+            ("eta-multiples-empty", {"eta_multiples": ()}, err("eta_multiples")),
+            ("eta-multiples-negative", {"eta_multiples": (-1.0,)}, err("eta_multiples")),
+            ("deterministic", {}, Ok(lambda: _train())),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "experiment",
+        _experiment,
+        {"seeds": (0,), "lrs": (0.05,), "variants": ("bn",)},
+        extra=[
+            ("seeds-none", {"seeds": None}, err("seeds")),
+            ("seeds-negative", {"seeds": (-1,)}, err("seeds", "seed")),
+            ("lrs-str", {"lrs": "0.1"}, err("lrs", "lr")),
+            ("lrs-negative", {"lrs": (-0.1,)}, err("lrs", "lr")),
+            ("variants-unknown", {"variants": ("relu",)}, err("variants", "variant")),
+            ("variants-str", {"variants": "bn"}, err("variants", "variant")),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "paired_experiment",
+        _paired,
+        {"problems_": 1, "lrs": (0.05,)},
+        scalars={"problems_": "int>=1"},
+        extra=[
+            ("rng-none", lambda: deep_linear.paired_experiment(None, 1, (0.05,), **SMALL_TRAIN), err("rng")),
+            ("rng-seed", lambda: deep_linear.paired_experiment(3, 1, (0.05,), **SMALL_TRAIN), err("rng")),
+            (
+                "problems-zero",
+                lambda: deep_linear.paired_experiment(np.random.default_rng(0), 0, (0.05,)),
+                err("problems"),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "paired_frequency",
+        _freq,
+        {},
+        scalars={"holds": "callable", "figure": "callable"},
+        extra=[
+            ("unknown-variant", {"a": "bn_noise"}, err("a")),
+            ("runs-none", {"runs": None}, err("runs")),
+            ("runs-empty", {"runs": {}}, err("runs", "a")),
+            ("oracle", {}, Ok(lambda: (2, 2, ["1/1", "1/1"]))),
+        ],
+    ),
+    Function(
+        "landscape.deep_linear",
+        "fingerprint",
+        lambda: deep_linear.fingerprint(),
+        {},
+        extra=[("stable", {}, Ok(lambda: deep_linear.fingerprint()))],
+    ),
+    # --- optim ------------------------------------------------------------------------------------
+    Function(
+        "optim.gdnp",
+        "spd_extremes",
+        lambda S: gdnp.spd_extremes(S),
+        {"S": S5},
+        arrays=("S",),
+        layout=("S",),
+        half=False,
+        rtol=1e-9,
+        extra=[
+            ("not-square", {"S": S5[:, :4]}, err("S")),
+            ("not-symmetric", {"S": S5 + np.triu(np.ones((5, 5)), 1)}, err("S")),
+            ("singular", {"S": np.zeros((5, 5))}, err("S")),
+            ("huge", {"S": S5 * 1e300}, Ok(lambda: tuple(v * 1e300 for v in gdnp.spd_extremes(S5)))),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "rayleigh_quotient",
+        lambda w, u, S: gdnp.rayleigh_quotient(w, u, S),
+        {"w": W5, "u": U5, "S": S5},
+        arrays=("w", "u", "S"),
+        layout=("w", "u", "S"),
+        half=False,
+        extra=[
+            ("zero-w", {"w": np.zeros(5)}, err("w")),
+            ("huge-w", {"w": W5 * 1e300}, Ok(lambda: gdnp.rayleigh_quotient(W5, U5, S5))),
+            ("oracle", {}, Ok(lambda: -((U5 @ W5) ** 2) / (W5 @ S5 @ W5))),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "bisection",
+        lambda dg, a, b, steps: gdnp.bisection(dg, a, b, steps),
+        {"dg": lambda g: g - 0.3, "a": 0.0, "b": 1.0, "steps": 10},
+        scalars={"dg": "callable", "a": "real", "b": "real", "steps": "int>=0"},
+        extra=[
+            ("not-bracketing", {"a": 0.5}, err("a", "bisection")),
+            ("oracle", {"steps": 2}, Ok(lambda: (0.25, 0.25))),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "direction_gradient",
+        lambda problem, w, g: gdnp.direction_gradient(problem, w, g),
+        {"problem": LS, "w": W5, "g": 1.3},
+        arrays=("w",),
+        scalars={"g": "real"},
+        portable=False,
+        extra=[
+            ("strided", {"w": _strided(W5)}, Ok(lambda: gdnp.direction_gradient(LS, W5, 1.3))),
+            ("float32", {"w": W5.astype(np.float32)}, err("w")),
+            ("problem-none", {"problem": None}, err("problem")),
+            ("zero-w", {"w": np.zeros(5)}, err("w")),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "gdnp",
+        _gdnp,
+        {"w0": W5},
+        arrays=("w0",),
+        scalars={"T_d": "int>=0", "T_s": "int>=0", "g0": "real"},
+        portable=False,
+        extra=[
+            ("problem-none", {"problem": None}, err("problem")),
+            ("orthogonal", {"w0": W5 - (U5 @ W5) / (U5 @ U5) * U5}, err("w0")),
+            # Only the direction matters: the start is scaled by a power of two (exactly) into [1/2, 1).
+            ("huge-w0", {"w0": np.full(5, 1e300)}, Ok(lambda: _gdnp(w0=np.full(5, np.ldexp(1e300, -997))))),
+            ("inf-entry", {"w0": np.array([np.inf, 1, 1, 1, 1])}, err("w0")),
+            ("zero-w0", {"w0": np.zeros(5)}, err("w0")),
+            ("g0-zero", {"g0": 0.0}, err("g0")),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "gd",
+        lambda w_tilde0, T, step, tol: gdnp.gd(LS, w_tilde0, T=T, step=step, tol=tol),
+        {"w_tilde0": W5, "T": 3, "step": 0.1, "tol": 0.0},
+        arrays=("w_tilde0",),
+        scalars={"T": "int>=0", "tol": "real>=0"},
+        portable=False,
+        extra=[
+            ("problem-none", lambda: gdnp.gd(None, W5), err("problem")),
+            ("step-zero", {"step": 0.0}, err("step")),
+            ("step-nan", {"step": np.nan}, err("step")),
+            ("step-str", {"step": "0.1"}, err("step")),
+            ("step-default", {"step": None}, Ok(lambda: gdnp.gd(LS, W5, T=3, step=1 / LS.smoothness))),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "rayleigh_gd",
+        lambda A, B, w0, T: gdnp.rayleigh_gd(A, B, w0, T=T),
+        {"A": S5, "B": np.outer(U5, U5), "w0": W5, "T": 3},
+        arrays=("A", "B", "w0"),
+        scalars={"T": "int>=0"},
+        layout=("A", "B", "w0"),
+        half=False,
+        extra=[
+            ("zero-w0", {"w0": np.zeros(5)}, err("w0")),
+            ("L-nan", lambda: gdnp.rayleigh_gd(S5, np.outer(U5, U5), W5, L=np.nan), err("L")),
+            ("lam-min-str", lambda: gdnp.rayleigh_gd(S5, np.outer(U5, U5), W5, lam_min="0"), err("lam_min")),
+        ],
+    ),
+    Function(
+        "optim.gdnp",
+        "alternating_gdnp",
+        _alternating,
+        {"W0": W0_UNITS},
+        arrays=("W0",),
+        shape_names=("W",),
+        scalars={"sweeps": "int>=0", "T_d": "int>=0", "T_s": "int>=0", "unit_problem": "callable"},
+        portable=False,
+    ),
+    Function(
+        "optim.gdnp",
+        "Problem.of",
+        lambda objective, S, u: gdnp.Problem.of(objective, S, u),
+        {"objective": _Quadratic(S5, U5), "S": S5, "u": U5},
+        arrays=("S", "u"),
+        portable=False,
+        extra=[
+            ("objective-none", {"objective": None}, err("objective")),
+            ("zero-u", {"u": np.zeros(5)}, err("u")),
+            ("probes-zero", lambda: gdnp.Problem.of(_Quadratic(S5, U5), S5, U5, probes=0), err("probes")),
+        ],
+    ),
+    Function(
+        "optim.problems",
+        "spd_with_condition",
+        lambda rng, d, kappa: problems.spd_with_condition(rng, d, kappa),
+        {"rng": np.random.default_rng(0), "d": 4, "kappa": 10.0},
+        scalars={"rng": "rng", "d": "int>=1", "kappa": "real>0"},
+        extra=[("kappa-below-one", {"kappa": 0.5}, err("kappa"))],
+    ),
+    Function(
+        "optim.problems",
+        "least_squares_moments",
+        lambda S, u, yy: _ls_summary(problems.least_squares_moments(S, u, yy)),
+        {"S": S5, "u": U5, "yy": 1.0},
+        arrays=("S", "u"),
+        scalars={"yy": "real"},
+        layout=("S", "u"),
+        half=False,
+    ),
+    Function(
+        "optim.problems",
+        "least_squares",
+        lambda X, y: _ls_summary(problems.least_squares(X, y)),
+        {"X": _normal(20, 4), "y": _normal(20)},
+        arrays=("X", "y"),
+        layout=("X", "y"),
+        half=False,
+        free_shape=("X",),
+        extra=[("fewer-samples-than-features", {"X": _normal(3, 4), "y": _normal(3)}, err("X"))],
+    ),
+    Function(
+        "optim.problems",
+        "halfspace",
+        lambda S, u, loss: _ls_summary(problems.halfspace(S, u, loss=loss)),
+        {"S": S5, "u": U5, "loss": "softplus"},
+        arrays=("S", "u"),
+        scalars={"loss": "choice"},
+        half=False,
+        portable=True,
+        layout=("S", "u"),
+        extra=[("u-too-large", {"u": U5 * 10}, err("u"))],
+    ),
+    Function(
+        "optim.problems",
+        "halfspace_samples",
+        lambda Z, loss: _ls_summary(problems.halfspace_samples(Z, loss=loss)),
+        {"Z": _normal(20, 4), "loss": "softplus"},
+        arrays=("Z",),
+        scalars={"loss": "choice"},
+        layout=("Z",),
+        free_shape=("Z",),
+        half=False,
+        extra=[("fewer-samples-than-features", {"Z": _normal(3, 4)}, err("Z"))],
+    ),
+    Function(
+        "optim.problems",
+        "tanh_mlp_unit",
+        lambda S, u, W, theta, unit, loss: _ls_summary(problems.tanh_mlp_unit(S, u, W, theta, unit, loss=loss)),
+        {"S": S5, "u": U5, "W": _normal(2, 5), "theta": np.array([1.0, -0.5]), "unit": 0, "loss": "softplus"},
+        arrays=("S", "u", "W", "theta"),
+        scalars={"loss": "choice"},
+        portable=False,
+        extra=[
+            ("unit-2", {"unit": 2}, err("unit")),
+            ("unit-bool", {"unit": True}, err("unit")),
+            ("W-three-units", {"W": _normal(3, 5)}, err("W")),
+        ],
+    ),
+    # --- representations --------------------------------------------------------------------------
+    Function(
+        "representations.layers",
+        "alpha",
+        lambda n: rep_layers.alpha(n),
+        {"n": 4},
+        scalars={"n": "int>=2"},
+        extra=[("oracle", {}, Ok(lambda: 16 / 10))],
+    ),
+    Function(
+        "representations.layers",
+        "apply_steps",
+        lambda Z, steps, eps: rep_layers.apply_steps(Z, steps, eps=eps),
+        {"Z": HB, "steps": ("rc", "rs", "relu"), "eps": 0.0},
+        arrays=("Z",),
+        scalars={"eps": "real>=0"},
+        free_shape=("Z",),
+        layout=("Z",),
+        extra=[
+            ("steps-str", {"steps": "rc"}, err("steps")),
+            ("steps-unknown", {"steps": ("bn",)}, err("steps")),
+            ("steps-none", {"steps": None}, err("steps")),
+            ("constant-feature-eps0", {"Z": np.ones((5, 4))}, err("Z")),
+            ("one-dim", {"Z": HB[0]}, err("Z")),
+            ("huge", {"Z": HB * 1e300}, err("Z")),
+            ("huge-relu", {"Z": HB * 1e300, "steps": ("relu",)}, Ok(lambda: np.maximum(HB, 0) * 1e300)),
+            ("stack", {"Z": HS}, Ok(lambda: np.stack([rep_layers.apply_steps(h, ("rc", "rs", "relu")) for h in HS]))),
+        ],
+    ),
+    *[
+        Function(
+            "representations.measures",
+            name,
+            (lambda f: lambda H: f(H))(getattr(rep_measures, name)),
+            {"H": HS},
+            arrays=("H",),
+            layout=("H",),
+            half=name in ("gram", "cosine", "orthogonality_gap", "d_max"),
+            free_shape=("H",),
+            rtol=1e-7,
+            extra=[
+                ("one-dim", {"H": HB[0]}, err("H")),
+                (
+                    "huge",
+                    {"H": HS * 1e200},
+                    err("H")
+                    if name == "gram"
+                    else Ok((lambda f, k: lambda: _scaled(f(HS), k))(getattr(rep_measures, name), power), rtol=1e-7),
+                ),
+                (
+                    "tiny",
+                    {"H": HS * 1e-200},
+                    Ok((lambda f, k: lambda: _scaled(f(HS), -k))(getattr(rep_measures, name), power), rtol=1e-7),
+                ),
+            ],
+        )
+        for name, power in (
+            ("cosine", 0),
+            ("d_max", 0),
+            ("gram", 2),
+            ("orthogonality_gap", 0),
+            ("soft_rank", 0),
+            ("stable_rank", 0),
+        )
+    ],
+    Function(
+        "representations.measures",
+        "numerical_rank",
+        lambda H, tol: rep_measures.numerical_rank(H, tol),
+        {"H": HS, "tol": None},
+        arrays=("H",),
+        layout=("H",),
+        half=False,
+        rtol=1e-7,
+        scalars={},
+        free_shape=("H",),
+        extra=[
+            ("one-dim", {"H": HB[0]}, err("H")),
+            ("tol-negative", {"tol": -1.0}, err("tol")),
+            ("tol-nan", {"tol": np.nan}, err("tol")),
+            ("tol-str", {"tol": "1e-3"}, err("tol")),
+            ("huge", {"H": HS * 1e200}, Ok(lambda: _rank_scaled(rep_measures.numerical_rank(HS), 1e200))),
+        ],
+    ),
+    Function(
+        "representations.networks",
+        "deep_network",
+        lambda H0, depth, steps, rng, variance, residual_gamma, method, normalize, record: networks.deep_network(
+            H0,
+            depth,
+            steps,
+            np.random.default_rng(0) if rng == "fresh" else rng,
+            variance=variance,
+            residual_gamma=residual_gamma,
+            method=method,
+            normalize=normalize,
+            record=record,
+        ),
+        {
+            "H0": HB,
+            "depth": 2,
+            "steps": ("rc", "rs", "relu"),
+            "rng": "fresh",
+            "variance": 2.0,
+            "residual_gamma": None,
+            "method": "weights",
+            "normalize": False,
+            "record": None,
+        },
+        arrays=("H0",),
+        layout=("H0",),
+        half=True,
+        rtol=1e-7,
+        free_shape=("H0",),
+        scalars={"depth": "int>=0", "variance": "real>0", "method": "choice", "normalize": "bool"},
+        extra=[
+            ("rng-none", {"rng": None}, err("rng")),
+            ("rng-seed", {"rng": 0}, err("rng")),
+            ("steps-str", {"steps": "rc"}, err("steps")),
+            ("steps-unknown", {"steps": ("bn",)}, err("steps")),
+            ("residual-nan", {"residual_gamma": np.nan}, err("residual_gamma")),
+            ("residual-str", {"residual_gamma": "0.1"}, err("residual_gamma")),
+            ("record-number", {"record": 3}, err("record")),
+            ("one-dim", {"H0": HB[0]}, err("H0")),
+            (
+                "huge-normalized",
+                {"H0": HB * 1e300, "steps": ("relu",), "normalize": True},
+                Ok(
+                    lambda: networks.deep_network(
+                        HB, 2, ("relu",), np.random.default_rng(0), variance=2.0, normalize=True
+                    )
+                ),
+            ),
+            (
+                "stack",
+                {"H0": HS},
+                Ok(lambda: networks.deep_network(HS, 2, ("rc", "rs", "relu"), np.random.default_rng(0), variance=2.0)),
+            ),
+        ],
+    ),
+]
+
+FUNCTIONS_BY_NAME = {f.name: f for f in FUNCTIONS}
+
+
+def instance_norm_y(x, gamma, beta, eps):
+    return group.instance_norm(x, gamma, beta, eps=eps)[0]
+
+
+def _ls_summary(problem: gdnp.Problem):
+    """The numbers a Problem carries, and its objective's value and gradient at a fixed point."""
+    w = np.linspace(0.2, 1.0, problem.d)
+    like = problem.u
+    if isinstance(like, torch.Tensor):
+        w = torch.from_numpy(w).to(like.dtype)
+    elif isinstance(like, np.ndarray):
+        w = w.astype(like.dtype)
+    return problem.S, problem.u, problem.mu, problem.L, problem.value(w), problem.gradient(w)
+
+
+def _scaled(value, power):
+    """`value` (a measure of H) as it is for ``1e200 * H``: homogeneous of degree `power`."""
+    if isinstance(value, tuple):  # d_max: (distance, index), both invariant
+        return value
+    return np.asarray(to_numpy(value), dtype=np.float64) * (10.0 ** (200 * power) if power else 1.0)
+
+
+def _rank_scaled(value, factor):
+    """numerical_rank's (rank, tol) for ``factor * H``: the rank is invariant, the tolerance scales."""
+    return value[0], np.asarray(value[1]) * factor
+
+
+def _torch_ln_grad():
+    x = torch.from_numpy(X4).requires_grad_()
+    y = torch.nn.functional.layer_norm(x, (3,), eps=1e-5)
+    (dx,) = torch.autograd.grad(y, x, torch.from_numpy(X4))
+    return dx, None, None
+
+
+def _torch_jacobian():
+    def f(x):  # Algorithm 1 at eps = 0 (torch's batch_norm refuses eps = 0 in training)
+        centred = x - x.mean(0)
+        return torch.from_numpy(G) * centred / centred.pow(2).mean(0).sqrt()
+
+    J = torch.autograd.functional.jacobian(f, torch.from_numpy(X))  # (m, C, m, C)
+    return torch.stack([J[:, c, :, c] for c in range(3)])
+
+
+# The stacked rescaling bound: its rows are the single-vector bounds (filled in here, after FUNCTIONS exists).
+_w0s, _wss = FUNCTIONS_BY_NAME["rescaling_distance_bound"].extra[1][1].values()
+FUNCTIONS_BY_NAME["rescaling_distance_bound"].extra[1] = (
+    "stack",
+    {"w0": _w0s, "w_star": _wss},
+    Ok(lambda: np.array([lipschitz.rescaling_distance_bound(a, b) for a, b in zip(_w0s, _wss, strict=True)])),
+)
+
+
+def _cases():
+    params = []
+    for fn in FUNCTIONS:
+        generated = _array_cases(fn) + _layout_cases(fn) + _scalar_cases(fn) + fn.extra
+        for label, args, expect in generated:
+            thunk = args if callable(args) else (lambda fn=fn, args=args: fn(**args))
+            params.append(pytest.param(thunk, expect, id=f"{fn.module}.{fn.name}-{label}"))
+    return params
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize(("thunk", "expect"), CASES)
+def test_bad_input(thunk, expect):
+    check_case(thunk, expect)
+
+
+def test_every_public_function_has_cases():
+    """Every function in the ``__all__`` of the covered modules (classes: their documented constructors) has cases."""
+    covered = {(f.module, f.name.split(".")[0]) for f in FUNCTIONS}
+    missing = []
+    for label, module in MODULES.items():
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__ and (label, name) not in covered:
+                missing.append(f"{label}.{name}")
+    assert not missing, f"public functions without bad-input cases: {missing}"
