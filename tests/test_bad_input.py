@@ -950,7 +950,7 @@ FUNCTIONS: list[Function] = [
         layout=("w0", "w_star"),
         extra=[
             ("zero-w-star", {"w_star": np.zeros(4)}, err("w_star")),
-            ("stack", {"w0": _normal(3, 4), "w_star": _normal(3, 4)}, Ok(lambda: None)),  # replaced below
+            ("stack", {"w0": _normal(4, 3), "w_star": _normal(4, 3)}, Ok(lambda: None)),  # replaced below
             ("huge", {"w0": np.full(4, 1e200), "w_star": np.full(4, 1e200)}, Ok(lambda: 0.0, atol=1e190)),
         ],
     ),
@@ -1515,12 +1515,13 @@ def _torch_jacobian():
     return torch.stack([J[:, c, :, c] for c in range(3)])
 
 
-# The stacked rescaling bound: its rows are the single-vector bounds (filled in here, after FUNCTIONS exists).
+# The stacked rescaling bound (weights along the first axis, pairs along the trailing one, as every function of
+# lipschitz): its entries are the single-vector bounds (filled in here, after FUNCTIONS exists).
 _w0s, _wss = FUNCTIONS_BY_NAME["rescaling_distance_bound"].extra[1][1].values()
 FUNCTIONS_BY_NAME["rescaling_distance_bound"].extra[1] = (
     "stack",
     {"w0": _w0s, "w_star": _wss},
-    Ok(lambda: np.array([lipschitz.rescaling_distance_bound(a, b) for a, b in zip(_w0s, _wss, strict=True)])),
+    Ok(lambda: np.array([lipschitz.rescaling_distance_bound(a, b) for a, b in zip(_w0s.T, _wss.T, strict=True)])),
 )
 
 

@@ -56,11 +56,11 @@ Array = Any
 
 def _eps(eps: Any) -> Any:
     """`eps` checked: a real scalar >= 0, or an array (one per unit, broadcastable to the units) all >= 0."""
-    if isinstance(eps, int | float | np.integer | np.floating | bool | np.bool_):
+    if not is_array_api_obj(eps):
         return check_nonnegative(eps, "eps")
-    xp = array_namespace(eps)
+    xp = check_float_array(eps, "eps", min_ndim=0)
     if not bool(xp.all(eps >= 0)):  # NaN compares False too
-        raise ValueError("eps: expected finite values >= 0, one per unit")
+        raise ValueError("eps: expected finite values >= 0, one per unit; replace the negative or NaN entries")
     return eps
 
 
@@ -179,7 +179,6 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
         The :math:`\epsilon` of BN, ``>= 0`` (one per unit, as `gamma`, when an array).
     """
     eps = _eps(eps)
-    xp = array_namespace(v, hessian)
     y_hat, s = _normalized(y, eps)
     _like_y(v, "v", y)
     _like_y(g, "g", y)
