@@ -72,8 +72,11 @@ class Cache(NamedTuple):
     center: bool
 
 
-def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: float, center: bool, *, xp) -> tuple:
+def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: Any, center: bool, *, xp) -> tuple:
     r"""``(x_hat, inv_std)`` of `x` viewed in the `grouped` shape, statistics over `axes` (two-pass variance).
+
+    `eps` is a float, or an array of values ``>= 0`` broadcastable against the statistics (the `grouped` shape with
+    `axes` kept as length 1): one :math:`\epsilon` per group, as a batch of independent instances has them.
 
     Raises
     ------
@@ -84,7 +87,11 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
     if center:
         z = z - xp.mean(z, axis=axes, keepdims=True)
     power = xp.mean(z * z, axis=axes, keepdims=True)
-    if eps == 0 and bool(xp.any(power == 0)):
+    if isinstance(eps, int | float):
+        degenerate = eps == 0 and bool(xp.any(power == 0))
+    else:
+        degenerate = bool(xp.any((power == 0) & (eps == 0)))
+    if degenerate:
         what = "constant" if center else "zero"
         raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
     inv_std = 1 / xp.sqrt(power + eps)
