@@ -200,7 +200,7 @@ def _(ctx: Context) -> Outcome:
     "the circulating 1/sqrt(m) coefficient on the last term", needs=("torch",), backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_1(ctx, lambda m: m**-0.5), ctx)
+    return attack_family(_thm4_1(ctx, lambda m: m**-0.5), ctx, control=True)
 
 
 # --- Theorem 4.2: the Hessian quadratic form ----------------------------------------------------------
@@ -372,7 +372,7 @@ def _(ctx: Context) -> Outcome:
 
 @hessian_form.negative_control("flip the sign of the second term", needs=("torch",), backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_2(ctx, flip_sign=True), ctx)
+    return attack_family(_thm4_2(ctx, flip_sign=True), ctx, control=True)
 
 
 # --- Observation 4.3: BN can represent the identity ---------------------------------------------------
@@ -562,7 +562,7 @@ def _(ctx: Context) -> Outcome:
     "||X||_F = lambda with lambda^2/m in place of lambda^2", needs=("torch",), backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_4(ctx, frobenius=True), ctx)
+    return attack_family(_thm4_4(ctx, frobenius=True), ctx, control=True)
 
 
 # --- Lemma 4.5: favourable initialization --------------------------------------------------------------
@@ -668,4 +668,4 @@ def _(ctx: Context) -> Outcome:
 
 @initialization.negative_control("violate the assumption: <W0, W*> < 0", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    return attack_family(_lemma4_5(ctx, sign=-1), ctx)
+    return attack_family(_lemma4_5(ctx, sign=-1), ctx, control=True)
