@@ -19,7 +19,8 @@ A statement :math:`\mathrm{lhs}(\theta)\le\mathrm{rhs}(\theta)` is written once 
 
 :func:`attack` evaluates, in batches of `chunk` instances:
 
-1. `draws` random instances (a million per family at the default size, :data:`BUDGETS`), keeping the best;
+1. `draws` random instances (a million per family at the default size, a tenth of that for a negative control:
+   :data:`BUDGETS`, :func:`attack_family`), keeping the best;
 2. the adversarial starts and the equality instances;
 3. a *climb*: SciPy's differential evolution with ``vectorized=True``, its population seeded with the best
    distinct points found so far and bounded to a box around them, so that each generation is one batch;
@@ -36,8 +37,9 @@ few dozen points) stays on the host; every evaluation runs on the batch arrays o
 
 An instance that violates `valid` (a degenerate batch, a broken assumption) is skipped and counted; any other
 non-finite left or right side is a failure, never a skipped point. A negative control is the same spec with one
-wrong piece (``dataclasses.replace(spec, rhs=false_rhs)``) run through the same attack: it is rejected when the
-ratio exceeds the same threshold.
+wrong piece (``dataclasses.replace(spec, rhs=false_rhs)``) run through the same attack, with fewer random draws
+(``attack_family(..., control=True)``): it is rejected when the ratio leaves the same interval, and its verdict
+states by how much.
 
 The ratio is :func:`normalized_ratio`: :math:`1+(\mathrm{lhs}-\mathrm{rhs})/s` with
 :math:`s=|\mathrm{rhs}|` or a `scale` for sides that change sign, so :math:`r\le1` iff the inequality holds.

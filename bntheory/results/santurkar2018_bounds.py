@@ -6,10 +6,11 @@ NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.4-§2.8, THEORY-2.md §12.5-§12.6
 
 Under test: the right sides in :mod:`bntheory.landscape.lipschitz` and :func:`bntheory.norms.batch.forward`. Each
 inequality is an :class:`~bntheory.checks.inequality.Inequality` evaluated a batch of instances at a time (a million
-per family at the default size): its left side from PyTorch autograd on the whole batch (float64, during the search;
-Lemma 4.5's by parabolic interpolation over the ray) and mpmath at 50-60 digits (the reported points), its right
-side from the library function on the backend of the run (the batch arrays live in ``ctx.xp``), and its equality
-case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
+per family at the default size, 10^5 for its control): its left side from PyTorch autograd on the whole batch
+(float64, during the search; Lemma 4.5's by parabolic interpolation over the ray) and mpmath at 50-60 digits (the
+reported points), its right side from the library function on the backend of the run (the batch arrays live in
+``ctx.xp``), and its equality case declared, so that an inflated bound fails as surely as a violated one. The upstream
+loss
 enters the statements only through :math:`g=\partial\hat{\mathcal L}/\partial z` (and :math:`H`), so the specs range
 over a generic smooth downstream function (:class:`~bntheory.checks.instances.landscape.Downstream`); the network checks
 add real BN networks. Each control is the same spec with one wrong piece.
