@@ -54,7 +54,7 @@ def rate(specs, ctx: Context, *, draws: int, chunk: int) -> float:
 
 def worst(specs, ctx: Context, instances: int) -> dict[str, float]:
     """The attack of ``verify`` (its default climb and refinement) with `instances` random draws per family."""
-    settings = {k: v for k, v in inequality.BUDGETS["default"].items() if k != "instances"}
+    settings = {k: v for k, v in inequality.BUDGETS["default"].items() if k not in ("instances", "controls")}
     draws = -(-instances // len(specs))
     start = time.perf_counter()
     found = [

@@ -120,6 +120,23 @@ def test_the_default_attack_tries_a_million_instances():
     assert evaluations >= 1_000_000
 
 
+def test_a_control_draws_its_own_smaller_budget_and_reports_its_margin():
+    """control=True: BUDGETS' ``controls`` random instances (at most ``instances``), and the margin in the detail."""
+    ctx = Context(seed=0, scope="test.kit/control", size="quick")
+
+    def evaluations(outcome):
+        return int(outcome.detail.split("; ")[1].split(" evaluations")[0].split()[-1])
+
+    check = attack_family({"d=3": _cauchy_schwarz()}, ctx, instances=4000, controls=1000, generations=0)
+    control = attack_family({"d=3": _cauchy_schwarz(1.25)}, ctx, control=True, instances=4000, controls=1000)
+    assert check.passed and "control rejected" not in check.detail
+    assert not control.passed and evaluations(control) < 2000 <= evaluations(check)
+    margin = float(control.detail.split("control rejected by a margin of ")[1].split()[0])
+    assert margin == pytest.approx((1 - tolerances.RATIO.tight) - control.measured, rel=1e-2) and margin > 0.1
+    capped = attack_family({"d=3": _cauchy_schwarz(0.9)}, ctx, control=True, instances=500, generations=0)
+    assert evaluations(capped) < 1000 and not capped.passed  # capped at the check's 500, not the 10^4 of controls
+
+
 @pytest.mark.parametrize("backend", ["array_api_strict", "torch"])
 def test_the_batched_attack_runs_on_other_namespaces(backend):
     """The batches live in ctx.xp: a known-true inequality passes there, a known-false one fails, as on NumPy."""

@@ -19,7 +19,8 @@ A statement :math:`\mathrm{lhs}(\theta)\le\mathrm{rhs}(\theta)` is written once 
 
 :func:`attack` evaluates, in batches of `chunk` instances:
 
-1. `draws` random instances (a million per family at the default size, :data:`BUDGETS`), keeping the best;
+1. `draws` random instances (a million per family at the default size, a tenth of that for a negative control:
+   :data:`BUDGETS`, :func:`attack_family`), keeping the best;
 2. the adversarial starts and the equality instances;
 3. a *climb*: SciPy's differential evolution with ``vectorized=True``, its population seeded with the best
    distinct points found so far and bounded to a box around them, so that each generation is one batch;
@@ -36,8 +37,9 @@ few dozen points) stays on the host; every evaluation runs on the batch arrays o
 
 An instance that violates `valid` (a degenerate batch, a broken assumption) is skipped and counted; any other
 non-finite left or right side is a failure, never a skipped point. A negative control is the same spec with one
-wrong piece (``dataclasses.replace(spec, rhs=false_rhs)``) run through the same attack: it is rejected when the
-ratio exceeds the same threshold.
+wrong piece (``dataclasses.replace(spec, rhs=false_rhs)``) run through the same attack, with fewer random draws
+(``attack_family(..., control=True)``): it is rejected when the ratio leaves the same interval, and its verdict
+states by how much.
 
 The ratio is :func:`normalized_ratio`: :math:`1+(\mathrm{lhs}-\mathrm{rhs})/s` with
 :math:`s=|\mathrm{rhs}|` or a `scale` for sides that change sign, so :math:`r\le1` iff the inequality holds.
@@ -605,13 +607,16 @@ def _attack(s: _Search, rng: np.random.Generator, draws, population, generations
     )
 
 
-def verdict(found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol: float = RATIO.slack) -> Outcome:
+def verdict(
+    found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol: float = RATIO.slack, control: bool = False
+) -> Outcome:
     """One outcome for a family of attacks (one per size, by label): the worst ratio and the equality reached.
 
     Passes when every ratio is at most ``1 + tol`` and, where a spec declares an equality case, its equality
     instances reach at least ``1 - tight`` (the largest `tight` of the family). The measured value is the worst
     ratio, or, when that is within the bound, the lowest ratio reached at the equality instances, so that an
-    inflated bound shows up as a number below the interval. NaN anywhere fails, naming where.
+    inflated bound shows up as a number below the interval. NaN anywhere fails, naming where. For a negative
+    `control` the detail also states its rejection margin: how far the measured value lies outside the interval.
     """
     nan = [k for k, a in found.items() if math.isnan(a.ratio)]
     label, worst = max(((k, a) for k, a in found.items() if k not in nan), key=lambda t: t[1].ratio, default=("", None))
@@ -626,34 +631,52 @@ def verdict(found: Mapping[str, Attack], specs: Mapping[str, Inequality], *, tol
     detail = f"max {what} {worst.ratio:.15g} at {label} (float64 search max {worst.float_ratio:.6g}; {summary})"
     reached = {k: a.equality_ratio for k, a in found.items() if a.equality_ratio is not None}
     if not reached:
+        detail += _margin(control, worst.ratio, -math.inf, 1 + tol)
         return at_most(worst.ratio, 1 + tol, detail, samples=samples)
     low = 1 - max(specs[k].tight for k in reached)
     lowest = min(reached.values())
     detail += "; equality instances reach " + ", ".join(f"{k}: {r:.15g}" for k, r in reached.items())
-    return within(worst.ratio if worst.ratio > 1 + tol else lowest, low, 1 + tol, detail, samples=samples)
+    measured = worst.ratio if worst.ratio > 1 + tol else lowest
+    return within(measured, low, 1 + tol, detail + _margin(control, measured, low, 1 + tol), samples=samples)
 
 
-#: Attack budgets by run size: random instances per family (split between its labels), and the climb's
-#: differential-evolution population and generations per label.
+def _margin(control: bool, measured: float, low: float, high: float) -> str:
+    """A control's rejection margin (how far `measured` lies outside [low, high]; <= 0: not rejected), or ''."""
+    if not control:
+        return ""
+    return f"; control rejected by a margin of {max(measured - high, low - measured):.3g} outside the interval"
+
+
+#: Attack budgets by run size: random instances per family (split between its labels), the random instances of a
+#: negative control's family (``controls``, see :func:`attack_family`), and the climb's differential-evolution
+#: population and generations per label.
 BUDGETS: dict[str, dict[str, int]] = {
-    "quick": {"instances": 10_000, "population": 16, "generations": 15},
-    "default": {"instances": 1_000_000, "population": 32, "generations": 20},
-    "large": {"instances": 10_000_000, "population": 64, "generations": 200},
+    "quick": {"instances": 10_000, "controls": 10_000, "population": 16, "generations": 15},
+    "default": {"instances": 1_000_000, "controls": 100_000, "population": 32, "generations": 20},
+    "large": {"instances": 10_000_000, "controls": 1_000_000, "population": 64, "generations": 200},
 }
 
 
-def attack_family(specs: Mapping[str, Inequality], ctx: Context, **budget: int) -> Outcome:
+def attack_family(specs: Mapping[str, Inequality], ctx: Context, *, control: bool = False, **budget: int) -> Outcome:
     """Attack each spec of a family (one per size, by label) on ``ctx.xp`` and return their :func:`verdict`.
 
     The family's random instances (:data:`BUDGETS`, ``instances``) are split evenly between its labels. Each
     label draws from its own stream, shared between a check and its control
     (``ctx.rng("attack/<label>", shared=True)``), so a control attacks the same random instances and differs only
     in its one wrong piece. `budget` overrides :data:`BUDGETS` for the run's size.
+
+    A negative control (``control=True``) draws ``controls`` random instances (a tenth of the check's at the
+    default and large sizes), never more than ``instances``, and keeps the rest of the attack (starts, equality
+    instances, climb, refinement). The rule: a check must search hard, because one instance breaking it is the
+    whole point; a control's job is only to be rejected through the same comparison, and the sharp controls of
+    this kit are rejected by large margins at 10^4 instances already. Its verdict states that margin, so a control
+    that only barely fails shows it.
     """
     settings = {**BUDGETS[ctx.size], **budget}
-    draws = -(-settings.pop("instances") // len(specs))
+    instances, controls = settings.pop("instances"), settings.pop("controls")
+    draws = -(-(min(instances, controls) if control else instances) // len(specs))
     found = {
         label: attack(spec, ctx.rng(f"attack/{label}", shared=True), xp=ctx.xp, draws=draws, **settings)
         for label, spec in specs.items()
     }
-    return verdict(found, specs)
+    return verdict(found, specs, control=control)

@@ -269,7 +269,9 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
 # --- the transfer of Theorems 4.1 and 4.2 to per-group normalizations (THEORY-2.md §9.4, T2) ---------------
 
 
-def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: float = 0.0, center: bool = True):
+def group_gradient_norm_bound(
+    delta: Array, x: Array, gamma: Any = 1.0, *, eps: float | Array = 0.0, center: bool = True
+) -> Array:
     r"""Right side of Theorem 4.1 for one normalization group of LN, GN, IN (`center`) or RMSNorm (not `center`).
 
     With :math:`g=\gamma\odot\delta` (the gain *inside*: elementwise :math:`\gamma`, THEORY-2.md §9.2),
@@ -294,8 +296,8 @@ def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: 
         The groups' inputs.
     gamma : float or array broadcastable to (..., m)
         The gain of each entry (LN, RMSNorm: elementwise; GN: one per channel, repeated over its entries).
-    eps : float
-        :math:`\epsilon\ge0`.
+    eps : float or array broadcastable to (...)
+        :math:`\epsilon\ge0` (one per group when an array: a batch of independent instances, each with its own).
     center : bool
         False for RMSNorm (no :math:`\mathbf 1` term).
 
@@ -310,9 +312,11 @@ def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: 
         If the group has fewer than 2 entries (centred) or `eps` < 0, or a group is constant (zero) at ``eps=0``.
     """
     xp = array_namespace(delta, x)
-    eps = check_nonnegative(eps, "eps")
+    eps = _eps(eps)
     if x.ndim < 1 or x.shape[-1] < (2 if center else 1):
         raise ValueError(f"x: a normalization group along the last axis needs at least 2 entries, got {tuple(x.shape)}")
+    if not isinstance(eps, float):  # one per group: against the statistics, which keep the group axis
+        eps = eps[..., None]
     x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
     m = x.shape[-1]
     g = gamma * delta

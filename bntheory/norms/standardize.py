@@ -83,8 +83,11 @@ class Cache(NamedTuple):
     center: bool
 
 
-def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: float, center: bool, *, xp) -> tuple:
+def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: Any, center: bool, *, xp) -> tuple:
     r"""``(x_hat, inv_std)`` of `x` viewed in the `grouped` shape, statistics over `axes` (two-pass variance).
+
+    `eps` is a float, or an array of values ``>= 0`` broadcastable against the statistics (the `grouped` shape with
+    `axes` kept as length 1): one :math:`\epsilon` per group, as a batch of independent instances has them.
 
     Raises
     ------
@@ -101,7 +104,7 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
         raise TypeError(f"x: not an array of the namespace xp ({xp.__name__}); pass array_namespace(x) as xp")
     grouped = _check_axes_of(tuple(grouped), "grouped", x)
     axes = _check_axes(axes, "axes", len(grouped))
-    eps = check_nonnegative(eps, "eps")
+    eps = _check_eps(eps)
     center = check_bool(center, "center")
     with np.errstate(all="ignore"):  # NaN, inf and overflow show in the statistics, checked below
         z = xp.reshape(x, grouped)
@@ -109,11 +112,23 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
             z = z - xp.mean(z, axis=axes, keepdims=True)
         power = xp.mean(z * z, axis=axes, keepdims=True)
         check_statistics(x, "x", (power,), axes, xp=xp)
-        if eps == 0 and bool(xp.any(power == 0)):
+        if bool(xp.any((power == 0) & (eps == 0))):
             what = "constant" if center else "zero"
             raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
         inv_std = 1 / xp.sqrt(power + eps)
         return z * inv_std, inv_std
+
+
+def _check_eps(eps: Any) -> Any:
+    """A real ``eps >= 0``, or an array of them (one per group, broadcastable against the statistics)."""
+    from array_api_compat import is_array_api_obj
+
+    if not is_array_api_obj(eps):
+        return check_nonnegative(eps, "eps")
+    xp = check_float_array(eps, "eps", min_ndim=0)
+    if not bool(xp.all(eps >= 0)):  # NaN compares False too
+        raise ValueError("eps: expected finite values >= 0, one per group; replace the negative or NaN entries")
+    return eps
 
 
 def _namespace(x: Any) -> ModuleType:

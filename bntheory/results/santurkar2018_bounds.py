@@ -6,10 +6,11 @@ NeurIPS 2018, arXiv:1805.11604 (THEORY.md §2.4-§2.8, THEORY-2.md §12.5-§12.6
 
 Under test: the right sides in :mod:`bntheory.landscape.lipschitz` and :func:`bntheory.norms.batch.forward`. Each
 inequality is an :class:`~bntheory.checks.inequality.Inequality` evaluated a batch of instances at a time (a million
-per family at the default size): its left side from PyTorch autograd on the whole batch (float64, during the search;
-Lemma 4.5's by parabolic interpolation over the ray) and mpmath at 50-60 digits (the reported points), its right
-side from the library function on the backend of the run (the batch arrays live in ``ctx.xp``), and its equality
-case declared, so that an inflated bound fails as surely as a violated one. The upstream loss
+per family at the default size, 10^5 for its control): its left side from PyTorch autograd on the whole batch
+(float64, during the search; Lemma 4.5's by parabolic interpolation over the ray) and mpmath at 50-60 digits (the
+reported points), its right side from the library function on the backend of the run (the batch arrays live in
+``ctx.xp``), and its equality case declared, so that an inflated bound fails as surely as a violated one. The upstream
+loss
 enters the statements only through :math:`g=\partial\hat{\mathcal L}/\partial z` (and :math:`H`), so the specs range
 over a generic smooth downstream function (:class:`~bntheory.checks.instances.landscape.Downstream`); the network checks
 add real BN networks. Each control is the same spec with one wrong piece.
@@ -200,7 +201,7 @@ def _(ctx: Context) -> Outcome:
     "the circulating 1/sqrt(m) coefficient on the last term", needs=("torch",), backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_1(ctx, lambda m: m**-0.5), ctx)
+    return attack_family(_thm4_1(ctx, lambda m: m**-0.5), ctx, control=True)
 
 
 # --- Theorem 4.2: the Hessian quadratic form ----------------------------------------------------------
@@ -372,7 +373,7 @@ def _(ctx: Context) -> Outcome:
 
 @hessian_form.negative_control("flip the sign of the second term", needs=("torch",), backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_2(ctx, flip_sign=True), ctx)
+    return attack_family(_thm4_2(ctx, flip_sign=True), ctx, control=True)
 
 
 # --- Observation 4.3: BN can represent the identity ---------------------------------------------------
@@ -562,7 +563,7 @@ def _(ctx: Context) -> Outcome:
     "||X||_F = lambda with lambda^2/m in place of lambda^2", needs=("torch",), backends=ARRAY
 )
 def _(ctx: Context) -> Outcome:
-    return attack_family(_thm4_4(ctx, frobenius=True), ctx)
+    return attack_family(_thm4_4(ctx, frobenius=True), ctx, control=True)
 
 
 # --- Lemma 4.5: favourable initialization --------------------------------------------------------------
@@ -668,4 +669,4 @@ def _(ctx: Context) -> Outcome:
 
 @initialization.negative_control("violate the assumption: <W0, W*> < 0", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
-    return attack_family(_lemma4_5(ctx, sign=-1), ctx)
+    return attack_family(_lemma4_5(ctx, sign=-1), ctx, control=True)

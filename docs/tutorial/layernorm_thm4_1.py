@@ -141,4 +141,4 @@ def _(ctx: Context):
 
 @layernorm_gradient.negative_control("the gain pulled out of the projector as mean(gamma^2)", needs=("torch",))
 def _(ctx: Context):
-    return attack_family(specs(ctx, gain_pulled_out), ctx)
+    return attack_family(specs(ctx, gain_pulled_out), ctx, control=True)
