@@ -143,7 +143,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     submitted = 0
     context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),)) as pool:
 
         def feed() -> None:
             # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
@@ -232,13 +232,15 @@ def _needs(result: registry.Result, package: str) -> bool:
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _one_thread() -> None:
+def _one_thread(parent: int) -> None:
     """Worker initializer: one BLAS thread, one PyTorch thread if a check imports it later, a watch on the parent.
 
-    The watch makes a worker exit when the run's main process is gone (kill -9 runs no cleanup there).
+    The watch makes a worker exit when the run's main process (pid `parent`, passed by that process) is gone:
+    kill -9 runs no cleanup there. The pid comes from the parent, not from ``os.getppid()`` here, because a parent
+    killed while this worker was still starting has already been replaced by init (or a subreaper) by now.
     """
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
