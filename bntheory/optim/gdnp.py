@@ -44,7 +44,7 @@ from bntheory._validation import (
     check_real,
     check_same_dtype,
 )
-from bntheory.backend import to_numpy
+from bntheory.backend import scalar, to_numpy
 
 __all__ = [
     "GDNPResult",
@@ -136,7 +136,8 @@ def _check_problem(problem: Any) -> Problem:
 
 def _unit_exponent(w: Array) -> int:
     """The power of two that brings the largest entry of `w` into [1/2, 1) (exact scaling, no rounding)."""
-    return int(np.frexp(float(np.max(np.abs(to_numpy(w)))))[1])
+    xp = array_namespace(w)
+    return int(np.frexp(scalar(xp.max(xp.abs(w))))[1])  # one number crosses to the host, not a copy of w
 
 
 #: Relative residual of the gradient outside span{u, S w} above which an objective lacks GDNP's structure:

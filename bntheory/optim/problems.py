@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from bntheory._validation import check_choice, check_float_array, check_int, check_real, check_rng, check_same_dtype
-from bntheory.backend import asarray, to_numpy
+from bntheory.backend import asarray, scalar, to_numpy
 from bntheory.optim.gdnp import Problem, spd_extremes
 
 __all__ = [
@@ -63,17 +63,17 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
 
     def length_derivative(w, Sw):
         # d/dg f(g w/||w||_S) = 2 g - 2 u^T w / ||w||_S: from the caller's S w, no product per bisection step.
-        ratio = _float(u @ w) / _float(w @ Sw) ** 0.5
+        ratio = scalar(u @ w) / scalar(w @ Sw) ** 0.5
         return lambda g: 2 * g - 2 * ratio
 
     def value_and_gradient(w, Sw):
         # f = E[y^2] - 2 u^T w + w^T S w and its gradient 2 S w - 2 u, from the caller's S w.
-        return yy - 2 * _float(u @ w) + _float(w @ Sw), 2 * Sw - 2 * u
+        return yy - 2 * scalar(u @ w) + scalar(w @ Sw), 2 * Sw - 2 * u
 
     return Problem(
         S=S,
         u=u,
-        value=lambda w: yy - 2 * _float(u @ w) + _float(w @ (S @ w)),
+        value=lambda w: yy - 2 * scalar(u @ w) + scalar(w @ (S @ w)),
         gradient=lambda w: 2 * (S @ w) - 2 * u,
         value_and_gradient=value_and_gradient,
         mu=mu,
@@ -111,7 +111,7 @@ def least_squares(X: Array, y: Array) -> Problem:
     if n < X.shape[1]:
         raise ValueError(f"X: {n} samples of {X.shape[1]} features make X^T X / n singular; pass n >= d samples")
     try:
-        moments = least_squares_moments(X.T @ X / n, X.T @ y / n, _float(xp.sum(y * y)) / n)
+        moments = least_squares_moments(X.T @ X / n, X.T @ y / n, scalar(xp.sum(y * y)) / n)
     except (TypeError, ValueError) as exc:  # S = X^T X / n: the fix is in X
         raise type(exc)(f"X: {exc}") from exc
     return dataclasses.replace(moments, name="least squares (samples)", population=False)
@@ -146,11 +146,6 @@ LOSSES = {
     "softplus": (_softplus, _sigmoid),
     "smooth_hinge": (_smooth_hinge, _smooth_hinge_derivative),
 }
-
-
-def _float(a: Array) -> float:
-    """A 0-d array as a float, detached (a PyTorch tensor that requires grad included)."""
-    return float(to_numpy(a))
 
 
 def _check_u(u: Array, S: Array) -> None:
@@ -221,7 +216,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
 
     def moments(w):
         Sigma_w = Sigma @ w
-        m, s = _float(u @ w), _float(w @ Sigma_w)
+        m, s = scalar(u @ w), scalar(w @ Sigma_w)
         s = max(s, 0.0) ** 0.5
         # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
         # point, so one quadrature serves both.
@@ -291,7 +286,7 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
 
     # Everything on the backend: the margins Z w never leave the device.
     def value(w):
-        return _float(xp.mean(phi(Z @ w)))
+        return scalar(xp.mean(phi(Z @ w)))
 
     def gradient(w):
         return Z.T @ dphi(Z @ w) / n
