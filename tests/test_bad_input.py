@@ -409,8 +409,51 @@ def _alternating(W0=W0_UNITS, sweeps=1, T_d=1, T_s=5, unit_problem=_DEFAULT):
     )
 
 
+# Per-group transfers of Santurkar's bounds (landscape.lipschitz.group_*): 3 groups of 5 along the last axis.
+GX, GD, GV = _normal(3, 5), _normal(3, 5), _normal(3, 5)
+GH, GGAIN = _normal(3, 5, 5), 1.0 + 0.3 * _normal(5)
+WN_DW, WN_V, WN_G = _normal(3, 4), _normal(3, 4), 0.5 + np.abs(_normal(3))
+
+
+def _group_bound_ref(delta, x, gamma, eps, center):
+    """Theorem 4.1's right side per group, from the BN form (its batch is the group) or, for RMSNorm, written out."""
+    if center:
+        return np.array(
+            [lipschitz.gradient_norm_bound(g * d, y, 1.0, eps=eps) for d, y, g in zip(delta, x, gamma, strict=True)]
+        )
+    r2 = np.mean(x * x, axis=-1) + eps
+    g = gamma * delta
+    return (np.sum(g * g, -1) - np.sum(g * x, -1) ** 2 / (5 * r2)) / r2
+
+
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
 HS = _normal(2, 5, 4)  # a stack of two
+HS6 = _normal(2, 6, 4)  # a stack of two batches of d = 6 features (GroupNorm: 2 or 3 groups), n = 4 points
+#: paired_networks' variants: BN's steps, a per-sample LayerNorm, GroupNorm, weight-normalized layers.
+PAIRED = {
+    "bn": {"steps": ("rc", "rs", "relu")},
+    "ln": {"per_sample": "layer"},
+    "gn": {"per_sample": "group", "groups": 3},
+    "wn": {"steps": ("relu",), "weight_norm": True},
+}
+PAIRED_HOMOGENEOUS = {"relu": {"steps": ("relu",)}, "wn": {"steps": ("relu",), "weight_norm": True}}
+
+
+def _paired_ref(H0, variants=PAIRED, normalize=False):
+    """Each variant of paired_networks is deep_network on the same seed (one draw of W per layer in both)."""
+    return tuple(
+        networks.deep_network(
+            H0,
+            2,
+            v.get("steps", ()),
+            np.random.default_rng(0),
+            variance=2.0,
+            normalize=normalize,
+            **{k: v[k] for k in v if k != "steps"},
+        )
+        for v in variants.values()
+    )
+
 
 FUNCTIONS: list[Function] = [
     # --- norms.batch -------------------------------------------------------------------------------
@@ -955,6 +998,143 @@ FUNCTIONS: list[Function] = [
         ],
     ),
     Function(
+        "landscape.lipschitz",
+        "group_gradient_norm_bound",
+        lambda delta, x, gamma, eps, center: lipschitz.group_gradient_norm_bound(
+            delta, x, gamma, eps=eps, center=center
+        ),
+        {"delta": GD, "x": GX, "gamma": GGAIN, "eps": 0.0, "center": True},
+        arrays=("delta", "x", "gamma"),
+        scalars={"eps": "real>=0", "center": "bool"},
+        layout=("delta", "x", "gamma"),
+        rtol=1e-7,
+        extra=[
+            ("oracle", {}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True))),
+            ("oracle-eps", {"eps": 0.3}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.3, True))),
+            ("rms-oracle", {"center": False}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, False))),
+            ("gamma-float", {"gamma": 1.5}, Ok(lambda: _group_bound_ref(GD, GX, np.full((3, 5), 1.5), 0.0, True))),
+            (
+                "gamma-numpy-scalar",
+                {"gamma": np.float32(1.5)},
+                Ok(lambda: _group_bound_ref(GD, GX, np.full((3, 5), 1.5), 0.0, True)),
+            ),
+            (
+                "gamma-per-entry",
+                {"gamma": np.tile(GGAIN, (3, 1))},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)),
+            ),
+            ("gamma-nan-float", {"gamma": np.nan}, err("gamma")),
+            ("gamma-str", {"gamma": "1"}, err("gamma")),
+            ("gamma-too-many-axes", {"gamma": np.ones((2, 3, 5))}, err("gamma")),
+            (
+                "one-group",
+                {"delta": GD[0], "x": GX[0]},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)[0]),
+            ),
+            (
+                "batch-of-one",
+                {"delta": GD[:1], "x": GX[:1]},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)[:1]),
+            ),
+            (
+                "stack",
+                {"delta": np.stack([GD, GD[::-1]]), "x": np.stack([GX, GX[::-1]])},
+                Ok(
+                    lambda: np.stack(
+                        [
+                            _group_bound_ref(d, x, np.tile(GGAIN, (3, 1)), 0.0, True)
+                            for d, x in ((GD, GX), (GD[::-1], GX[::-1]))
+                        ]
+                    )
+                ),
+            ),
+            ("group-of-one", {"delta": GD[:, :1], "x": GX[:, :1], "gamma": 1.0}, err("x")),
+            (
+                "rms-group-of-one",
+                {"delta": GD[:, :1], "x": GX[:, :1], "gamma": 1.0, "center": False},
+                Ok(lambda: np.zeros(3), atol=1e-12),
+            ),
+            ("zero-variance-eps0", {"x": np.ones((3, 5))}, err("x")),
+            (
+                "zero-variance-eps>0",
+                {"x": np.ones((3, 5)), "eps": 0.1},
+                Ok(lambda: _group_bound_ref(GD, np.zeros((3, 5)), np.tile(GGAIN, (3, 1)), 0.1, True)),
+            ),
+            ("huge-x", {"x": GX * 1e300}, err("x")),
+            (
+                "huge-x-1e150",
+                {"x": GX * 1e150},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True) * 1e-300),
+            ),
+            ("huge-delta", {"delta": GD * 1e300}, err("delta")),
+            ("zero-dim", {"delta": np.float64(1.0), "x": np.float64(2.0)}, err("x")),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "group_hessian_form",
+        lambda v, hessian, grad, x, gamma, eps, center: lipschitz.group_hessian_form(
+            v, hessian, grad, x, gamma, eps=eps, center=center
+        ),
+        {"v": GV, "hessian": GH, "grad": GD, "x": GX, "gamma": GGAIN, "eps": 0.0, "center": True},
+        arrays=("v", "hessian", "grad", "x", "gamma"),
+        scalars={"eps": "real>=0", "center": "bool"},
+        layout=("v", "hessian", "grad", "x", "gamma"),
+        rtol=1e-7,
+        extra=[
+            (
+                "bn-oracle",
+                {"gamma": -0.8, "eps": 0.2},
+                Ok(
+                    lambda: np.array(
+                        [
+                            lipschitz.hessian_form_bound(a, h, b, y, -0.8, eps=0.2)
+                            for a, h, b, y in zip(GV, GH, GD, GX, strict=True)
+                        ]
+                    )
+                ),
+            ),
+            ("hessian-not-square", {"hessian": GH[..., :4, :]}, err("hessian")),
+            ("hessian-of-one-group", {"hessian": GH[0]}, err("hessian")),
+            ("gamma-nan-float", {"gamma": np.nan}, err("gamma")),
+            ("zero-variance-eps0", {"x": np.ones((3, 5))}, err("x")),
+            ("huge-x", {"x": GX * 1e300}, err("x")),
+            ("huge-hessian", {"hessian": GH * 1e300, "v": GV * 1e10}, err("hessian", "v")),
+            (
+                "one-group",
+                {"v": GV[0], "hessian": GH[0], "grad": GD[0], "x": GX[0]},
+                Ok(lambda: lipschitz.group_hessian_form(GV, GH, GD, GX, GGAIN)[0]),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "weight_norm_gradient_norm",
+        lambda dw, v, g: lipschitz.weight_norm_gradient_norm(dw, v, g),
+        {"dw": WN_DW, "v": WN_V, "g": WN_G},
+        arrays=("dw", "v", "g"),
+        layout=("dw", "v", "g"),
+        shape_names=("g",),
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G))),
+            ("g-float", {"g": 1.5}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, np.full(3, 1.5)))),
+            ("g-nan-float", {"g": np.nan}, err("g")),
+            ("g-str", {"g": "1"}, err("g")),
+            ("g-wrong-length", {"g": WN_G[:2]}, err("g")),
+            ("zero-row", {"v": np.vstack([WN_V[:2], np.zeros((1, 4))])}, err("v")),
+            (
+                "one-row",
+                {"dw": WN_DW[0], "v": WN_V[0], "g": 2.0},
+                Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, np.full(3, 2.0))[0]),
+            ),
+            ("huge-v", {"v": WN_V * 1e200}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e-200 * 1e-200)),
+            ("tiny-v", {"v": WN_V * 1e-200}, err("v")),
+            ("tiny-v-1e-100", {"v": WN_V * 1e-100}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e200)),
+            ("huge-dw", {"dw": WN_DW * 1e300}, err("dw")),
+            ("huge-dw-1e150", {"dw": WN_DW * 1e150}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e300)),
+        ],
+    ),
+    Function(
         "landscape.deep_linear",
         "init_weights",
         lambda rng, depth, d_in, width, d_out: deep_linear.init_weights(rng, depth, d_in, width, d_out),
@@ -1467,6 +1647,89 @@ FUNCTIONS: list[Function] = [
             ),
         ],
     ),
+    Function(
+        "representations.layers",
+        "per_sample_norm",
+        lambda Z, kind, groups, eps: rep_layers.per_sample_norm(Z, kind, groups=groups, eps=eps),
+        {"Z": HS6, "kind": "layer", "groups": 1, "eps": 0.0},
+        arrays=("Z",),
+        scalars={"kind": "choice", "groups": "int>=1", "eps": "real>=0"},
+        free_shape=("Z",),
+        layout=("Z",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_per_sample("layer"))),
+            ("rms-oracle", {"kind": "rms"}, Ok(lambda: _torch_per_sample("rms"))),
+            ("group-oracle", {"kind": "group", "groups": 2}, Ok(lambda: _torch_per_sample("group", 2))),
+            ("groups-not-dividing", {"kind": "group", "groups": 4}, err("groups")),
+            ("groups-of-one", {"kind": "group", "groups": 6}, err("Z", "groups")),
+            ("one-feature", {"Z": HS6[..., :1, :]}, err("Z")),
+            ("one-feature-rms", {"Z": HS6[..., :1, :], "kind": "rms"}, Ok(lambda: np.sign(HS6[..., :1, :]))),
+            ("one-dim", {"Z": HS6[0, 0]}, err("Z")),
+            ("empty-features", {"Z": HS6[..., :0, :]}, err("Z")),
+            ("constant-column-eps0", {"Z": np.ones((6, 4))}, err("Z")),
+            ("zero-column-rms-eps0", {"Z": np.zeros((6, 4)), "kind": "rms"}, err("Z")),
+            ("huge", {"Z": HS6 * 1e300}, err("Z")),
+            ("huge-1e150", {"Z": HS6 * 1e150}, Ok(lambda: _torch_per_sample("layer"))),
+            ("batch-of-one", {"Z": HS6[..., :1]}, Ok(lambda: _torch_per_sample("layer")[..., :1])),
+        ],
+    ),
+    Function(
+        "representations.networks",
+        "paired_networks",
+        lambda H0, depth, variants, rng, variance, weights, normalize, record: networks.paired_networks(
+            H0,
+            depth,
+            variants,
+            np.random.default_rng(0) if rng == "fresh" else rng,
+            variance=variance,
+            weights=weights,
+            normalize=normalize,
+            record=record,
+        ),
+        {
+            "H0": HS6,
+            "depth": 2,
+            "variants": PAIRED,
+            "rng": "fresh",
+            "variance": 2.0,
+            "weights": "gaussian",
+            "normalize": False,
+            "record": None,
+        },
+        arrays=("H0",),
+        layout=("H0",),
+        rtol=1e-7,
+        free_shape=("H0",),
+        scalars={"depth": "int>=0", "variance": "real>0", "weights": "choice", "normalize": "bool"},
+        extra=[
+            ("oracle", {}, Ok(lambda: _paired_ref(HS6))),
+            ("rng-none", {"rng": None}, err("rng")),
+            ("rng-seed", {"rng": 0}, err("rng")),
+            ("record-number", {"record": 3}, err("record")),
+            ("variants-none", {"variants": None}, err("variants")),
+            ("variants-empty", {"variants": {}}, err("variants")),
+            ("variants-list", {"variants": [PAIRED["bn"]]}, err("variants")),
+            ("variant-not-mapping", {"variants": {"bn": ("rc",)}}, err("variants")),
+            ("variant-name-int", {"variants": {0: {"steps": ("relu",)}}}, err("variants")),
+            ("unknown-keyword", {"variants": {"bn": {"step": ("rc",)}}}, err("variants")),
+            ("unknown-step", {"variants": {"bn": {"steps": ("bn",)}}}, err("variants")),
+            ("steps-str", {"variants": {"bn": {"steps": "rc"}}}, err("variants")),
+            ("per-sample-unknown", {"variants": {"x": {"per_sample": "batch"}}}, err("variants")),
+            ("groups-zero", {"variants": {"g": {"per_sample": "group", "groups": 0}}}, err("variants")),
+            ("groups-not-dividing", {"variants": {"g": {"per_sample": "group", "groups": 4}}}, err("variants")),
+            ("groups-str", {"variants": {"g": {"per_sample": "group", "groups": "2"}}}, err("variants")),
+            ("weight-norm-str", {"variants": {"w": {"weight_norm": "yes"}}}, err("variants")),
+            ("one-dim", {"H0": HS6[0, 0]}, err("H0")),
+            ("depth-zero", {"depth": 0}, Ok(lambda: (HS6,) * len(PAIRED))),
+            (
+                "huge-normalized",
+                {"H0": HS6 * 1e300, "variants": PAIRED_HOMOGENEOUS, "normalize": True},
+                Ok(lambda: _paired_ref(HS6, PAIRED_HOMOGENEOUS, normalize=True)),
+            ),
+            ("one-network", {"H0": HS6[0]}, Ok(lambda: _paired_ref(HS6[0]))),
+        ],
+    ),
 ]
 
 FUNCTIONS_BY_NAME = {f.name: f for f in FUNCTIONS}
@@ -1504,6 +1767,28 @@ def _torch_ln_grad():
     y = torch.nn.functional.layer_norm(x, (3,), eps=1e-5)
     (dx,) = torch.autograd.grad(y, x, torch.from_numpy(X4))
     return dx, None, None
+
+
+def _torch_weight_norm_grad(dw, v, g):
+    """||grad_v L||^2 per row by autograd through w = g v / ||v|| (PyTorch)."""
+    vt = torch.from_numpy(np.array(v, dtype=np.float64)).requires_grad_()
+    gt = torch.from_numpy(np.array(g, dtype=np.float64))
+    w = gt[..., None] * vt / vt.norm(dim=-1, keepdim=True)
+    (dv,) = torch.autograd.grad(w, vt, torch.from_numpy(np.array(dw, dtype=np.float64)))
+    return (dv * dv).sum(-1)
+
+
+def _torch_per_sample(kind, groups=1, Z=None):
+    """per_sample_norm by PyTorch's kernels on the columns (the points) of HS6."""
+    Z = torch.from_numpy(HS6 if Z is None else Z)
+    X = Z.transpose(-1, -2).reshape(-1, Z.shape[-2])
+    if kind == "layer":
+        Y = torch.nn.functional.layer_norm(X, (X.shape[-1],), eps=0.0)
+    elif kind == "rms":
+        Y = torch.nn.functional.rms_norm(X, (X.shape[-1],), eps=0.0)
+    else:
+        Y = torch.nn.functional.group_norm(X, groups, eps=0.0)
+    return Y.reshape(*Z.shape[:-2], Z.shape[-1], Z.shape[-2]).transpose(-1, -2)
 
 
 def _torch_jacobian():
