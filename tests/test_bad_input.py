@@ -12,6 +12,7 @@ a PyTorch tensor among NumPy arrays; for a scalar argument, None, a string, NaN,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import re
@@ -23,21 +24,24 @@ import pytest
 
 from bntheory.backend import to_numpy
 from bntheory.landscape import covariate_shift, deep_linear, jacobian, lipschitz, measures
-from bntheory.norms import batch, group, layer, standardize, weight
-from bntheory.optim import gdnp, problems
+from bntheory.norms import batch, group, invariance, layer, standardize, weight
+from bntheory.norms import jacobian as norm_jacobian
+from bntheory.optim import bngd, gdnp, problems, scale_invariant, sgd
 from bntheory.representations import layers as rep_layers
 from bntheory.representations import measures as rep_measures
 from bntheory.representations import networks
 
 torch = pytest.importorskip("torch")
 
-#: The modules whose public functions this suite covers (modules added later join through their own tests).
+#: The modules whose public functions this suite covers (a module added later joins by a line here).
 MODULES = {
     "norms.batch": batch,
     "norms.group": group,
     "norms.layer": layer,
     "norms.standardize": standardize,
     "norms.weight": weight,
+    "norms.jacobian": norm_jacobian,
+    "norms.invariance": invariance,
     "landscape.covariate_shift": covariate_shift,
     "landscape.deep_linear": deep_linear,
     "landscape.jacobian": jacobian,
@@ -45,6 +49,9 @@ MODULES = {
     "landscape.measures": measures,
     "optim.gdnp": gdnp,
     "optim.problems": problems,
+    "optim.scale_invariant": scale_invariant,
+    "optim.bngd": bngd,
+    "optim.sgd": sgd,
     "representations.layers": rep_layers,
     "representations.measures": rep_measures,
     "representations.networks": networks,
@@ -424,6 +431,28 @@ def _group_bound_ref(delta, x, gamma, eps, center):
     r2 = np.mean(x * x, axis=-1) + eps
     g = gamma * delta
     return (np.sum(g * g, -1) - np.sum(g * x, -1) ** 2 / (5 * r2)) / r2
+
+
+# norms.invariance: a (C, D) = (6, 4) weight matrix, N = 8 samples of D = 4 features (and S = 5 positions).
+IW, IX, IX3, IC = _normal(6, 4), _normal(8, 4), _normal(8, 4, 5), _normal(4)
+
+
+def _transformed_ref(number):
+    """(W, X) after Ba et al.'s transformation `number`, written out."""
+    W, X = IW.copy(), IX.copy()
+    if number == 1:
+        W = 2.0 * W
+    elif number == 2:
+        W = W + IC
+    elif number == 3:
+        W[1] *= 2.0
+    elif number == 4:
+        X = 2.0 * X
+    elif number == 5:
+        X = X + IC[::-1]
+    else:
+        X[2] *= 2.0
+    return W, X
 
 
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
@@ -1730,6 +1759,303 @@ FUNCTIONS: list[Function] = [
             ("one-network", {"H0": HS6[0]}, Ok(lambda: _paired_ref(HS6[0]))),
         ],
     ),
+    # --- norms.jacobian: the Jacobians of the forward transforms (validation: the transforms') -------------
+    Function(
+        "norms.jacobian",
+        "layer_norm_jacobian",
+        lambda x, normalized_shape, gamma, eps: norm_jacobian.layer_norm_jacobian(x, normalized_shape, gamma, eps=eps),
+        {"x": X4, "normalized_shape": 3, "gamma": G, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: torch.nn.functional.layer_norm(t, (3,), _t(G), None, 1e-5), X4, 3)),
+            ),
+            ("normalized-shape-wrong", {"normalized_shape": 4}, err("normalized_shape")),
+            ("one-value", {"x": X4[..., :1], "normalized_shape": 1, "gamma": None}, err("normalized_shape")),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+            ("batch-of-one", {"x": X4[:1]}, Ok(lambda: norm_jacobian.layer_norm_jacobian(X4, 3, G)[:1])),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "rms_norm_jacobian",
+        lambda x, normalized_shape, gamma, eps: norm_jacobian.rms_norm_jacobian(x, normalized_shape, gamma, eps=eps),
+        {"x": X4, "normalized_shape": 3, "gamma": G, "eps": 1e-6},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: torch.nn.functional.rms_norm(t, (3,), _t(G), 1e-6), X4, 3)),
+            ),
+            ("eps-nan", {"eps": np.nan}, err("eps")),
+            ("eps-negative", {"eps": -1e-6}, err("eps")),
+            ("eps-str", {"eps": "1e-6"}, err("eps")),
+            ("zero-eps0", {"x": np.zeros((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "group_norm_jacobian",
+        lambda x, groups, gamma, eps: norm_jacobian.group_norm_jacobian(x, groups, gamma, eps=eps),
+        {"x": X4, "groups": 2, "gamma": G6, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        free_shape=("x",),
+        optional=("gamma",),
+        scalars={"groups": "int>=1", "eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(
+                    lambda: _torch_blocks(
+                        lambda t: torch.nn.functional.group_norm(t, 2, _t(G6), None, 1e-5), X4, 9
+                    ).reshape(4, 2, 9, 9)
+                ),
+            ),
+            ("groups-not-dividing", {"groups": 4}, err("groups")),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "instance_norm_jacobian",
+        lambda x, gamma, eps: norm_jacobian.instance_norm_jacobian(x, gamma, eps=eps),
+        {"x": X4, "gamma": G6, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        free_shape=("x",),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(
+                    lambda: _torch_blocks(
+                        lambda t: torch.nn.functional.instance_norm(t, weight=_t(G6), eps=1e-5), X4, 3
+                    ).reshape(4, 6, 3, 3)
+                ),
+            ),
+            ("no-spatial", {"x": _normal(4, 6)}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "weight_norm_jacobian",
+        lambda v, g, dim: norm_jacobian.weight_norm_jacobian(v, g, dim=dim),
+        {"v": X[:3], "g": G, "dim": 0},
+        arrays=("v", "g"),
+        layout=("v", "g"),
+        free_shape=("v",),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: _t(G)[:, None] * t / t.norm(dim=1, keepdim=True), X[:3], 3)),
+            ),
+            ("dim-out-of-range", {"dim": 2}, err("dim")),
+            ("dim-str", {"dim": "0"}, err("dim")),
+            ("zero-slice", {"v": np.zeros((3, 3))}, err("v")),
+            ("huge-1e300", {"v": X[:3] * 1e300}, Ok(lambda: norm_jacobian.weight_norm_jacobian(X[:3], G) * 1e-300)),
+        ],
+    ),
+    # --- norms.invariance: Ba et al.'s Table 1 transformations and the normalized layer ----------------------
+    Function(
+        "norms.invariance",
+        "rescale_weights",
+        lambda W, delta: invariance.rescale_weights(W, delta),
+        {"W": IW, "delta": 2.0},
+        arrays=("W",),
+        scalars={"delta": "real>0"},
+        free_shape=("W",),
+        layout=("W",),
+        extra=[
+            ("oracle", {}, Ok(lambda: 2.0 * IW)),
+            ("delta-numpy-scalar", {"delta": np.float32(0.5)}, Ok(lambda: 0.5 * IW)),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("three-dim", {"W": IW[None]}, err("W")),
+            ("huge", {"W": IW * 1e300, "delta": 1.0}, Ok(lambda: IW * 1e300)),
+            ("overflow", {"W": IW * 1e300, "delta": 1e10}, err("W")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "recentre_weights",
+        lambda W, c: invariance.recentre_weights(W, c),
+        {"W": IW, "c": IC},
+        arrays=("W", "c"),
+        layout=("W", "c"),
+        extra=[
+            ("oracle", {}, Ok(lambda: IW + IC[None, :])),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("overflow", {"W": np.full((6, 4), 1e308), "c": np.full(4, 1e308)}, err("W", "c")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_row",
+        lambda W, row, delta: invariance.rescale_row(W, row, delta),
+        {"W": IW, "row": 1, "delta": 3.0},
+        arrays=("W",),
+        scalars={"row": "int>=0", "delta": "real>0"},
+        free_shape=("W",),
+        layout=("W",),
+        extra=[
+            ("oracle", {}, Ok(lambda: np.vstack([IW[:1], 3.0 * IW[1:2], IW[2:]]))),
+            ("row-out-of-range", {"row": 6}, err("row")),
+            ("row-numpy-int", {"row": np.int64(1)}, Ok(lambda: np.vstack([IW[:1], 3.0 * IW[1:2], IW[2:]]))),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("overflow", {"W": IW * 1e300, "delta": 1e10}, err("W")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_data",
+        lambda X, delta: invariance.rescale_data(X, delta),
+        {"X": IX, "delta": 2.0},
+        arrays=("X",),
+        scalars={"delta": "real>0"},
+        free_shape=("X",),
+        layout=("X",),
+        extra=[
+            ("oracle", {}, Ok(lambda: 2.0 * IX)),
+            ("positions", {"X": IX3}, Ok(lambda: 2.0 * IX3)),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("four-dim", {"X": IX3[..., None]}, err("X")),
+            ("overflow", {"X": IX * 1e300, "delta": 1e10}, err("X")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "recentre_data",
+        lambda X, c: invariance.recentre_data(X, c),
+        {"X": IX, "c": IC},
+        arrays=("X", "c"),
+        layout=("X", "c"),
+        extra=[
+            ("oracle", {}, Ok(lambda: IX + IC)),
+            ("positions", {"X": IX3}, Ok(lambda: IX3 + IC[None, :, None])),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("overflow", {"X": np.full((8, 4), 1e308), "c": np.full(4, 1e308)}, err("X", "c")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_case",
+        lambda X, case, delta: invariance.rescale_case(X, case, delta),
+        {"X": IX, "case": 2, "delta": 3.0},
+        arrays=("X",),
+        scalars={"case": "int>=0", "delta": "real>0"},
+        free_shape=("X",),
+        layout=("X",),
+        extra=[
+            ("oracle", {}, Ok(lambda: np.vstack([IX[:2], 3.0 * IX[2:3], IX[3:]]))),
+            ("case-out-of-range", {"case": 8}, err("case")),
+            ("positions", {"X": IX3}, Ok(lambda: np.concatenate([IX3[:2], 3.0 * IX3[2:3], IX3[3:]]))),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("overflow", {"X": IX * 1e300, "delta": 1e10}, err("X")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "transformed",
+        lambda number, W, X, delta, c_weights, c_data, row, case: invariance.transformed(
+            number, W, X, delta=delta, c_weights=c_weights, c_data=c_data, row=row, case=case
+        ),
+        {"number": 2, "W": IW, "X": IX, "delta": 2.0, "c_weights": IC, "c_data": IC[::-1].copy(), "row": 1, "case": 2},
+        arrays=("W", "X", "c_weights", "c_data"),
+        scalars={"delta": "real>0", "row": "int>=0", "case": "int>=0"},
+        layout=("W", "X", "c_weights", "c_data"),
+        shape_names=("X",),
+        extra=[
+            *[
+                (
+                    f"oracle-{k}",
+                    {"number": k},
+                    Ok(
+                        functools.partial(_transformed_ref, k),
+                    ),
+                )
+                for k in range(1, 7)
+            ],
+            ("number-zero", {"number": 0}, err("number")),
+            ("number-seven", {"number": 7}, err("number")),
+            ("number-bool", {"number": True}, err("number")),
+            ("number-str", {"number": "1"}, err("number")),
+            ("unused-X-nan", {"number": 1, "X": _with_nan(IX)}, err("X")),
+            ("unused-c-data-wrong", {"number": 1, "c_data": IC[:3]}, err("c_data")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "normalized_layer",
+        lambda W, X, norm, groups, eps: invariance.normalized_layer(W, X, norm, groups=groups, eps=eps),
+        {"W": IW, "X": IX, "norm": "batch", "groups": None, "eps": 0.0},
+        arrays=("W", "X"),
+        scalars={"norm": "choice", "eps": "real>=0"},
+        layout=("W", "X"),
+        free_shape=("W",),
+        shape_names=("W",),
+        extra=[
+            ("batch-oracle", {}, Ok(lambda: _bn_ref(IX @ IW.T, 1.0, 0.0, 0.0))),
+            (
+                "layer-oracle",
+                {"norm": "layer"},
+                Ok(lambda: torch.nn.functional.layer_norm(_t(IX @ IW.T), (6,), eps=0.0)),
+            ),
+            (
+                "group-oracle",
+                {"norm": "group", "groups": 2},
+                Ok(lambda: torch.nn.functional.group_norm(_t(IX @ IW.T), 2, eps=0.0)),
+            ),
+            (
+                "instance-oracle",
+                {"X": IX3, "norm": "instance"},
+                Ok(lambda: torch.nn.functional.instance_norm(_t(np.einsum("cd,nds->ncs", IW, IX3)), eps=0.0)),
+            ),
+            (
+                "position-oracle",
+                {"X": IX3, "norm": "position"},
+                Ok(
+                    lambda: torch.nn.functional.layer_norm(
+                        _t(np.einsum("cd,nds->nsc", IW, IX3)), (6,), eps=0.0
+                    ).transpose(1, 2)
+                ),
+            ),
+            ("rms-oracle", {"norm": "rms"}, Ok(lambda: torch.nn.functional.rms_norm(_t(IX @ IW.T), (6,), eps=0.0))),
+            (
+                "weight-oracle",
+                {"norm": "weight"},
+                Ok(lambda: IX @ (IW / np.linalg.norm(IW, axis=1, keepdims=True)).T),
+            ),
+            ("groups-missing", {"norm": "group"}, err("groups")),
+            ("groups-given", {"groups": 2}, err("groups")),
+            ("groups-not-dividing", {"norm": "group", "groups": 4}, err("groups")),
+            ("groups-bool", {"norm": "group", "groups": True}, err("groups")),
+            ("groups-str", {"norm": "group", "groups": "2"}, err("groups")),
+            ("weight-eps", {"norm": "weight", "eps": 1e-5}, err("eps")),
+            ("weight-zero-row", {"norm": "weight", "W": np.vstack([IW[:5], np.zeros((1, 4))])}, err("W")),
+            ("instance-no-positions", {"norm": "instance"}, err("X")),
+            ("X-dtype", {"X": IX.astype(np.float32)}, err("X")),
+            ("zero-variance-eps0", {"X": np.ones((8, 4))}, err("X", "W")),
+            ("huge-X", {"X": IX * 1e300}, err("X")),
+            ("huge-X-1e150", {"X": IX * 1e150}, Ok(lambda: _bn_ref(IX @ IW.T, 1.0, 0.0, 0.0), rtol=1e-7)),
+            ("one-dim-W", {"W": IW[0]}, err("W")),
+        ],
+    ),
 ]
 
 FUNCTIONS_BY_NAME = {f.name: f for f in FUNCTIONS}
@@ -1789,6 +2115,17 @@ def _torch_per_sample(kind, groups=1, Z=None):
     else:
         Y = torch.nn.functional.group_norm(X, groups, eps=0.0)
     return Y.reshape(*Z.shape[:-2], Z.shape[-1], Z.shape[-2]).transpose(-1, -2)
+
+
+def _t(a):
+    return torch.from_numpy(np.asarray(a))
+
+
+def _torch_blocks(f, x, m):
+    """The diagonal (m, m) blocks of the Jacobian of `f` at `x` (PyTorch autograd), a group = m consecutive entries."""
+    J = torch.autograd.functional.jacobian(f, torch.from_numpy(x)).reshape(x.size // m, m, x.size // m, m)
+    blocks = torch.stack([J[b, :, b, :] for b in range(x.size // m)])
+    return blocks.reshape(*x.shape[: x.ndim - 1], m, m) if m == x.shape[-1] else blocks
 
 
 def _torch_jacobian():
