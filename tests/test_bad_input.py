@@ -455,6 +455,62 @@ def _transformed_ref(number):
     return W, X
 
 
+# optim.sgd: two runs of heavy ball on the noisy scale-invariant loss -xi^T w / ||w||, d = 4, three steps.
+SGD_MEAN = np.array([1.0, 0.0, 0.0, 0.0])
+SGD_LOSS = sgd.NoisyLinear(SGD_MEAN, 0.5)
+SGD_W0, SGD_B0 = _normal(2, 4), 0.1 * _normal(2, 4)
+SGD_ARGS = {"lr": 0.1, "steps": 3, "momentum": 0.5, "weight_decay": 0.01, "seeds": (0, 1), "keep_path": True}
+
+
+def _sgd_with(**kw):
+    args = {"objective": SGD_LOSS, "w0": SGD_W0, "buffer0": SGD_B0, "chunk": 2, **SGD_ARGS, **kw}
+    return sgd.sgd(args.pop("objective"), args.pop("w0"), **args)
+
+
+def _sgd_parts():
+    run = _sgd_with()
+    return run.w, run.buffer, run.trace.norm
+
+
+def _sgd_ref():
+    """Heavy ball with weight decay written out on the samples the seeds give (NoisyLinear.samples)."""
+    xi = SGD_LOSS.samples([0, 1], 3)
+    w, v, norms = SGD_W0.copy(), SGD_B0.copy(), [np.linalg.norm(SGD_W0, axis=1)]
+    for t in range(3):
+        r = np.linalg.norm(w, axis=1, keepdims=True)
+        u = w / r
+        g = -(xi[t] - np.sum(xi[t] * u, axis=1, keepdims=True) * u) / r
+        v = 0.5 * v + g + 0.01 * w
+        w = w - 0.1 * v
+        norms.append(np.linalg.norm(w, axis=1))
+    return w, v, np.array(norms)
+
+
+def _sgd_one_run():
+    """One run given as vectors: run 0 of the two (its own seed 0), with (1, d) results."""
+    run = _sgd_with(w0=SGD_W0[:1], buffer0=SGD_B0[:1], seeds=(0,))
+    return run
+
+
+def _sgd_scaled(c):
+    """Scale invariance without weight decay: the run from c w0 at rate lr is c times the run from w0 at lr / c^2."""
+    run = _sgd_with(buffer0=None, weight_decay=0.0, lr=0.1 / c**2)
+    tr = run.trace
+    trace = sgd.SGDTrace(
+        tr.norm * c, tr.angular_update, tr.effective_rate, tr.unit_grad_sq, tr.momentum_term, tr.lr * c**2
+    )
+    return sgd.SGDResult(run.w * c, run.buffer / c, trace, run.path * c)
+
+
+def _exp_lr_ref(lr, lam, gamma, steps):
+    """Li & Arora's root of z^2 - (1 + gamma - lam lr) z + gamma (numpy.roots), its schedule and buffer factor."""
+    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), np.broadcast_shapes(np.shape(lr), np.shape(lam)))
+    alpha = np.array([max(np.roots([1.0, -(1 + gamma - lam * e), gamma]).real) for e in np.atleast_1d(lr)])
+    alpha = alpha.reshape(lr.shape)
+    schedule = alpha ** -(2 * np.arange(steps).reshape((steps,) + (1,) * alpha.ndim) + 1)
+    return sgd.ExponentialLR(alpha if alpha.ndim else float(alpha), schedule, (alpha - 1) / (lr * alpha))
+
+
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
 HS = _normal(2, 5, 4)  # a stack of two
 HS6 = _normal(2, 6, 4)  # a stack of two batches of d = 6 features (GroupNorm: 2 or 3 groups), n = 4 points
@@ -2054,6 +2110,150 @@ FUNCTIONS: list[Function] = [
             ("huge-X", {"X": IX * 1e300}, err("X")),
             ("huge-X-1e150", {"X": IX * 1e150}, Ok(lambda: _bn_ref(IX @ IW.T, 1.0, 0.0, 0.0), rtol=1e-7)),
             ("one-dim-W", {"W": IW[0]}, err("W")),
+        ],
+    ),
+    # --- optim.sgd: heavy ball with weight decay on scale-invariant losses, Li & Arora's and Wan et al.'s formulas --
+    Function(
+        "optim.sgd",
+        "sgd",
+        lambda objective, w0, lr, steps, momentum, weight_decay, schedule, buffer0, seeds, keep_path, chunk: sgd.sgd(
+            objective,
+            w0,
+            lr=lr,
+            steps=steps,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            buffer0=buffer0,
+            seeds=seeds,
+            keep_path=keep_path,
+            chunk=chunk,
+        ),
+        {
+            "objective": SGD_LOSS,
+            "w0": SGD_W0,
+            "lr": 0.1,
+            "steps": 3,
+            "momentum": 0.5,
+            "weight_decay": 0.01,
+            "schedule": None,
+            "buffer0": SGD_B0,
+            "seeds": (0, 1),
+            "keep_path": True,
+            "chunk": 2,
+        },
+        arrays=("w0", "buffer0"),
+        optional=("buffer0",),
+        free_shape=("w0",),
+        shape_names=("buffer0",),
+        scalars={
+            "lr": "real>0",
+            "steps": "int>=0",
+            "momentum": "unit",
+            "weight_decay": "real>=0",
+            "keep_path": "bool",
+            "chunk": "int>=1",
+        },
+        layout=("w0", "buffer0"),
+        rtol=1e-7,
+        extra=[
+            ("oracle", lambda: _sgd_parts(), Ok(lambda: _sgd_ref())),
+            ("one-run", {"w0": SGD_W0[0], "buffer0": SGD_B0[0], "seeds": (0,)}, Ok(lambda: _sgd_one_run())),
+            ("lr-per-run", {"lr": [0.1, 0.2]}, Ok(lambda: _sgd_with(lr=np.array([0.1, 0.2])))),
+            ("lr-wrong-count", {"lr": [0.1, 0.2, 0.3]}, err("lr")),
+            ("lr-bool", {"lr": True}, err("lr")),
+            ("momentum-one", {"momentum": 1.0}, err("momentum")),
+            ("momentum-str", {"momentum": "0.5"}, err("momentum")),
+            ("schedule", {"schedule": [1.0, 0.5, 0.25]}, Ok(lambda: _sgd_with(schedule=np.array([1.0, 0.5, 0.25])))),
+            ("schedule-short", {"schedule": [1.0, 0.5]}, err("schedule")),
+            ("schedule-negative", {"schedule": [1.0, -0.5, 0.25]}, err("schedule")),
+            ("schedule-str", {"schedule": "1"}, err("schedule")),
+            ("seeds-none-noisy", {"seeds": None}, err("seeds")),
+            ("seeds-wrong-count", {"seeds": (0,)}, err("seeds")),
+            ("seeds-float", {"seeds": (0.5, 1)}, err("seeds[0]")),
+            ("seeds-negative", {"seeds": (0, -1)}, err("seeds[1]")),
+            ("seeds-str", {"seeds": "01"}, err("seeds")),
+            ("objective-none", {"objective": None}, err("objective")),
+            ("objective-wrong-d", {"objective": sgd.NoisyLinear(np.ones(3))}, err("w0")),
+            ("zero-row", {"w0": np.vstack([SGD_W0[:1], np.zeros((1, 4))])}, err("w0")),
+            ("three-dim", {"w0": SGD_W0[None]}, err("w0")),
+            ("buffer0-dtype", {"buffer0": SGD_B0.astype(np.float32)}, err("buffer0")),
+            ("no-steps", {"steps": 0, "schedule": None}, Ok(lambda: _sgd_with(steps=0))),
+            (
+                "deterministic",
+                {"objective": sgd.NoisyLinear(SGD_MEAN, 0.0), "seeds": None},
+                Ok(lambda: _sgd_with(objective=sgd.NoisyLinear(SGD_MEAN, 0.0), seeds=None)),
+            ),
+            ("huge-w0", {"w0": SGD_W0 * 1e150, "buffer0": None, "weight_decay": 0.0}, Ok(lambda: _sgd_scaled(1e150))),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "exponential_schedule",
+        lambda base, steps: sgd.exponential_schedule(base, steps),
+        {"base": 0.99, "steps": 4},
+        scalars={"base": "real>0", "steps": "int>=0"},
+        extra=[
+            ("oracle", {}, Ok(lambda: 0.99 ** -(2 * np.arange(4.0) + 1))),
+            (
+                "per-run",
+                {"base": np.array([0.99, 0.9])},
+                Ok(lambda: np.array([0.99, 0.9]) ** -(2 * np.arange(4.0)[:, None] + 1)),
+            ),
+            (
+                "base-list",
+                {"base": [0.99, 0.9]},
+                Ok(lambda: np.array([0.99, 0.9]) ** -(2 * np.arange(4.0)[:, None] + 1)),
+            ),
+            ("base-matrix", {"base": np.full((2, 2), 0.9)}, err("base")),
+            ("base-bool", {"base": True}, err("base")),
+            ("no-steps", {"steps": 0}, Ok(lambda: np.zeros(0))),
+            ("overflow", {"base": 1e-10, "steps": 20}, err("base", "steps")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "exponential_lr_equivalent",
+        lambda lr, weight_decay, momentum, steps, root: sgd.exponential_lr_equivalent(
+            lr, weight_decay, momentum, steps=steps, root=root
+        ),
+        {"lr": 0.1, "weight_decay": 0.01, "momentum": 0.5, "steps": 3, "root": "larger"},
+        scalars={"lr": "real>0", "weight_decay": "real>=0", "momentum": "unit", "steps": "int>=0", "root": "choice"},
+        extra=[
+            ("oracle", {}, Ok(lambda: _exp_lr_ref(0.1, 0.01, 0.5, 3))),
+            ("gd", {"momentum": 0.0}, Ok(lambda: _exp_lr_ref(0.1, 0.01, 0.0, 3))),
+            ("smaller-gd", {"momentum": 0.0, "root": "smaller"}, err("root")),
+            ("complex-roots", {"lr": 1.0, "weight_decay": 0.5}, err("lr", "weight_decay")),
+            ("lr-str", {"lr": "0.1"}, err("lr")),
+            ("per-run", {"lr": np.array([0.1, 0.2])}, Ok(lambda: _exp_lr_ref(np.array([0.1, 0.2]), 0.01, 0.5, 3))),
+            ("mismatched-runs", {"lr": np.array([0.1, 0.2]), "weight_decay": np.array([0.01, 0.02, 0.03])}, err("lr")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "angular_update",
+        lambda lr, weight_decay, momentum: sgd.angular_update(lr, weight_decay, momentum),
+        {"lr": 0.1, "weight_decay": 0.01, "momentum": 0.5},
+        scalars={"lr": "real>0", "weight_decay": "real>0", "momentum": "unit"},
+        extra=[
+            ("oracle", {}, Ok(lambda: np.sqrt(2 * 0.1 * 0.01 / 1.5))),
+            ("too-large", {"lr": 10.0, "weight_decay": 0.1, "momentum": 0.0}, err("lr", "weight_decay")),
+            ("per-run", {"lr": [0.1, 0.2]}, Ok(lambda: np.sqrt(2 * np.array([0.1, 0.2]) * 0.01 / 1.5))),
+            ("mismatched-runs", {"lr": [0.1, 0.2], "momentum": [0.0, 0.1, 0.2]}, err("lr")),
+            ("lr-none", {"lr": None}, err("lr")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "equilibrium_norm",
+        lambda L, lr, weight_decay, momentum: sgd.equilibrium_norm(L, lr, weight_decay, momentum),
+        {"L": 3.0, "lr": 0.1, "weight_decay": 0.01, "momentum": 0.5},
+        scalars={"L": "real>0", "lr": "real>0", "weight_decay": "real>0", "momentum": "unit"},
+        extra=[
+            ("oracle", {}, Ok(lambda: (3.0 * 0.1 / (0.01 * 0.5 * (2 - 0.001 / 1.5))) ** 0.25)),
+            ("sgd", {"momentum": 0.0}, Ok(lambda: (3.0 * 0.1 / 0.02) ** 0.25)),
+            ("non-positive", {"lr": 10.0, "weight_decay": 0.5}, err("lr", "weight_decay")),
+            ("L-str", {"L": "3"}, err("L")),
         ],
     ),
 ]
