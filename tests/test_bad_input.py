@@ -511,6 +511,35 @@ def _exp_lr_ref(lr, lam, gamma, steps):
     return sgd.ExponentialLR(alpha if alpha.ndim else float(alpha), schedule, (alpha - 1) / (lr * alpha))
 
 
+# optim.bngd: population least squares with H = S5 (d = 5), three runs.
+BNGD_LS, BNGD_W0 = bngd.least_squares(S5, U5, 0.1), _normal(3, 5)
+
+
+def _bngd_ref(w0, a0, eps, eps_a, T):
+    """BNGD written out run by run (Cai, Li & Shen 2019): the Jacobi step on (a, w), then the trace's quantities."""
+    H, g, y2 = S5, S5 @ U5, float(U5 @ S5 @ U5) + 0.1
+    eps, eps_a = np.broadcast_to(eps, len(w0)), np.broadcast_to(eps_a, len(w0))
+    rows = []
+    for b in range(len(w0)):
+        w, a, run = w0[b].copy(), float(a0[b]), []
+        for k in range(T + 1):
+            norm = np.sqrt(w @ H @ w)
+            run.append((a * w / norm, 0.5 * (y2 - 2 * a * (w @ g) / norm + a * a), a, w @ w, w / np.linalg.norm(w)))
+            if k < T:
+                w, a = w + eps[b] * a / norm * (g - (w @ g) / norm**2 * (H @ w)), a - eps_a[b] * (a - (w @ g) / norm)
+        rows.append(run)
+    parts = [np.array([[rows[b][k][i] for b in range(len(w0))] for k in range(T + 1)]) for i in range(5)]
+    return bngd.BNGDTrace(*parts)
+
+
+def _gd_ref(u0, eps, T):
+    u, us = u0.copy(), [u0.copy()]
+    for _ in range(T):
+        u = u - eps * (u @ S5 - S5 @ U5)
+        us.append(u)
+    return np.array(us)
+
+
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
 HS = _normal(2, 5, 4)  # a stack of two
 HS6 = _normal(2, 6, 4)  # a stack of two batches of d = 6 features (GroupNorm: 2 or 3 groups), n = 4 points
@@ -2254,6 +2283,76 @@ FUNCTIONS: list[Function] = [
             ("sgd", {"momentum": 0.0}, Ok(lambda: (3.0 * 0.1 / 0.02) ** 0.25)),
             ("non-positive", {"lr": 10.0, "weight_decay": 0.5}, err("lr", "weight_decay")),
             ("L-str", {"L": "3"}, err("L")),
+        ],
+    ),
+    # --- optim.bngd: Cai, Li & Shen's BNGD on population least squares, and plain GD --------------------------
+    Function(
+        "optim.bngd",
+        "least_squares",
+        lambda H, u_star, sigma2: bngd.least_squares(H, u_star, sigma2),
+        {"H": S5, "u_star": U5, "sigma2": 0.1},
+        arrays=("H", "u_star"),
+        scalars={"sigma2": "real>=0"},
+        layout=("H", "u_star"),
+        shape_names=("H",),
+        extra=[
+            ("oracle", {}, Ok(lambda: bngd.LeastSquares(S5, S5 @ U5, float(U5 @ S5 @ U5) + 0.1))),
+            ("sigma2-numpy-scalar", {"sigma2": np.float32(0.5)}, Ok(lambda: bngd.least_squares(S5, U5, 0.5))),
+            ("not-square", {"H": S5[:, :4]}, err("H")),
+        ],
+    ),
+    Function(
+        "optim.bngd",
+        "bngd",
+        lambda problem, a0, w0, eps, eps_a, T: bngd.bngd(problem, a0, w0, eps, eps_a, T=T),
+        {"problem": BNGD_LS, "a0": 0.5, "w0": BNGD_W0, "eps": 0.1, "eps_a": 0.2, "T": 3},
+        arrays=("w0",),
+        scalars={"a0": "real", "eps": "real>0", "eps_a": "real>0", "T": "int>=0"},
+        portable=False,
+        extra=[
+            ("oracle", {}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3))),
+            ("strided", {"w0": _strided(BNGD_W0)}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3))),
+            (
+                "fortran",
+                {"w0": np.asfortranarray(BNGD_W0)},
+                Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3)),
+            ),
+            ("float32", {"w0": BNGD_W0.astype(np.float32)}, err("w0")),
+            (
+                "per-run",
+                {"a0": np.array([0.5, 1.0, -1.0]), "eps": [0.1, 0.2, 0.3]},
+                Ok(lambda: _bngd_ref(BNGD_W0, np.array([0.5, 1.0, -1.0]), np.array([0.1, 0.2, 0.3]), 0.2, 3)),
+            ),
+            ("eps-wrong-count", {"eps": [0.1, 0.2]}, err("eps")),
+            ("eps-str", {"eps": "0.1"}, err("eps")),
+            ("a0-bool", {"a0": True}, err("a0")),
+            ("problem-none", {"problem": None}, err("problem")),
+            ("zero-row", {"w0": np.vstack([BNGD_W0[:2], np.zeros((1, 5))])}, err("w0")),
+            ("one-dim", {"w0": BNGD_W0[0]}, err("w0")),
+            ("no-steps", {"T": 0}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 0))),
+            ("one-run", {"w0": BNGD_W0[:1]}, Ok(lambda: _bngd_ref(BNGD_W0[:1], np.full(1, 0.5), 0.1, 0.2, 3))),
+        ],
+    ),
+    Function(
+        "optim.bngd",
+        "gd",
+        lambda problem, u0, eps, T: bngd.gd(problem, u0, eps, T=T),
+        {"problem": BNGD_LS, "u0": BNGD_W0, "eps": 0.1, "T": 3},
+        arrays=("u0",),
+        scalars={"eps": "real>0", "T": "int>=0"},
+        portable=False,
+        extra=[
+            ("oracle", lambda: bngd.gd(BNGD_LS, BNGD_W0, 0.1, T=3).predictor, Ok(lambda: _gd_ref(BNGD_W0, 0.1, 3))),
+            ("strided", {"u0": _strided(BNGD_W0)}, Ok(lambda: bngd.gd(BNGD_LS, BNGD_W0, 0.1, T=3))),
+            ("float32", {"u0": BNGD_W0.astype(np.float32)}, err("u0")),
+            (
+                "zero-start",
+                lambda: bngd.gd(BNGD_LS, np.zeros((1, 5)), 0.1, T=2).predictor,
+                Ok(lambda: _gd_ref(np.zeros((1, 5)), 0.1, 2)),
+            ),
+            ("eps-none", {"eps": None}, err("eps")),
+            ("problem-none", {"problem": None}, err("problem")),
+            ("one-dim", {"u0": BNGD_W0[0]}, err("u0")),
         ],
     ),
 ]

@@ -40,7 +40,14 @@ from typing import Any, Protocol
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from bntheory._validation import NonFiniteError, check_bool, check_float_array, check_int, check_same_dtype
+from bntheory._validation import (
+    NonFiniteError,
+    check_bool,
+    check_float_array,
+    check_int,
+    check_numbers,
+    check_same_dtype,
+)
 from bntheory.backend import to_numpy
 
 __all__ = [
@@ -193,20 +200,9 @@ class SGDResult:
     path: Array | None
 
 
-def _numbers(name: str, value: Any) -> np.ndarray:
-    """`value` (a number, or an array-like of numbers) as a float64 array; strings, None and booleans refused."""
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError):  # a ragged sequence
-        arr = np.asarray(None)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected a number or an array of numbers, got {value!r}; pass a float or floats")
-    return arr.astype(np.float64)
-
-
 def _rate(name: str, value: Any, *, low: float, high: float = math.inf, open_low: bool, open_high: bool = True):
     """`value` as a float64 array (any shape), every entry finite and in the stated interval."""
-    arr = _numbers(name, value)
+    arr = check_numbers(value, name)
     above = arr > low if open_low else arr >= low
     below = arr < high if open_high else arr <= high
     if not np.all(np.isfinite(arr) & above & below):
@@ -228,7 +224,7 @@ def _together(**arrays: np.ndarray) -> None:
 
 def _per_run(name: str, value: Any, runs: int, *, low: float, high: float = math.inf, open_low: bool) -> np.ndarray:
     """`value` as a float64 array of shape (runs,), each entry finite and in the stated range."""
-    arr = _numbers(name, value)
+    arr = check_numbers(value, name)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (runs,)):
         raise ValueError(
             f"{name}: expected a number or one per run (shape ({runs},)), got shape {arr.shape}; pass {runs} values"
@@ -337,7 +333,7 @@ def sgd(
     lam = _per_run("weight_decay", weight_decay, runs, low=0.0, open_low=False)
     factors = np.ones((steps, runs))
     if schedule is not None:
-        s = _numbers("schedule", schedule)
+        s = check_numbers(schedule, "schedule")
         if s.shape not in ((steps,), (steps, runs)) or not np.all(np.isfinite(s) & (s > 0)):
             raise ValueError(
                 f"schedule: expected positive finite multipliers of shape ({steps},) or ({steps}, {runs}), got shape "
