@@ -540,6 +540,86 @@ def _gd_ref(u0, eps, T):
     return np.array(us)
 
 
+# optim.scale_invariant: K = 3 sines in d = 4 with a symmetric quadratic, a BN unit on 8 samples, a 2-layer MLP.
+SI_A, SI_B, SI_C, SI_W = _normal(3), _normal(3, 4), _normal(3), _normal(2, 4)
+SI_Q = (lambda M: (M + M.T) / 2)(_normal(4, 4))
+SI_X, SI_Y, SI_WU = _normal(8, 4), _normal(8), _normal(4)
+SI_YY, SI_WS = _normal(8, 2), [_normal(4, 3), _normal(4, 4), _normal(2, 4)]
+SI_LOSS = scale_invariant.sin_sum(SI_A, SI_B, SI_C, SI_Q)
+
+
+def _loss_at(loss, like, w):
+    """A Loss by its numbers: d, and its value and gradient at `w` (on the backend and in the dtype of `like`)."""
+    return (loss.d, *loss.value_and_grad(_like(np.asarray(w), like)))
+
+
+def _torch_value_grad(f, w):
+    wt = torch.from_numpy(np.array(w)).requires_grad_()
+    value = f(wt)
+    (grad,) = torch.autograd.grad(value.sum(), wt)
+    return value.detach(), grad
+
+
+def _torch_sin_sum(w, normalized, quadratic=True):
+    def f(wt):
+        u = wt / wt.norm(dim=-1, keepdim=True) if normalized else wt
+        value = (_t(SI_A) * torch.sin(u @ _t(SI_B).T + _t(SI_C))).sum(-1)
+        return value + 0.5 * ((u @ _t(SI_Q)) * u).sum(-1) if quadratic else value
+
+    return (4, *_torch_value_grad(f, w))
+
+
+def _torch_bn_unit(gain, eps):
+    def f(wt):
+        z = _t(SI_X) @ wt
+        zhat = (z - z.mean()) / torch.sqrt(((z - z.mean()) ** 2).mean() + eps)
+        return 0.5 * ((gain * zhat - _t(SI_Y)) ** 2).mean()
+
+    return (4, *_torch_value_grad(f, SI_WU))
+
+
+def _torch_mlp(norm, eps, wrt):
+    def normalize(Z):
+        if norm == "batch":
+            return (Z - Z.mean(0)) / torch.sqrt(((Z - Z.mean(0)) ** 2).mean(0) + eps)
+        if norm == "layer":
+            return torch.nn.functional.layer_norm(Z, (Z.shape[1],), eps=eps)
+        return Z
+
+    def f(wt):
+        Ws = [_t(W) for W in SI_WS]
+        index = 0 if wrt == "first" else 2
+        Ws[index] = wt.reshape(SI_WS[index].shape)
+        H = _t(SI_X[:, :3])
+        for W in Ws[:-1]:
+            H = torch.tanh(normalize(H @ W.T))
+        return 0.5 * ((H @ Ws[-1].T - _t(SI_YY)) ** 2).sum() / 8
+
+    w = SI_WS[0] if wrt == "first" else SI_WS[-1]
+    return (w.size, *_torch_value_grad(f, w.reshape(-1)))
+
+
+def _gd_si_ref(w0, eta, T, project):
+    """Gradient descent written out, with its trace (value, |grad|^2, |w|^2 per step)."""
+    w, rows = w0.copy(), []
+    radius = np.linalg.norm(w0, axis=-1, keepdims=True)
+    for t in range(T + 1):
+        value, grad = SI_LOSS.value_and_grad(w)
+        rows.append((value, np.sum(grad * grad, -1), np.sum(w * w, -1)))
+        if t < T:
+            w = w - np.asarray(eta)[..., None] * grad
+            if project:
+                w = w * radius / np.linalg.norm(w, axis=-1, keepdims=True)
+    value, grad_sq, norm_sq = (np.array([r[i] for r in rows]) for i in range(3))
+    return scale_invariant.GDTrace(value, grad_sq, norm_sq, w, np.broadcast_to(eta, w0.shape[:-1]))
+
+
+def _gd_si_scaled(c):
+    """Scale invariance: from c w0 at rate c^2 eta, GD is c times the run from w0 at eta."""
+    run = _gd_si_ref(SI_W, np.full(2, 0.1), 3, False)
+    return scale_invariant.GDTrace(run.value, run.grad_sq / c**2, run.norm_sq * c**2, run.w * c, run.eta * c**2)
+
+
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
 HS = _normal(2, 5, 4)  # a stack of two
 HS6 = _normal(2, 6, 4)  # a stack of two batches of d = 6 features (GroupNorm: 2 or 3 groups), n = 4 points
@@ -2353,6 +2433,106 @@ FUNCTIONS: list[Function] = [
             ("eps-none", {"eps": None}, err("eps")),
             ("problem-none", {"problem": None}, err("problem")),
             ("one-dim", {"u0": BNGD_W0[0]}, err("u0")),
+        ],
+    ),
+    # --- optim.scale_invariant: scale-invariant losses (value and gradient at a point) and GD on them ------------
+    Function(
+        "optim.scale_invariant",
+        "sin_sum",
+        lambda a, b, c, A, normalized: _loss_at(scale_invariant.sin_sum(a, b, c, A, normalized=normalized), b, SI_W),
+        {"a": SI_A, "b": SI_B, "c": SI_C, "A": SI_Q, "normalized": True},
+        arrays=("a", "b", "c", "A"),
+        optional=("A",),
+        scalars={"normalized": "bool"},
+        layout=("a", "b", "c", "A"),
+        shape_names=("b",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_sin_sum(SI_W, True))),
+            ("unnormalized-oracle", {"normalized": False}, Ok(lambda: _torch_sin_sum(SI_W, False))),
+            ("no-quadratic", {"A": None}, Ok(lambda: _torch_sin_sum(SI_W, True, quadratic=False))),
+            ("A-not-symmetric", {"A": SI_Q + np.triu(np.ones((4, 4)), 1)}, err("A")),
+            ("one-dim-b", {"b": SI_B[0]}, err("b")),
+            (
+                "stack",
+                lambda: _loss_at(scale_invariant.sin_sum(SI_A, SI_B, SI_C, SI_Q), SI_B, SI_W[0]),
+                Ok(lambda: tuple(x[0] if np.ndim(x) else x for x in _torch_sin_sum(SI_W, True))),
+            ),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "bn_unit",
+        lambda X, y, gain, eps: _loss_at(scale_invariant.bn_unit(X, y, gain, eps=eps), X, SI_WU),
+        {"X": SI_X, "y": SI_Y, "gain": 1.3, "eps": 0.0},
+        arrays=("X", "y"),
+        scalars={"gain": "real", "eps": "real>=0"},
+        layout=("X", "y"),
+        free_shape=("X",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_bn_unit(1.3, 0.0))),
+            ("torch-oracle-eps", {"eps": 0.1}, Ok(lambda: _torch_bn_unit(1.3, 0.1))),
+            ("batch-of-one", {"X": SI_X[:1], "y": SI_Y[:1]}, err("X")),
+            ("X-wider", lambda: scale_invariant.bn_unit(_wider(SI_X), SI_Y).d, Ok(lambda: 5)),
+            ("gain-numpy-scalar", {"gain": np.float32(1.5)}, Ok(lambda: _torch_bn_unit(float(np.float32(1.5)), 0.0))),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "normalized_mlp",
+        lambda X, Y, W0, norm, eps, wrt: _loss_at(
+            scale_invariant.normalized_mlp(X, Y, [W0, *(_like(w, W0) for w in SI_WS[1:])], norm=norm, eps=eps, wrt=wrt),
+            X,
+            SI_WS[0].reshape(-1) if wrt == "first" else SI_WS[-1].reshape(-1),
+        ),
+        {"X": SI_X[:, :3], "Y": SI_YY, "W0": SI_WS[0], "norm": "batch", "eps": 0.0, "wrt": "first"},
+        aliases={"W0": "weights[0]"},
+        shape_names=("weights[1]", "X"),
+        arrays=("X", "Y", "W0"),
+        scalars={"eps": "real>=0", "wrt": "choice"},  # norm: None is valid (no normalization)
+        layout=("X", "Y", "W0"),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle-bn", {}, Ok(lambda: _torch_mlp("batch", 0.0, "first"))),
+            ("norm-unknown", {"norm": "group"}, err("norm")),
+            ("torch-oracle-ln", {"norm": "layer", "eps": 1e-3}, Ok(lambda: _torch_mlp("layer", 1e-3, "first"))),
+            ("torch-oracle-none-last", {"norm": None, "wrt": "last"}, Ok(lambda: _torch_mlp(None, 0.0, "last"))),
+            ("weights-one", lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, SI_WS[:1]), err("weights")),
+            ("weights-none", lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, None), err("weights")),
+            (
+                "weights-chain",
+                lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, [SI_WS[0], SI_WS[0], SI_WS[2]]),
+                err("weights[1]"),
+            ),
+            ("batch-of-one-bn", {"X": SI_X[:1, :3], "Y": SI_YY[:1]}, err("X")),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "gd",
+        lambda loss, w0, eta, T, project: scale_invariant.gd(loss, w0, eta, T=T, project=project),
+        {"loss": SI_LOSS, "w0": SI_W, "eta": 0.1, "T": 3, "project": False},
+        arrays=("w0",),
+        scalars={"eta": "real>0", "T": "int>=0", "project": "bool"},
+        portable=False,
+        extra=[
+            ("oracle", {}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, False))),
+            ("projected", {"project": True}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, True))),
+            ("eta-per-run", {"eta": [0.1, 0.3]}, Ok(lambda: _gd_si_ref(SI_W, np.array([0.1, 0.3]), 3, False))),
+            ("eta-wrong-count", {"eta": [0.1, 0.2, 0.3]}, err("eta")),
+            ("eta-str", {"eta": "0.1"}, err("eta")),
+            ("strided", {"w0": _strided(SI_W)}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, False))),
+            ("float32", {"w0": SI_W.astype(np.float32)}, err("w0")),
+            ("loss-none", {"loss": None}, err("loss")),
+            ("zero-row", {"w0": np.vstack([SI_W[:1], np.zeros((1, 4))])}, err("w0")),
+            ("one-run", {"w0": SI_W[0]}, Ok(lambda: _gd_si_ref(SI_W[0], np.float64(0.1), 3, False))),
+            (
+                "unbatched-loss",
+                lambda: scale_invariant.gd(scale_invariant.bn_unit(SI_X, SI_Y), SI_X[:2], 0.1, T=1),
+                err("w0"),
+            ),
+            ("huge-w0", {"w0": SI_W * 1e150, "eta": 0.1 * 1e300}, Ok(lambda: _gd_si_scaled(1e150))),
         ],
     ),
 ]
