@@ -26,6 +26,7 @@ __all__ = [
     "check_int",
     "check_momentum",
     "check_nonnegative",
+    "check_numbers",
     "check_real",
     "check_rng",
     "check_same_backend",
@@ -184,3 +185,17 @@ def check_rng(value: Any, name: str = "rng") -> np.random.Generator:
             "pass numpy.random.default_rng(seed)"
         )
     return value
+
+
+def check_numbers(value: Any, name: str) -> np.ndarray:
+    """`value` (a number, or an array-like of numbers) as a float64 NumPy array; strings, None and booleans refused.
+
+    For host-side parameters given one per run (step sizes, gains): NaN and inf are for the caller's range check.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # a ragged sequence, or an array that refuses the host
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: expected a number or an array of numbers, got {value!r}; pass a float or floats")
+    return arr.astype(np.float64)

@@ -12,6 +12,7 @@ a PyTorch tensor among NumPy arrays; for a scalar argument, None, a string, NaN,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import re
@@ -23,21 +24,24 @@ import pytest
 
 from bntheory.backend import to_numpy
 from bntheory.landscape import covariate_shift, deep_linear, jacobian, lipschitz, measures
-from bntheory.norms import batch, group, layer, standardize, weight
-from bntheory.optim import gdnp, problems
+from bntheory.norms import batch, group, invariance, layer, standardize, weight
+from bntheory.norms import jacobian as norm_jacobian
+from bntheory.optim import bngd, gdnp, problems, scale_invariant, sgd
 from bntheory.representations import layers as rep_layers
 from bntheory.representations import measures as rep_measures
 from bntheory.representations import networks
 
 torch = pytest.importorskip("torch")
 
-#: The modules whose public functions this suite covers (modules added later join through their own tests).
+#: The modules whose public functions this suite covers (a module added later joins by a line here).
 MODULES = {
     "norms.batch": batch,
     "norms.group": group,
     "norms.layer": layer,
     "norms.standardize": standardize,
     "norms.weight": weight,
+    "norms.jacobian": norm_jacobian,
+    "norms.invariance": invariance,
     "landscape.covariate_shift": covariate_shift,
     "landscape.deep_linear": deep_linear,
     "landscape.jacobian": jacobian,
@@ -45,6 +49,9 @@ MODULES = {
     "landscape.measures": measures,
     "optim.gdnp": gdnp,
     "optim.problems": problems,
+    "optim.scale_invariant": scale_invariant,
+    "optim.bngd": bngd,
+    "optim.sgd": sgd,
     "representations.layers": rep_layers,
     "representations.measures": rep_measures,
     "representations.networks": networks,
@@ -409,8 +416,238 @@ def _alternating(W0=W0_UNITS, sweeps=1, T_d=1, T_s=5, unit_problem=_DEFAULT):
     )
 
 
+# Per-group transfers of Santurkar's bounds (landscape.lipschitz.group_*): 3 groups of 5 along the last axis.
+GX, GD, GV = _normal(3, 5), _normal(3, 5), _normal(3, 5)
+GH, GGAIN = _normal(3, 5, 5), 1.0 + 0.3 * _normal(5)
+WN_DW, WN_V, WN_G = _normal(3, 4), _normal(3, 4), 0.5 + np.abs(_normal(3))
+
+
+def _group_bound_ref(delta, x, gamma, eps, center):
+    """Theorem 4.1's right side per group, from the BN form (its batch is the group) or, for RMSNorm, written out."""
+    if center:
+        return np.array(
+            [lipschitz.gradient_norm_bound(g * d, y, 1.0, eps=eps) for d, y, g in zip(delta, x, gamma, strict=True)]
+        )
+    r2 = np.mean(x * x, axis=-1) + eps
+    g = gamma * delta
+    return (np.sum(g * g, -1) - np.sum(g * x, -1) ** 2 / (5 * r2)) / r2
+
+
+# norms.invariance: a (C, D) = (6, 4) weight matrix, N = 8 samples of D = 4 features (and S = 5 positions).
+IW, IX, IX3, IC = _normal(6, 4), _normal(8, 4), _normal(8, 4, 5), _normal(4)
+
+
+def _transformed_ref(number):
+    """(W, X) after Ba et al.'s transformation `number`, written out."""
+    W, X = IW.copy(), IX.copy()
+    if number == 1:
+        W = 2.0 * W
+    elif number == 2:
+        W = W + IC
+    elif number == 3:
+        W[1] *= 2.0
+    elif number == 4:
+        X = 2.0 * X
+    elif number == 5:
+        X = X + IC[::-1]
+    else:
+        X[2] *= 2.0
+    return W, X
+
+
+# optim.sgd: two runs of heavy ball on the noisy scale-invariant loss -xi^T w / ||w||, d = 4, three steps.
+SGD_MEAN = np.array([1.0, 0.0, 0.0, 0.0])
+SGD_LOSS = sgd.NoisyLinear(SGD_MEAN, 0.5)
+SGD_W0, SGD_B0 = _normal(2, 4), 0.1 * _normal(2, 4)
+SGD_ARGS = {"lr": 0.1, "steps": 3, "momentum": 0.5, "weight_decay": 0.01, "seeds": (0, 1), "keep_path": True}
+
+
+def _sgd_with(**kw):
+    args = {"objective": SGD_LOSS, "w0": SGD_W0, "buffer0": SGD_B0, "chunk": 2, **SGD_ARGS, **kw}
+    return sgd.sgd(args.pop("objective"), args.pop("w0"), **args)
+
+
+def _sgd_parts():
+    run = _sgd_with()
+    return run.w, run.buffer, run.trace.norm
+
+
+def _sgd_ref():
+    """Heavy ball with weight decay written out on the samples the seeds give (NoisyLinear.samples)."""
+    xi = SGD_LOSS.samples([0, 1], 3)
+    w, v, norms = SGD_W0.copy(), SGD_B0.copy(), [np.linalg.norm(SGD_W0, axis=1)]
+    for t in range(3):
+        r = np.linalg.norm(w, axis=1, keepdims=True)
+        u = w / r
+        g = -(xi[t] - np.sum(xi[t] * u, axis=1, keepdims=True) * u) / r
+        v = 0.5 * v + g + 0.01 * w
+        w = w - 0.1 * v
+        norms.append(np.linalg.norm(w, axis=1))
+    return w, v, np.array(norms)
+
+
+def _sgd_one_run():
+    """One run given as vectors: run 0 of the two (its own seed 0), with (1, d) results."""
+    run = _sgd_with(w0=SGD_W0[:1], buffer0=SGD_B0[:1], seeds=(0,))
+    return run
+
+
+def _sgd_scaled(c):
+    """Scale invariance without weight decay: the run from c w0 at rate lr is c times the run from w0 at lr / c^2."""
+    run = _sgd_with(buffer0=None, weight_decay=0.0, lr=0.1 / c**2)
+    tr = run.trace
+    trace = sgd.SGDTrace(
+        tr.norm * c, tr.angular_update, tr.effective_rate, tr.unit_grad_sq, tr.momentum_term, tr.lr * c**2
+    )
+    return sgd.SGDResult(run.w * c, run.buffer / c, trace, run.path * c)
+
+
+def _exp_lr_ref(lr, lam, gamma, steps):
+    """Li & Arora's root of z^2 - (1 + gamma - lam lr) z + gamma (numpy.roots), its schedule and buffer factor."""
+    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), np.broadcast_shapes(np.shape(lr), np.shape(lam)))
+    alpha = np.array([max(np.roots([1.0, -(1 + gamma - lam * e), gamma]).real) for e in np.atleast_1d(lr)])
+    alpha = alpha.reshape(lr.shape)
+    schedule = alpha ** -(2 * np.arange(steps).reshape((steps,) + (1,) * alpha.ndim) + 1)
+    return sgd.ExponentialLR(alpha if alpha.ndim else float(alpha), schedule, (alpha - 1) / (lr * alpha))
+
+
+# optim.bngd: population least squares with H = S5 (d = 5), three runs.
+BNGD_LS, BNGD_W0 = bngd.least_squares(S5, U5, 0.1), _normal(3, 5)
+
+
+def _bngd_ref(w0, a0, eps, eps_a, T):
+    """BNGD written out run by run (Cai, Li & Shen 2019): the Jacobi step on (a, w), then the trace's quantities."""
+    H, g, y2 = S5, S5 @ U5, float(U5 @ S5 @ U5) + 0.1
+    eps, eps_a = np.broadcast_to(eps, len(w0)), np.broadcast_to(eps_a, len(w0))
+    rows = []
+    for b in range(len(w0)):
+        w, a, run = w0[b].copy(), float(a0[b]), []
+        for k in range(T + 1):
+            norm = np.sqrt(w @ H @ w)
+            run.append((a * w / norm, 0.5 * (y2 - 2 * a * (w @ g) / norm + a * a), a, w @ w, w / np.linalg.norm(w)))
+            if k < T:
+                w, a = w + eps[b] * a / norm * (g - (w @ g) / norm**2 * (H @ w)), a - eps_a[b] * (a - (w @ g) / norm)
+        rows.append(run)
+    parts = [np.array([[rows[b][k][i] for b in range(len(w0))] for k in range(T + 1)]) for i in range(5)]
+    return bngd.BNGDTrace(*parts)
+
+
+def _gd_ref(u0, eps, T):
+    u, us = u0.copy(), [u0.copy()]
+    for _ in range(T):
+        u = u - eps * (u @ S5 - S5 @ U5)
+        us.append(u)
+    return np.array(us)
+
+
+# optim.scale_invariant: K = 3 sines in d = 4 with a symmetric quadratic, a BN unit on 8 samples, a 2-layer MLP.
+SI_A, SI_B, SI_C, SI_W = _normal(3), _normal(3, 4), _normal(3), _normal(2, 4)
+SI_Q = (lambda M: (M + M.T) / 2)(_normal(4, 4))
+SI_X, SI_Y, SI_WU = _normal(8, 4), _normal(8), _normal(4)
+SI_YY, SI_WS = _normal(8, 2), [_normal(4, 3), _normal(4, 4), _normal(2, 4)]
+SI_LOSS = scale_invariant.sin_sum(SI_A, SI_B, SI_C, SI_Q)
+
+
+def _loss_at(loss, like, w):
+    """A Loss by its numbers: d, and its value and gradient at `w` (on the backend and in the dtype of `like`)."""
+    return (loss.d, *loss.value_and_grad(_like(np.asarray(w), like)))
+
+
+def _torch_value_grad(f, w):
+    wt = torch.from_numpy(np.array(w)).requires_grad_()
+    value = f(wt)
+    (grad,) = torch.autograd.grad(value.sum(), wt)
+    return value.detach(), grad
+
+
+def _torch_sin_sum(w, normalized, quadratic=True):
+    def f(wt):
+        u = wt / wt.norm(dim=-1, keepdim=True) if normalized else wt
+        value = (_t(SI_A) * torch.sin(u @ _t(SI_B).T + _t(SI_C))).sum(-1)
+        return value + 0.5 * ((u @ _t(SI_Q)) * u).sum(-1) if quadratic else value
+
+    return (4, *_torch_value_grad(f, w))
+
+
+def _torch_bn_unit(gain, eps):
+    def f(wt):
+        z = _t(SI_X) @ wt
+        zhat = (z - z.mean()) / torch.sqrt(((z - z.mean()) ** 2).mean() + eps)
+        return 0.5 * ((gain * zhat - _t(SI_Y)) ** 2).mean()
+
+    return (4, *_torch_value_grad(f, SI_WU))
+
+
+def _torch_mlp(norm, eps, wrt):
+    def normalize(Z):
+        if norm == "batch":
+            return (Z - Z.mean(0)) / torch.sqrt(((Z - Z.mean(0)) ** 2).mean(0) + eps)
+        if norm == "layer":
+            return torch.nn.functional.layer_norm(Z, (Z.shape[1],), eps=eps)
+        return Z
+
+    def f(wt):
+        Ws = [_t(W) for W in SI_WS]
+        index = 0 if wrt == "first" else 2
+        Ws[index] = wt.reshape(SI_WS[index].shape)
+        H = _t(SI_X[:, :3])
+        for W in Ws[:-1]:
+            H = torch.tanh(normalize(H @ W.T))
+        return 0.5 * ((H @ Ws[-1].T - _t(SI_YY)) ** 2).sum() / 8
+
+    w = SI_WS[0] if wrt == "first" else SI_WS[-1]
+    return (w.size, *_torch_value_grad(f, w.reshape(-1)))
+
+
+def _gd_si_ref(w0, eta, T, project):
+    """Gradient descent written out, with its trace (value, |grad|^2, |w|^2 per step)."""
+    w, rows = w0.copy(), []
+    radius = np.linalg.norm(w0, axis=-1, keepdims=True)
+    for t in range(T + 1):
+        value, grad = SI_LOSS.value_and_grad(w)
+        rows.append((value, np.sum(grad * grad, -1), np.sum(w * w, -1)))
+        if t < T:
+            w = w - np.asarray(eta)[..., None] * grad
+            if project:
+                w = w * radius / np.linalg.norm(w, axis=-1, keepdims=True)
+    value, grad_sq, norm_sq = (np.array([r[i] for r in rows]) for i in range(3))
+    return scale_invariant.GDTrace(value, grad_sq, norm_sq, w, np.broadcast_to(eta, w0.shape[:-1]))
+
+
+def _gd_si_scaled(c):
+    """Scale invariance: from c w0 at rate c^2 eta, GD is c times the run from w0 at eta."""
+    run = _gd_si_ref(SI_W, np.full(2, 0.1), 3, False)
+    return scale_invariant.GDTrace(run.value, run.grad_sq / c**2, run.norm_sq * c**2, run.w * c, run.eta * c**2)
+
+
 HB = _normal(5, 4)  # a batch in columns: d = 5 features, n = 4 points
 HS = _normal(2, 5, 4)  # a stack of two
+HS6 = _normal(2, 6, 4)  # a stack of two batches of d = 6 features (GroupNorm: 2 or 3 groups), n = 4 points
+#: paired_networks' variants: BN's steps, a per-sample LayerNorm, GroupNorm, weight-normalized layers.
+PAIRED = {
+    "bn": {"steps": ("rc", "rs", "relu")},
+    "ln": {"per_sample": "layer"},
+    "gn": {"per_sample": "group", "groups": 3},
+    "wn": {"steps": ("relu",), "weight_norm": True},
+}
+PAIRED_HOMOGENEOUS = {"relu": {"steps": ("relu",)}, "wn": {"steps": ("relu",), "weight_norm": True}}
+
+
+def _paired_ref(H0, variants=PAIRED, normalize=False):
+    """Each variant of paired_networks is deep_network on the same seed (one draw of W per layer in both)."""
+    return tuple(
+        networks.deep_network(
+            H0,
+            2,
+            v.get("steps", ()),
+            np.random.default_rng(0),
+            variance=2.0,
+            normalize=normalize,
+            **{k: v[k] for k in v if k != "steps"},
+        )
+        for v in variants.values()
+    )
+
 
 FUNCTIONS: list[Function] = [
     # --- norms.batch -------------------------------------------------------------------------------
@@ -955,6 +1192,143 @@ FUNCTIONS: list[Function] = [
         ],
     ),
     Function(
+        "landscape.lipschitz",
+        "group_gradient_norm_bound",
+        lambda delta, x, gamma, eps, center: lipschitz.group_gradient_norm_bound(
+            delta, x, gamma, eps=eps, center=center
+        ),
+        {"delta": GD, "x": GX, "gamma": GGAIN, "eps": 0.0, "center": True},
+        arrays=("delta", "x", "gamma"),
+        scalars={"eps": "real>=0", "center": "bool"},
+        layout=("delta", "x", "gamma"),
+        rtol=1e-7,
+        extra=[
+            ("oracle", {}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True))),
+            ("oracle-eps", {"eps": 0.3}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.3, True))),
+            ("rms-oracle", {"center": False}, Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, False))),
+            ("gamma-float", {"gamma": 1.5}, Ok(lambda: _group_bound_ref(GD, GX, np.full((3, 5), 1.5), 0.0, True))),
+            (
+                "gamma-numpy-scalar",
+                {"gamma": np.float32(1.5)},
+                Ok(lambda: _group_bound_ref(GD, GX, np.full((3, 5), 1.5), 0.0, True)),
+            ),
+            (
+                "gamma-per-entry",
+                {"gamma": np.tile(GGAIN, (3, 1))},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)),
+            ),
+            ("gamma-nan-float", {"gamma": np.nan}, err("gamma")),
+            ("gamma-str", {"gamma": "1"}, err("gamma")),
+            ("gamma-too-many-axes", {"gamma": np.ones((2, 3, 5))}, err("gamma")),
+            (
+                "one-group",
+                {"delta": GD[0], "x": GX[0]},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)[0]),
+            ),
+            (
+                "batch-of-one",
+                {"delta": GD[:1], "x": GX[:1]},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True)[:1]),
+            ),
+            (
+                "stack",
+                {"delta": np.stack([GD, GD[::-1]]), "x": np.stack([GX, GX[::-1]])},
+                Ok(
+                    lambda: np.stack(
+                        [
+                            _group_bound_ref(d, x, np.tile(GGAIN, (3, 1)), 0.0, True)
+                            for d, x in ((GD, GX), (GD[::-1], GX[::-1]))
+                        ]
+                    )
+                ),
+            ),
+            ("group-of-one", {"delta": GD[:, :1], "x": GX[:, :1], "gamma": 1.0}, err("x")),
+            (
+                "rms-group-of-one",
+                {"delta": GD[:, :1], "x": GX[:, :1], "gamma": 1.0, "center": False},
+                Ok(lambda: np.zeros(3), atol=1e-12),
+            ),
+            ("zero-variance-eps0", {"x": np.ones((3, 5))}, err("x")),
+            (
+                "zero-variance-eps>0",
+                {"x": np.ones((3, 5)), "eps": 0.1},
+                Ok(lambda: _group_bound_ref(GD, np.zeros((3, 5)), np.tile(GGAIN, (3, 1)), 0.1, True)),
+            ),
+            ("huge-x", {"x": GX * 1e300}, err("x")),
+            (
+                "huge-x-1e150",
+                {"x": GX * 1e150},
+                Ok(lambda: _group_bound_ref(GD, GX, np.tile(GGAIN, (3, 1)), 0.0, True) * 1e-300),
+            ),
+            ("huge-delta", {"delta": GD * 1e300}, err("delta")),
+            ("zero-dim", {"delta": np.float64(1.0), "x": np.float64(2.0)}, err("x")),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "group_hessian_form",
+        lambda v, hessian, grad, x, gamma, eps, center: lipschitz.group_hessian_form(
+            v, hessian, grad, x, gamma, eps=eps, center=center
+        ),
+        {"v": GV, "hessian": GH, "grad": GD, "x": GX, "gamma": GGAIN, "eps": 0.0, "center": True},
+        arrays=("v", "hessian", "grad", "x", "gamma"),
+        scalars={"eps": "real>=0", "center": "bool"},
+        layout=("v", "hessian", "grad", "x", "gamma"),
+        rtol=1e-7,
+        extra=[
+            (
+                "bn-oracle",
+                {"gamma": -0.8, "eps": 0.2},
+                Ok(
+                    lambda: np.array(
+                        [
+                            lipschitz.hessian_form_bound(a, h, b, y, -0.8, eps=0.2)
+                            for a, h, b, y in zip(GV, GH, GD, GX, strict=True)
+                        ]
+                    )
+                ),
+            ),
+            ("hessian-not-square", {"hessian": GH[..., :4, :]}, err("hessian")),
+            ("hessian-of-one-group", {"hessian": GH[0]}, err("hessian")),
+            ("gamma-nan-float", {"gamma": np.nan}, err("gamma")),
+            ("zero-variance-eps0", {"x": np.ones((3, 5))}, err("x")),
+            ("huge-x", {"x": GX * 1e300}, err("x")),
+            ("huge-hessian", {"hessian": GH * 1e300, "v": GV * 1e10}, err("hessian", "v")),
+            (
+                "one-group",
+                {"v": GV[0], "hessian": GH[0], "grad": GD[0], "x": GX[0]},
+                Ok(lambda: lipschitz.group_hessian_form(GV, GH, GD, GX, GGAIN)[0]),
+            ),
+        ],
+    ),
+    Function(
+        "landscape.lipschitz",
+        "weight_norm_gradient_norm",
+        lambda dw, v, g: lipschitz.weight_norm_gradient_norm(dw, v, g),
+        {"dw": WN_DW, "v": WN_V, "g": WN_G},
+        arrays=("dw", "v", "g"),
+        layout=("dw", "v", "g"),
+        shape_names=("g",),
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G))),
+            ("g-float", {"g": 1.5}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, np.full(3, 1.5)))),
+            ("g-nan-float", {"g": np.nan}, err("g")),
+            ("g-str", {"g": "1"}, err("g")),
+            ("g-wrong-length", {"g": WN_G[:2]}, err("g")),
+            ("zero-row", {"v": np.vstack([WN_V[:2], np.zeros((1, 4))])}, err("v")),
+            (
+                "one-row",
+                {"dw": WN_DW[0], "v": WN_V[0], "g": 2.0},
+                Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, np.full(3, 2.0))[0]),
+            ),
+            ("huge-v", {"v": WN_V * 1e200}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e-200 * 1e-200)),
+            ("tiny-v", {"v": WN_V * 1e-200}, err("v")),
+            ("tiny-v-1e-100", {"v": WN_V * 1e-100}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e200)),
+            ("huge-dw", {"dw": WN_DW * 1e300}, err("dw")),
+            ("huge-dw-1e150", {"dw": WN_DW * 1e150}, Ok(lambda: _torch_weight_norm_grad(WN_DW, WN_V, WN_G) * 1e300)),
+        ],
+    ),
+    Function(
         "landscape.deep_linear",
         "init_weights",
         lambda rng, depth, d_in, width, d_out: deep_linear.init_weights(rng, depth, d_in, width, d_out),
@@ -1467,6 +1841,700 @@ FUNCTIONS: list[Function] = [
             ),
         ],
     ),
+    Function(
+        "representations.layers",
+        "per_sample_norm",
+        lambda Z, kind, groups, eps: rep_layers.per_sample_norm(Z, kind, groups=groups, eps=eps),
+        {"Z": HS6, "kind": "layer", "groups": 1, "eps": 0.0},
+        arrays=("Z",),
+        scalars={"kind": "choice", "groups": "int>=1", "eps": "real>=0"},
+        free_shape=("Z",),
+        layout=("Z",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_per_sample("layer"))),
+            ("rms-oracle", {"kind": "rms"}, Ok(lambda: _torch_per_sample("rms"))),
+            ("group-oracle", {"kind": "group", "groups": 2}, Ok(lambda: _torch_per_sample("group", 2))),
+            ("groups-not-dividing", {"kind": "group", "groups": 4}, err("groups")),
+            ("groups-of-one", {"kind": "group", "groups": 6}, err("Z", "groups")),
+            ("one-feature", {"Z": HS6[..., :1, :]}, err("Z")),
+            ("one-feature-rms", {"Z": HS6[..., :1, :], "kind": "rms"}, Ok(lambda: np.sign(HS6[..., :1, :]))),
+            ("one-dim", {"Z": HS6[0, 0]}, err("Z")),
+            ("empty-features", {"Z": HS6[..., :0, :]}, err("Z")),
+            ("constant-column-eps0", {"Z": np.ones((6, 4))}, err("Z")),
+            ("zero-column-rms-eps0", {"Z": np.zeros((6, 4)), "kind": "rms"}, err("Z")),
+            ("huge", {"Z": HS6 * 1e300}, err("Z")),
+            ("huge-1e150", {"Z": HS6 * 1e150}, Ok(lambda: _torch_per_sample("layer"))),
+            ("batch-of-one", {"Z": HS6[..., :1]}, Ok(lambda: _torch_per_sample("layer")[..., :1])),
+        ],
+    ),
+    Function(
+        "representations.networks",
+        "paired_networks",
+        lambda H0, depth, variants, rng, variance, weights, normalize, record: networks.paired_networks(
+            H0,
+            depth,
+            variants,
+            np.random.default_rng(0) if rng == "fresh" else rng,
+            variance=variance,
+            weights=weights,
+            normalize=normalize,
+            record=record,
+        ),
+        {
+            "H0": HS6,
+            "depth": 2,
+            "variants": PAIRED,
+            "rng": "fresh",
+            "variance": 2.0,
+            "weights": "gaussian",
+            "normalize": False,
+            "record": None,
+        },
+        arrays=("H0",),
+        layout=("H0",),
+        rtol=1e-7,
+        free_shape=("H0",),
+        scalars={"depth": "int>=0", "variance": "real>0", "weights": "choice", "normalize": "bool"},
+        extra=[
+            ("oracle", {}, Ok(lambda: _paired_ref(HS6))),
+            ("rng-none", {"rng": None}, err("rng")),
+            ("rng-seed", {"rng": 0}, err("rng")),
+            ("record-number", {"record": 3}, err("record")),
+            ("variants-none", {"variants": None}, err("variants")),
+            ("variants-empty", {"variants": {}}, err("variants")),
+            ("variants-list", {"variants": [PAIRED["bn"]]}, err("variants")),
+            ("variant-not-mapping", {"variants": {"bn": ("rc",)}}, err("variants")),
+            ("variant-name-int", {"variants": {0: {"steps": ("relu",)}}}, err("variants")),
+            ("unknown-keyword", {"variants": {"bn": {"step": ("rc",)}}}, err("variants")),
+            ("unknown-step", {"variants": {"bn": {"steps": ("bn",)}}}, err("variants")),
+            ("steps-str", {"variants": {"bn": {"steps": "rc"}}}, err("variants")),
+            ("per-sample-unknown", {"variants": {"x": {"per_sample": "batch"}}}, err("variants")),
+            ("groups-zero", {"variants": {"g": {"per_sample": "group", "groups": 0}}}, err("variants")),
+            ("groups-not-dividing", {"variants": {"g": {"per_sample": "group", "groups": 4}}}, err("variants")),
+            ("groups-str", {"variants": {"g": {"per_sample": "group", "groups": "2"}}}, err("variants")),
+            ("weight-norm-str", {"variants": {"w": {"weight_norm": "yes"}}}, err("variants")),
+            ("one-dim", {"H0": HS6[0, 0]}, err("H0")),
+            ("depth-zero", {"depth": 0}, Ok(lambda: (HS6,) * len(PAIRED))),
+            (
+                "huge-normalized",
+                {"H0": HS6 * 1e300, "variants": PAIRED_HOMOGENEOUS, "normalize": True},
+                Ok(lambda: _paired_ref(HS6, PAIRED_HOMOGENEOUS, normalize=True)),
+            ),
+            ("one-network", {"H0": HS6[0]}, Ok(lambda: _paired_ref(HS6[0]))),
+        ],
+    ),
+    # --- norms.jacobian: the Jacobians of the forward transforms (validation: the transforms') -------------
+    Function(
+        "norms.jacobian",
+        "layer_norm_jacobian",
+        lambda x, normalized_shape, gamma, eps: norm_jacobian.layer_norm_jacobian(x, normalized_shape, gamma, eps=eps),
+        {"x": X4, "normalized_shape": 3, "gamma": G, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: torch.nn.functional.layer_norm(t, (3,), _t(G), None, 1e-5), X4, 3)),
+            ),
+            ("normalized-shape-wrong", {"normalized_shape": 4}, err("normalized_shape")),
+            ("one-value", {"x": X4[..., :1], "normalized_shape": 1, "gamma": None}, err("normalized_shape")),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+            ("batch-of-one", {"x": X4[:1]}, Ok(lambda: norm_jacobian.layer_norm_jacobian(X4, 3, G)[:1])),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "rms_norm_jacobian",
+        lambda x, normalized_shape, gamma, eps: norm_jacobian.rms_norm_jacobian(x, normalized_shape, gamma, eps=eps),
+        {"x": X4, "normalized_shape": 3, "gamma": G, "eps": 1e-6},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: torch.nn.functional.rms_norm(t, (3,), _t(G), 1e-6), X4, 3)),
+            ),
+            ("eps-nan", {"eps": np.nan}, err("eps")),
+            ("eps-negative", {"eps": -1e-6}, err("eps")),
+            ("eps-str", {"eps": "1e-6"}, err("eps")),
+            ("zero-eps0", {"x": np.zeros((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "group_norm_jacobian",
+        lambda x, groups, gamma, eps: norm_jacobian.group_norm_jacobian(x, groups, gamma, eps=eps),
+        {"x": X4, "groups": 2, "gamma": G6, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        free_shape=("x",),
+        optional=("gamma",),
+        scalars={"groups": "int>=1", "eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(
+                    lambda: _torch_blocks(
+                        lambda t: torch.nn.functional.group_norm(t, 2, _t(G6), None, 1e-5), X4, 9
+                    ).reshape(4, 2, 9, 9)
+                ),
+            ),
+            ("groups-not-dividing", {"groups": 4}, err("groups")),
+            ("zero-variance-eps0", {"x": np.ones((4, 6, 3)), "eps": 0.0}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "instance_norm_jacobian",
+        lambda x, gamma, eps: norm_jacobian.instance_norm_jacobian(x, gamma, eps=eps),
+        {"x": X4, "gamma": G6, "eps": 1e-5},
+        arrays=("x", "gamma"),
+        optional=("gamma",),
+        free_shape=("x",),
+        scalars={"eps": "real>=0"},
+        layout=("x", "gamma"),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(
+                    lambda: _torch_blocks(
+                        lambda t: torch.nn.functional.instance_norm(t, weight=_t(G6), eps=1e-5), X4, 3
+                    ).reshape(4, 6, 3, 3)
+                ),
+            ),
+            ("no-spatial", {"x": _normal(4, 6)}, err("x")),
+            ("huge-1e300", {"x": X4 * 1e300}, err("x")),
+        ],
+    ),
+    Function(
+        "norms.jacobian",
+        "weight_norm_jacobian",
+        lambda v, g, dim: norm_jacobian.weight_norm_jacobian(v, g, dim=dim),
+        {"v": X[:3], "g": G, "dim": 0},
+        arrays=("v", "g"),
+        layout=("v", "g"),
+        free_shape=("v",),
+        extra=[
+            (
+                "torch-oracle",
+                {},
+                Ok(lambda: _torch_blocks(lambda t: _t(G)[:, None] * t / t.norm(dim=1, keepdim=True), X[:3], 3)),
+            ),
+            ("dim-out-of-range", {"dim": 2}, err("dim")),
+            ("dim-str", {"dim": "0"}, err("dim")),
+            ("zero-slice", {"v": np.zeros((3, 3))}, err("v")),
+            ("huge-1e300", {"v": X[:3] * 1e300}, Ok(lambda: norm_jacobian.weight_norm_jacobian(X[:3], G) * 1e-300)),
+        ],
+    ),
+    # --- norms.invariance: Ba et al.'s Table 1 transformations and the normalized layer ----------------------
+    Function(
+        "norms.invariance",
+        "rescale_weights",
+        lambda W, delta: invariance.rescale_weights(W, delta),
+        {"W": IW, "delta": 2.0},
+        arrays=("W",),
+        scalars={"delta": "real>0"},
+        free_shape=("W",),
+        layout=("W",),
+        extra=[
+            ("oracle", {}, Ok(lambda: 2.0 * IW)),
+            ("delta-numpy-scalar", {"delta": np.float32(0.5)}, Ok(lambda: 0.5 * IW)),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("three-dim", {"W": IW[None]}, err("W")),
+            ("huge", {"W": IW * 1e300, "delta": 1.0}, Ok(lambda: IW * 1e300)),
+            ("overflow", {"W": IW * 1e300, "delta": 1e10}, err("W")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "recentre_weights",
+        lambda W, c: invariance.recentre_weights(W, c),
+        {"W": IW, "c": IC},
+        arrays=("W", "c"),
+        layout=("W", "c"),
+        extra=[
+            ("oracle", {}, Ok(lambda: IW + IC[None, :])),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("overflow", {"W": np.full((6, 4), 1e308), "c": np.full(4, 1e308)}, err("W", "c")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_row",
+        lambda W, row, delta: invariance.rescale_row(W, row, delta),
+        {"W": IW, "row": 1, "delta": 3.0},
+        arrays=("W",),
+        scalars={"row": "int>=0", "delta": "real>0"},
+        free_shape=("W",),
+        layout=("W",),
+        extra=[
+            ("oracle", {}, Ok(lambda: np.vstack([IW[:1], 3.0 * IW[1:2], IW[2:]]))),
+            ("row-out-of-range", {"row": 6}, err("row")),
+            ("row-numpy-int", {"row": np.int64(1)}, Ok(lambda: np.vstack([IW[:1], 3.0 * IW[1:2], IW[2:]]))),
+            ("one-dim", {"W": IW[0]}, err("W")),
+            ("overflow", {"W": IW * 1e300, "delta": 1e10}, err("W")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_data",
+        lambda X, delta: invariance.rescale_data(X, delta),
+        {"X": IX, "delta": 2.0},
+        arrays=("X",),
+        scalars={"delta": "real>0"},
+        free_shape=("X",),
+        layout=("X",),
+        extra=[
+            ("oracle", {}, Ok(lambda: 2.0 * IX)),
+            ("positions", {"X": IX3}, Ok(lambda: 2.0 * IX3)),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("four-dim", {"X": IX3[..., None]}, err("X")),
+            ("overflow", {"X": IX * 1e300, "delta": 1e10}, err("X")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "recentre_data",
+        lambda X, c: invariance.recentre_data(X, c),
+        {"X": IX, "c": IC},
+        arrays=("X", "c"),
+        layout=("X", "c"),
+        extra=[
+            ("oracle", {}, Ok(lambda: IX + IC)),
+            ("positions", {"X": IX3}, Ok(lambda: IX3 + IC[None, :, None])),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("overflow", {"X": np.full((8, 4), 1e308), "c": np.full(4, 1e308)}, err("X", "c")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "rescale_case",
+        lambda X, case, delta: invariance.rescale_case(X, case, delta),
+        {"X": IX, "case": 2, "delta": 3.0},
+        arrays=("X",),
+        scalars={"case": "int>=0", "delta": "real>0"},
+        free_shape=("X",),
+        layout=("X",),
+        extra=[
+            ("oracle", {}, Ok(lambda: np.vstack([IX[:2], 3.0 * IX[2:3], IX[3:]]))),
+            ("case-out-of-range", {"case": 8}, err("case")),
+            ("positions", {"X": IX3}, Ok(lambda: np.concatenate([IX3[:2], 3.0 * IX3[2:3], IX3[3:]]))),
+            ("one-dim", {"X": IX[0]}, err("X")),
+            ("overflow", {"X": IX * 1e300, "delta": 1e10}, err("X")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "transformed",
+        lambda number, W, X, delta, c_weights, c_data, row, case: invariance.transformed(
+            number, W, X, delta=delta, c_weights=c_weights, c_data=c_data, row=row, case=case
+        ),
+        {"number": 2, "W": IW, "X": IX, "delta": 2.0, "c_weights": IC, "c_data": IC[::-1].copy(), "row": 1, "case": 2},
+        arrays=("W", "X", "c_weights", "c_data"),
+        scalars={"delta": "real>0", "row": "int>=0", "case": "int>=0"},
+        layout=("W", "X", "c_weights", "c_data"),
+        shape_names=("X",),
+        extra=[
+            *[
+                (
+                    f"oracle-{k}",
+                    {"number": k},
+                    Ok(
+                        functools.partial(_transformed_ref, k),
+                    ),
+                )
+                for k in range(1, 7)
+            ],
+            ("number-zero", {"number": 0}, err("number")),
+            ("number-seven", {"number": 7}, err("number")),
+            ("number-bool", {"number": True}, err("number")),
+            ("number-str", {"number": "1"}, err("number")),
+            ("unused-X-nan", {"number": 1, "X": _with_nan(IX)}, err("X")),
+            ("unused-c-data-wrong", {"number": 1, "c_data": IC[:3]}, err("c_data")),
+        ],
+    ),
+    Function(
+        "norms.invariance",
+        "normalized_layer",
+        lambda W, X, norm, groups, eps: invariance.normalized_layer(W, X, norm, groups=groups, eps=eps),
+        {"W": IW, "X": IX, "norm": "batch", "groups": None, "eps": 0.0},
+        arrays=("W", "X"),
+        scalars={"norm": "choice", "eps": "real>=0"},
+        layout=("W", "X"),
+        free_shape=("W",),
+        shape_names=("W",),
+        extra=[
+            ("batch-oracle", {}, Ok(lambda: _bn_ref(IX @ IW.T, 1.0, 0.0, 0.0))),
+            (
+                "layer-oracle",
+                {"norm": "layer"},
+                Ok(lambda: torch.nn.functional.layer_norm(_t(IX @ IW.T), (6,), eps=0.0)),
+            ),
+            (
+                "group-oracle",
+                {"norm": "group", "groups": 2},
+                Ok(lambda: torch.nn.functional.group_norm(_t(IX @ IW.T), 2, eps=0.0)),
+            ),
+            (
+                "instance-oracle",
+                {"X": IX3, "norm": "instance"},
+                Ok(lambda: torch.nn.functional.instance_norm(_t(np.einsum("cd,nds->ncs", IW, IX3)), eps=0.0)),
+            ),
+            (
+                "position-oracle",
+                {"X": IX3, "norm": "position"},
+                Ok(
+                    lambda: torch.nn.functional.layer_norm(
+                        _t(np.einsum("cd,nds->nsc", IW, IX3)), (6,), eps=0.0
+                    ).transpose(1, 2)
+                ),
+            ),
+            ("rms-oracle", {"norm": "rms"}, Ok(lambda: torch.nn.functional.rms_norm(_t(IX @ IW.T), (6,), eps=0.0))),
+            (
+                "weight-oracle",
+                {"norm": "weight"},
+                Ok(lambda: IX @ (IW / np.linalg.norm(IW, axis=1, keepdims=True)).T),
+            ),
+            ("groups-missing", {"norm": "group"}, err("groups")),
+            ("groups-given", {"groups": 2}, err("groups")),
+            ("groups-not-dividing", {"norm": "group", "groups": 4}, err("groups")),
+            ("groups-bool", {"norm": "group", "groups": True}, err("groups")),
+            ("groups-str", {"norm": "group", "groups": "2"}, err("groups")),
+            ("weight-eps", {"norm": "weight", "eps": 1e-5}, err("eps")),
+            ("weight-zero-row", {"norm": "weight", "W": np.vstack([IW[:5], np.zeros((1, 4))])}, err("W")),
+            ("instance-no-positions", {"norm": "instance"}, err("X")),
+            ("X-dtype", {"X": IX.astype(np.float32)}, err("X")),
+            ("zero-variance-eps0", {"X": np.ones((8, 4))}, err("X", "W")),
+            ("huge-X", {"X": IX * 1e300}, err("X")),
+            ("huge-X-1e150", {"X": IX * 1e150}, Ok(lambda: _bn_ref(IX @ IW.T, 1.0, 0.0, 0.0), rtol=1e-7)),
+            ("one-dim-W", {"W": IW[0]}, err("W")),
+        ],
+    ),
+    # --- optim.sgd: heavy ball with weight decay on scale-invariant losses, Li & Arora's and Wan et al.'s formulas --
+    Function(
+        "optim.sgd",
+        "sgd",
+        lambda objective, w0, lr, steps, momentum, weight_decay, schedule, buffer0, seeds, keep_path, chunk: sgd.sgd(
+            objective,
+            w0,
+            lr=lr,
+            steps=steps,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            schedule=schedule,
+            buffer0=buffer0,
+            seeds=seeds,
+            keep_path=keep_path,
+            chunk=chunk,
+        ),
+        {
+            "objective": SGD_LOSS,
+            "w0": SGD_W0,
+            "lr": 0.1,
+            "steps": 3,
+            "momentum": 0.5,
+            "weight_decay": 0.01,
+            "schedule": None,
+            "buffer0": SGD_B0,
+            "seeds": (0, 1),
+            "keep_path": True,
+            "chunk": 2,
+        },
+        arrays=("w0", "buffer0"),
+        optional=("buffer0",),
+        free_shape=("w0",),
+        shape_names=("buffer0",),
+        scalars={
+            "lr": "real>0",
+            "steps": "int>=0",
+            "momentum": "unit",
+            "weight_decay": "real>=0",
+            "keep_path": "bool",
+            "chunk": "int>=1",
+        },
+        layout=("w0", "buffer0"),
+        rtol=1e-7,
+        extra=[
+            ("oracle", lambda: _sgd_parts(), Ok(lambda: _sgd_ref())),
+            ("one-run", {"w0": SGD_W0[0], "buffer0": SGD_B0[0], "seeds": (0,)}, Ok(lambda: _sgd_one_run())),
+            ("lr-per-run", {"lr": [0.1, 0.2]}, Ok(lambda: _sgd_with(lr=np.array([0.1, 0.2])))),
+            ("lr-wrong-count", {"lr": [0.1, 0.2, 0.3]}, err("lr")),
+            ("lr-bool", {"lr": True}, err("lr")),
+            ("momentum-one", {"momentum": 1.0}, err("momentum")),
+            ("momentum-str", {"momentum": "0.5"}, err("momentum")),
+            ("schedule", {"schedule": [1.0, 0.5, 0.25]}, Ok(lambda: _sgd_with(schedule=np.array([1.0, 0.5, 0.25])))),
+            ("schedule-short", {"schedule": [1.0, 0.5]}, err("schedule")),
+            ("schedule-negative", {"schedule": [1.0, -0.5, 0.25]}, err("schedule")),
+            ("schedule-str", {"schedule": "1"}, err("schedule")),
+            ("seeds-none-noisy", {"seeds": None}, err("seeds")),
+            ("seeds-wrong-count", {"seeds": (0,)}, err("seeds")),
+            ("seeds-float", {"seeds": (0.5, 1)}, err("seeds[0]")),
+            ("seeds-negative", {"seeds": (0, -1)}, err("seeds[1]")),
+            ("seeds-str", {"seeds": "01"}, err("seeds")),
+            ("objective-none", {"objective": None}, err("objective")),
+            ("objective-wrong-d", {"objective": sgd.NoisyLinear(np.ones(3))}, err("w0")),
+            ("zero-row", {"w0": np.vstack([SGD_W0[:1], np.zeros((1, 4))])}, err("w0")),
+            ("three-dim", {"w0": SGD_W0[None]}, err("w0")),
+            ("buffer0-dtype", {"buffer0": SGD_B0.astype(np.float32)}, err("buffer0")),
+            ("no-steps", {"steps": 0, "schedule": None}, Ok(lambda: _sgd_with(steps=0))),
+            (
+                "deterministic",
+                {"objective": sgd.NoisyLinear(SGD_MEAN, 0.0), "seeds": None},
+                Ok(lambda: _sgd_with(objective=sgd.NoisyLinear(SGD_MEAN, 0.0), seeds=None)),
+            ),
+            ("huge-w0", {"w0": SGD_W0 * 1e150, "buffer0": None, "weight_decay": 0.0}, Ok(lambda: _sgd_scaled(1e150))),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "exponential_schedule",
+        lambda base, steps: sgd.exponential_schedule(base, steps),
+        {"base": 0.99, "steps": 4},
+        scalars={"base": "real>0", "steps": "int>=0"},
+        extra=[
+            ("oracle", {}, Ok(lambda: 0.99 ** -(2 * np.arange(4.0) + 1))),
+            (
+                "per-run",
+                {"base": np.array([0.99, 0.9])},
+                Ok(lambda: np.array([0.99, 0.9]) ** -(2 * np.arange(4.0)[:, None] + 1)),
+            ),
+            (
+                "base-list",
+                {"base": [0.99, 0.9]},
+                Ok(lambda: np.array([0.99, 0.9]) ** -(2 * np.arange(4.0)[:, None] + 1)),
+            ),
+            ("base-matrix", {"base": np.full((2, 2), 0.9)}, err("base")),
+            ("base-bool", {"base": True}, err("base")),
+            ("no-steps", {"steps": 0}, Ok(lambda: np.zeros(0))),
+            ("overflow", {"base": 1e-10, "steps": 20}, err("base", "steps")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "exponential_lr_equivalent",
+        lambda lr, weight_decay, momentum, steps, root: sgd.exponential_lr_equivalent(
+            lr, weight_decay, momentum, steps=steps, root=root
+        ),
+        {"lr": 0.1, "weight_decay": 0.01, "momentum": 0.5, "steps": 3, "root": "larger"},
+        scalars={"lr": "real>0", "weight_decay": "real>=0", "momentum": "unit", "steps": "int>=0", "root": "choice"},
+        extra=[
+            ("oracle", {}, Ok(lambda: _exp_lr_ref(0.1, 0.01, 0.5, 3))),
+            ("gd", {"momentum": 0.0}, Ok(lambda: _exp_lr_ref(0.1, 0.01, 0.0, 3))),
+            ("smaller-gd", {"momentum": 0.0, "root": "smaller"}, err("root")),
+            ("complex-roots", {"lr": 1.0, "weight_decay": 0.5}, err("lr", "weight_decay")),
+            ("lr-str", {"lr": "0.1"}, err("lr")),
+            ("per-run", {"lr": np.array([0.1, 0.2])}, Ok(lambda: _exp_lr_ref(np.array([0.1, 0.2]), 0.01, 0.5, 3))),
+            ("mismatched-runs", {"lr": np.array([0.1, 0.2]), "weight_decay": np.array([0.01, 0.02, 0.03])}, err("lr")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "angular_update",
+        lambda lr, weight_decay, momentum: sgd.angular_update(lr, weight_decay, momentum),
+        {"lr": 0.1, "weight_decay": 0.01, "momentum": 0.5},
+        scalars={"lr": "real>0", "weight_decay": "real>0", "momentum": "unit"},
+        extra=[
+            ("oracle", {}, Ok(lambda: np.sqrt(2 * 0.1 * 0.01 / 1.5))),
+            ("too-large", {"lr": 10.0, "weight_decay": 0.1, "momentum": 0.0}, err("lr", "weight_decay")),
+            ("per-run", {"lr": [0.1, 0.2]}, Ok(lambda: np.sqrt(2 * np.array([0.1, 0.2]) * 0.01 / 1.5))),
+            ("mismatched-runs", {"lr": [0.1, 0.2], "momentum": [0.0, 0.1, 0.2]}, err("lr")),
+            ("lr-none", {"lr": None}, err("lr")),
+        ],
+    ),
+    Function(
+        "optim.sgd",
+        "equilibrium_norm",
+        lambda L, lr, weight_decay, momentum: sgd.equilibrium_norm(L, lr, weight_decay, momentum),
+        {"L": 3.0, "lr": 0.1, "weight_decay": 0.01, "momentum": 0.5},
+        scalars={"L": "real>0", "lr": "real>0", "weight_decay": "real>0", "momentum": "unit"},
+        extra=[
+            ("oracle", {}, Ok(lambda: (3.0 * 0.1 / (0.01 * 0.5 * (2 - 0.001 / 1.5))) ** 0.25)),
+            ("sgd", {"momentum": 0.0}, Ok(lambda: (3.0 * 0.1 / 0.02) ** 0.25)),
+            ("non-positive", {"lr": 10.0, "weight_decay": 0.5}, err("lr", "weight_decay")),
+            ("L-str", {"L": "3"}, err("L")),
+        ],
+    ),
+    # --- optim.bngd: Cai, Li & Shen's BNGD on population least squares, and plain GD --------------------------
+    Function(
+        "optim.bngd",
+        "least_squares",
+        lambda H, u_star, sigma2: bngd.least_squares(H, u_star, sigma2),
+        {"H": S5, "u_star": U5, "sigma2": 0.1},
+        arrays=("H", "u_star"),
+        scalars={"sigma2": "real>=0"},
+        layout=("H", "u_star"),
+        shape_names=("H",),
+        extra=[
+            ("oracle", {}, Ok(lambda: bngd.LeastSquares(S5, S5 @ U5, float(U5 @ S5 @ U5) + 0.1))),
+            ("sigma2-numpy-scalar", {"sigma2": np.float32(0.5)}, Ok(lambda: bngd.least_squares(S5, U5, 0.5))),
+            ("not-square", {"H": S5[:, :4]}, err("H")),
+        ],
+    ),
+    Function(
+        "optim.bngd",
+        "bngd",
+        lambda problem, a0, w0, eps, eps_a, T: bngd.bngd(problem, a0, w0, eps, eps_a, T=T),
+        {"problem": BNGD_LS, "a0": 0.5, "w0": BNGD_W0, "eps": 0.1, "eps_a": 0.2, "T": 3},
+        arrays=("w0",),
+        scalars={"a0": "real", "eps": "real>0", "eps_a": "real>0", "T": "int>=0"},
+        portable=False,
+        extra=[
+            ("oracle", {}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3))),
+            ("strided", {"w0": _strided(BNGD_W0)}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3))),
+            (
+                "fortran",
+                {"w0": np.asfortranarray(BNGD_W0)},
+                Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 3)),
+            ),
+            ("float32", {"w0": BNGD_W0.astype(np.float32)}, err("w0")),
+            (
+                "per-run",
+                {"a0": np.array([0.5, 1.0, -1.0]), "eps": [0.1, 0.2, 0.3]},
+                Ok(lambda: _bngd_ref(BNGD_W0, np.array([0.5, 1.0, -1.0]), np.array([0.1, 0.2, 0.3]), 0.2, 3)),
+            ),
+            ("eps-wrong-count", {"eps": [0.1, 0.2]}, err("eps")),
+            ("eps-str", {"eps": "0.1"}, err("eps")),
+            ("a0-bool", {"a0": True}, err("a0")),
+            ("problem-none", {"problem": None}, err("problem")),
+            ("zero-row", {"w0": np.vstack([BNGD_W0[:2], np.zeros((1, 5))])}, err("w0")),
+            ("one-dim", {"w0": BNGD_W0[0]}, err("w0")),
+            ("no-steps", {"T": 0}, Ok(lambda: _bngd_ref(BNGD_W0, np.full(3, 0.5), 0.1, 0.2, 0))),
+            ("one-run", {"w0": BNGD_W0[:1]}, Ok(lambda: _bngd_ref(BNGD_W0[:1], np.full(1, 0.5), 0.1, 0.2, 3))),
+        ],
+    ),
+    Function(
+        "optim.bngd",
+        "gd",
+        lambda problem, u0, eps, T: bngd.gd(problem, u0, eps, T=T),
+        {"problem": BNGD_LS, "u0": BNGD_W0, "eps": 0.1, "T": 3},
+        arrays=("u0",),
+        scalars={"eps": "real>0", "T": "int>=0"},
+        portable=False,
+        extra=[
+            ("oracle", lambda: bngd.gd(BNGD_LS, BNGD_W0, 0.1, T=3).predictor, Ok(lambda: _gd_ref(BNGD_W0, 0.1, 3))),
+            ("strided", {"u0": _strided(BNGD_W0)}, Ok(lambda: bngd.gd(BNGD_LS, BNGD_W0, 0.1, T=3))),
+            ("float32", {"u0": BNGD_W0.astype(np.float32)}, err("u0")),
+            (
+                "zero-start",
+                lambda: bngd.gd(BNGD_LS, np.zeros((1, 5)), 0.1, T=2).predictor,
+                Ok(lambda: _gd_ref(np.zeros((1, 5)), 0.1, 2)),
+            ),
+            ("eps-none", {"eps": None}, err("eps")),
+            ("problem-none", {"problem": None}, err("problem")),
+            ("one-dim", {"u0": BNGD_W0[0]}, err("u0")),
+        ],
+    ),
+    # --- optim.scale_invariant: scale-invariant losses (value and gradient at a point) and GD on them ------------
+    Function(
+        "optim.scale_invariant",
+        "sin_sum",
+        lambda a, b, c, A, normalized: _loss_at(scale_invariant.sin_sum(a, b, c, A, normalized=normalized), b, SI_W),
+        {"a": SI_A, "b": SI_B, "c": SI_C, "A": SI_Q, "normalized": True},
+        arrays=("a", "b", "c", "A"),
+        optional=("A",),
+        scalars={"normalized": "bool"},
+        layout=("a", "b", "c", "A"),
+        shape_names=("b",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_sin_sum(SI_W, True))),
+            ("unnormalized-oracle", {"normalized": False}, Ok(lambda: _torch_sin_sum(SI_W, False))),
+            ("no-quadratic", {"A": None}, Ok(lambda: _torch_sin_sum(SI_W, True, quadratic=False))),
+            ("A-not-symmetric", {"A": SI_Q + np.triu(np.ones((4, 4)), 1)}, err("A")),
+            ("one-dim-b", {"b": SI_B[0]}, err("b")),
+            (
+                "stack",
+                lambda: _loss_at(scale_invariant.sin_sum(SI_A, SI_B, SI_C, SI_Q), SI_B, SI_W[0]),
+                Ok(lambda: tuple(x[0] if np.ndim(x) else x for x in _torch_sin_sum(SI_W, True))),
+            ),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "bn_unit",
+        lambda X, y, gain, eps: _loss_at(scale_invariant.bn_unit(X, y, gain, eps=eps), X, SI_WU),
+        {"X": SI_X, "y": SI_Y, "gain": 1.3, "eps": 0.0},
+        arrays=("X", "y"),
+        scalars={"gain": "real", "eps": "real>=0"},
+        layout=("X", "y"),
+        free_shape=("X",),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle", {}, Ok(lambda: _torch_bn_unit(1.3, 0.0))),
+            ("torch-oracle-eps", {"eps": 0.1}, Ok(lambda: _torch_bn_unit(1.3, 0.1))),
+            ("batch-of-one", {"X": SI_X[:1], "y": SI_Y[:1]}, err("X")),
+            ("X-wider", lambda: scale_invariant.bn_unit(_wider(SI_X), SI_Y).d, Ok(lambda: 5)),
+            ("gain-numpy-scalar", {"gain": np.float32(1.5)}, Ok(lambda: _torch_bn_unit(float(np.float32(1.5)), 0.0))),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "normalized_mlp",
+        lambda X, Y, W0, norm, eps, wrt: _loss_at(
+            scale_invariant.normalized_mlp(X, Y, [W0, *(_like(w, W0) for w in SI_WS[1:])], norm=norm, eps=eps, wrt=wrt),
+            X,
+            SI_WS[0].reshape(-1) if wrt == "first" else SI_WS[-1].reshape(-1),
+        ),
+        {"X": SI_X[:, :3], "Y": SI_YY, "W0": SI_WS[0], "norm": "batch", "eps": 0.0, "wrt": "first"},
+        aliases={"W0": "weights[0]"},
+        shape_names=("weights[1]", "X"),
+        arrays=("X", "Y", "W0"),
+        scalars={"eps": "real>=0", "wrt": "choice"},  # norm: None is valid (no normalization)
+        layout=("X", "Y", "W0"),
+        rtol=1e-7,
+        extra=[
+            ("torch-oracle-bn", {}, Ok(lambda: _torch_mlp("batch", 0.0, "first"))),
+            ("norm-unknown", {"norm": "group"}, err("norm")),
+            ("torch-oracle-ln", {"norm": "layer", "eps": 1e-3}, Ok(lambda: _torch_mlp("layer", 1e-3, "first"))),
+            ("torch-oracle-none-last", {"norm": None, "wrt": "last"}, Ok(lambda: _torch_mlp(None, 0.0, "last"))),
+            ("weights-one", lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, SI_WS[:1]), err("weights")),
+            ("weights-none", lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, None), err("weights")),
+            (
+                "weights-chain",
+                lambda: scale_invariant.normalized_mlp(SI_X[:, :3], SI_YY, [SI_WS[0], SI_WS[0], SI_WS[2]]),
+                err("weights[1]"),
+            ),
+            ("batch-of-one-bn", {"X": SI_X[:1, :3], "Y": SI_YY[:1]}, err("X")),
+        ],
+    ),
+    Function(
+        "optim.scale_invariant",
+        "gd",
+        lambda loss, w0, eta, T, project: scale_invariant.gd(loss, w0, eta, T=T, project=project),
+        {"loss": SI_LOSS, "w0": SI_W, "eta": 0.1, "T": 3, "project": False},
+        arrays=("w0",),
+        scalars={"eta": "real>0", "T": "int>=0", "project": "bool"},
+        portable=False,
+        extra=[
+            ("oracle", {}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, False))),
+            ("projected", {"project": True}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, True))),
+            ("eta-per-run", {"eta": [0.1, 0.3]}, Ok(lambda: _gd_si_ref(SI_W, np.array([0.1, 0.3]), 3, False))),
+            ("eta-wrong-count", {"eta": [0.1, 0.2, 0.3]}, err("eta")),
+            ("eta-str", {"eta": "0.1"}, err("eta")),
+            ("strided", {"w0": _strided(SI_W)}, Ok(lambda: _gd_si_ref(SI_W, np.full(2, 0.1), 3, False))),
+            ("float32", {"w0": SI_W.astype(np.float32)}, err("w0")),
+            ("loss-none", {"loss": None}, err("loss")),
+            ("zero-row", {"w0": np.vstack([SI_W[:1], np.zeros((1, 4))])}, err("w0")),
+            ("one-run", {"w0": SI_W[0]}, Ok(lambda: _gd_si_ref(SI_W[0], np.float64(0.1), 3, False))),
+            (
+                "unbatched-loss",
+                lambda: scale_invariant.gd(scale_invariant.bn_unit(SI_X, SI_Y), SI_X[:2], 0.1, T=1),
+                err("w0"),
+            ),
+            ("huge-w0", {"w0": SI_W * 1e150, "eta": 0.1 * 1e300}, Ok(lambda: _gd_si_scaled(1e150))),
+        ],
+    ),
 ]
 
 FUNCTIONS_BY_NAME = {f.name: f for f in FUNCTIONS}
@@ -1504,6 +2572,39 @@ def _torch_ln_grad():
     y = torch.nn.functional.layer_norm(x, (3,), eps=1e-5)
     (dx,) = torch.autograd.grad(y, x, torch.from_numpy(X4))
     return dx, None, None
+
+
+def _torch_weight_norm_grad(dw, v, g):
+    """||grad_v L||^2 per row by autograd through w = g v / ||v|| (PyTorch)."""
+    vt = torch.from_numpy(np.array(v, dtype=np.float64)).requires_grad_()
+    gt = torch.from_numpy(np.array(g, dtype=np.float64))
+    w = gt[..., None] * vt / vt.norm(dim=-1, keepdim=True)
+    (dv,) = torch.autograd.grad(w, vt, torch.from_numpy(np.array(dw, dtype=np.float64)))
+    return (dv * dv).sum(-1)
+
+
+def _torch_per_sample(kind, groups=1, Z=None):
+    """per_sample_norm by PyTorch's kernels on the columns (the points) of HS6."""
+    Z = torch.from_numpy(HS6 if Z is None else Z)
+    X = Z.transpose(-1, -2).reshape(-1, Z.shape[-2])
+    if kind == "layer":
+        Y = torch.nn.functional.layer_norm(X, (X.shape[-1],), eps=0.0)
+    elif kind == "rms":
+        Y = torch.nn.functional.rms_norm(X, (X.shape[-1],), eps=0.0)
+    else:
+        Y = torch.nn.functional.group_norm(X, groups, eps=0.0)
+    return Y.reshape(*Z.shape[:-2], Z.shape[-1], Z.shape[-2]).transpose(-1, -2)
+
+
+def _t(a):
+    return torch.from_numpy(np.asarray(a))
+
+
+def _torch_blocks(f, x, m):
+    """The diagonal (m, m) blocks of the Jacobian of `f` at `x` (PyTorch autograd), a group = m consecutive entries."""
+    J = torch.autograd.functional.jacobian(f, torch.from_numpy(x)).reshape(x.size // m, m, x.size // m, m)
+    blocks = torch.stack([J[b, :, b, :] for b in range(x.size // m)])
+    return blocks.reshape(*x.shape[: x.ndim - 1], m, m) if m == x.shape[-1] else blocks
 
 
 def _torch_jacobian():

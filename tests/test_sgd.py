@@ -178,7 +178,7 @@ def test_predictions_and_their_assumptions():
         angular_update(0.3, 0.02, 0.9)
     assert equilibrium_norm(63.0, 0.1, 1e-3) == pytest.approx((63 * 0.1 / 2e-3) ** 0.25)
     assert equilibrium_norm(63.0, 0.1, 1e-3, 0.9) == pytest.approx((6.3 / (1e-3 * 0.1 * (2 - 1e-4 / 1.9))) ** 0.25)
-    with pytest.raises(ValueError, match="L > 0"):
+    with pytest.raises(ValueError, match=r"L: every value must lie in \(0, inf\)"):
         equilibrium_norm(-1.0, 0.1, 1e-3)
 
 

@@ -33,12 +33,15 @@ import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
 
 from bntheory._validation import (
+    NonFiniteError,
+    check_bool,
     check_float_array,
     check_nonnegative,
     check_real,
     check_same_dtype,
     check_statistics,
 )
+from bntheory.backend import asarray, to_numpy
 from bntheory.norms.standardize import standardize
 
 __all__ = [
@@ -88,6 +91,18 @@ def _like_y(a: Array, name: str, y: Array, shape: tuple[int, ...] | None = None)
     expected = tuple(y.shape) if shape is None else shape
     if tuple(a.shape) != expected:
         raise ValueError(f"{name}: expected shape {expected} (that of y), got {tuple(a.shape)}; pass matching arrays")
+
+
+def _like_x(a: Array, name: str, x: Array, shape: tuple[int, ...] | None = None, *, name_of_x: str = "x") -> None:
+    """Check an array argument that lives with the groups' input `x`: finite, of its backend, dtype and shape."""
+    check_float_array(a, name, finite=True)
+    check_same_dtype(a, name, x)
+    expected = tuple(x.shape) if shape is None else shape
+    if tuple(a.shape) != expected:
+        raise ValueError(
+            f"{name}: expected shape {expected} (from {name_of_x}'s {tuple(x.shape)}), got {tuple(a.shape)}; "
+            "pass matching arrays"
+        )
 
 
 def _scale_parameter(value: Any, name: str, y: Array, *, low: float | None = None) -> Any:
@@ -254,8 +269,6 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
         )
     if bool(xp.any(xp.all(w_star == 0, axis=0))):
         raise ValueError("w_star: is zero, so the ray {c W*} of optima is a point; pass a non-zero optimum")
-    from bntheory.backend import asarray, to_numpy
-
     largest = float(to_numpy(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star)))))
     scale = float(np.ldexp(1.0, -np.frexp(largest)[1]))
     a, b = w0 * asarray(scale, xp, dtype=w0.dtype), w_star * asarray(scale, xp, dtype=w0.dtype)
@@ -267,6 +280,43 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
 
 
 # --- the transfer of Theorems 4.1 and 4.2 to per-group normalizations (THEORY-2.md §9.4, T2) ---------------
+
+
+def _group_inputs(x: Array, eps: Any, center: Any) -> tuple[Any, bool]:
+    """Check the groups' inputs `x` (the group along the last axis), `eps` and `center`; return eps and center."""
+    check_float_array(x, "x")
+    eps = _eps(eps)
+    center = check_bool(center, "center")
+    least = 2 if center else 1
+    if x.shape[-1] < least or 0 in tuple(x.shape):
+        raise ValueError(
+            f"x: a normalization group along the last axis needs at least {least} entries, got shape "
+            f"{tuple(x.shape)}; pass non-empty groups of at least {least} entries"
+        )
+    return eps, center
+
+
+def _gain(gamma: Any, name: str, like: Array, shape: tuple[int, ...], what: str) -> Any:
+    """`gamma` checked: a finite real number, or a finite array of the dtype of `like` broadcasting to `shape`."""
+    if isinstance(gamma, np.generic) or not is_array_api_obj(gamma):
+        return check_real(gamma, name)
+    check_float_array(gamma, name, min_ndim=0, finite=True)
+    check_same_dtype(gamma, name, like)
+    try:
+        fits = np.broadcast_shapes(tuple(gamma.shape), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: shape {tuple(gamma.shape)} does not broadcast to {shape}; pass a number or {what}")
+    return gamma
+
+
+def _finite_result(value: Array, names: str, what: str) -> Array:
+    """`value` if every entry is finite; the inputs were checked finite, so anything else is an overflow."""
+    xp = array_namespace(value)
+    if not bool(xp.all(xp.isfinite(value))):
+        raise NonFiniteError(f"{names}: {what} overflows {value.dtype}; rescale them by a constant")
+    return value
 
 
 def group_gradient_norm_bound(
@@ -309,21 +359,28 @@ def group_gradient_norm_bound(
     Raises
     ------
     ValueError
-        If the group has fewer than 2 entries (centred) or `eps` < 0, or a group is constant (zero) at ``eps=0``.
+        If a group has fewer than 2 entries (centred; 1 for RMSNorm) or `eps` < 0, a group is constant (zero) at
+        ``eps=0``, an argument holds NaN or inf, `delta` does not have the shape of `x`, `gamma` does not broadcast to
+        it, or the bound overflows (rescale `delta`).
+    TypeError
+        If an array is not a real floating array of the backend and dtype of `x`, or `eps`, `center` are not a number
+        and a bool.
     """
-    xp = array_namespace(delta, x)
-    eps = _eps(eps)
-    if x.ndim < 1 or x.shape[-1] < (2 if center else 1):
-        raise ValueError(f"x: a normalization group along the last axis needs at least 2 entries, got {tuple(x.shape)}")
+    eps, center = _group_inputs(x, eps, center)
+    _like_x(delta, "delta", x)
+    gamma = _gain(gamma, "gamma", x, tuple(x.shape), "one gain per entry of a group (shape (m,) or that of x)")
+    xp = array_namespace(x)
     if not isinstance(eps, float):  # one per group: against the statistics, which keep the group axis
         eps = eps[..., None]
     x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
     m = x.shape[-1]
-    g = gamma * delta
-    total = xp.sum(g * g, axis=-1) - xp.sum(g * x_hat, axis=-1) ** 2 / m
-    if center:
-        total = total - xp.sum(g, axis=-1) ** 2 / m
-    return inv_std[..., 0] ** 2 * total
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        g = gamma * delta
+        total = xp.sum(g * g, axis=-1) - xp.sum(g * x_hat, axis=-1) ** 2 / m
+        if center:
+            total = total - xp.sum(g, axis=-1) ** 2 / m
+        bound = inv_std[..., 0] ** 2 * total
+    return _finite_result(bound, "delta, gamma", "the bound (quadratic in gamma * delta)")
 
 
 def group_hessian_form(
@@ -360,15 +417,26 @@ def group_hessian_form(
     Returns
     -------
     array, shape (...)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`group_gradient_norm_bound`; `hessian` must have shape ``(*x.shape, m)``.
     """
-    xp = array_namespace(v, hessian, x)
-    eps = check_nonnegative(eps, "eps")
+    eps, center = _group_inputs(x, eps, center)
+    _like_x(v, "v", x)
+    _like_x(grad, "grad", x)
+    _like_x(hessian, "hessian", x, (*x.shape, x.shape[-1]))
+    gamma = _gain(gamma, "gamma", x, tuple(x.shape), "one gain per entry of a group (shape (m,) or that of x)")
+    xp = array_namespace(x)
     x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
     m = x.shape[-1]
-    gv = gamma * v
-    curvature = xp.sum(gv * xp.sum(hessian * gv[..., None, :], axis=-1), axis=-1)
-    inv2 = inv_std[..., 0] ** 2
-    return inv2 * curvature - inv2 / m * xp.sum(v * v, axis=-1) * xp.sum(gamma * grad * x_hat, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        gv = gamma * v
+        curvature = xp.sum(gv * xp.sum(hessian * gv[..., None, :], axis=-1), axis=-1)
+        inv2 = inv_std[..., 0] ** 2
+        form = inv2 * curvature - inv2 / m * xp.sum(v * v, axis=-1) * xp.sum(gamma * grad * x_hat, axis=-1)
+    return _finite_result(form, "v, hessian, grad, gamma", "the form (quadratic in gamma * v)")
 
 
 def weight_norm_gradient_norm(dw: Array, v: Array, g: Any) -> Array:
@@ -391,8 +459,34 @@ def weight_norm_gradient_norm(dw: Array, v: Array, g: Any) -> Array:
     Returns
     -------
     array, shape (...)
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, an empty or zero row of `v`, `dw` not of the shape of `v`, `g` not broadcasting to
+        ``v.shape[:-1]``, or a result that overflows.
+    TypeError
+        If an array is not a real floating array of the backend and dtype of `v`, or `g` is not a number or array.
+
+    Notes
+    -----
+    Each row of `v` is first scaled by a power of two (exact): rows near 1e200 or 1e-200 do not overflow
+    :math:`\|v\|^2`.
     """
-    xp = array_namespace(dw, v)
-    norm2 = xp.sum(v * v, axis=-1)
-    along = xp.sum(dw * v, axis=-1) ** 2 / norm2
-    return g**2 / norm2 * (xp.sum(dw * dw, axis=-1) - along)
+    xp = check_float_array(v, "v", finite=True)
+    if 0 in tuple(v.shape):
+        raise ValueError(f"v: is empty (shape {tuple(v.shape)}); pass at least one non-empty row")
+    _like_x(dw, "dw", v, name_of_x="v")
+    g = _gain(g, "g", v, tuple(v.shape[:-1]), "one length per row (shape v.shape[:-1])")
+    # Each row of v is scaled by a power of two that brings its largest entry into [1/2, 1): exact, so the numbers
+    # are those of the unscaled formula, while ||v||^2 of rows near 1e200 (or 1e-200) neither overflows nor vanishes.
+    largest = np.asarray(to_numpy(xp.max(xp.abs(v), axis=-1)), dtype=np.float64)
+    if not np.all(largest > 0):
+        raise ValueError("v: a row is zero, so its direction v/||v|| is undefined; pass non-zero rows")
+    scale = asarray(np.ldexp(1.0, -np.frexp(largest)[1]), xp, dtype=v.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        v = v * scale[..., None]
+        norm2 = xp.sum(v * v, axis=-1)
+        along = xp.sum(dw * v, axis=-1) ** 2 / norm2
+        value = g**2 / norm2 * (xp.sum(dw * dw, axis=-1) - along) * scale * scale
+    return _finite_result(value, "dw, g, v", "||grad_v L||^2 = g^2 ||P dw||^2 / ||v||^2")

@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from bntheory import norms
-from bntheory._validation import NonFiniteError, check_float_array, check_int, check_nonnegative
+from bntheory._validation import NonFiniteError, check_choice, check_float_array, check_int, check_nonnegative
 
 __all__ = ["PER_SAMPLE", "STEPS", "alpha", "apply_steps", "per_sample_norm"]
 
@@ -108,21 +108,42 @@ def per_sample_norm(Z: Array, kind: str, *, groups: int = 1, eps: float = 0.0) -
     Raises
     ------
     ValueError
-        If `kind` is not one of :data:`PER_SAMPLE`, or the transform refuses its input (a constant column at
-        ``eps=0``, `groups` not dividing :math:`d`).
+        If `kind` is not one of :data:`PER_SAMPLE`, `Z` is empty or holds NaN or inf, a normalization group has
+        fewer than 2 entries (centred) or is constant (zero, ``"rms"``) at ``eps=0``, its statistics overflow, or
+        `groups` does not divide :math:`d`.
+    TypeError
+        If `Z` is not a real floating array of at least 2 dims, or `groups`, `eps` are not an int and a number.
     """
-    if kind not in PER_SAMPLE:
-        raise ValueError(f"kind: expected one of {', '.join(PER_SAMPLE)}, got {kind!r}")
-    xp = array_namespace(Z)
+    check_float_array(Z, "Z", min_ndim=2)
+    kind = check_choice(kind, "kind", PER_SAMPLE)
+    groups = check_int(groups, "groups", minimum=1)
+    eps = check_nonnegative(eps, "eps")
     shape = tuple(Z.shape)
     d = shape[-2]
+    if 0 in shape:
+        raise ValueError(f"Z: expected at least one feature and one point, got shape {shape}; pass a batch")
+    if kind == "group" and d % groups:
+        raise ValueError(f"groups: {groups} does not divide the {d} features of Z; pass a divisor of {d}")
+    least = 1 if kind == "rms" else 2
+    if d // (groups if kind == "group" else 1) < least:
+        raise ValueError(
+            f"Z: a column's normalization group holds {d // (groups if kind == 'group' else 1)} feature(s) "
+            f"(shape {shape}); centring needs at least {least}: use fewer groups or more features"
+        )
+    xp = array_namespace(Z)
     X = xp.reshape(xp.matrix_transpose(Z), (-1, d))  # one row per batch point
-    if kind == "layer":
-        Y, _ = norms.layer_norm(X, d, eps=eps)
-    elif kind == "rms":
-        Y, _ = norms.rms_norm(X, d, eps=eps)
-    else:
-        Y, _ = norms.group_norm(X, groups, eps=eps)
+    try:
+        if kind == "layer":
+            Y, _ = norms.layer_norm(X, d, eps=eps)
+        elif kind == "rms":
+            Y, _ = norms.rms_norm(X, d, eps=eps)
+        else:
+            Y, _ = norms.group_norm(X, groups, eps=eps)
+    except ValueError as error:  # the transforms' checks of their input (NaN, inf, 0/0) name it x: here it is Z
+        message = str(error)
+        if not message.startswith("x: "):
+            raise
+        raise type(error)("Z: " + message[3:]) from None
     return xp.matrix_transpose(xp.reshape(Y, (*shape[:-2], shape[-1], d)))
 
 
