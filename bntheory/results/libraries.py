@@ -976,7 +976,7 @@ def _eval_hessian(ctx: Context) -> np.ndarray:
 
     c = ctx.memo("libraries.network", _net_case)
     t, X, Y = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (c["theta"], c["X"], c["Y"]))
-    stats = tuple(torch.as_tensor(a) for a in c["running"])
+    stats = torch.cat([torch.as_tensor(a) for a in c["running"]])  # Model.batch_statistics' flat layout
     return torch.func.hessian(lambda p: ((c["model"].forward(p, X, statistics=stats) - Y) ** 2).sum())(t).numpy()
 
 
