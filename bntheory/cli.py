@@ -1,4 +1,4 @@
-"""The ``bntheory`` command: ``list`` the registered results, ``verify`` them, print the transfer ``matrix``.
+"""The ``bntheory`` command: ``list`` and ``verify`` the registered results, the transfer ``matrix``, a ``study``.
 
 Exit codes: 0 when every gating result passed and every negative control was rejected, 1 when any
 did not (or a worker process died), 2 on a usage error (unknown id, unavailable backend, unwritable path),
@@ -126,6 +126,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_matrix.add_argument("--quick", action="store_true", help="same as --size quick")
     p_matrix.set_defaults(func=_cmd_matrix, only=None)
+
+    p_study = sub.add_parser(
+        "study", help="run a convergence study (problems x methods x seeds) and its verdicts per cell"
+    )
+    p_study.add_argument("spec", metavar="SPEC.toml", help="the study's declaration (see examples/studies/)")
+    p_study.add_argument("--out", metavar="DIR", help="output directory (default: study-<name>)")
+    p_study.add_argument(
+        "--scheduler", metavar="ADDR", help="run on this Dask scheduler (tcp://host:8786), one task per run"
+    )
+    p_study.add_argument("--resume", action="store_true", help="continue the study cached in --out: compute the rest")
+    p_study.add_argument("--smoke", action="store_true", help="every problem x method once, at smoke size (seconds)")
+    p_study.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes (default: 1)")
+    p_study.add_argument("--format", choices=("parquet", "csv"), help="results table format (default: Parquet if "
+                         "pyarrow is installed, else CSV)")
+    p_study.set_defaults(func=_cmd_study)
 
     p_nb = sub.add_parser("notebooks", parents=[with_args], help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
@@ -378,6 +393,74 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{len(files)} notebook(s) executed in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from bntheory import study  # as the other commands' optional parts: imported where used
+    from bntheory.study.progress import progress_bar
+
+    try:
+        declared = study.load_study(args.spec)
+    except OSError as exc:
+        raise UsageError(f"{args.spec}: cannot read the spec: {exc.strerror or exc}") from None
+    except study.SpecError as exc:
+        raise UsageError(f"{args.spec}: {exc}") from None
+    if args.smoke:
+        declared = declared.smoke()
+    out = Path(args.out if args.out is not None else f"study-{declared.name}")
+    if not str(out):
+        raise UsageError("--out: give a directory, such as --out study")
+    _writable_directory(str(out), "--out")
+    cache = out / "cache"
+    if not args.resume and len(study.Cache(cache)):
+        raise UsageError(f"--out: {out} holds a study's cache; pass --resume to continue it, or another --out")
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--format parquet needs pyarrow: pip install 'bntheory[study]'") from None
+    client = None
+    if args.scheduler is not None:
+        if args.jobs is not None:
+            raise UsageError("--jobs sizes local processes and --scheduler sends the runs to a cluster; give one")
+        client = _dask_client(args.scheduler)
+    runs = declared.runs()
+    print(f"study {declared.name}: {len(declared.cells())} cells x {declared.repetitions} repetitions = "
+          f"{len(runs)} runs ({declared.skipped()} problem x method pairs skipped: the method does not apply)",
+          file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        with progress_bar(len(runs)) as bar:
+            result = study.run_study(declared, cache=cache, resume=args.resume, jobs=args.jobs or 1,
+                                     scheduler=client, progress=bar)
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - start
+    table_path = result.table.write(out / "results", fmt=args.format)
+    verdicts_text, summary = study.format_verdicts(result.verdicts), study.format_summary(result.verdicts)
+    write_text_atomic(out / "verdicts.txt", verdicts_text + "\n")
+    write_text_atomic(out / "summary.txt", summary + "\n")
+    print(verdicts_text)
+    print(f"\n{summary}\n")
+    print(f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
+          f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}")
+    # The theorems' own claims (exponent 1) gate; faster claims are the controls, expected to fail.
+    bad = [v for v in result.verdicts if v.status == "error" or (v.status == "failed" and v.exponent == 1.0)]
+    return 1 if bad else 0
+
+
+def _dask_client(address: str):
+    if "://" not in address:
+        raise UsageError(f"--scheduler: expected an address such as tcp://host:8786, got {address!r}")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask distributed: pip install 'bntheory[study]'") from None
+    try:
+        return Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler: cannot reach {address}: {exc}") from None
 
 
 def _save_figures(results: Sequence[registry.Result], ctx: Context, directory: str) -> None:
