@@ -126,7 +126,10 @@ def verdicts(table: Table, *, target: float = 1e-6, exponents: Sequence[float] |
             q = max(q, rows[0]["q"])
             trajectories.append((f"repetition {r}", error, rows[0]["q"], rows[0]["scale"], rows[0]["adversarial"]))
             try:
-                fits.append(fit_rate(np.maximum(error, 0.0), floor=RATE_FLOOR.value))
+                # The rounding floor of the pointwise comparison (floor * scale, THEORY.md §8), as a fraction of e_0:
+                # below it a run started near the optimum only jitters, which would fit as a slower rate.
+                floor = RATE_FLOOR.value * max(rows[0]["scale"] / error[0], 1.0) if error[0] > 0 else RATE_FLOOR.value
+                fits.append(fit_rate(np.maximum(error, 0.0), floor=floor))
             except ValueError:  # fewer than 3 steps above the floor: converged at once, no rate to fit
                 pass
         iterations = float(np.median([h[0] for h in hits])) if hits else math.nan
