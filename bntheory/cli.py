@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bntheory import __version__, backend, discovery, registry, report, runner
-from bntheory._io import publish_directory, write_text_atomic
+from bntheory._io import publish_directory, write_bytes_atomic, write_text_atomic
 from bntheory.context import SIZES, Context
 from bntheory.run import ResultReport
 
@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p_study.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes (default: 1)")
     p_study.add_argument("--format", choices=("parquet", "csv"), help="results table format (default: Parquet if "
                          "pyarrow is installed, else CSV)")
+    p_study.add_argument("--no-figures", action="store_true", help="skip summary.html and its PNGs (matplotlib)")
     p_study.set_defaults(func=_cmd_study)
 
     p_nb = sub.add_parser("notebooks", parents=[with_args], help="convert proofs/*.py to notebooks and execute them")
@@ -441,13 +442,31 @@ def _cmd_study(args: argparse.Namespace) -> int:
     verdicts_text, summary = study.format_verdicts(result.verdicts), study.format_summary(result.verdicts)
     write_text_atomic(out / "verdicts.txt", verdicts_text + "\n")
     write_text_atomic(out / "summary.txt", summary + "\n")
+    footer = (f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
+              f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}")
+    if not args.no_figures:
+        _study_figures(declared.name, result, out, summary, verdicts_text, footer)
+        footer += f", {out / 'summary.html'} and its PNGs"
     print(verdicts_text)
     print(f"\n{summary}\n")
-    print(f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
-          f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}")
+    print(footer)
     # The theorems' own claims (exponent 1) gate; faster claims are the controls, expected to fail.
     bad = [v for v in result.verdicts if v.status == "error" or (v.status == "failed" and v.exponent == 1.0)]
     return 1 if bad else 0
+
+
+def _study_figures(name: str, result, out: Path, summary: str, verdicts_text: str, footer: str) -> None:
+    from bntheory.plots import image_bytes  # matplotlib is imported only when figures are made
+    from bntheory.study import figures
+
+    images = {
+        "median curves with 10-90% bands": image_bytes(figures.curves_figure(result.table)),
+        "fitted rates against their bounds": image_bytes(figures.rates_figure(result.verdicts)),
+        "performance profile (time to target)": image_bytes(figures.profile_figure(result.verdicts)),
+    }
+    for data, file in zip(images.values(), ("curves.png", "rates.png", "profile.png"), strict=True):
+        write_bytes_atomic(out / file, data)
+    write_text_atomic(out / "summary.html", figures.summary_html(name, images, summary, verdicts_text, footer))
 
 
 def _dask_client(address: str):

@@ -7,6 +7,7 @@ import math
 import shutil
 import time
 
+import numpy as np
 import pytest
 
 from bntheory.cli import main
@@ -138,11 +139,13 @@ def test_dask_local_cluster_gives_the_table_of_a_local_run():
         pytest.skip("Dask distributed is not installed (pip install 'bntheory[study]')")
     from distributed import Client, LocalCluster
 
+    # Workers in this process (threads): the submitting path is the same; benchmarks/bench_study.py runs 2 worker
+    # processes (240 cells, identical tables) where spawning them fits the time.
     study = small(repetitions=1)
     local = run_study(study).table
     start = time.perf_counter()
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
         on_dask = run_study(study, scheduler=client)
@@ -162,9 +165,11 @@ def test_cli_study_smoke_and_resume(tmp_path, capsys):
     assert main(["study", str(spec), "--smoke", "--out", str(out), "--format", "csv"]) == 0
     printed = capsys.readouterr().out
     assert "passed" in printed and (out / "results.csv").is_file() and (out / "summary.txt").is_file()
+    page = (out / "summary.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 3 and "<script" not in page
     assert main(["study", str(spec), "--smoke", "--out", str(out)]) == 2
     assert "pass --resume" in capsys.readouterr().err
-    assert main(["study", str(spec), "--smoke", "--out", str(out), "--resume", "--format", "csv"]) == 0
+    assert main(["study", str(spec), "--smoke", "--out", str(out), "--resume", "--format", "csv", "--no-figures"]) == 0
     assert "0 runs computed, 5 read from the cache" in capsys.readouterr().out
 
 
@@ -185,3 +190,15 @@ def test_cli_bad_spec_is_one_line_and_exit_2(tmp_path, capsys, text, message):
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()  # nothing ran, nothing was written
     assert main(["study", str(spec), "--scheduler", "localhost:1"]) == 2
+
+
+def test_curves_stop_at_the_rounding_floor_instead_of_a_fixed_epsilon():
+    from bntheory.study.figures import _series
+
+    adversarial = Component("least_squares", {"d": 4, "n": 40, "start": "adversarial"})
+    table = run_study(small(problems=(adversarial,), methods=(Component("gd", {"T": 400}),), repetitions=1)).table
+    (reps,) = _series(table)[next(iter(_series(table)))].values()
+    ratio = reps[0]
+    drawn = ratio[np.isfinite(ratio)]
+    assert 0 < drawn.size < ratio.size  # 400 steps reach rounding level; the curve stops there
+    assert np.all(np.isnan(ratio[drawn.size :])) and drawn.min() > 0
