@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     run_args.add_argument(
         "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
     )
+    run_args.add_argument(
+        "--scheduler", metavar="ADDR", help="run on this Dask scheduler (tcp://host:8786), one task per results module"
+    )
 
     p_verify = sub.add_parser(
         "verify", parents=[run_args], help="run the symbolic and numeric checks and the negative controls"
@@ -138,8 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     p_study.add_argument("--resume", action="store_true", help="continue the study cached in --out: compute the rest")
     p_study.add_argument("--smoke", action="store_true", help="every problem x method once, at smoke size (seconds)")
     p_study.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes (default: 1)")
-    p_study.add_argument("--format", choices=("parquet", "csv"), help="results table format (default: Parquet if "
-                         "pyarrow is installed, else CSV)")
+    p_study.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        help="results table format (default: Parquet if pyarrow is installed, else CSV)",
+    )
     p_study.add_argument("--no-figures", action="store_true", help="skip summary.html and its PNGs (matplotlib)")
     p_study.set_defaults(func=_cmd_study)
 
@@ -223,6 +229,11 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context
             raise UsageError(f"--quick and --size {args.size} contradict each other; give one of them")
         args.size = "quick"
     args.size = args.size or "default"
+    if getattr(args, "scheduler", None) is not None:
+        if args.jobs is not None:
+            raise UsageError("--jobs sizes local processes and --scheduler sends the work to a cluster; give one")
+        if "://" not in args.scheduler:
+            raise UsageError(f"--scheduler: expected an address such as tcp://host:8786, got {args.scheduler!r}")
     args.jobs = _jobs(args)
     chosen = _discovered(args, args.only)
     try:
@@ -277,21 +288,26 @@ class _Run(NamedTuple):
     code: int
 
 
-def _run(results: Sequence[registry.Result], ctx: Context, jobs: int) -> _Run:
+def _run(results: Sequence[registry.Result], ctx: Context, jobs: int, scheduler: str | None = None) -> _Run:
     finished: dict[str, ResultReport] = {}
 
     def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:
         finished[rep.result.id] = rep
         print(f"[{done}/{total}] {rep.result.id} ... {rep.status} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
+    client = _dask_client(scheduler) if scheduler is not None else None
     start = time.perf_counter()
     try:
-        return _Run(runner.run_all(results, ctx, jobs=jobs, progress=progress), time.perf_counter() - start, "", 0)
+        reports = runner.run_all(results, ctx, jobs=jobs, progress=progress, scheduler=client)
+        return _Run(reports, time.perf_counter() - start, "", 0)
     except (KeyboardInterrupt, runner.WorkerDied) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
         kept = [finished[r.id] for r in results if r.id in finished]
         print(f"bntheory: {why}; {len(kept)} of {len(results)} results finished", file=sys.stderr)
         return _Run(kept, time.perf_counter() - start, why, 130 if isinstance(exc, KeyboardInterrupt) else 1)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -301,7 +317,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("--figures: give a directory, such as --figures figures")
         _writable_directory(args.figures, "--figures")
     chosen, ctx = _selection(args)
-    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs, args.scheduler)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
@@ -326,7 +342,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--out: give a directory, such as --out report")
     _writable_directory(os.path.dirname(os.path.abspath(args.out)), "--out")
     chosen, ctx = _selection(args)
-    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs, args.scheduler)
     figures = {}
     if panels := report.ratio_panels(reports):
         figures["worst-case ratios"] = image_bytes(ratio_histograms(panels))
@@ -426,14 +442,17 @@ def _cmd_study(args: argparse.Namespace) -> int:
             raise UsageError("--jobs sizes local processes and --scheduler sends the runs to a cluster; give one")
         client = _dask_client(args.scheduler)
     runs = declared.runs()
-    print(f"study {declared.name}: {len(declared.cells())} cells x {declared.repetitions} repetitions = "
-          f"{len(runs)} runs ({declared.skipped()} problem x method pairs skipped: the method does not apply)",
-          file=sys.stderr)
+    print(
+        f"study {declared.name}: {len(declared.cells())} cells x {declared.repetitions} repetitions = "
+        f"{len(runs)} runs ({declared.skipped()} problem x method pairs skipped: the method does not apply)",
+        file=sys.stderr,
+    )
     start = time.perf_counter()
     try:
         with progress_bar(len(runs)) as bar:
-            result = study.run_study(declared, cache=cache, resume=args.resume, jobs=args.jobs or 1,
-                                     scheduler=client, progress=bar)
+            result = study.run_study(
+                declared, cache=cache, resume=args.resume, jobs=args.jobs or 1, scheduler=client, progress=bar
+            )
     finally:
         if client is not None:
             client.close()
@@ -442,8 +461,10 @@ def _cmd_study(args: argparse.Namespace) -> int:
     verdicts_text, summary = study.format_verdicts(result.verdicts), study.format_summary(result.verdicts)
     write_text_atomic(out / "verdicts.txt", verdicts_text + "\n")
     write_text_atomic(out / "summary.txt", summary + "\n")
-    footer = (f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
-              f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}")
+    footer = (
+        f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
+        f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}"
+    )
     if not args.no_figures:
         _study_figures(declared.name, result, out, summary, verdicts_text, footer)
         footer += f", {out / 'summary.html'} and its PNGs"

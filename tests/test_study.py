@@ -202,3 +202,33 @@ def test_curves_stop_at_the_rounding_floor_instead_of_a_fixed_epsilon():
     drawn = ratio[np.isfinite(ratio)]
     assert 0 < drawn.size < ratio.size  # 400 steps reach rounding level; the curve stops there
     assert np.all(np.isnan(ratio[drawn.size :])) and drawn.min() > 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning", "ignore::UserWarning")
+def test_verify_runs_the_registry_on_dask_with_the_same_reports():
+    if importlib.util.find_spec("distributed") is None:
+        pytest.skip("Dask distributed is not installed (pip install 'bntheory[study]')")
+    from distributed import Client, LocalCluster
+
+    from bntheory import discovery, runner
+    from bntheory.context import Context
+
+    chosen = discovery.get(["ioffe2015"])
+    ctx = Context.of("numpy", size="quick")
+    local = runner.run_all(chosen, ctx)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask = runner.run_all(chosen, ctx, scheduler=client)
+    assert [r.result.id for r in on_dask] == [r.id for r in chosen]
+    for a, b in zip(local, on_dask, strict=True):
+        assert a.status == b.status
+        assert [c.outcome.measured for c in a.checks] == [c.outcome.measured for c in b.checks]
+
+
+def test_verify_scheduler_usage_errors(capsys):
+    assert main(["verify", "--only", "ioffe2015", "--scheduler", "host:8786"]) == 2
+    assert "expected an address such as tcp://host:8786" in capsys.readouterr().err
+    assert main(["verify", "--only", "ioffe2015", "--scheduler", "tcp://h:1", "--jobs", "2"]) == 2
+    assert "give one" in capsys.readouterr().err

@@ -25,8 +25,14 @@ from bntheory.study.theorems import theorem_for
 
 __all__ = ["code_version", "compute", "run_key"]
 
-#: The sources a run's numbers depend on: a change to any of them is a new code version (a cache miss).
-_SOURCES = ("optim", "study", "checks/instances", "checks/rates.py", "gdnp.py", "problems.py", "backend.py")
+#: The sources a run's record depends on: a change to any of them is a new code version (a cache miss). The table,
+#: the verdicts and the figures are computed from the records afresh each time, so their code is not in the key.
+_SOURCES = (
+    "optim",
+    "checks/instances",
+    "backend.py",
+    *(f"study/{m}.py" for m in ("params", "seeds", "spec", "problems", "methods", "theorems", "runs")),
+)
 
 
 @functools.cache
