@@ -427,6 +427,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     out = Path(args.out if args.out is not None else f"study-{declared.name}")
     if not str(out):
         raise UsageError("--out: give a directory, such as --out study")
+    created = not out.exists()
     _writable_directory(str(out), "--out")
     cache = out / "cache"
     if not args.resume and len(study.Cache(cache)):
@@ -440,7 +441,12 @@ def _cmd_study(args: argparse.Namespace) -> int:
     if args.scheduler is not None:
         if args.jobs is not None:
             raise UsageError("--jobs sizes local processes and --scheduler sends the runs to a cluster; give one")
-        client = _dask_client(args.scheduler)
+        try:
+            client = _dask_client(args.scheduler)
+        except UsageError:
+            if created:  # nothing ran: leave no empty output directory behind
+                out.rmdir()
+            raise
     runs = declared.runs()
     print(
         f"study {declared.name}: {len(declared.cells())} cells x {declared.repetitions} repetitions = "
