@@ -5,14 +5,10 @@ matrices it drew, never read from the object under test. Here :math:`\mu, L` are
 instance's :math:`S` (the library's problem computes its own with SciPy, unused), :math:`\rho^*` and :math:`f^*`
 come from ``lstsq`` and ``solve`` (:mod:`bntheory.study.problems`).
 
-=====================  ========  ===========================================  ===================================
-problem                method    claim                                         result
-=====================  ========  ===========================================  ===================================
-least squares          GDNP      rho_t - rho* <= (1 - mu/L)^(2t) (rho_0 - rho*)  ``kohler2019.ls_rate``
-least squares          GD        f_t - f* <= (1 - mu/L)^(2t) (f_0 - f*), step     ``kohler2019.ls_rate`` (its GD check)
-                                 1/(2L) (the default)
-halfspace              GDNP      rho_t - rho* <= (1 - mu/L)^(2t) (rho_0 - rho*)  ``kohler2019.gdnp_direction``
-=====================  ========  ===========================================  ===================================
+* least squares, GDNP: :math:`\rho_t-\rho^*\le(1-\mu/L)^{2t}(\rho_0-\rho^*)` (``kohler2019.ls_rate``);
+* least squares, GD with its default step :math:`1/(2L)`: :math:`f_t-f^*\le(1-\mu/L)^{2t}(f_0-f^*)`
+  (``kohler2019.ls_rate``, its GD check);
+* halfspace, GDNP: :math:`\rho_t-\rho^*\le(1-\mu/L)^{2t}(\rho_0-\rho^*)` (``kohler2019.gdnp_direction``).
 
 Every other cell (BNGD, CG, Cholesky, GD with a step of its own, GD on halfspaces, the tanh MLP) is a baseline
 or a measurement without a claimed rate: its verdict is "not applicable".
