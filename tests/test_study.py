@@ -65,6 +65,7 @@ def test_bad_specs_name_the_field_before_anything_runs():
         (dict(methods=[Component("gd", {"T": -1})]), "methods[0].T: expected a finite value >= 0"),
         (dict(problems=[Component("halfspace", {"loss": "hinge"})]), "problems[0].loss: expected one of"),
         (dict(repetitions=0), "study.repetitions"),
+        (dict(problems=[Component("least_squares", {"d": 5, "n": [10, 3]})]), "problems[0]: n = 3 samples are fewer"),
         (dict(problems=[Component("tanh_mlp")], methods=[CG]), "no method applies to any problem"),
     ]
     for kwargs, message in cases:
@@ -271,3 +272,18 @@ def test_kill_9_then_resume_computes_only_the_missing_runs(tmp_path):
     resumed = run_study(study, cache=out / "cache", resume=True)
     assert (resumed.computed, resumed.cached) == (10 - kept, kept)
     assert resumed.table.same_numbers(run_study(study).table)
+
+
+def test_a_run_that_raises_is_an_error_verdict_and_the_others_stand(monkeypatch):
+    import dataclasses
+
+    from bntheory.study import methods
+
+    def broken(inst, params):
+        raise ArithmeticError("diverged")
+
+    monkeypatch.setitem(methods.METHODS, "cg", dataclasses.replace(methods.METHODS["cg"], run=broken))
+    result = run_study(small(problems=(LS,), methods=(GDNP, CG), repetitions=1))
+    status = {(v.method, v.exponent): v for v in result.verdicts if '"kappa":10.0' in v.problem_params}
+    assert status["cg", 1.0].status == "error" and "ArithmeticError: diverged" in status["cg", 1.0].detail
+    assert status["gdnp", 1.0].status == "passed"

@@ -76,6 +76,8 @@ class ProblemKind:
     smoke: dict[str, object]
     build: Callable[[np.random.Generator, dict], Instance]
     doc: str
+    #: A check across parameters (one point of the grid): the problem with it, or None.
+    check: Callable[[dict], str | None] = lambda point: None
 
 
 def _rho_star(S: np.ndarray, u: np.ndarray) -> float:
@@ -133,6 +135,9 @@ PROBLEMS: dict[str, ProblemKind] = {
         {"d": 5, "n": 50},
         _least_squares,
         "least squares from n Gaussian samples whose covariance has condition kappa (Kohler et al. 2019, §3.5)",
+        lambda p: (
+            f"n = {p['n']} samples are fewer than d = {p['d']}" if p["n"] is not None and p["n"] < p["d"] else None
+        ),
     ),
     "halfspace": ProblemKind(
         {"d": _D, "kappa": _KAPPA, "loss": _LOSS, "start": _START},

@@ -206,7 +206,11 @@ class Study:
                 raise SpecError(f"{where}: expected a Component, got {comp!r}")
             if comp.name not in catalog:
                 raise SpecError(f"{where}.name: unknown {what[:-1]} {comp.name!r} (known: {', '.join(catalog)})")
-            out.extend((comp.name, p) for p in _points(where, catalog[comp.name].params, comp.grid))
+            for point in _points(where, catalog[comp.name].params, comp.grid):
+                problem = getattr(catalog[comp.name], "check", lambda p: None)(point)
+                if problem is not None:
+                    raise SpecError(f"{where}: {problem}")
+                out.append((comp.name, point))
         return out
 
     def cells(self) -> list[Cell]:
