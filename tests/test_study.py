@@ -171,7 +171,7 @@ def test_cli_study_smoke_and_resume(tmp_path, capsys):
     assert main(["study", str(spec), "--smoke", "--out", str(out)]) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert main(["study", str(spec), "--smoke", "--out", str(out), "--resume", "--format", "csv", "--no-figures"]) == 0
-    assert "0 runs computed, 5 read from the cache" in capsys.readouterr().out
+    assert "0 runs computed, 6 read from the cache" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
-r"""The methods a study can sweep: GDNP, plain GD, BNGD, and SciPy's CG and Cholesky as least-squares baselines.
+r"""The methods a study can sweep: GDNP, plain GD, BNGD, heavy ball, and SciPy's CG and Cholesky as baselines.
 
-GDNP and GD are :mod:`bntheory.optim.gdnp`'s, BNGD :mod:`bntheory.optim.bngd`'s.
+GDNP and GD are :mod:`bntheory.optim.gdnp`'s, BNGD :mod:`bntheory.optim.bngd`'s, heavy ball
+:func:`bntheory.optim.sgd.sgd` without noise.
 
 Each method runs on an :class:`~bntheory.study.problems.Instance` and returns a :class:`MethodRun`, one value per
 iterate of the objective :math:`f`, of the Rayleigh quotient :math:`\rho` of the direction and of
@@ -20,7 +21,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from bntheory.optim import bngd, gdnp
+from bntheory.optim import bngd, gdnp, sgd
 from bntheory.study.params import Param
 from bntheory.study.problems import Instance
 
@@ -101,6 +102,41 @@ def _bngd(inst: Instance, p: dict) -> MethodRun:
     return _iterate_measures(inst, tr.predictor[:, 0, :], _spread(seconds, tr.predictor.shape[0]))
 
 
+@dataclass(frozen=True)
+class _Quadratic:
+    r"""Least squares as :func:`bntheory.optim.sgd.sgd`'s deterministic objective (no samples).
+
+    :math:`f(\tilde w)=\mathrm Ey^2-2u^\top\tilde w+\tilde w^\top S\tilde w`, :math:`\nabla f=2S\tilde w-2u` for each
+    run of the batch.
+    """
+
+    S: np.ndarray
+    u: np.ndarray
+
+    def draw(self, rngs, steps: int, runs: int) -> None:
+        return None
+
+    def gradient(self, w: np.ndarray, sample: None) -> np.ndarray:
+        return 2 * (w @ self.S) - 2 * self.u
+
+
+def _heavy_ball(inst: Instance, p: dict) -> MethodRun:
+    # Polyak's tuning for a quadratic whose Hessian 2S has spectrum [2 mu, 2 L]: eta = 4 / (sqrt(2L) + sqrt(2mu))^2,
+    # alpha = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))^2, the asymptotic rate sqrt(alpha) per step (with a factor
+    # growing like t, so no bound e_t <= q^t e_0 is claimed: the verdict is "not applicable").
+    eig = np.linalg.eigvalsh(inst.S)
+    root = np.sqrt(eig[-1] / eig[0])
+    lr = p["lr"] if p["lr"] is not None else 4.0 / (np.sqrt(2 * eig[-1]) + np.sqrt(2 * eig[0])) ** 2
+    momentum = p["momentum"] if p["momentum"] is not None else ((root - 1) / (root + 1)) ** 2
+    start = time.perf_counter()
+    res = sgd.sgd(
+        _Quadratic(inst.S, inst.u), inst.start_tilde[None, :], lr=lr, momentum=momentum, steps=p["T"], keep_path=True
+    )
+    seconds = time.perf_counter() - start
+    path = np.asarray(res.path, dtype=np.float64)[:, 0, :]
+    return _iterate_measures(inst, path, _spread(seconds, path.shape[0]))
+
+
 def _cg(inst: Instance, p: dict) -> MethodRun:
     # min f = E y^2 - 2 u^T w + w^T S w is S w = u: SciPy's CG from the study's start, its iterates by callback.
     iterates, times = [inst.start_tilde.copy()], [0.0]
@@ -151,6 +187,19 @@ METHODS: dict[str, MethodKind] = {
         ("least_squares",),
         _bngd,
         "BNGD on population least squares with the samples' moments (Cai, Li & Shen 2019; THEORY-2.md §10.5)",
+    ),
+    "heavy_ball": MethodKind(
+        {
+            "T": _T,
+            "lr": Param("float", None, "the step (default Polyak's 4 / (sqrt(2L) + sqrt(2mu))^2)", minimum=0.0),
+            "momentum": Param(
+                "float", None, "the momentum (default Polyak's, ((sqrt(kappa)-1)/(sqrt(kappa)+1))^2)", minimum=0.0
+            ),
+        },
+        {"T": 8},
+        ("least_squares",),
+        _heavy_ball,
+        "heavy-ball GD (bntheory.optim.sgd.sgd, PyTorch's convention, no noise) with Polyak's tuning, a baseline",
     ),
     "cg": MethodKind(
         {
