@@ -73,6 +73,7 @@ def run_all(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    scheduler: object = None,
 ) -> list[ResultReport]:
     """Run `results` in `ctx` and return their reports in the order of `results`.
 
@@ -88,6 +89,10 @@ def run_all(
     progress : callable, optional
         Called as ``progress(done, total, report, seconds)`` as each result finishes (in completion
         order when ``jobs > 1``).
+    scheduler : distributed.Client or str, optional
+        Run on this Dask scheduler instead (a client, or an address such as ``tcp://host:8786``): one task per
+        results module, `jobs` ignored. The workers need bntheory installed, and the file of a module loaded from a
+        path (``--with``) at the same path.
 
     Raises
     ------
@@ -100,6 +105,8 @@ def run_all(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    if scheduler is not None:
+        return _run_on_dask(results, ctx, scheduler, progress)
     jobs = min(jobs, len(results))
     if jobs <= 1:
         return _run_here(results, ctx, progress)
@@ -210,6 +217,43 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
             for process in set(multiprocessing.active_children()) - others:
                 process.terminate()
     return [done[r.id] for r in results]
+
+
+def _run_on_dask(results, ctx, scheduler, progress) -> list[ResultReport]:
+    """One task per results module on a Dask scheduler (nothing else home-made: placement and retries are Dask's)."""
+    from distributed import Client, as_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    groups: dict[str, list[registry.Result]] = {}
+    for r in results:
+        groups.setdefault(registry.module_of(r), []).append(r)
+    done: dict[str, ResultReport] = {}
+    try:
+        futures = {
+            client.submit(_run_in_dask_worker, _stating_module(g), [r.id for r in g], ctx, pure=False): g
+            for g in groups.values()
+        }
+        for future in as_completed(futures):
+            group = futures[future]
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # a killed worker (KilledWorker), an import error on the worker
+                names = ", ".join(r.id for r in group)
+                raise WorkerDied(f"a Dask task failed while running {names} ({exc})", [r.id for r in group]) from exc
+            for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
+                done[result.id] = ResultReport(result, checks, control)
+                if progress is not None:
+                    progress(len(done), len(results), done[result.id], seconds)
+    finally:
+        if client is not scheduler:
+            client.close()
+    return [done[r.id] for r in results]
+
+
+def _run_in_dask_worker(module: tuple[str, str | None], result_ids: list[str], ctx: Context) -> list[tuple]:
+    # A Dask worker's threads are not ours to configure: the task holds BLAS and PyTorch to one thread itself.
+    with _single_threaded():
+        return _run_in_worker(module, result_ids, ctx)
 
 
 #: Library packages whose checks reach ``torch.func`` (libraries) or compare with ``torch.optim`` (the SGD
