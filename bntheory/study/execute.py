@@ -10,6 +10,7 @@ cluster's workers need no shared file system, and a study interrupted at any poi
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def execute(
 def _on_processes(todo: Sequence[Run], jobs: int) -> Iterator[dict]:
     context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread)
+    # The runner's worker rules: one BLAS thread, and exit when this process (its pid passed along) is gone.
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(compute, r) for r in todo]
         for future in as_completed(futures):
