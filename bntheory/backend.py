@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "BackendUnavailableError", "asarray", "available", "namespace", "to_numpy"]
+__all__ = ["BACKENDS", "BackendUnavailableError", "asarray", "available", "namespace", "scalar", "to_numpy"]
 
 #: Backend names accepted by :func:`namespace`, in the order the CLI lists them.
 BACKENDS: tuple[str, ...] = ("numpy", "torch", "cupy", "array_api_strict")
@@ -109,3 +109,13 @@ def _import(module: str, fix: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise BackendUnavailableError(f"backend {module!r} is not installed; {fix}") from exc
+
+
+def scalar(a: Any) -> float:
+    """A 0-d array of any backend as a Python float, without a host copy of an array (a tensor is detached first).
+
+    ``float()`` of the 0-d array itself: the one number that crosses to the host (a device sync on a GPU), where
+    :func:`to_numpy` would copy; a PyTorch tensor that requires grad is detached, as ``float()`` warns on it.
+    """
+    detach = getattr(a, "detach", None)
+    return float(detach() if callable(detach) else a)

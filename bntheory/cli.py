@@ -1,4 +1,4 @@
-"""The ``bntheory`` command: ``list`` the registered results, ``verify`` them, print the transfer ``matrix``.
+"""The ``bntheory`` command: ``list`` and ``verify`` the registered results, the transfer ``matrix``, a ``study``.
 
 Exit codes: 0 when every gating result passed and every negative control was rejected, 1 when any
 did not (or a worker process died), 2 on a usage error (unknown id, unavailable backend, unwritable path),
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bntheory import __version__, backend, discovery, registry, report, runner
-from bntheory._io import publish_directory, write_text_atomic
+from bntheory._io import publish_directory, write_bytes_atomic, write_text_atomic
 from bntheory.context import SIZES, Context
 from bntheory.run import ResultReport
 
@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     run_args.add_argument(
         "--only", nargs="+", action="extend", metavar="ID", help="result ids or paper prefixes; repeatable"
     )
+    run_args.add_argument(
+        "--scheduler", metavar="ADDR", help="run on this Dask scheduler (tcp://host:8786), one task per results module"
+    )
 
     p_verify = sub.add_parser(
         "verify", parents=[run_args], help="run the symbolic and numeric checks and the negative controls"
@@ -126,6 +129,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_matrix.add_argument("--quick", action="store_true", help="same as --size quick")
     p_matrix.set_defaults(func=_cmd_matrix, only=None)
+
+    p_study = sub.add_parser(
+        "study", help="run a convergence study (problems x methods x seeds) and its verdicts per cell"
+    )
+    p_study.add_argument("spec", metavar="SPEC.toml", help="the study's declaration (see examples/studies/)")
+    p_study.add_argument("--out", metavar="DIR", help="output directory (default: study-<name>)")
+    p_study.add_argument(
+        "--scheduler", metavar="ADDR", help="run on this Dask scheduler (tcp://host:8786), one task per run"
+    )
+    p_study.add_argument("--resume", action="store_true", help="continue the study cached in --out: compute the rest")
+    p_study.add_argument("--smoke", action="store_true", help="every problem x method once, at smoke size (seconds)")
+    p_study.add_argument("--jobs", type=_positive_int, metavar="N", help="local processes (default: 1)")
+    p_study.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        help="results table format (default: Parquet if pyarrow is installed, else CSV)",
+    )
+    p_study.add_argument("--no-figures", action="store_true", help="skip summary.html and its PNGs (matplotlib)")
+    p_study.set_defaults(func=_cmd_study)
 
     p_nb = sub.add_parser("notebooks", parents=[with_args], help="convert proofs/*.py to notebooks and execute them")
     p_nb.add_argument("--out", default="notebooks", metavar="DIR", help="output directory (default: notebooks)")
@@ -207,6 +229,11 @@ def _selection(args: argparse.Namespace) -> tuple[list[registry.Result], Context
             raise UsageError(f"--quick and --size {args.size} contradict each other; give one of them")
         args.size = "quick"
     args.size = args.size or "default"
+    if getattr(args, "scheduler", None) is not None:
+        if args.jobs is not None:
+            raise UsageError("--jobs sizes local processes and --scheduler sends the work to a cluster; give one")
+        if "://" not in args.scheduler:
+            raise UsageError(f"--scheduler: expected an address such as tcp://host:8786, got {args.scheduler!r}")
     args.jobs = _jobs(args)
     chosen = _discovered(args, args.only)
     try:
@@ -261,21 +288,26 @@ class _Run(NamedTuple):
     code: int
 
 
-def _run(results: Sequence[registry.Result], ctx: Context, jobs: int) -> _Run:
+def _run(results: Sequence[registry.Result], ctx: Context, jobs: int, scheduler: str | None = None) -> _Run:
     finished: dict[str, ResultReport] = {}
 
     def progress(done: int, total: int, rep: ResultReport, seconds: float) -> None:
         finished[rep.result.id] = rep
         print(f"[{done}/{total}] {rep.result.id} ... {rep.status} ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
+    client = _dask_client(scheduler) if scheduler is not None else None
     start = time.perf_counter()
     try:
-        return _Run(runner.run_all(results, ctx, jobs=jobs, progress=progress), time.perf_counter() - start, "", 0)
+        reports = runner.run_all(results, ctx, jobs=jobs, progress=progress, scheduler=client)
+        return _Run(reports, time.perf_counter() - start, "", 0)
     except (KeyboardInterrupt, runner.WorkerDied) as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
         kept = [finished[r.id] for r in results if r.id in finished]
         print(f"bntheory: {why}; {len(kept)} of {len(results)} results finished", file=sys.stderr)
         return _Run(kept, time.perf_counter() - start, why, 130 if isinstance(exc, KeyboardInterrupt) else 1)
+    finally:
+        if client is not None:
+            client.close()
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -285,7 +317,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("--figures: give a directory, such as --figures figures")
         _writable_directory(args.figures, "--figures")
     chosen, ctx = _selection(args)
-    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs, args.scheduler)
     print(report.format_table(reports))
     print(f"\n{report.summary(reports)} in {elapsed:.1f} s (backend {args.backend}, seed {args.seed})")
     if args.json:
@@ -310,7 +342,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--out: give a directory, such as --out report")
     _writable_directory(os.path.dirname(os.path.abspath(args.out)), "--out")
     chosen, ctx = _selection(args)
-    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs)
+    reports, elapsed, incomplete, code = _run(chosen, ctx, args.jobs, args.scheduler)
     figures = {}
     if panels := report.ratio_panels(reports):
         figures["worst-case ratios"] = image_bytes(ratio_histograms(panels))
@@ -378,6 +410,103 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{len(files)} notebook(s) executed in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from bntheory import study  # as the other commands' optional parts: imported where used
+    from bntheory.study.progress import progress_bar
+
+    try:
+        declared = study.load_study(args.spec)
+    except OSError as exc:
+        raise UsageError(f"{args.spec}: cannot read the spec: {exc.strerror or exc}") from None
+    except study.SpecError as exc:
+        raise UsageError(f"{args.spec}: {exc}") from None
+    if args.smoke:
+        declared = declared.smoke()
+    out = Path(args.out if args.out is not None else f"study-{declared.name}")
+    if not str(out):
+        raise UsageError("--out: give a directory, such as --out study")
+    created = not out.exists()
+    _writable_directory(str(out), "--out")
+    cache = out / "cache"
+    if not args.resume and len(study.Cache(cache)):
+        raise UsageError(f"--out: {out} holds a study's cache; pass --resume to continue it, or another --out")
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--format parquet needs pyarrow: pip install 'bntheory[study]'") from None
+    client = None
+    if args.scheduler is not None:
+        if args.jobs is not None:
+            raise UsageError("--jobs sizes local processes and --scheduler sends the runs to a cluster; give one")
+        try:
+            client = _dask_client(args.scheduler)
+        except UsageError:
+            if created:  # nothing ran: leave no empty output directory behind
+                out.rmdir()
+            raise
+    runs = declared.runs()
+    print(
+        f"study {declared.name}: {len(declared.cells())} cells x {declared.repetitions} repetitions = "
+        f"{len(runs)} runs ({declared.skipped()} problem x method pairs skipped: the method does not apply)",
+        file=sys.stderr,
+    )
+    start = time.perf_counter()
+    try:
+        with progress_bar(len(runs)) as bar:
+            result = study.run_study(
+                declared, cache=cache, resume=args.resume, jobs=args.jobs or 1, scheduler=client, progress=bar
+            )
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - start
+    table_path = result.table.write(out / "results", fmt=args.format)
+    verdicts_text, summary = study.format_verdicts(result.verdicts), study.format_summary(result.verdicts)
+    write_text_atomic(out / "verdicts.txt", verdicts_text + "\n")
+    write_text_atomic(out / "summary.txt", summary + "\n")
+    footer = (
+        f"{result.computed} runs computed, {result.cached} read from the cache, in {elapsed:.1f} s; wrote "
+        f"{table_path} ({len(result.table)} rows), {out / 'verdicts.txt'} and {out / 'summary.txt'}"
+    )
+    if not args.no_figures:
+        _study_figures(declared.name, result, out, summary, verdicts_text, footer)
+        footer += f", {out / 'summary.html'} and its PNGs"
+    print(verdicts_text)
+    print(f"\n{summary}\n")
+    print(footer)
+    # The theorems' own claims (exponent 1) gate; faster claims are the controls, expected to fail.
+    bad = [v for v in result.verdicts if v.status == "error" or (v.status == "failed" and v.exponent == 1.0)]
+    return 1 if bad else 0
+
+
+def _study_figures(name: str, result, out: Path, summary: str, verdicts_text: str, footer: str) -> None:
+    from bntheory.plots import image_bytes  # matplotlib is imported only when figures are made
+    from bntheory.study import figures
+
+    images = {
+        "median curves with 10-90% bands": image_bytes(figures.curves_figure(result.table)),
+        "fitted rates against their bounds": image_bytes(figures.rates_figure(result.verdicts)),
+        "performance profile (time to target)": image_bytes(figures.profile_figure(result.verdicts)),
+    }
+    for data, file in zip(images.values(), ("curves.png", "rates.png", "profile.png"), strict=True):
+        write_bytes_atomic(out / file, data)
+    write_text_atomic(out / "summary.html", figures.summary_html(name, images, summary, verdicts_text, footer))
+
+
+def _dask_client(address: str):
+    if "://" not in address:
+        raise UsageError(f"--scheduler: expected an address such as tcp://host:8786, got {address!r}")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask distributed: pip install 'bntheory[study]'") from None
+    try:
+        return Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler: cannot reach {address}: {exc}") from None
 
 
 def _save_figures(results: Sequence[registry.Result], ctx: Context, directory: str) -> None:

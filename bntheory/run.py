@@ -89,10 +89,16 @@ class ResultReport:
 
     @property
     def machinery_holds(self) -> bool:
-        """Every check but the claim passed (or was skipped), at least one ran, and the control was rejected."""
+        """Every check but the claim passed, at least one ran, no claim check crashed, the control was rejected.
+
+        Skipped checks do not count. A claim check that raised measured nothing: its exception is a failure of
+        the machinery (bntheory's code, or a library behaving unlike anything the check handles), never evidence
+        that the claim is false.
+        """
         ran = [c for c in self.checks if c.status != "skipped"]
         control_ok = self.control is None or self.control.skipped or self.control.rejected
-        return bool(ran) and all(c.passed for c in ran if not c.claim) and control_ok
+        crashed = any(c.claim and c.outcome is None for c in ran)
+        return bool(ran) and all(c.passed for c in ran if not c.claim) and not crashed and control_ok
 
     @property
     def holds(self) -> bool:
@@ -106,10 +112,9 @@ class ResultReport:
             return ""
         failed = [c for c in self.checks if c.claim and c.status == "failed"]
         parts = []
-        for c in failed:
+        for c in failed:  # each has an outcome: a claim check that raised fails the machinery instead
             o = c.outcome
-            figure = "raised" if o is None else f"measured {o.measured:.6g}, required {o.bound_text}"
-            parts.append(f"{c.name}: {figure} ({c.detail})")
+            parts.append(f"{c.name}: measured {o.measured:.6g}, required {o.bound_text} ({c.detail})")
         return "; ".join(parts) + f". Rerun: `bntheory verify --only {self.result.id}`."
 
     @property

@@ -1,8 +1,11 @@
 """Running registered results: in this process, or spread over worker processes.
 
 Results are independent by construction: each check seeds its own generator from ``(seed, key)``
-(:meth:`bntheory.context.Context.rng`), so the order in which they run, and the process they run in,
-change nothing in what they report. That makes a run embarrassingly parallel. Workers are *spawned*
+(:meth:`bntheory.context.Context.rng`), so the order in which they run, and the process they run in, change
+neither their random inputs nor their verdicts. That makes a run embarrassingly parallel. Measured values agree
+to rounding: every process here runs BLAS and PyTorch on one thread, so ``jobs=1`` and ``jobs=N`` sum in the same
+order, but the last digits of a value at rounding level can still follow the memory alignment of its arrays, that is
+what the process ran before (``docs/reproducibility.rst``). Workers are *spawned*
 (a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
 to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
 The unit handed to a process is a results module (its results share memoized work), and a worker is handed its
@@ -70,6 +73,7 @@ def run_all(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    scheduler: object = None,
 ) -> list[ResultReport]:
     """Run `results` in `ctx` and return their reports in the order of `results`.
 
@@ -85,6 +89,10 @@ def run_all(
     progress : callable, optional
         Called as ``progress(done, total, report, seconds)`` as each result finishes (in completion
         order when ``jobs > 1``).
+    scheduler : distributed.Client or str, optional
+        Run on this Dask scheduler instead (a client, or an address such as ``tcp://host:8786``): one task per
+        results module, `jobs` ignored. The workers need bntheory installed, and the file of a module loaded from a
+        path (``--with``) at the same path.
 
     Raises
     ------
@@ -97,6 +105,8 @@ def run_all(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    if scheduler is not None:
+        return _run_on_dask(results, ctx, scheduler, progress)
     jobs = min(jobs, len(results))
     if jobs <= 1:
         return _run_here(results, ctx, progress)
@@ -140,7 +150,7 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     submitted = 0
     context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),)) as pool:
 
         def feed() -> None:
             # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
@@ -209,9 +219,46 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     return [done[r.id] for r in results]
 
 
-#: Library packages whose checks reach ``torch.func`` (curvature) or compare with ``torch.optim`` (the SGD
+def _run_on_dask(results, ctx, scheduler, progress) -> list[ResultReport]:
+    """One task per results module on a Dask scheduler (nothing else home-made: placement and retries are Dask's)."""
+    from distributed import Client, as_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    groups: dict[str, list[registry.Result]] = {}
+    for r in results:
+        groups.setdefault(registry.module_of(r), []).append(r)
+    done: dict[str, ResultReport] = {}
+    try:
+        futures = {
+            client.submit(_run_in_dask_worker, _stating_module(g), [r.id for r in g], ctx, pure=False): g
+            for g in groups.values()
+        }
+        for future in as_completed(futures):
+            group = futures[future]
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # a killed worker (KilledWorker), an import error on the worker
+                names = ", ".join(r.id for r in group)
+                raise WorkerDied(f"a Dask task failed while running {names} ({exc})", [r.id for r in group]) from exc
+            for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
+                done[result.id] = ResultReport(result, checks, control)
+                if progress is not None:
+                    progress(len(done), len(results), done[result.id], seconds)
+    finally:
+        if client is not scheduler:
+            client.close()
+    return [done[r.id] for r in results]
+
+
+def _run_in_dask_worker(module: tuple[str, str | None], result_ids: list[str], ctx: Context) -> list[tuple]:
+    # A Dask worker's threads are not ours to configure: the task holds BLAS and PyTorch to one thread itself.
+    with _single_threaded():
+        return _run_in_worker(module, result_ids, ctx)
+
+
+#: Library packages whose checks reach ``torch.func`` (libraries) or compare with ``torch.optim`` (the SGD
 #: oracles): both import ``torch._dynamo`` and more (1.3-1.4 s once per process, measured).
-_DYNAMO_USERS = ("bntheory.curvature", "bntheory.optim.sgd")
+_DYNAMO_USERS = ("bntheory.curvature", "bntheory.libraries", "bntheory.optim.sgd")
 
 
 def _import_weight(group: list[registry.Result]) -> tuple[bool, bool]:
@@ -229,13 +276,15 @@ def _needs(result: registry.Result, package: str) -> bool:
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _one_thread() -> None:
+def _one_thread(parent: int) -> None:
     """Worker initializer: one BLAS thread, one PyTorch thread if a check imports it later, a watch on the parent.
 
-    The watch makes a worker exit when the run's main process is gone (kill -9 runs no cleanup there).
+    The watch makes a worker exit when the run's main process (pid `parent`, passed by that process) is gone:
+    kill -9 runs no cleanup there. The pid comes from the parent, not from ``os.getppid()`` here, because a parent
+    killed while this worker was still starting has already been replaced by init (or a subreaper) by now.
     """
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

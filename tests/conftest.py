@@ -27,3 +27,31 @@ def xp(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
+
+
+@pytest.fixture(params=["array_api_strict", "cupy"])
+def strict(request):
+    """A namespace that refuses implicit host conversions: array-api-strict, and CuPy where a GPU is visible."""
+    try:
+        return backend.namespace(request.param)
+    except backend.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def count_host_copies(monkeypatch):
+    """``count_host_copies(*modules)``: a list that records every ``to_numpy`` call those modules make."""
+
+    def start(*modules):
+        calls = []
+        original = backend.to_numpy
+
+        def counting(x):
+            calls.append(type(x).__name__)
+            return original(x)
+
+        for module in modules:
+            monkeypatch.setattr(module, "to_numpy", counting)
+        return calls
+
+    return start

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from bntheory import backend
 from bntheory.backend import asarray
 from bntheory.optim import bngd as bn
 
@@ -113,24 +112,9 @@ def test_bngd_runs_on_every_backend(xp, rng):
     np.testing.assert_allclose(got_gd.predictor, bn.gd(problem_np, w0, 0.05, T=10).predictor, rtol=1e-12)
 
 
-@pytest.fixture(params=["array_api_strict", "cupy"])
-def strict(request):
-    try:
-        return backend.namespace(request.param)
-    except backend.BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
-def test_loops_copy_nothing_to_the_host(strict, rng, monkeypatch):
+def test_loops_copy_nothing_to_the_host(strict, rng, count_host_copies):
     """Host copies are the trace's, after the loop: the same count for 2 steps as for 60."""
-    calls = []
-    original = backend.to_numpy
-
-    def counting(x):
-        calls.append(type(x).__name__)
-        return original(x)
-
-    monkeypatch.setattr(bn, "to_numpy", counting)
+    calls = count_host_copies(bn)
     problem, _, _ = _problem(np.random.default_rng(2), xp=strict)
     w0 = asarray(rng.normal(size=(3, 4)), strict)
     counts = []

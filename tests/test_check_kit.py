@@ -1,9 +1,11 @@
 """The check kit: comparisons that refuse non-finite values, the inequality spec and its attack, tolerances."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 
 from bntheory.checks import tolerances
 from bntheory.checks.compare import (
@@ -66,36 +68,40 @@ def test_every_tolerance_says_why():
 def test_params_round_trip():
     params = Params(batch("y", 4), vector("g", 4), scalar("gamma"), nonneg("eps"))
     rng = np.random.default_rng(0)
-    p = params.sample(rng)
-    assert p.shape == (params.size,) == (10,)
-    values = params.unpack(p)
-    assert values["eps"] >= 0 and values["y"].shape == (4,)
-    np.testing.assert_allclose(params.pack(values), np.r_[p[:9], abs(p[9])])
+    points = params.sample(rng, 7)
+    assert points.shape == (7, params.size) == (7, 10)
+    values = params.unpack(points)
+    assert np.all(values["eps"] >= 0) and values["y"].shape == (7, 4) and values["gamma"].shape == (7,)
+    one = params.instance(points[2])
+    assert one["y"].shape == (4,) and one["gamma"].shape == ()
+    np.testing.assert_allclose(params.pack(one), np.r_[points[2, :9], abs(points[2, 9])])
     with pytest.raises(ValueError, match="missing"):
-        params.pack({"y": values["y"]})
+        params.pack({"y": one["y"]})
     with pytest.raises(ValueError, match="distinct"):
         Params(scalar("a"), scalar("a"))
+    with pytest.raises(ValueError, match="points"):
+        params.unpack(points[:, :3])
 
 
-def _cauchy_schwarz(rhs_factor=1.0, bad=None):
-    """<a, b>^2 <= |a|^2 |b|^2, with equality at parallel vectors."""
-    params = Params(vector("a", 3), vector("b", 3))
+def _cauchy_schwarz(rhs_factor=1.0, bad=None, d=3):
+    """<a, b>^2 <= |a|^2 |b|^2, with equality at parallel vectors; written against the array API (any namespace)."""
+    params = Params(vector("a", d), vector("b", d))
 
     def rhs(v):
-        if bad is not None and v["a"][0] > 0:
-            return bad
-        return rhs_factor * float(v["a"] @ v["a"]) * float(v["b"] @ v["b"])
+        xp = array_namespace(v["a"])
+        right = rhs_factor * xp.sum(v["a"] ** 2, axis=-1) * xp.sum(v["b"] ** 2, axis=-1)
+        return right if bad is None else xp.where(v["a"][:, 0] > 0, bad, right)
 
     return Inequality(
         params,
-        lhs=lambda v: float(v["a"] @ v["b"]) ** 2,
+        lhs=lambda v: array_namespace(v["a"]).sum(v["a"] * v["b"], axis=-1) ** 2,
         rhs=rhs,
-        equality=lambda rng: [{"a": (a := rng.normal(size=3)), "b": 2.5 * a} for _ in range(2)],
+        equality=lambda rng: [{"a": (a := rng.normal(size=d)), "b": 2.5 * a} for _ in range(2)],
     )
 
 
 def test_attack_holds_reaches_equality_and_breaks_false_variants():
-    ctx = Context(seed=0, scope="test.kit/cs")
+    ctx = Context(seed=0, scope="test.kit/cs", size="quick")
     assert attack_family({"d=3": _cauchy_schwarz()}, ctx).passed
     inflated = attack_family({"d=3": _cauchy_schwarz(1.25)}, ctx)
     assert not inflated.passed and inflated.valid and inflated.measured == pytest.approx(0.8)
@@ -103,27 +109,79 @@ def test_attack_holds_reaches_equality_and_breaks_false_variants():
     assert not tighter.passed and tighter.measured > 1
     broken = attack_family({"d=3": _cauchy_schwarz(bad=math.nan)}, ctx)
     assert not broken.passed and not broken.valid and "non-finite side" in broken.detail
+    infinite = attack_family({"d=3": _cauchy_schwarz(bad=math.inf)}, ctx)
+    assert not infinite.passed and not infinite.valid
+
+
+def test_the_default_attack_tries_a_million_instances():
+    found = attack_family({"d=3": _cauchy_schwarz(), "d=5": _cauchy_schwarz(d=5)}, Context(scope="test.kit/million"))
+    assert found.passed
+    evaluations = int(found.detail.split("; ")[1].split(" evaluations")[0].split()[-1])
+    assert evaluations >= 1_000_000
+
+
+def test_a_control_draws_its_own_smaller_budget_and_reports_its_margin():
+    """control=True: BUDGETS' ``controls`` random instances (at most ``instances``), and the margin in the detail."""
+    ctx = Context(seed=0, scope="test.kit/control", size="quick")
+
+    def evaluations(outcome):
+        return int(outcome.detail.split("; ")[1].split(" evaluations")[0].split()[-1])
+
+    check = attack_family({"d=3": _cauchy_schwarz()}, ctx, instances=4000, controls=1000, generations=0)
+    control = attack_family({"d=3": _cauchy_schwarz(1.25)}, ctx, control=True, instances=4000, controls=1000)
+    assert check.passed and "control rejected" not in check.detail
+    assert not control.passed and evaluations(control) < 2000 <= evaluations(check)
+    margin = float(control.detail.split("control rejected by a margin of ")[1].split()[0])
+    assert margin == pytest.approx((1 - tolerances.RATIO.tight) - control.measured, rel=1e-2) and margin > 0.1
+    capped = attack_family({"d=3": _cauchy_schwarz(0.9)}, ctx, control=True, instances=500, generations=0)
+    assert evaluations(capped) < 1000 and not capped.passed  # capped at the check's 500, not the 10^4 of controls
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict", "torch"])
+def test_the_batched_attack_runs_on_other_namespaces(backend):
+    """The batches live in ctx.xp: a known-true inequality passes there, a known-false one fails, as on NumPy."""
+    pytest.importorskip(backend)
+    numpy_ctx, ctx = (Context(backend=b, seed=0, scope="test.kit/xp", size="quick") for b in ("numpy", backend))
+    seen = []
+
+    def recording(spec):
+        def lhs(v):
+            seen.append(array_namespace(v["a"]).__name__)
+            return spec.lhs(v)
+
+        return dataclasses.replace(spec, lhs=lhs)
+
+    holds, on_numpy = (
+        attack_family({"d=3": recording(_cauchy_schwarz())}, ctx),
+        attack_family({"d=3": _cauchy_schwarz()}, numpy_ctx),
+    )
+    assert holds.passed and ctx.touched and backend in seen[0]
+    assert holds.measured == pytest.approx(on_numpy.measured, abs=1e-12)
+    false = attack_family({"d=3": _cauchy_schwarz(0.9)}, ctx)
+    assert not false.passed and false.valid and false.measured == pytest.approx(1 / 0.9, rel=1e-6)
 
 
 def test_attack_climbs_to_the_worst_case():
-    # |a . b| <= 0.99 |a| |b| is false only near parallel vectors: random draws rarely find it, climbs do.
+    # |a . b| <= 0.99 |a| |b| is false only near parallel vectors (about 1% of the sphere's pairs at d = 4 fail at
+    # all, by little): the climb from the best random draws goes well past what they found.
     spec = Inequality(
         Params(vector("a", 4), vector("b", 4)),
-        lhs=lambda v: abs(float(v["a"] @ v["b"])),
-        rhs=lambda v: 0.99 * float(np.linalg.norm(v["a"]) * np.linalg.norm(v["b"])),
+        lhs=lambda v: np.abs(np.sum(v["a"] * v["b"], axis=-1)),
+        rhs=lambda v: 0.99 * np.linalg.norm(v["a"], axis=-1) * np.linalg.norm(v["b"], axis=-1),
     )
-    found = attack(spec, np.random.default_rng(1), draws=20, climbs=2, max_evaluations=400)
-    assert found.ratio > 1.005 and found.evaluations > 20
+    random_only = attack(spec, np.random.default_rng(1), draws=200, generations=0)
+    found = attack(spec, np.random.default_rng(1), draws=200, population=24, generations=100)
+    assert found.ratio > 1.009 > random_only.ratio and found.evaluations > 200 + 24 * 100
 
 
 def test_invalid_instances_are_skipped_and_counted():
     spec = Inequality(
         Params(scalar("x")),
-        lhs=lambda v: float(v["x"]),
-        rhs=lambda v: 1.0 / float(v["x"]) if v["x"] > 0 else math.nan,
+        lhs=lambda v: v["x"],
+        rhs=lambda v: np.where(v["x"] > 0, 1.0 / np.where(v["x"] > 0, v["x"], 1.0), np.nan),
         valid=lambda v: v["x"] > 0.5,
     )
-    found = attack(spec, np.random.default_rng(2), draws=50, climbs=0)
+    found = attack(spec, np.random.default_rng(2), draws=50, generations=0)
     assert found.skipped > 0 and not found.nonfinite
 
 
@@ -133,12 +191,12 @@ def test_an_inequality_without_equality_case_fails_by_its_slack_alone():
     def spec(bound):
         return Inequality(
             Params(scalar("x", sign=False)),
-            lhs=lambda v: min(float(v["x"]) / 3.0, 1.0),
-            rhs=lambda v: bound,
+            lhs=lambda v: np.minimum(v["x"] / 3.0, 1.0),
+            rhs=lambda v: np.full(v["x"].shape, bound),
             starts=lambda rng: [{"x": 3.0}],
         )
 
-    ctx = Context(seed=0, scope="test.kit/plain")
+    ctx = Context(seed=0, scope="test.kit/plain", size="quick")
     holds = attack_family({"x": spec(1.0)}, ctx)
     assert holds.passed and holds.relation == "<=" and holds.measured == pytest.approx(1.0)
     violated = attack_family({"x": spec(1.0 - 1e-9)}, ctx)
@@ -146,6 +204,55 @@ def test_an_inequality_without_equality_case_fails_by_its_slack_alone():
 
 
 def test_a_nan_at_a_valid_instance_fails_even_where_other_families_hold():
-    ctx = Context(seed=0, scope="test.kit/families")
+    ctx = Context(seed=0, scope="test.kit/families", size="quick")
     found = attack_family({"ok": _cauchy_schwarz(), "broken": _cauchy_schwarz(bad=math.nan)}, ctx)
     assert not found.passed and not found.valid and "broken" in found.detail
+
+
+def _santurkar_specs():
+    from bntheory.results import santurkar2018_bounds as bounds
+
+    ctx = Context(size="quick", scope="test.kit/santurkar")
+    families = {
+        "thm4_1": bounds._thm4_1(ctx, lambda m: 1 / m),
+        "thm4_2": bounds._thm4_2(ctx, flip_sign=False),
+        "thm4_4": bounds._thm4_4(ctx, frobenius=False),
+        "lemma4_5": bounds._lemma4_5(ctx, sign=1),
+    }
+    return [pytest.param(spec, id=f"{name} {label}") for name, f in families.items() for label, spec in f.items()]
+
+
+@pytest.mark.parametrize("spec", _santurkar_specs())
+def test_batch_and_per_point_evaluations_agree(spec):
+    """Each side of a batch equals that side at each instance alone (a batch of one), and the float64 oracle agrees
+    with the high-precision one at a few instances: the batch axis mixes nothing between instances."""
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    points = np.concatenate([spec.params.sample(rng, 64), [spec.params.pack(v) for v in spec.equality(rng)]])
+    values = spec.params.unpack(points)
+    valid = np.asarray(spec.valid(values))
+    values = spec.params.unpack(points[valid])
+    sides = [f for f in (spec.lhs, spec.rhs, spec.scale) if f is not None]
+    batched = [np.asarray(f(values)) for f in sides]
+    for i in range(0, int(valid.sum()), 7):
+        one = spec.params.unpack(points[valid][i : i + 1])
+        for f, whole in zip(sides, batched, strict=True):
+            assert float(np.asarray(f(one))[0]) == pytest.approx(whole[i], rel=1e-12, abs=1e-300)
+    scale = batched[2] if spec.scale is not None else np.abs(batched[1])
+    for i in range(0, int(valid.sum()), 23):
+        exact = float(spec.lhs_exact(spec.params.instance(points[valid][i])))
+        assert abs(exact - batched[0][i]) <= 1e-9 * scale[i]
+
+
+@pytest.mark.parametrize("spec", _santurkar_specs())
+def test_the_santurkar_sides_agree_across_namespaces(spec):
+    """The same batch on array-api-strict (the strictest namespace) and on NumPy gives the same sides."""
+    pytest.importorskip("torch")
+    strict = pytest.importorskip("array_api_strict")
+    from bntheory.backend import asarray, to_numpy
+
+    points = spec.params.sample(np.random.default_rng(12), 40)
+    points = points[np.asarray(spec.valid(spec.params.unpack(points)))]
+    on_numpy, on_strict = spec.params.unpack(points), spec.params.unpack(asarray(points, strict))
+    for f in (f for f in (spec.lhs, spec.rhs, spec.scale) if f is not None):
+        np.testing.assert_allclose(to_numpy(f(on_strict)), np.asarray(f(on_numpy)), rtol=1e-13, atol=1e-300)

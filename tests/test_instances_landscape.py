@@ -12,7 +12,7 @@ from bntheory.checks.instances.landscape import (
     draw_batch,
     normalized,
     orthogonal_to_1_and,
-    per_instance,
+    per_batch,
     random_bn_mlp,
 )
 from bntheory.checks.oracles.autograd import (
@@ -20,6 +20,7 @@ from bntheory.checks.oracles.autograd import (
     torch_bn_mlp_grads,
     torch_hessian_form,
     torch_loss_gradient,
+    torch_normalize_vjp,
     torch_weight_gradient,
 )
 from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_ray_distance, mp_to_numpy
@@ -72,17 +73,44 @@ def test_aligned_batch_attains_the_operator_norm_step(rng):
         aligned_batch(y, np.zeros(m), 2)
 
 
-def test_per_instance_computes_once_per_instance():
+def test_per_batch_computes_once_per_batch():
     calls = []
 
-    @per_instance
+    @per_batch
     def f(values):
         calls.append(1)
-        return float(values["a"].sum())
+        return values["a"].sum(axis=-1)
 
-    v = {"a": np.ones(3)}
-    assert f(v) == f(dict(v)) == 3.0 and len(calls) == 1
-    assert f({"a": np.zeros(3)}) == 0.0 and len(calls) == 2
+    v = {"a": np.ones((2, 3))}
+    assert f(v).tolist() == f(v).tolist() == [3.0, 3.0] and len(calls) == 1
+    assert f(dict(v)).tolist() == [3.0, 3.0] and len(calls) == 2, "another mapping is another batch"
+
+
+def test_the_batched_helpers_match_one_instance_at_a_time(rng):
+    """normalized, Downstream and the autograd oracles on a batch (leading axis) equal their one-instance values."""
+    n, m = 5, 4
+    y, g, a, c = (rng.normal(size=(n, m)) for _ in range(4))
+    Q, gamma, eps = rng.normal(size=(n, m, m)), rng.uniform(0.5, 2, n), rng.uniform(0, 1, n)
+    y_hat, s = normalized(y, eps)
+    F = Downstream(a, Q, c)
+    z = gamma[:, None] * y_hat
+    grads, hessians = F.grad(z), F.hess(z)
+    vjp = torch_normalize_vjp(y, g, gamma, eps)
+    direction, form = torch_hessian_form(y, gamma, eps, F.torch)
+    for i in range(n):
+        one_hat, one_s = normalized(y[i], eps[i])
+        np.testing.assert_allclose(y_hat[i], one_hat, rtol=1e-15)
+        assert s[i] == pytest.approx(one_s, rel=1e-15)
+        Fi = Downstream(a[i], Q[i], c[i])
+        np.testing.assert_allclose(grads[i], Fi.grad(z[i]), rtol=1e-14)
+        np.testing.assert_allclose(hessians[i], Fi.hess(z[i]), rtol=1e-14)
+        np.testing.assert_allclose(vjp[i], torch_normalize_vjp(y[i], g[i], gamma[i], eps[i]), rtol=1e-13, atol=1e-15)
+        v_i, form_i = torch_hessian_form(y[i], gamma[i], eps[i], Fi.torch)
+        np.testing.assert_allclose(direction[i], v_i, rtol=1e-13, atol=1e-15)
+        assert float(form[i]) == pytest.approx(float(form_i), rel=1e-12)
+    value, c_star = ray_distance(a, g)
+    for i in range(n):
+        assert (float(value[i]), float(c_star[i])) == pytest.approx(ray_distance(a[i], g[i]), rel=1e-14)
 
 
 @pytest.mark.parametrize(("m", "eps"), [(2, 0.0), (4, 0.0), (6, 0.3)])
@@ -112,7 +140,7 @@ def test_ray_distance_by_optimisation_and_in_mpmath(rng):
     assert float(mp_ray_distance(w0, ws, c)) == pytest.approx(closed, rel=1e-14)
     # Off the assumption the infimum over c > 0 is the limit c -> 0+.
     assert float(mp_ray_distance(w0, -ws, 0.0)) == pytest.approx(w0 @ w0, rel=1e-14)
-    # Brent's tolerance is relative to the search interval, so the accuracy does not depend on the scale of w0, w*.
+    # The bracket is relative to the scale of w0 and w*, so the accuracy does not depend on it.
     for t in (1e-8, 1e8):
         for a, b, value_scale, c_scale in ((t * w0, ws, t * t, t), (w0, t * ws, 1.0, 1 / t)):
             value, c = ray_distance(a, b)

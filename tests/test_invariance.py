@@ -113,7 +113,7 @@ def test_errors_name_the_argument(layer):
         (lambda: inv.recentre_weights(W, c[:3]), ValueError, r"c: expected shape \(5,\)"),
         (lambda: inv.recentre_weights(W, c.astype(np.float32)), TypeError, "c: dtype"),
         (lambda: inv.rescale_row(W, 6, 2.0), ValueError, "row: expected an index 0 to 5"),
-        (lambda: inv.rescale_row(W, True, 2.0), ValueError, "row"),
+        (lambda: inv.rescale_row(W, True, 2.0), TypeError, "row: expected an int"),
         (lambda: inv.rescale_case(X, -1, 2.0), ValueError, "case: expected an index 0 to 3"),
         (lambda: inv.rescale_data(np.ones((2, 2, 2, 2)), 2.0), ValueError, "X: expected .N, D. or .N, D, S."),
         (lambda: inv.recentre_data(Xc, np.ones(4)), ValueError, r"c: expected shape \(5,\)"),

@@ -80,6 +80,28 @@ def test_bounds_broadcast_over_units(xp, rng):
         lipschitz.gradient_norm_bound(asarray(g[:1], xp), asarray(y[:1], xp), 1.0)
 
 
+def test_bounds_take_one_eps_per_unit(xp, rng):
+    """An array `eps` (one per unit, as gamma) gives each unit the bound at its own eps; a negative one is refused."""
+    y, g, v = (rng.normal(size=(7, 3)) for _ in range(3))
+    H, w0, ws = rng.normal(size=(7, 7, 3)), rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    gamma, eps = np.array([1.0, -2.0, 0.5]), np.array([0.0, 0.3, 2.0])
+    X = {name: asarray(a, xp) for name, a in {"y": y, "g": g, "v": v, "H": H, "gamma": gamma, "eps": eps}.items()}
+    many = to_numpy(lipschitz.gradient_norm_bound(X["g"], X["y"], X["gamma"], eps=X["eps"]))
+    forms = to_numpy(lipschitz.hessian_form_bound(X["v"], X["H"], X["g"], X["y"], X["gamma"], eps=X["eps"]))
+    for c in range(3):
+        one = lipschitz.gradient_norm_bound(g[:, c], y[:, c], gamma[c], eps=float(eps[c]))
+        assert many[c] == pytest.approx(float(one), rel=1e-14)
+        form = lipschitz.hessian_form_bound(v[:, c], H[:, :, c], g[:, c], y[:, c], gamma[c], eps=float(eps[c]))
+        assert forms[c] == pytest.approx(float(form), rel=1e-13)
+    # Pairs along the first axis, as every function here: the trailing axis holds independent pairs.
+    pairs = lipschitz.rescaling_distance_bound(w0, ws)
+    assert pairs[1] == pytest.approx(float(lipschitz.rescaling_distance_bound(w0[:, 1], ws[:, 1])), rel=1e-14)
+    with pytest.raises(ValueError, match="eps"):
+        lipschitz.gradient_norm_bound(X["g"], X["y"], X["gamma"], eps=asarray(eps - 1, xp))
+    with pytest.raises(ValueError, match="eps"):
+        lipschitz.gradient_norm_bound(X["g"], X["y"], X["gamma"], eps=asarray(np.array([0.0, np.nan, 1.0]), xp))
+
+
 def test_a_batch_of_two_is_the_valid_edge(rng):
     """m = 2 is allowed: {1, y_hat} spans R^2, so BN's gradient is 0 (autograd) and so are the right sides."""
     y, g, v, H = rng.normal(size=2), rng.normal(size=2), rng.normal(size=2), rng.normal(size=(2, 2))

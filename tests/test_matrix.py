@@ -168,6 +168,40 @@ def test_group_bound_is_santurkars_for_a_constant_gain(rng):
         np.testing.assert_allclose(ours, bn, rtol=1e-13)
 
 
+def test_group_bound_takes_one_eps_per_group(rng):
+    x, delta, gamma = rng.normal(size=(4, 3, 5)), rng.normal(size=(4, 3, 5)), rng.normal(size=(4, 3, 5))
+    eps = np.array([0.0, 0.3, 1e-9, 2.0])[:, None]  # one per sample, shared by its three groups
+    batched = lipschitz.group_gradient_norm_bound(delta, x, gamma, eps=eps)
+    for i in range(4):
+        one = lipschitz.group_gradient_norm_bound(delta[i], x[i], gamma[i], eps=float(eps[i, 0]))
+        np.testing.assert_allclose(batched[i], one, rtol=1e-14)
+    constant = np.ones((2, 5))
+    with pytest.raises(ValueError, match="constant"):  # a constant group needs its own eps > 0
+        lipschitz.group_gradient_norm_bound(delta[:2, 0], constant, eps=np.array([0.1, 0.0]))
+    assert np.all(np.isfinite(lipschitz.group_gradient_norm_bound(delta[:2, 0], constant, eps=np.array([0.1, 0.2]))))
+    with pytest.raises(ValueError, match="eps"):
+        lipschitz.group_gradient_norm_bound(delta, x, eps=np.array([0.1, -1.0, 0.0, 0.0])[:, None])
+
+
+def test_batched_kernel_oracle_is_the_kernel_one_sample_at_a_time(rng):
+    """torch_normalization_grads (one eps per sample via the kernels' scale invariance) vs each sample alone."""
+    pytest.importorskip("torch")
+    from bntheory.checks.oracles.normalizations import torch_normalization, torch_normalization_grads
+
+    eps = np.array([0.0, 0.3, 1e-9, 2.0, 0.0])
+    for kind, shape, groups in (("layer", (5,), 1), ("rms", (5,), 1), ("group", (4, 3), 2), ("instance", (2, 4), 1)):
+        x, dy, gain = (rng.normal(size=(5, *shape)) for _ in range(3))
+        batched = torch_normalization_grads(kind, x, dy, gain, eps, groups=groups)
+        for i in range(5):
+            one = x[i : i + 1], dy[i : i + 1] * gain[i]
+            want = torch_normalization(kind, *one, eps=eps[i], trailing=1, groups=groups)[1][0]
+            np.testing.assert_allclose(batched[i], want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
+    with pytest.raises(ValueError, match="eps"):
+        torch_normalization_grads("layer", x[:, 0], dy[:, 0], gain[:, 0], -eps, groups=1)
+    with pytest.raises(ValueError, match="kind"):
+        torch_normalization_grads("batch", x, dy, gain, eps, groups=1)
+
+
 def test_group_hessian_form_is_santurkars_for_a_constant_gain(rng):
     y, g, v = rng.normal(size=5), rng.normal(size=5), rng.normal(size=5)
     H = rng.normal(size=(5, 5))

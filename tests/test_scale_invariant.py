@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from bntheory import backend
 from bntheory.backend import asarray, to_numpy
 from bntheory.optim import scale_invariant as si
 
@@ -153,24 +152,9 @@ def test_gd_runs_on_every_backend(xp, rng):
         np.testing.assert_allclose(to_numpy(mlp_xp.gradient(asarray(w, xp))), mlp_np.gradient(w), rtol=1e-12)
 
 
-@pytest.fixture(params=["array_api_strict", "cupy"])
-def strict(request):
-    try:
-        return backend.namespace(request.param)
-    except backend.BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-
-
-def test_gd_loop_copies_nothing_to_the_host(strict, rng, monkeypatch):
+def test_gd_loop_copies_nothing_to_the_host(strict, rng, count_host_copies):
     """The loop stays on the backend: the host copies are the trace's, at the end, whatever the number of steps."""
-    calls = []
-    original = backend.to_numpy
-
-    def counting(x):
-        calls.append(type(x).__name__)
-        return original(x)
-
-    monkeypatch.setattr(si, "to_numpy", counting)
+    calls = count_host_copies(si)
     loss = _sines(np.random.default_rng(1), xp=strict)
     w0 = asarray(rng.normal(size=(4, loss.d)), strict)
     counts = []

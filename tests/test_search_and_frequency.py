@@ -26,57 +26,70 @@ def _peak(peak, **kwargs):
     """lhs = 1 - |p - peak|^2 <= rhs = 1: the ratio is lhs itself, largest (1, equality) at p = peak only."""
     return Inequality(
         Params(vector("p", len(peak), spread=(3.0, 3.0))),
-        lhs=lambda v: 1.0 - float(np.sum((v["p"] - peak) ** 2)),
-        rhs=lambda v: 1.0,
+        lhs=lambda v: 1.0 - np.sum((v["p"] - peak) ** 2, axis=-1),
+        rhs=lambda v: np.ones(v["p"].shape[0]),
         **kwargs,
     )
 
 
 def test_attack_climbs_to_the_maximum():
     peak = np.array([0.3, -1.2, 2.0])
-    found = attack(_peak(peak), np.random.default_rng(0), draws=20, climbs=2, max_evaluations=400)
+    found = attack(_peak(peak), np.random.default_rng(0), draws=500, population=24, generations=150)
     assert found.ratio == pytest.approx(1.0, abs=1e-8) and found.ratio <= 1.0
     np.testing.assert_allclose(found.point["p"], peak, atol=1e-4)
-    assert found.draws.shape == (20,) and found.evaluations > 20 and found.skipped == 0
+    assert found.draws.shape == (500,) and found.evaluations > 500 and found.skipped == 0
 
 
 def test_attack_is_reproducible_and_reports_the_refined_value():
     def spec(**kwargs):
         return Inequality(
             Params(vector("p", 2)),
-            lhs=lambda v: float(np.cos(v["p"][0]) + 1e-3 * v["p"][1]),
-            rhs=lambda v: 2.0,
+            lhs=lambda v: np.cos(v["p"][:, 0]) + 1e-3 * v["p"][:, 1],
+            rhs=lambda v: np.full(v["p"].shape[0], 2.0),
             **kwargs,
         )
 
-    a = attack(spec(), np.random.default_rng(5), draws=10, climbs=1)
-    b = attack(spec(), np.random.default_rng(5), draws=10, climbs=1)
+    a = attack(spec(), np.random.default_rng(5), draws=100, generations=5)
+    b = attack(spec(), np.random.default_rng(5), draws=100, generations=5)
     assert a.ratio == b.ratio and a.float_ratio == b.float_ratio
     np.testing.assert_array_equal(a.draws, b.draws)
     # With an exact left side the reported ratio is lhs_exact / rhs at the best points; the search is unchanged.
-    refined = attack(spec(lhs_exact=lambda v: 0.5), np.random.default_rng(5), draws=10, climbs=1)
+    refined = attack(spec(lhs_exact=lambda v: 0.5), np.random.default_rng(5), draws=100, generations=5)
     assert refined.ratio == 0.25 and refined.float_ratio == a.float_ratio
 
 
 def test_attack_skips_invalid_instances_and_evaluates_the_starts():
     spec = Inequality(
         Params(scalar("x")),
-        lhs=lambda v: 1.0 - abs(float(v["x"]) - 1.0),
-        rhs=lambda v: 1.0,
+        lhs=lambda v: 1.0 - np.abs(v["x"] - 1.0),
+        rhs=lambda v: np.ones_like(v["x"]),
         valid=lambda v: v["x"] >= 0,
         starts=lambda rng: [{"x": 1.0}],
     )
-    found = attack(spec, np.random.default_rng(1), draws=30, climbs=0)
+    found = attack(spec, np.random.default_rng(1), draws=30, generations=0)
     assert found.ratio == 1.0 and found.point["x"] == 1.0
-    # climbs=0: no Nelder-Mead, so the only invalid instances are the skipped draws.
+    # generations=0: no climb, so the only invalid instances are the skipped draws.
     assert found.skipped > 0 and np.isnan(found.draws).sum() == found.skipped and not found.nonfinite
     assert 31 <= found.evaluations <= 31 + 3  # the draws, the start, and the 3 best re-evaluated
+
+
+def test_the_invalid_instances_never_reach_the_sides():
+    # The sides would raise on an invalid instance: the attack hands them the valid ones only.
+    def lhs(v):
+        assert np.all(v["x"] > 0)
+        return np.log(v["x"])
+
+    spec = Inequality(Params(scalar("x")), lhs=lhs, rhs=lambda v: v["x"], valid=lambda v: v["x"] > 0)
+    found = attack(spec, np.random.default_rng(4), draws=2000, generations=10)
+    assert 0 < found.skipped < found.evaluations and found.ratio <= 1.0
 
 
 def test_attack_errors():
     with pytest.raises(ValueError, match="draws"):
         attack(_peak(np.zeros(1)), np.random.default_rng(), draws=0)
-    never = dataclasses.replace(_peak(np.zeros(1)), valid=lambda v: False)
+    with pytest.raises(ValueError, match="chunk"):
+        attack(_peak(np.zeros(1)), np.random.default_rng(), chunk=0)
+    never = dataclasses.replace(_peak(np.zeros(1)), valid=lambda v: np.zeros(v["p"].shape[0], dtype=bool))
     with pytest.raises(ValueError, match="no valid instance"):
         attack(never, np.random.default_rng(), draws=3)
 
@@ -88,29 +101,38 @@ def test_normalized_ratio():
     assert normalized_ratio(-3.0, -2.0) == 0.5  # scale |rhs|: a violation is above 1 whatever the sign
     assert np.isnan(normalized_ratio(1.0, 0.0)) and np.isnan(normalized_ratio(1.0, 1.0, scale=0.0))
     assert np.isnan(normalized_ratio(2.0, 1.0, scale=-1.0)), "a negative scale would turn a violation into r < 1"
+    # Elementwise on arrays, with the same rules.
+    r = normalized_ratio(np.array([2.0, -1.0, 1.0, 2.0]), np.array([4.0, -1.0, 0.0, 1.0]))
+    np.testing.assert_array_equal(r[[0, 1, 3]], [0.5, 1.0, 2.0])
+    assert np.isnan(r[2])
+    r = normalized_ratio(np.array([1.0, 2.0]), np.array([-1.0, 1.0]), scale=np.array([2.0, -1.0]))
+    assert r[0] == 2.0 and np.isnan(r[1])
 
 
 def test_best_distinct_skips_near_duplicates_and_keeps_k():
     # Near-duplicates are within 1e-6 (1 + |q|): an absolute 1e-6 at the origin, relative far from it.
     origin, far = np.zeros(2), np.array([1e6, 0.0])
-    seen = [
-        (1.0, origin),
-        (0.9, np.array([5e-7, 0.0])),  # a duplicate of the origin
-        (0.8, far),
-        (0.7, far + np.array([0.5, 0.0])),  # a duplicate of `far` (relative 5e-7)
-        (0.6, np.array([0.0, 1e-5])),
-        (0.5, np.ones(2)),
-    ]
-    chosen = _best_distinct(seen, 3)
-    assert [c.tolist() for c in chosen] == [origin.tolist(), far.tolist(), [0.0, 1e-5]]
-    assert len(_best_distinct(seen, 1)) == 1 and len(_best_distinct(seen, 10)) == 4
-    assert _best_distinct([], 2) == [] and _best_distinct(seen, 0) == []
+    points = np.array(
+        [
+            origin,
+            [5e-7, 0.0],  # a duplicate of the origin
+            far,
+            far + np.array([0.5, 0.0]),  # a duplicate of `far` (relative 5e-7)
+            [0.0, 1e-5],
+            np.ones(2),
+        ]
+    )
+    ratios = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    chosen = _best_distinct(ratios, points, 3)
+    assert chosen.tolist() == [origin.tolist(), far.tolist(), [0.0, 1e-5]]
+    assert len(_best_distinct(ratios, points, 1)) == 1 and len(_best_distinct(ratios, points, 10)) == 4
+    assert _best_distinct(np.zeros(0), None, 2).shape[0] == 0 and _best_distinct(ratios, points, 0).shape[0] == 0
 
 
 def test_the_records_are_immutable():
     # A control is dataclasses.replace(spec, ...): the spec a check attacks must not change under it.
     spec = _peak(np.zeros(2))
-    found = attack(spec, np.random.default_rng(0), draws=3, climbs=0)
+    found = attack(spec, np.random.default_rng(0), draws=3, generations=0)
     for record, field in ((spec, "rhs"), (spec.params, "blocks"), (spec.params.blocks[0], "draw"), (found, "ratio")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(record, field, None)
@@ -118,19 +140,22 @@ def test_the_records_are_immutable():
 
 
 def test_blocks_draw_admissible_values_of_their_shape():
-    """The contract of each block's draw: its shape, finite, and inside the domain its map gives."""
+    """The contract of each block's draw: a batch of its shape, finite, and inside the domain its map gives."""
     rng = np.random.default_rng(3)
-    for _ in range(200):
-        y = batch("y", 5).draw(rng)
-        assert y.shape == (5,) and np.all(np.isfinite(y)) and y.var() > 0
-        assert vector("g", 4, spread=(0.5, 2.0)).draw(rng).shape == (4,)
-        assert matrix("X", 3, 2).draw(rng).shape == (3, 2)
-        assert scalar("gamma").draw(rng).shape == ()
-        magnitude = float(scalar("gamma", sign=False).draw(rng))
-        assert 0.3 <= magnitude <= 3.0
-        eps = float(nonneg("eps", high=0.7).draw(rng))
-        assert 0.0 <= eps <= 0.7
-    assert float(nonneg("eps", zero=1.0).draw(rng)) == 0.0
+    n = 200
+    y = batch("y", 5).draw(rng, n)
+    assert y.shape == (n, 5) and np.all(np.isfinite(y)) and np.all(y.var(axis=1) > 0)
+    assert vector("g", 4, spread=(0.5, 2.0)).draw(rng, n).shape == (n, 4)
+    assert matrix("X", 3, 2).draw(rng, n).shape == (n, 3, 2)
+    assert scalar("gamma").draw(rng, n).shape == (n,)
+    magnitude = scalar("gamma", sign=False).draw(rng, n)
+    assert np.all((0.3 <= magnitude) & (magnitude <= 3.0))
+    eps = nonneg("eps", high=0.7).draw(rng, n)
+    assert np.all((0.0 <= eps) & (eps <= 0.7)) and 0 < np.sum(eps == 0) < n
+    assert np.all(nonneg("eps", zero=1.0).draw(rng, n) == 0.0)
+    # Each instance has its own scale: the spread of a vector block varies across the batch.
+    spreads = vector("g", 50, spread=(0.1, 5.0)).draw(rng, n).std(axis=1)
+    assert spreads.min() < 0.5 and spreads.max() > 3
     block = nonneg("eps")
     assert float(block.to_value(np.asarray(-0.5))) == 0.25 and float(block.from_value(np.asarray(0.25))) == 0.5
 

@@ -395,3 +395,58 @@ def test_without_numba_the_compiled_modules_are_absent(monkeypatch):
     for name in ("_batch_fused", "_standardize_fused"):
         monkeypatch.delitem(sys.modules, f"bntheory.norms.{name}", raising=False)
         assert _compiled.load.__wrapped__(name) is None
+
+
+def test_running_statistics_stream_instead_of_copying_the_batch():
+    """update_running_stats and population_stats: temporaries of a chunk, not two copies of the batch (issue 21)."""
+    import tracemalloc
+
+    x = np.random.default_rng(0).standard_normal((2048, 512))  # 8 MiB
+    transform.update_running_stats(np.zeros(512), np.ones(512), x[:2], momentum=0.1)  # lazy imports first
+    for call in (
+        lambda: transform.update_running_stats(np.zeros(512), np.ones(512), x, momentum=0.1),
+        lambda: transform.population_stats([x, x]),
+    ):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        call()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        assert peak < x.nbytes / 4, f"peak {peak / 2**20:.1f} MiB for a {x.nbytes / 2**20:.0f} MiB batch"
+    # The streamed moments are the two-pass moments of the whole batch.
+    mean, var = transform.population_stats([x])
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(var, x.var(0, ddof=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_compiled_paths_refuse_non_finite_input_as_the_reference_does(monkeypatch, bad):
+    from bntheory import norms
+    from bntheory.norms import _compiled
+
+    _fused()
+    monkeypatch.delenv("BNTHEORY_NUMBA", raising=False)
+    monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 1)
+    rng = np.random.default_rng(3)
+    x, gamma, beta = draw(rng, (64, 8), np.float32)
+    assert transform._kernels(x) is not _numpy_kernels
+    _, cache = transform.forward(x, gamma, beta)
+    _, ln_cache = norms.layer_norm(x, 8, gamma, beta)
+    x = x.copy()
+    x[5, 3] = bad
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    dy[7, 2] = bad
+    for call in (
+        lambda: transform.forward(x, gamma, beta),
+        lambda: transform.backward(dy, cache),
+        lambda: norms.layer_norm(x, 8, gamma, beta),
+        lambda: norms.rms_norm(x, 8, gamma),
+        lambda: norms.backward(dy, ln_cache),
+    ):
+        with pytest.raises(ValueError) as got:
+            call()
+        with monkeypatch.context() as m:
+            m.setenv("BNTHEORY_NUMBA", "0")
+            with pytest.raises(ValueError) as want:
+                call()
+        assert type(got.value) is type(want.value) and str(got.value) == str(want.value)

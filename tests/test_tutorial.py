@@ -39,8 +39,10 @@ def tutorial():
     [
         pytest.param(lambda f: lambda *a: 1.001 * f(*a), id="bound inflated by 0.1%"),
         pytest.param(
-            lambda f: lambda delta, x, gamma, eps: f(delta, x, gamma, eps) + np.sum(gamma * delta) ** 2 / x.size / (
-                x.var() + eps
+            lambda f: (
+                lambda delta, x, gamma, eps: (
+                    f(delta, x, gamma, eps) + np.sum(gamma * delta, axis=-1) ** 2 / x.shape[-1] / (x.var(axis=-1) + eps)
+                )
             ),
             id="the (1^T g)^2 term dropped (RMSNorm's form)",
         ),

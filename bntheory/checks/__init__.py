@@ -6,8 +6,9 @@ Comparisons (:mod:`~bntheory.checks.compare`)
     :func:`max_relative_error`, :func:`unless_nonfinite`.
 Inequalities (:mod:`~bntheory.checks.inequality`)
     :class:`Inequality` over named parameter :class:`Params` blocks (:func:`batch`, :func:`vector`,
-    :func:`matrix`, :func:`scalar`, :func:`nonneg`), attacked by :func:`attack` / :func:`attack_family` (random
-    draws, adversarial starts, climbs, mpmath refinement) and judged by :func:`verdict`.
+    :func:`matrix`, :func:`scalar`, :func:`nonneg`), evaluated a batch of instances at a time, attacked by
+    :func:`attack` / :func:`attack_family` (a million random draws, adversarial starts, differential-evolution
+    climbs, mpmath refinement) and judged by :func:`verdict`.
 Rates (:mod:`~bntheory.checks.rates`)
     :func:`fit_rate` (log-linear fit with a confidence interval), :class:`Trajectory`, :func:`rate_check`,
     :func:`faster_rate_violated` (the sharp control: a rate faster than the bound).

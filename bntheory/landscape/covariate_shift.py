@@ -30,7 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
+
+from bntheory._validation import check_callable, check_float_array, check_real, check_same_dtype
+from bntheory.backend import to_numpy
 
 __all__ = ["CovariateShift", "internal_covariate_shift"]
 
@@ -76,15 +79,26 @@ def internal_covariate_shift(
     -----
     Costs one gradient evaluation per layer after the first, plus one.
     """
-    if not lr >= 0:
-        raise ValueError(f"lr: the learning rate must be a non-negative number, got {lr}")
+    check_callable(gradients, "gradients", "a function params -> grads")
+    if shifted_gradient is not None:
+        check_callable(shifted_gradient, "shifted_gradient", "a function (stepped, i) -> gradient")
+    lr = check_real(lr, "lr", low=0.0)
+    if is_array_api_obj(params) or isinstance(params, str) or not isinstance(params, Sequence):
+        raise TypeError(
+            f"params: expected a sequence of arrays (one per layer), got {type(params).__name__}; wrap it in a list"
+        )
     params = list(params)
     if not params:
-        raise ValueError("params: need at least one layer")
+        raise ValueError("params: need at least one layer; pass one array per layer")
+    for i, p in enumerate(params):
+        check_float_array(p, f"params[{i}]", min_ndim=0, finite=True)
+        check_same_dtype(p, f"params[{i}]", params[0])
     xp = array_namespace(*params)
     grads = list(gradients(params))
     if len(grads) != len(params):
-        raise ValueError(f"gradients: returned {len(grads)} gradients for {len(params)} layers")
+        raise ValueError(
+            f"gradients: returned {len(grads)} gradients for {len(params)} layers; return one per layer"
+        )
     stepped = [w - lr * g for w, g in zip(params, grads, strict=True)]
     l2, cosine = np.zeros(len(params)), np.ones(len(params))
     for i in range(1, len(params)):
@@ -93,7 +107,13 @@ def internal_covariate_shift(
         else:
             g_shifted = shifted_gradient(stepped, i)
         g, gs = grads[i], g_shifted
-        l2[i] = float(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
-        norms = float(xp.linalg.vector_norm(xp.reshape(g, (-1,)))) * float(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
-        cosine[i] = float(xp.sum(g * gs)) / norms if norms > 0 else np.nan
+        l2[i] = _scalar(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
+        norms = _scalar(xp.linalg.vector_norm(xp.reshape(g, (-1,))))
+        norms *= _scalar(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
+        cosine[i] = _scalar(xp.sum(g * gs)) / norms if norms > 0 else np.nan
     return CovariateShift(l2, cosine)
+
+
+def _scalar(value: Array) -> float:
+    """A 0-d array as a float, detached from any autograd graph (a tensor that requires grad included)."""
+    return float(to_numpy(value))

@@ -30,10 +30,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from bntheory._validation import (
+    NonFiniteError,
+    check_callable,
+    check_choice,
+    check_int,
+    check_real,
+    check_rng,
+)
 from bntheory.landscape.covariate_shift import internal_covariate_shift
 from bntheory.landscape.measures import probe_gradient_direction
 from bntheory.norms import batch as transform
@@ -63,8 +71,10 @@ EPS = 1e-5
 
 def init_weights(rng: np.random.Generator, depth: int, d_in: int, width: int, d_out: int) -> list[np.ndarray]:
     r"""Gaussian weights :math:`W_\ell\sim\mathcal N(0,1/\text{fan-in})`, shapes (fan-in, fan-out), `depth` layers."""
-    if depth < 2:
-        raise ValueError(f"depth: need at least 2 layers (one hidden), got {depth}")
+    check_rng(rng)
+    _check_depth(depth)
+    for name, value in (("d_in", d_in), ("width", width), ("d_out", d_out)):
+        check_int(value, name, minimum=1)
     dims = [d_in] + [width] * (depth - 1) + [d_out]
     return [rng.normal(size=(a, b)) / np.sqrt(a) for a, b in itertools.pairwise(dims)]
 
@@ -77,6 +87,10 @@ def regression_problem(
     :math:`X\sim\mathcal N(0,I_d)` (`n` samples, :math:`d` = `width`), :math:`Y=XA+0.1\,\xi` with a random teacher
     :math:`A_{ij}\sim\mathcal N(0,1/d)`, and weights from :func:`init_weights` (`depth` layers of width `width`).
     """
+    check_rng(rng)
+    _check_depth(depth)
+    check_int(width, "width", minimum=1)
+    check_int(n, "n", minimum=1)
     d = width
     X = rng.normal(size=(n, d))
     Y = X @ (rng.normal(size=(d, d)) / np.sqrt(d)) + 0.1 * rng.normal(size=(n, d))
@@ -90,6 +104,11 @@ def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, stre
     :math:`\tau\sim\mathcal U(s/2,\,2s)` are drawn (:math:`s` = `strength`); each sample then gets
     :math:`\mathcal N(m,\tau^2)` noise. Redrawing every step makes the distribution time-varying.
     """
+    check_rng(rng)
+    check_int(n, "n", minimum=1)
+    check_int(width, "width", minimum=1)
+    _check_depth(depth)
+    strength = check_real(strength, "strength", low=0.0)
     noise = []
     for _ in range(depth - 1):
         mean = rng.uniform(-strength, strength, width)
@@ -98,11 +117,75 @@ def draw_noise(rng: np.random.Generator, n: int, width: int, depth: int, *, stre
     return noise
 
 
+def _check_depth(depth: Any) -> int:
+    depth = check_int(depth, "depth")
+    if depth < 2:
+        raise ValueError(f"depth: need at least 2 layers (one hidden), got {depth}; pass depth >= 2")
+    return depth
+
+
 def _check_variant(variant: str, noise) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
+    check_choice(variant, "variant", VARIANTS)
     if variant == "bn_noise" and noise is None:
-        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer (see draw_noise)")
+        raise ValueError("noise: the 'bn_noise' variant needs one noise array per hidden layer; pass draw_noise(...)")
+
+
+def _check_host_array(a: Any, name: str, ndim: int | None = 2) -> None:
+    """A finite float32/float64 NumPy array (the experiment runs on NumPy) of rank `ndim`."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(
+            f"{name}: expected a NumPy array (deep linear networks run on NumPy), got {type(a).__name__}; "
+            "convert it with bntheory.backend.to_numpy or numpy.asarray"
+        )
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected float32 or float64, got {a.dtype}; convert it with .astype(numpy.float64)")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {a.shape}; reshape it")
+    if not np.all(np.isfinite(a)):
+        raise NonFiniteError(f"{name}: contains NaN or inf; replace the non-finite entries")
+
+
+def _check_weights(weights: Any) -> list[np.ndarray]:
+    if isinstance(weights, np.ndarray | str) or not isinstance(weights, Sequence):
+        raise TypeError(
+            f"weights: expected a sequence of weight matrices, got {type(weights).__name__}; pass a list (init_weights)"
+        )
+    if len(weights) == 0:
+        raise ValueError("weights: expected at least one layer, got none; pass init_weights(...)")
+    weights = list(weights)
+    for i, W in enumerate(weights):
+        _check_host_array(W, f"weights[{i}]")
+        if i and W.shape[0] != weights[i - 1].shape[1]:
+            raise ValueError(
+                f"weights[{i}]: has {W.shape[0]} inputs but layer {i - 1} has {weights[i - 1].shape[1]} outputs; "
+                "chain the shapes (fan-in, fan-out)"
+            )
+    return weights
+
+
+def _check_network(weights, X, Y, variant, noise) -> None:
+    """Validate the arguments of :func:`loss_and_gradients` and :func:`shifted_layer_gradient`."""
+    _check_variant(variant, noise)
+    weights = _check_weights(weights)
+    _check_host_array(X, "X")
+    if X.shape[1] != weights[0].shape[0]:
+        raise ValueError(f"X: has {X.shape[1]} features, the first layer {weights[0].shape[0]} inputs; match them")
+    if variant != "standard" and X.shape[0] < 2:
+        raise ValueError(f"X: BN needs at least 2 samples, got {X.shape[0]}; use a larger batch or variant='standard'")
+    _check_host_array(Y, "Y")
+    if Y.shape != (X.shape[0], weights[-1].shape[1]):
+        raise ValueError(
+            f"Y: expected shape {(X.shape[0], weights[-1].shape[1])} (samples x outputs), got {Y.shape}; match X"
+        )
+    if variant == "bn_noise":
+        if isinstance(noise, np.ndarray | str) or not isinstance(noise, Sequence) or len(noise) != len(weights) - 1:
+            raise ValueError(
+                f"noise: expected one array per hidden layer ({len(weights) - 1}); pass draw_noise(...) for this net"
+            )
+        for j, N in enumerate(noise):
+            _check_host_array(N, f"noise[{j}]")
+            if N.shape != (X.shape[0], weights[j].shape[1]):
+                raise ValueError(f"noise[{j}]: expected shape {(X.shape[0], weights[j].shape[1])}, got {N.shape}")
 
 
 def _hidden(H: np.ndarray, W: np.ndarray, j: int, variant: str, noise):
@@ -111,7 +194,7 @@ def _hidden(H: np.ndarray, W: np.ndarray, j: int, variant: str, noise):
     if variant == "standard":
         return A, None
     width = A.shape[1]
-    Z, cache = transform.forward(A, np.ones(width), np.zeros(width), eps=EPS)
+    Z, cache = transform.forward(A, np.ones(width, A.dtype), np.zeros(width, A.dtype), eps=EPS)
     return (Z + noise[j] if variant == "bn_noise" else Z), cache
 
 
@@ -135,8 +218,27 @@ def loss_and_gradients(
         See the module docstring.
     noise : sequence of ndarray, optional
         The hidden layers' additive noise (from :func:`draw_noise`); required for ``"bn_noise"`` only.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On weights whose shapes do not chain, data that do not fit them, arrays that are not finite float NumPy
+        arrays, an unknown variant or missing noise, each naming the argument.
     """
-    _check_variant(variant, noise)
+    _check_network(weights, X, Y, variant, noise)
+    return _loss_and_gradients(weights, X, Y, variant, noise)
+
+
+def _loss_and_gradients(weights, X, Y, variant, noise) -> tuple[float, list[np.ndarray]]:
+    """:func:`loss_and_gradients` on valid arguments; a non-finite BN input (a diverged run) gives NaN throughout."""
+    try:
+        return _loss_and_gradients_finite(weights, X, Y, variant, noise)
+    except NonFiniteError:
+        # The BN layers refuse NaN, inf and overflow; a run that diverged reads that as a NaN loss, as before.
+        return float("nan"), [np.full(W.shape, np.nan) for W in weights]
+
+
+def _loss_and_gradients_finite(weights, X, Y, variant, noise) -> tuple[float, list[np.ndarray]]:
     n = X.shape[0]
     H, caches = [X], []
     for i, W in enumerate(weights[:-1]):
@@ -172,7 +274,7 @@ def shifted_layer_gradient(
     passes run over layers i..k only: about half the work of a full gradient per layer. Calls with ascending i on
     one `stepped` list reuse the prefix; anything else recomputes it.
     """
-    _check_variant(variant, noise)
+    _check_network(weights, X, Y, variant, noise)
     k, n = len(weights), X.shape[0]
     state: dict = {"stepped": None, "prefix": [X]}
 
@@ -180,6 +282,12 @@ def shifted_layer_gradient(
         return _hidden(H, W, j, variant, noise)
 
     def shifted(stepped, i):
+        try:
+            return shifted_finite(stepped, i)
+        except NonFiniteError:  # a diverged step: NaN, as the full gradient gives
+            return np.full(weights[i].shape, np.nan)
+
+    def shifted_finite(stepped, i):
         if stepped is not state["stepped"] or len(state["prefix"]) > i + 1:
             state["stepped"], state["prefix"] = stepped, [X]
         prefix = state["prefix"]
@@ -206,16 +314,37 @@ def shifted_layer_gradient(
 
 
 def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
-    return loss_grads[0], flatten(loss_grads[1])
+    return loss_grads[0], _flatten(loss_grads[1])
 
 
 def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
     """All weights as one vector (for the landscape probe)."""
+    if isinstance(weights, np.ndarray | str) or not isinstance(weights, Sequence) or not weights:
+        raise TypeError(f"weights: expected a non-empty sequence of arrays, got {weights!r:.60}; pass a list of arrays")
+    for i, w in enumerate(weights):
+        if not isinstance(w, np.ndarray):
+            raise TypeError(
+                f"weights[{i}]: expected a NumPy array, got {type(w).__name__}; convert it with numpy.asarray"
+            )
+    return _flatten(weights)
+
+
+def _flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([w.ravel() for w in weights])
 
 
 def unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Inverse of :func:`flatten`, with the shapes of `like`."""
+    if isinstance(like, np.ndarray | str) or not isinstance(like, Sequence):
+        raise TypeError(f"like: expected a sequence of arrays, got {type(like).__name__}; pass the weights")
+    _check_host_array(theta, "theta", ndim=1)
+    size = sum(int(np.size(w)) for w in like)
+    if theta.size != size:
+        raise ValueError(f"theta: has {theta.size} entries, the shapes of like hold {size}; pass flatten(like)")
+    return _unflatten(theta, like)
+
+
+def _unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
     out, start = [], 0
     for w in like:
         out.append(theta[start : start + w.size].reshape(w.shape))
@@ -293,10 +422,16 @@ def train(
     (:func:`~bntheory.landscape.covariate_shift.internal_covariate_shift`) and probes the landscape along the
     gradient at step sizes ``lr * eta_multiples`` (:func:`~bntheory.landscape.measures.probe_gradient_direction`).
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: expected one of {', '.join(VARIANTS)}, got {variant!r}")
-    if steps < 1 or measure_every < 1:
-        raise ValueError(f"steps and measure_every must be >= 1, got {steps} and {measure_every}")
+    check_int(seed, "seed", minimum=0)
+    check_choice(variant, "variant", VARIANTS)
+    _check_depth(depth)
+    check_int(width, "width", minimum=1)
+    check_int(n, "n", minimum=1 if variant == "standard" else 2)
+    check_int(steps, "steps", minimum=1)
+    lr = check_real(lr, "lr", low=0.0, open_low=True)
+    check_int(measure_every, "measure_every", minimum=1)
+    _check_positive_numbers(eta_multiples, "eta_multiples")
+    noise_strength = check_real(noise_strength, "noise_strength", low=0.0)
     X, Y, weights = regression_problem(np.random.default_rng([seed, 2018]), depth=depth, width=width, n=n)
     noise_rng = np.random.default_rng([seed, 2018, 1])
     etas = lr * np.asarray(eta_multiples, dtype=np.float64)
@@ -310,7 +445,7 @@ def train(
         noise = draw_noise(noise_rng, n, width, depth, strength=noise_strength) if variant == "bn_noise" else None
 
         def grads_at(ws, noise=noise):
-            return loss_and_gradients(ws, X, Y, variant=variant, noise=noise)
+            return _loss_and_gradients(ws, X, Y, variant, noise)
 
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads = grads_at(weights)
@@ -326,8 +461,8 @@ def train(
                 shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
                 shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr, shifted_gradient=shifted)
                 probe = probe_gradient_direction(
-                    lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(unflatten(theta, like))),
-                    flatten(weights),
+                    lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(_unflatten(theta, like))),
+                    _flatten(weights),
                     etas,
                 )
             ics_l2[k], ics_cos[k] = shift.l2, shift.cosine
@@ -358,6 +493,12 @@ def experiment(
 
     Keyword arguments go to :func:`train` (depth, width, steps, ...).
     """
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds: expected a sequence of ints, got {type(seeds).__name__}; pass e.g. [0, 1, 2]")
+    for seed in seeds:
+        check_int(seed, "seeds", minimum=0)
+    _check_positive_numbers(lrs, "lrs")
+    _check_variants(variants)
     return {(v, lr): [train(seed, v, lr=lr, **kwargs) for seed in seeds] for v in variants for lr in lrs}
 
 
@@ -369,8 +510,11 @@ def paired_experiment(
     Every variant and learning rate sees the same problems in the same order, so ``runs[(a, lr)][i]`` and
     ``runs[(b, lr)][i]`` are a pair (same data, same initial weights).
     """
-    if problems < 1:
-        raise ValueError(f"problems: need at least one problem, got {problems}")
+    check_rng(rng)
+    if check_int(problems, "problems") < 1:
+        raise ValueError(f"problems: need at least one problem, got {problems}; pass problems >= 1")
+    _check_positive_numbers(lrs, "lrs")
+    _check_variants(variants)
     seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=problems)]
     return experiment(seeds, lrs, variants, **kwargs)
 
@@ -397,6 +541,14 @@ def paired_frequency(
     successes, pairs : int
     figures : list of str
     """
+    if not isinstance(runs, dict):
+        raise TypeError(f"runs: expected the dict of paired_experiment, got {type(runs).__name__}; pass that dict")
+    check_callable(holds, "holds", "a function (trace_a, trace_b) -> bool")
+    check_callable(figure, "figure", "a function trace -> float")
+    present = sorted({variant for variant, _ in runs})
+    for name, variant in (("a", a), ("b", b)):
+        if variant not in present:
+            raise ValueError(f"{name}: no runs of variant {variant!r} in runs (has {present}); choose one of them")
     lrs = sorted({lr for variant, lr in runs if variant == a})
     wins, total, figures = 0, 0, []
     for lr in lrs:
@@ -405,6 +557,22 @@ def paired_frequency(
             total += 1
             figures.append(f"{figure(ta):.3g}/{figure(tb):.3g}")
     return wins, total, figures
+
+
+def _check_positive_numbers(values: Any, name: str) -> None:
+    if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray) or len(values) == 0:
+        raise TypeError(
+            f"{name}: expected a non-empty sequence of positive numbers, got {values!r:.40}; pass e.g. (1.0,)"
+        )
+    for v in values:
+        check_real(v, name, low=0.0, open_low=True)
+
+
+def _check_variants(variants: Any) -> None:
+    if isinstance(variants, str) or not isinstance(variants, Sequence):
+        raise TypeError(f"variants: expected a sequence of variant names, got {variants!r}; pass e.g. ('bn',)")
+    for v in variants:
+        check_choice(v, "variants", VARIANTS)
 
 
 def fingerprint() -> str:

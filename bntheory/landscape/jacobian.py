@@ -21,9 +21,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from array_api_compat import device
 
-from bntheory._validation import check_float_array, check_nonnegative, check_same_dtype, check_vector
+from bntheory._validation import (
+    check_float_array,
+    check_nonnegative,
+    check_real,
+    check_same_dtype,
+    check_statistics,
+    check_vector,
+)
 
 __all__ = ["bn_jacobian", "bn_jacobian_eigenvalues", "jacobian_deviation"]
 
@@ -120,8 +128,12 @@ def jacobian_deviation(sigma: float, gamma: float, eps: float) -> tuple[float, f
     (float, float)
         The exact norm and the bound :math:`|\gamma|\epsilon/\sigma^3`.
     """
-    if not sigma > 0:
-        raise ValueError(f"sigma: the eps = 0 Jacobian needs a batch with non-zero variance, got sigma = {sigma}")
+    if isinstance(sigma, int | float | np.integer | np.floating) and not isinstance(sigma, bool) and sigma == 0:
+        raise ValueError(
+            f"sigma: the eps = 0 Jacobian needs a batch with non-zero variance, got sigma = {sigma}; pass sigma > 0"
+        )
+    sigma = check_real(sigma, "sigma", low=0.0, open_low=True)
+    gamma = check_real(gamma, "gamma")
     eps = check_nonnegative(eps, "eps")
     s = (sigma * sigma + eps) ** 0.5
     exact = abs(gamma) * max(eps / s**3, eps / (sigma * s * (sigma + s)))
@@ -132,13 +144,21 @@ def _batch_statistics(x: Array, gamma: Array, eps: float):
     """Validate (x, gamma, eps) and return (xp, m, C, x - mean, s = sqrt(var + eps), eps) per channel."""
     xp = check_float_array(x, "x", min_ndim=2)
     if x.ndim != 2:
-        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}")
+        raise ValueError(f"x: expected shape (m, C) with samples in rows, got shape {tuple(x.shape)}; reshape it")
     m, channels = x.shape
     if m < 2:
-        raise ValueError(f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}")
+        raise ValueError(
+            f"x: the Jacobian of training-mode BN needs at least 2 samples per channel, got {m}; use a larger batch"
+        )
+    if channels == 0:
+        raise ValueError("x: has no channels (shape (m, 0)); pass at least one column")
     check_vector(gamma, "gamma", channels, x)
     check_same_dtype(gamma, "gamma", x)
     eps = check_nonnegative(eps, "eps")
-    centered = x - xp.mean(x, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in s, checked below
+        centered = x - xp.mean(x, axis=0, keepdims=True)
+        s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    check_statistics(x, "x", (s,), (0,), xp=xp)
+    if not bool(xp.all(s > 0)):
+        raise ValueError("x: a channel is constant over the batch, so with eps=0 its Jacobian is 0/0; use eps > 0")
     return xp, m, channels, centered, s, eps

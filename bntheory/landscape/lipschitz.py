@@ -29,9 +29,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import array_namespace
+import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 
-from bntheory._validation import check_nonnegative
+from bntheory._validation import (
+    NonFiniteError,
+    check_bool,
+    check_float_array,
+    check_nonnegative,
+    check_real,
+    check_same_dtype,
+    check_statistics,
+)
+from bntheory.backend import asarray, to_numpy
 from bntheory.norms.standardize import standardize
 
 __all__ = [
@@ -47,20 +57,75 @@ __all__ = [
 Array = Any
 
 
-def _normalized(y: Array, eps: float) -> tuple[Array, Array]:
-    xp = array_namespace(y)
-    if y.ndim < 1 or y.shape[0] < 2:
-        raise ValueError(f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}")
-    centered = y - xp.mean(y, axis=0, keepdims=True)
-    s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+def _eps(eps: Any) -> Any:
+    """`eps` checked: a real scalar >= 0, or an array (one per unit, broadcastable to the units) all >= 0."""
+    if not is_array_api_obj(eps):
+        return check_nonnegative(eps, "eps")
+    xp = check_float_array(eps, "eps", min_ndim=0)
+    if not bool(xp.all(eps >= 0)):  # NaN compares False too
+        raise ValueError("eps: expected finite values >= 0, one per unit; replace the negative or NaN entries")
+    return eps
+
+
+def _normalized(y: Array, eps: Any) -> tuple[Array, Array]:
+    xp = check_float_array(y, "y")
+    if y.shape[0] < 2:
+        raise ValueError(
+            f"y: BN needs a batch of at least 2 along the first axis, got shape {tuple(y.shape)}; use a larger batch"
+        )
+    if 0 in tuple(y.shape):
+        raise ValueError(f"y: is empty (shape {tuple(y.shape)}); pass at least one unit")
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in s, checked below
+        centered = y - xp.mean(y, axis=0, keepdims=True)
+        s = xp.sqrt(xp.mean(centered * centered, axis=0) + eps)
+    check_statistics(y, "y", (s,), (0,), xp=xp)
+    if not bool(xp.all(s > 0)):
+        raise ValueError("y: a unit is constant over the batch, so with eps=0 its y_hat is 0/0; use eps > 0")
     return centered / s, s
+
+
+def _like_y(a: Array, name: str, y: Array, shape: tuple[int, ...] | None = None) -> None:
+    """Check an array argument that lives with `y`: floating, finite, the backend, dtype and shape it must have."""
+    check_float_array(a, name, finite=True)
+    check_same_dtype(a, name, y)
+    expected = tuple(y.shape) if shape is None else shape
+    if tuple(a.shape) != expected:
+        raise ValueError(f"{name}: expected shape {expected} (that of y), got {tuple(a.shape)}; pass matching arrays")
+
+
+def _like_x(a: Array, name: str, x: Array, shape: tuple[int, ...] | None = None, *, name_of_x: str = "x") -> None:
+    """Check an array argument that lives with the groups' input `x`: finite, of its backend, dtype and shape."""
+    check_float_array(a, name, finite=True)
+    check_same_dtype(a, name, x)
+    expected = tuple(x.shape) if shape is None else shape
+    if tuple(a.shape) != expected:
+        raise ValueError(
+            f"{name}: expected shape {expected} (from {name_of_x}'s {tuple(x.shape)}), got {tuple(a.shape)}; "
+            "pass matching arrays"
+        )
+
+
+def _scale_parameter(value: Any, name: str, y: Array, *, low: float | None = None) -> Any:
+    """A per-unit parameter (gamma, lam): a finite real number, or a finite array of one value per unit."""
+    if isinstance(value, np.generic) or not is_array_api_obj(value):
+        return check_real(value, name, low=low)
+    check_float_array(value, name, min_ndim=0, finite=True)
+    check_same_dtype(value, name, y)
+    if tuple(value.shape) not in ((), (1,), tuple(y.shape[1:])):
+        raise ValueError(
+            f"{name}: expected a number or shape {tuple(y.shape[1:])} (one per unit), got {tuple(value.shape)}; "
+            "pass one value per unit"
+        )
+    if low is not None and not bool(array_namespace(value).all(value >= low)):
+        raise ValueError(f"{name}: expected values >= {low:g}; pass non-negative values")
+    return value
 
 
 def _dot(a: Array, b: Array) -> Array:
     return array_namespace(a, b).sum(a * b, axis=0)
 
 
-def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> Array:
+def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float | Array = 0.0) -> Array:
     r"""Right side of Theorem 4.1 (Lipschitzness of the loss), Santurkar et al. 2018.
 
     .. math::
@@ -82,17 +147,19 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> 
         Pre-BN activations of the unit over the batch.
     gamma : float or array broadcastable to (...)
         BN scale (one per unit).
-    eps : float
-        The :math:`\epsilon` of BN, ``>= 0``.
+    eps : float or array broadcastable to (...)
+        The :math:`\epsilon` of BN, ``>= 0`` (one per unit, as `gamma`, when an array).
     """
-    eps = check_nonnegative(eps, "eps")
+    eps = _eps(eps)
     y_hat, s = _normalized(y, eps)
+    _like_y(g, "g", y)
+    gamma = _scale_parameter(gamma, "gamma", y)
     m = y.shape[0]
     total = array_namespace(g).sum(g, axis=0)
     return gamma**2 / s**2 * (_dot(g, g) - total**2 / m - _dot(g, y_hat) ** 2 / m)
 
 
-def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any, *, eps: float = 0.0) -> Array:
+def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any, *, eps: float | Array = 0.0) -> Array:
     r"""Right side of Theorem 4.2 (effect on smoothness), Santurkar et al. 2018.
 
     .. math::
@@ -123,18 +190,22 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
         Pre-BN activations.
     gamma : float or array broadcastable to (...)
         BN scale.
-    eps : float
-        The :math:`\epsilon` of BN, ``>= 0``.
+    eps : float or array broadcastable to (...)
+        The :math:`\epsilon` of BN, ``>= 0`` (one per unit, as `gamma`, when an array).
     """
-    eps = check_nonnegative(eps, "eps")
-    xp = array_namespace(v, hessian)
+    eps = _eps(eps)
     y_hat, s = _normalized(y, eps)
+    _like_y(v, "v", y)
+    _like_y(g, "g", y)
+    _like_y(hessian, "hessian", y, (y.shape[0], *y.shape))
+    gamma = _scale_parameter(gamma, "gamma", y)
+    xp = array_namespace(v, hessian)
     m = y.shape[0]
     vhv = _dot(v, xp.sum(hessian * v[None, ...], axis=1))  # sum_ij v_i H_ij v_j per unit
     return gamma**2 / s**2 * vhv - gamma / (m * s**2) * _dot(g, y_hat) * _dot(v, v)
 
 
-def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: float = 0.0) -> Array:
+def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: float | Array = 0.0) -> Array:
     r"""Right side of Theorem 4.4 (weight-space Lipschitzness), Santurkar et al. 2018, checkable form.
 
     For unit :math:`j` with weights :math:`W_j` and batch :math:`X\in\mathbb R^{m\times d}` (:math:`y=XW_j`),
@@ -155,7 +226,8 @@ def weight_gradient_bound(g: Array, y: Array, gamma: Any, lam: Any, *, eps: floa
     lam : float or array broadcastable to (...)
         Bound on the operator norm :math:`\|X\|_2` of the input batch.
     """
-    return lam**2 * gradient_norm_bound(g, y, gamma, eps=eps)
+    bound = gradient_norm_bound(g, y, gamma, eps=eps)
+    return _scale_parameter(lam, "lam", y, low=0.0) ** 2 * bound
 
 
 def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
@@ -173,18 +245,83 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
 
     Parameters
     ----------
-    w0, w_star : array, shape (..., d)
-        Initialization and optimum of the network without BN (weights flattened along the last axis).
+    w0, w_star : array, shape (d, ...)
+        Initialization and optimum of the network without BN: the weights flattened along the first axis, as every
+        function here takes its vectors (trailing axes: independent pairs).
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, a shape mismatch or a zero :math:`W^*` (its ray is a point).
+
+    Notes
+    -----
+    The bound is homogeneous of degree 2, so both vectors are first scaled by one power of two (exact) that brings
+    their largest entry near 1: weights near 1e200 do not overflow the squares.
     """
-    diff = w0 - w_star
-    norm2 = _dot(w_star, w_star)
-    return _dot(diff, diff) - (norm2 - _dot(w_star, w0)) ** 2 / norm2
+    xp = check_float_array(w0, "w0", finite=True)
+    check_float_array(w_star, "w_star", finite=True)
+    check_same_dtype(w_star, "w_star", w0)
+    if tuple(w0.shape) != tuple(w_star.shape) or 0 in tuple(w0.shape):
+        raise ValueError(
+            f"w0, w_star: expected one non-empty shape, got {tuple(w0.shape)} and {tuple(w_star.shape)}; "
+            "pass matching weights"
+        )
+    if bool(xp.any(xp.all(w_star == 0, axis=0))):
+        raise ValueError("w_star: is zero, so the ray {c W*} of optima is a point; pass a non-zero optimum")
+    largest = float(to_numpy(xp.max(xp.maximum(xp.abs(w0), xp.abs(w_star)))))
+    scale = float(np.ldexp(1.0, -np.frexp(largest)[1]))
+    a, b = w0 * asarray(scale, xp, dtype=w0.dtype), w_star * asarray(scale, xp, dtype=w0.dtype)
+    diff = a - b
+    # ||W*||^2 - <W*, W0> = -<W*, W0 - W*>, computed from the difference: the left form cancels when W0 is near W*
+    # (the million-instance attack measured 1.5e-12 of the size of the two terms at |W0 - W*| ~ 1e-4 |W*|).
+    # Back to the input's scale by 2**e twice (2**(2e) itself may not be representable).
+    return (_dot(diff, diff) - _dot(b, diff) ** 2 / _dot(b, b)) / scale / scale
 
 
 # --- the transfer of Theorems 4.1 and 4.2 to per-group normalizations (THEORY-2.md §9.4, T2) ---------------
 
 
-def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: float = 0.0, center: bool = True):
+def _group_inputs(x: Array, eps: Any, center: Any) -> tuple[Any, bool]:
+    """Check the groups' inputs `x` (the group along the last axis), `eps` and `center`; return eps and center."""
+    check_float_array(x, "x")
+    eps = _eps(eps)
+    center = check_bool(center, "center")
+    least = 2 if center else 1
+    if x.shape[-1] < least or 0 in tuple(x.shape):
+        raise ValueError(
+            f"x: a normalization group along the last axis needs at least {least} entries, got shape "
+            f"{tuple(x.shape)}; pass non-empty groups of at least {least} entries"
+        )
+    return eps, center
+
+
+def _gain(gamma: Any, name: str, like: Array, shape: tuple[int, ...], what: str) -> Any:
+    """`gamma` checked: a finite real number, or a finite array of the dtype of `like` broadcasting to `shape`."""
+    if isinstance(gamma, np.generic) or not is_array_api_obj(gamma):
+        return check_real(gamma, name)
+    check_float_array(gamma, name, min_ndim=0, finite=True)
+    check_same_dtype(gamma, name, like)
+    try:
+        fits = np.broadcast_shapes(tuple(gamma.shape), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: shape {tuple(gamma.shape)} does not broadcast to {shape}; pass a number or {what}")
+    return gamma
+
+
+def _finite_result(value: Array, names: str, what: str) -> Array:
+    """`value` if every entry is finite; the inputs were checked finite, so anything else is an overflow."""
+    xp = array_namespace(value)
+    if not bool(xp.all(xp.isfinite(value))):
+        raise NonFiniteError(f"{names}: {what} overflows {value.dtype}; rescale them by a constant")
+    return value
+
+
+def group_gradient_norm_bound(
+    delta: Array, x: Array, gamma: Any = 1.0, *, eps: float | Array = 0.0, center: bool = True
+) -> Array:
     r"""Right side of Theorem 4.1 for one normalization group of LN, GN, IN (`center`) or RMSNorm (not `center`).
 
     With :math:`g=\gamma\odot\delta` (the gain *inside*: elementwise :math:`\gamma`, THEORY-2.md §9.2),
@@ -209,8 +346,8 @@ def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: 
         The groups' inputs.
     gamma : float or array broadcastable to (..., m)
         The gain of each entry (LN, RMSNorm: elementwise; GN: one per channel, repeated over its entries).
-    eps : float
-        :math:`\epsilon\ge0`.
+    eps : float or array broadcastable to (...)
+        :math:`\epsilon\ge0` (one per group when an array: a batch of independent instances, each with its own).
     center : bool
         False for RMSNorm (no :math:`\mathbf 1` term).
 
@@ -222,19 +359,28 @@ def group_gradient_norm_bound(delta: Array, x: Array, gamma: Any = 1.0, *, eps: 
     Raises
     ------
     ValueError
-        If the group has fewer than 2 entries (centred) or `eps` < 0, or a group is constant (zero) at ``eps=0``.
+        If a group has fewer than 2 entries (centred; 1 for RMSNorm) or `eps` < 0, a group is constant (zero) at
+        ``eps=0``, an argument holds NaN or inf, `delta` does not have the shape of `x`, `gamma` does not broadcast to
+        it, or the bound overflows (rescale `delta`).
+    TypeError
+        If an array is not a real floating array of the backend and dtype of `x`, or `eps`, `center` are not a number
+        and a bool.
     """
-    xp = array_namespace(delta, x)
-    eps = check_nonnegative(eps, "eps")
-    if x.ndim < 1 or x.shape[-1] < (2 if center else 1):
-        raise ValueError(f"x: a normalization group along the last axis needs at least 2 entries, got {tuple(x.shape)}")
+    eps, center = _group_inputs(x, eps, center)
+    _like_x(delta, "delta", x)
+    gamma = _gain(gamma, "gamma", x, tuple(x.shape), "one gain per entry of a group (shape (m,) or that of x)")
+    xp = array_namespace(x)
+    if not isinstance(eps, float):  # one per group: against the statistics, which keep the group axis
+        eps = eps[..., None]
     x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
     m = x.shape[-1]
-    g = gamma * delta
-    total = xp.sum(g * g, axis=-1) - xp.sum(g * x_hat, axis=-1) ** 2 / m
-    if center:
-        total = total - xp.sum(g, axis=-1) ** 2 / m
-    return inv_std[..., 0] ** 2 * total
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        g = gamma * delta
+        total = xp.sum(g * g, axis=-1) - xp.sum(g * x_hat, axis=-1) ** 2 / m
+        if center:
+            total = total - xp.sum(g, axis=-1) ** 2 / m
+        bound = inv_std[..., 0] ** 2 * total
+    return _finite_result(bound, "delta, gamma", "the bound (quadratic in gamma * delta)")
 
 
 def group_hessian_form(
@@ -271,15 +417,26 @@ def group_hessian_form(
     Returns
     -------
     array, shape (...)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`group_gradient_norm_bound`; `hessian` must have shape ``(*x.shape, m)``.
     """
-    xp = array_namespace(v, hessian, x)
-    eps = check_nonnegative(eps, "eps")
+    eps, center = _group_inputs(x, eps, center)
+    _like_x(v, "v", x)
+    _like_x(grad, "grad", x)
+    _like_x(hessian, "hessian", x, (*x.shape, x.shape[-1]))
+    gamma = _gain(gamma, "gamma", x, tuple(x.shape), "one gain per entry of a group (shape (m,) or that of x)")
+    xp = array_namespace(x)
     x_hat, inv_std = standardize(x, tuple(x.shape), (x.ndim - 1,), eps, center, xp=xp)
     m = x.shape[-1]
-    gv = gamma * v
-    curvature = xp.sum(gv * xp.sum(hessian * gv[..., None, :], axis=-1), axis=-1)
-    inv2 = inv_std[..., 0] ** 2
-    return inv2 * curvature - inv2 / m * xp.sum(v * v, axis=-1) * xp.sum(gamma * grad * x_hat, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        gv = gamma * v
+        curvature = xp.sum(gv * xp.sum(hessian * gv[..., None, :], axis=-1), axis=-1)
+        inv2 = inv_std[..., 0] ** 2
+        form = inv2 * curvature - inv2 / m * xp.sum(v * v, axis=-1) * xp.sum(gamma * grad * x_hat, axis=-1)
+    return _finite_result(form, "v, hessian, grad, gamma", "the form (quadratic in gamma * v)")
 
 
 def weight_norm_gradient_norm(dw: Array, v: Array, g: Any) -> Array:
@@ -302,8 +459,34 @@ def weight_norm_gradient_norm(dw: Array, v: Array, g: Any) -> Array:
     Returns
     -------
     array, shape (...)
+
+    Raises
+    ------
+    ValueError
+        On NaN or inf, an empty or zero row of `v`, `dw` not of the shape of `v`, `g` not broadcasting to
+        ``v.shape[:-1]``, or a result that overflows.
+    TypeError
+        If an array is not a real floating array of the backend and dtype of `v`, or `g` is not a number or array.
+
+    Notes
+    -----
+    Each row of `v` is first scaled by a power of two (exact): rows near 1e200 or 1e-200 do not overflow
+    :math:`\|v\|^2`.
     """
-    xp = array_namespace(dw, v)
-    norm2 = xp.sum(v * v, axis=-1)
-    along = xp.sum(dw * v, axis=-1) ** 2 / norm2
-    return g**2 / norm2 * (xp.sum(dw * dw, axis=-1) - along)
+    xp = check_float_array(v, "v", finite=True)
+    if 0 in tuple(v.shape):
+        raise ValueError(f"v: is empty (shape {tuple(v.shape)}); pass at least one non-empty row")
+    _like_x(dw, "dw", v, name_of_x="v")
+    g = _gain(g, "g", v, tuple(v.shape[:-1]), "one length per row (shape v.shape[:-1])")
+    # Each row of v is scaled by a power of two that brings its largest entry into [1/2, 1): exact, so the numbers
+    # are those of the unscaled formula, while ||v||^2 of rows near 1e200 (or 1e-200) neither overflows nor vanishes.
+    largest = np.asarray(to_numpy(xp.max(xp.abs(v), axis=-1)), dtype=np.float64)
+    if not np.all(largest > 0):
+        raise ValueError("v: a row is zero, so its direction v/||v|| is undefined; pass non-zero rows")
+    scale = asarray(np.ldexp(1.0, -np.frexp(largest)[1]), xp, dtype=v.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the result, checked below
+        v = v * scale[..., None]
+        norm2 = xp.sum(v * v, axis=-1)
+        along = xp.sum(dw * v, axis=-1) ** 2 / norm2
+        value = g**2 / norm2 * (xp.sum(dw * dw, axis=-1) - along) * scale * scale
+    return _finite_result(value, "dw, g, v", "||grad_v L||^2 = g^2 ||P dw||^2 / ||v||^2")

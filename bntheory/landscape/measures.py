@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import is_array_api_obj
+
+from bntheory._validation import check_callable, check_float_array
+from bntheory.backend import to_numpy
 
 __all__ = ["GradientProbe", "probe_gradient_direction"]
 
@@ -80,17 +83,35 @@ def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Seq
         If `etas` is empty or has a non-positive entry, or the gradient at `theta` is zero (there is no
         direction to probe).
     """
-    etas = np.asarray(etas, dtype=np.float64)
-    if etas.ndim != 1 or etas.size == 0 or not np.all(etas > 0):
-        raise ValueError(f"etas: need a non-empty sequence of positive step sizes, got {etas.tolist()}")
-    xp = array_namespace(theta)
-    _, g = loss_and_grad(theta)
-    g_norm = float(xp.linalg.vector_norm(g))
+    check_callable(loss_and_grad, "loss_and_grad", "a function theta -> (loss, gradient)")
+    if isinstance(etas, str) or not (isinstance(etas, Sequence) or is_array_api_obj(etas)):
+        raise TypeError(f"etas: expected a sequence of step sizes, got {type(etas).__name__}; pass e.g. (0.5, 1.0)")
+    try:
+        etas = np.asarray(etas, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"etas: expected numbers ({exc}); pass a sequence of positive floats") from exc
+    if etas.ndim != 1 or etas.size == 0 or not np.all((etas > 0) & np.isfinite(etas)):
+        raise ValueError(
+            f"etas: need a non-empty sequence of positive, finite step sizes, got {etas.tolist()}; pass e.g. (0.5, 1.0)"
+        )
+    xp = check_float_array(theta, "theta", finite=True)
+    if theta.ndim != 1 or theta.shape[0] == 0:
+        raise ValueError(f"theta: expected a non-empty vector (p,), got shape {tuple(theta.shape)}; flatten it")
+    first = loss_and_grad(theta)
+    if not (isinstance(first, tuple) and len(first) == 2 and tuple(getattr(first[1], "shape", ())) == theta.shape):
+        raise TypeError(
+            f"loss_and_grad: expected it to return (loss, gradient shaped like theta {tuple(theta.shape)}); "
+            "return a pair"
+        )
+    _, g = first
+    g_norm = float(to_numpy(xp.linalg.vector_norm(g)))
     if g_norm == 0.0:
-        raise ValueError("theta: the gradient is zero there, so there is no gradient direction to probe")
+        raise ValueError(
+            "theta: the gradient is zero there, so there is no gradient direction to probe; start elsewhere"
+        )
     losses, changes = [], []
     for eta in etas:
         loss, g_eta = loss_and_grad(theta - float(eta) * g)
         losses.append(float(loss))
-        changes.append(float(xp.linalg.vector_norm(g - g_eta)))
+        changes.append(float(to_numpy(xp.linalg.vector_norm(g - g_eta))))
     return GradientProbe(etas, np.array(losses), np.array(changes), etas * g_norm)

@@ -142,7 +142,8 @@ def eval_ggn_diagonal(model: Model, theta, X, running) -> np.ndarray:
     import torch
 
     t, Xt, mean, var = _tensors(theta, X, *running)
-    J = torch.func.jacrev(lambda p: model.forward(p, Xt, statistics=(mean, var)))(t).reshape(-1, model.size)
+    stats = torch.cat([mean, var])  # Model.batch_statistics' flat layout: the means, then the variances
+    J = torch.func.jacrev(lambda p: model.forward(p, Xt, statistics=stats))(t).reshape(-1, model.size)
     return (2 * (J**2).sum(dim=0)).numpy()
 
 

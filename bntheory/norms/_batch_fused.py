@@ -38,7 +38,7 @@ import numpy as np
 
 from bntheory.norms import _batch_kernels as _ref
 
-__all__ = ["backward", "forward"]
+__all__ = ["backward", "backward_screened", "forward", "forward_screened"]
 
 # Rows per block summed in the input dtype, by itemsize: short enough that a block's rounding error stays about
 # that of the NumPy kernels' pairwise sums (a few units of the dtype's roundoff), long enough that adding the
@@ -106,6 +106,24 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
     dx = _empty(dy.shape, dy.dtype)
     _map_rows(m, lambda r0, r1: _combine(dy, x, coef, dx, r0, r1))
     return dx, dgamma, dbeta
+
+
+def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+    """:func:`forward` with the statistics in the dtype of `x` and the NumPy kernels' finiteness screen.
+
+    Returns ``(y, mean, var, inv_std, finite)`` as :func:`bntheory.norms._batch_kernels.forward_screened`.
+    """
+    with np.errstate(all="ignore"):  # NaN and inf show in the screen; the caller raises
+        y, mean, var, inv_std = forward(x, gamma, beta, eps)
+        return y, *_ref._stats(x.dtype, True, mean, var, inv_std, gamma, beta)
+
+
+def backward_screened(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, inv_std: np.ndarray,
+                      gamma: np.ndarray):
+    """:func:`backward` with the sums in the dtype of `dy`, screened: ``(dx, dgamma, dbeta, finite)``."""
+    with np.errstate(all="ignore"):
+        dx, dgamma, dbeta = backward(dy, x, mean, var, inv_std, gamma)
+        return dx, *_ref._sums(dy.dtype, True, dgamma, dbeta)
 
 
 def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -14,17 +14,22 @@ back to the centred two-pass form (mean first, then :math:`\sum (x-\mu)^2`), whi
 The backward pass uses the same criterion for :math:`\sum_i\delta_i(x_i-\mu)`.
 
 Outputs are the same as the portable path's, to rounding (checked in ``tests/test_transform.py``).
+
+Floating-point warnings are silenced inside the kernels (once per call, and once per worker thread): a NaN, inf or
+overflow in the input shows in the per-channel statistics, which :mod:`bntheory.norms.batch` screens
+(:func:`forward_screened`, :func:`backward_screened`) and turns into one ValueError naming the argument.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
 
-__all__ = ["backward", "forward", "one_pass_is_safe"]
+__all__ = ["backward", "backward_screened", "forward", "forward_screened", "one_pass_is_safe"]
 
 # Elements per block: 2**18 (1 MiB in float32). Measured on 2-core EPYC: 2**16 to 2**19 are within 10%,
 # smaller blocks lose to per-call overhead, larger ones fall out of L2.
@@ -39,55 +44,103 @@ _ONE_PASS_KAPPA = 16.0
 
 def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     """Training-mode forward; returns ``(y, mean, var, inv_std)``, statistics in float64."""
+    return _forward(x, gamma, beta, eps, False)
+
+
+def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+    """:func:`forward` with the statistics in the dtype of `x`, and a screen: ``(y, mean, var, inv_std, finite)``.
+
+    `finite` is True when the statistics (in the dtype of `x`: float64 ones may overflow a float32), `gamma` and
+    `beta` are all finite; False means that one of them is not, or that a product in the screen overflowed (the
+    caller then checks entry by entry). See :func:`_screen`.
+    """
+    return _forward(x, gamma, beta, eps, True)
+
+
+def _stats(dtype, screen: bool, mean, var, inv_std, gamma, beta) -> tuple:
+    """The statistics to return: float64, or (screened) in `dtype`. Called inside an errstate block."""
+    if not screen:
+        return mean, var, inv_std
+    if dtype != np.float64:
+        mean, var, inv_std = mean.astype(dtype), var.astype(dtype), inv_std.astype(dtype)
+    return mean, var, inv_std, _screen(mean, var, gamma, beta)
+
+
+def _forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, screen: bool):
     x = np.ascontiguousarray(x)
     x3 = _as_ncl(x)
     m = x3.shape[0] * x3.shape[2]
     if x.size <= _SMALL_ELEMENTS:
-        return _forward_small(x, x3, m, gamma, beta, eps)
-    partials = _map_blocks(lambda sl: _raw_sums(x3[sl]), x3.shape)
-    mean = _total(partials, 0) / m
-    var = _total(partials, 1) / m - mean * mean
-    if not one_pass_is_safe(mean, var):
-        mean_c = _col(mean, x3, x.dtype)
-        var = _total(_map_blocks(lambda sl: _centred_sumsq(x3[sl], mean_c), x3.shape), 0) / m
-    # A constant channel at eps = 0 gives inf here; transform.forward turns that into a ValueError.
-    with np.errstate(divide="ignore", invalid="ignore"):
+        return _forward_small(x, x3, m, gamma, beta, eps, screen)
+    # A constant channel at eps = 0 gives inf here, a NaN in x NaN; transform.forward turns both into a ValueError.
+    with np.errstate(all="ignore"):
+        partials = _map_blocks(lambda sl: _raw_sums(x3[sl]), x3.shape)
+        mean = _total(partials, 0) / m
+        var = _total(partials, 1) / m - mean * mean
+        if not one_pass_is_safe(mean, var):
+            mean_c = _col(mean, x3, x.dtype)
+            var = _total(_map_blocks(lambda sl: _centred_sumsq(x3[sl], mean_c), x3.shape), 0) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         a = gamma * inv_std
         shift = beta - mean * a
+        stats = _stats(x.dtype, screen, mean, var, inv_std, gamma, beta)
     a_c, b_c = _col(a, x3, x.dtype), _col(shift, x3, x.dtype)
     y = np.empty(x.shape, x.dtype)
     y3 = _as_ncl(y)
 
     def affine(sl):
         out = y3[sl]
-        # errstate is per thread (a context variable), so it is set inside the worker.
-        with np.errstate(invalid="ignore"):
-            np.multiply(x3[sl], a_c, out=out)
-            out += b_c
+        np.multiply(x3[sl], a_c, out=out)
+        out += b_c
 
-    _map_blocks(affine, x3.shape)
-    return y, mean, var, inv_std
+    with np.errstate(all="ignore"):
+        _map_blocks(affine, x3.shape)
+    return y, *stats
 
 
 def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, inv_std: np.ndarray,
              gamma: np.ndarray):
     """Closed-form backward from the forward input; returns ``(dx, dgamma, dbeta)``."""
+    return _backward(dy, x, mean, var, inv_std, gamma, False)
+
+
+def backward_screened(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, inv_std: np.ndarray,
+                      gamma: np.ndarray):
+    """:func:`backward` with the sums in the dtype of `dy`, screened: ``(dx, dgamma, dbeta, finite)``.
+
+    See :func:`_screen`.
+    """
+    return _backward(dy, x, mean, var, inv_std, gamma, True)
+
+
+def _sums(dtype, screen: bool, dgamma, dbeta) -> tuple:
+    """The per-channel sums to return: float64, or (screened) in `dtype`. Called inside an errstate block."""
+    if not screen:
+        return dgamma, dbeta
+    if dtype != np.float64:
+        dgamma, dbeta = dgamma.astype(dtype), dbeta.astype(dtype)
+    return dgamma, dbeta, _screen(dgamma, dbeta)
+
+
+def _backward(dy, x, mean, var, inv_std, gamma, screen: bool):
     dy, x = np.ascontiguousarray(dy), np.ascontiguousarray(x)
     dy3, x3 = _as_ncl(dy), _as_ncl(x)
     m = dy3.shape[0] * dy3.shape[2]
     if x.size <= _SMALL_ELEMENTS:
-        return _backward_small(dy, dy3, x3, m, mean, inv_std, gamma)
+        with np.errstate(all="ignore"):
+            return _backward_small(dy, dy3, x3, m, mean, inv_std, gamma, screen)
     safe = one_pass_is_safe(mean, var)
     mean_c = _col(mean, x3, x.dtype)
-    partials = _map_blocks(lambda sl: _grad_sums(dy3[sl], x3[sl], None if safe else mean_c), x3.shape)
-    dbeta = _total(partials, 0)
-    # sum_i dy_i x_hat_i = inv_std * sum_i dy_i (x_i - mean)
-    dgamma = inv_std * (_total(partials, 1) - (mean * dbeta if safe else 0.0))
-    k = gamma * inv_std / m
-    # dx = k (m dy - dbeta - x_hat dgamma) = c1 dy + c2 (x - mean) + c0, the last two folded when safe.
-    c1, c2 = k * m, -k * dgamma * inv_std
-    c0 = -k * dbeta - (c2 * mean if safe else 0.0)
+    with np.errstate(all="ignore"):
+        partials = _map_blocks(lambda sl: _grad_sums(dy3[sl], x3[sl], None if safe else mean_c), x3.shape)
+        dbeta = _total(partials, 0)
+        # sum_i dy_i x_hat_i = inv_std * sum_i dy_i (x_i - mean)
+        dgamma = inv_std * (_total(partials, 1) - (mean * dbeta if safe else 0.0))
+        k = gamma * inv_std / m
+        # dx = k (m dy - dbeta - x_hat dgamma) = c1 dy + c2 (x - mean) + c0, the last two folded when safe.
+        c1, c2 = k * m, -k * dgamma * inv_std
+        c0 = -k * dbeta - (c2 * mean if safe else 0.0)
+        sums = _sums(dy.dtype, screen, dgamma, dbeta)
     c1_c, c2_c, c0_c = (_col(v, x3, x.dtype) for v in (c1, c2, c0))
     dx = np.empty(dy.shape, dy.dtype)
     dx3 = _as_ncl(dx)
@@ -102,37 +155,38 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
         out += c0_c
         out += dy3[sl] * c1_c
 
-    _map_blocks(combine, x3.shape)
-    return dx, dgamma, dbeta
+    with np.errstate(all="ignore"):
+        _map_blocks(combine, x3.shape)
+    return dx, *sums
 
 
-def _forward_small(x, x3, m, gamma, beta, eps):
+def _forward_small(x, x3, m, gamma, beta, eps, screen):
     # Small batches (deep narrow networks, symbolic-size checks): blocking and threads only cost call overhead
     # here, so the centred two-pass form is computed directly (no cancellation to guard against).
     if x.ndim == 2:
-        return _forward_rows(x, m, gamma, beta, eps)
-    mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
-    centred = x3 - _col(mean, x3, x.dtype)
-    var = np.einsum("ncl,ncl->c", centred, centred, dtype=np.float64) / m
-    with np.errstate(divide="ignore", invalid="ignore"):
+        return _forward_rows(x, m, gamma, beta, eps, screen)
+    with np.errstate(all="ignore"):
+        mean = x3.sum(axis=(0, 2), dtype=np.float64) / m
+        centred = x3 - _col(mean, x3, x.dtype)
+        var = np.einsum("ncl,ncl->c", centred, centred, dtype=np.float64) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         y = centred * _col(gamma * inv_std, x3, x.dtype) + _col(beta, x3, x.dtype)
-    return y.reshape(x.shape), mean, var, inv_std
+        return y.reshape(x.shape), *_stats(x.dtype, screen, mean, var, inv_std, gamma, beta)
 
 
-def _forward_rows(x, m, gamma, beta, eps):
+def _forward_rows(x, m, gamma, beta, eps, screen):
     # (m, C) batches: per-channel vectors broadcast along rows, no reshapes (the deep-network hot path).
-    mean = x.sum(axis=0, dtype=np.float64) / m
-    centred = x - mean.astype(x.dtype, copy=False)
-    var = np.einsum("nc,nc->c", centred, centred, dtype=np.float64) / m
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        mean = x.sum(axis=0, dtype=np.float64) / m
+        centred = x - mean.astype(x.dtype, copy=False)
+        var = np.einsum("nc,nc->c", centred, centred, dtype=np.float64) / m
         inv_std = 1.0 / np.sqrt(var + eps)
         centred *= (gamma * inv_std).astype(x.dtype, copy=False)
-    centred += beta
-    return centred, mean, var, inv_std
+        centred += beta
+        return centred, *_stats(x.dtype, screen, mean, var, inv_std, gamma, beta)
 
 
-def _backward_rows(dy, x, m, mean, inv_std, gamma):
+def _backward_rows(dy, x, m, mean, inv_std, gamma, screen):
     x_hat = (x - mean.astype(x.dtype, copy=False)) * inv_std.astype(x.dtype, copy=False)
     dbeta = dy.sum(axis=0, dtype=np.float64)
     dgamma = np.einsum("nc,nc->c", dy, x_hat, dtype=np.float64)
@@ -141,18 +195,31 @@ def _backward_rows(dy, x, m, mean, inv_std, gamma):
     dx = dy * (k * m).astype(dy.dtype, copy=False)
     dx -= (k * dbeta).astype(dy.dtype, copy=False)
     dx -= x_hat
-    return dx, dgamma, dbeta
+    return dx, *_sums(dy.dtype, screen, dgamma, dbeta)
 
 
-def _backward_small(dy, dy3, x3, m, mean, inv_std, gamma):
+def _backward_small(dy, dy3, x3, m, mean, inv_std, gamma, screen):
     if dy.ndim == 2:
-        return _backward_rows(dy, x3.reshape(dy.shape), m, mean, inv_std, gamma)
+        return _backward_rows(dy, x3.reshape(dy.shape), m, mean, inv_std, gamma, screen)
     x_hat = (x3 - _col(mean, x3, x3.dtype)) * _col(inv_std, x3, x3.dtype)
     dbeta = dy3.sum(axis=(0, 2), dtype=np.float64)
     dgamma = np.einsum("ncl,ncl->c", dy3, x_hat, dtype=np.float64)
     k = gamma * inv_std / m
     dx = _col(k * m, x3, dy.dtype) * dy3 - _col(k * dbeta, x3, dy.dtype) - x_hat * _col(k * dgamma, x3, dy.dtype)
-    return dx.reshape(dy.shape), dgamma, dbeta
+    return dx.reshape(dy.shape), *_sums(dy.dtype, screen, dgamma, dbeta)
+
+
+def _screen(*vectors: np.ndarray) -> bool:
+    """Whether every entry of the vectors (taken in pairs) is finite, or a product overflowed: one dot per pair.
+
+    A NaN or inf entry of `a` or `b` makes ``a @ b`` NaN or infinite (inf * 0 is NaN, inf - inf is NaN), so a dot
+    product screens two vectors, cheaper than ``isfinite(v).all()`` per vector. Called inside the kernels' errstate
+    blocks (a product of huge finite values may overflow: the caller then checks the entries one by one).
+    """
+    total = 0.0
+    for a, b in zip(vectors[::2], vectors[1::2], strict=True):
+        total += np.dot(a, b)
+    return math.isfinite(total)
 
 
 def one_pass_is_safe(mean: np.ndarray, var: np.ndarray) -> bool:
@@ -204,7 +271,13 @@ def _map_blocks(fn, shape: tuple[int, int, int]) -> list:
         return [fn(sl) for sl in slices]
     # One contiguous run of blocks per thread keeps each thread's memory traffic sequential.
     runs = [run for run in np.array_split(np.arange(len(slices)), workers) if len(run)]
-    results = _pool().map(lambda run: [fn(slices[i]) for i in run], runs)
+
+    def quiet(run):
+        # errstate is per thread (a context variable): the callers' silence is set again in the worker.
+        with np.errstate(all="ignore"):
+            return [fn(slices[i]) for i in run]
+
+    results = _pool().map(quiet, runs)
     return [r for run in results for r in run]
 
 

@@ -29,13 +29,17 @@ from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import array_namespace, is_array_api_obj, is_numpy_namespace
 
 from bntheory._validation import (
+    NonFiniteError,
+    check_choice,
     check_float_array,
     check_momentum,
     check_nonnegative,
+    check_same_backend,
     check_same_dtype,
+    check_statistics,
     check_vector,
 )
 from bntheory.norms import _batch_kernels as _numpy_kernels
@@ -122,8 +126,11 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
     ValueError
         On a shape mismatch, fewer than 2 values per channel (the batch variance is then 0 and
         training-mode BN is degenerate), negative `eps`, or ``eps=0`` with a constant channel.
+        :class:`~bntheory._validation.NonFiniteError` (a ValueError) on NaN or inf in `x`, `gamma` or
+        `beta`, or on batch statistics that overflow the dtype (values near 1e154 in float64): found from the
+        per-channel statistics, so valid input pays nothing for the check.
     TypeError
-        On non-floating arrays or mismatched dtypes.
+        On non-floating arrays, mismatched dtypes or arrays of different backends.
 
     References
     ----------
@@ -141,6 +148,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
     """
     if _plain_numpy_batch(x, gamma, beta) and type(eps) is float and 0.0 <= eps < math.inf:
         xp = np  # valid NumPy arguments: skip the generic validation (its cost dominates small batches)
+        # gamma and beta are checked with the statistics below (one dot product for both).
     else:
         xp = _check_batch(x, "x")
         channels = x.shape[1]
@@ -148,12 +156,17 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
         check_vector(beta, "beta", channels, x)
         eps = check_nonnegative(eps, "eps")
     if is_numpy_namespace(xp):
-        y, mean, var, inv_std = _kernels(x).forward(x, gamma, beta, eps)
-        mean, var, inv_std = (v.astype(x.dtype, copy=False) for v in (mean, var, inv_std))
+        y, mean, var, inv_std, finite = _kernels(x).forward_screened(x, gamma, beta, eps)
+        if not finite:
+            _raise_non_finite(x, (mean, var), ("gamma", gamma), ("beta", beta), xp=xp)
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
-    if eps == 0 and _has_constant_channel(x, mean, var, xp=xp):
-        raise ValueError("x: a channel is constant over the batch, so with eps=0 its x_hat is 0/0; use eps > 0")
+        check_statistics(x, "x", (mean, var), reduction_axes(x.ndim), xp=xp)
+    if eps == 0:
+        if _has_constant_channel(x, mean, var, xp=xp):
+            raise ValueError("x: a channel is constant over the batch, so with eps=0 its x_hat is 0/0; use eps > 0")
+        if not bool(xp.all(var > 0)):
+            raise NonFiniteError("x: a channel's variance underflows to 0, so with eps=0 its x_hat is x/0; rescale x")
     return y, Cache(x, mean, var, inv_std, gamma)
 
 
@@ -193,19 +206,30 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
     .. [1] Ioffe & Szegedy 2015, §3 (back-propagation through BN), arXiv:1502.03167.
     """
     if not isinstance(cache, Cache):
-        raise TypeError(f"cache: expected the Cache returned by forward(), got {type(cache).__name__}")
+        raise TypeError(
+            f"cache: expected the Cache returned by forward(), got {type(cache).__name__}; pass forward()'s cache"
+        )
     x = cache.x
     if type(dy) is np.ndarray and type(x) is np.ndarray and (dy.shape, dy.dtype) == (x.shape, x.dtype):
         xp = np  # the forward input passed validation, and dy matches it
     else:
         xp = _check_batch(dy, "dy")
+        check_same_backend(dy, "dy", cache.x)
         if tuple(dy.shape) != tuple(cache.x.shape):
-            raise ValueError(f"dy: expected the forward input's shape {tuple(cache.x.shape)}, got {tuple(dy.shape)}")
+            raise ValueError(
+                f"dy: expected the forward input's shape {tuple(cache.x.shape)}, got {tuple(dy.shape)}; "
+                "pass the gradient of forward()'s output"
+            )
         check_same_dtype(dy, "dy", cache.x)
     if is_numpy_namespace(xp):
-        dx, dgamma, dbeta = _kernels(dy).backward(dy, *cache)
-        return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
-    return _backward(dy, cache.x_hat, cache.inv_std, cache.gamma, xp=xp)
+        # NaN or inf in dy (or an overflow) reaches both per-channel sums: they are screened, not dy.
+        dx, dgamma, dbeta, finite = _kernels(dy).backward_screened(dy, *cache)
+        if not finite:
+            _raise_non_finite(dy, (dgamma, dbeta), name="dy", xp=xp)
+        return dx, dgamma, dbeta
+    dx, dgamma, dbeta = _backward(dy, cache.x_hat, cache.inv_std, cache.gamma, xp=xp)
+    check_statistics(dy, "dy", (dgamma, dbeta), reduction_axes(dy.ndim), xp=xp)
+    return dx, dgamma, dbeta
 
 
 def update_running_stats(
@@ -257,14 +281,16 @@ def update_running_stats(
     xp = _check_batch(x, "x")
     check_vector(running_mean, "running_mean", x.shape[1], x)
     check_vector(running_var, "running_var", x.shape[1], x)
+    if bool(xp.any(running_var < 0)):
+        raise ValueError("running_var: a variance is negative; pass the running variance (it starts at 1)")
     p = check_momentum(momentum)
+    check_choice(convention, "convention", ("pytorch", "keras"))
     n = values_per_channel(x)
     mean, var = _batch_moments(x, xp=xp)
+    check_statistics(x, "x", (mean, var), reduction_axes(x.ndim), xp=xp)
     if convention == "pytorch":
         return (1 - p) * running_mean + p * mean, (1 - p) * running_var + (p * n / (n - 1)) * var
-    if convention == "keras":
-        return p * running_mean + (1 - p) * mean, p * running_var + (1 - p) * var
-    raise ValueError(f"convention: expected 'pytorch' or 'keras', got {convention!r}")
+    return p * running_mean + (1 - p) * mean, p * running_var + (1 - p) * var
 
 
 def population_stats(batches: Iterable[Array]) -> tuple[Array, Array]:
@@ -288,27 +314,41 @@ def population_stats(batches: Iterable[Array]) -> tuple[Array, Array]:
     -------
     mean, var : array, shape (C,)
 
+    Notes
+    -----
+    Memory: each batch's moments are streamed over row chunks (see :func:`update_running_stats`), so the
+    temporaries are a few hundred kB whatever the batch size, not copies of the batch.
+
     References
     ----------
     .. [1] Ioffe & Szegedy 2015, Algorithm 2, arXiv:1502.03167.
     """
-    mean_sum = var_sum = shape = None
+    if is_array_api_obj(batches) or isinstance(batches, str) or not isinstance(batches, Iterable):
+        raise TypeError(
+            f"batches: expected an iterable of mini-batches, got {type(batches).__name__}; "
+            "wrap a single batch in a list: [x]"
+        )
+    mean_sum = var_sum = shape = first = None
     k = 0
     for batch in batches:
-        xp = _check_batch(batch, f"batches[{k}]")
+        name = f"batches[{k}]"
+        xp = _check_batch(batch, name)
         if shape is None:
-            shape = tuple(batch.shape)
+            shape, first = tuple(batch.shape), batch
         elif tuple(batch.shape) != shape:
             raise ValueError(
-                f"batches[{k}]: shape {tuple(batch.shape)} differs from the first batch's {shape}; "
-                "Algorithm 2 assumes one batch size"
+                f"{name}: shape {tuple(batch.shape)} differs from the first batch's {shape}; "
+                "Algorithm 2 assumes one batch size: drop or pad the odd batch"
             )
+        else:
+            check_same_dtype(batch, name, first)
         mean, var = _batch_moments(batch, xp=xp)
+        check_statistics(batch, name, (mean, var), reduction_axes(batch.ndim), xp=xp)
         mean_sum = mean if mean_sum is None else mean_sum + mean
         var_sum = var if var_sum is None else var_sum + var
         k += 1
     if k == 0:
-        raise ValueError("batches: expected at least one mini-batch, got none")
+        raise ValueError("batches: expected at least one mini-batch, got none; pass a non-empty list")
     m = math.prod(shape) // shape[1]
     return mean_sum / k, var_sum * (m / ((m - 1) * k))
 
@@ -336,14 +376,16 @@ def inference_affine(
     ----------
     Ioffe & Szegedy 2015, Algorithm 2, step 11, arXiv:1502.03167.
     """
-    xp = check_float_array(gamma, "gamma")
-    if gamma.ndim != 1:
-        raise ValueError(f"gamma: expected shape (C,), got {tuple(gamma.shape)}")
+    xp = check_float_array(gamma, "gamma", finite=True)
+    if gamma.ndim != 1 or gamma.shape[0] == 0:
+        raise ValueError(f"gamma: expected shape (C,) with C >= 1, got {tuple(gamma.shape)}; pass one gain per channel")
     for value, name in ((beta, "beta"), (mean, "mean"), (var, "var")):
         check_vector(value, name, gamma.shape[0], gamma)
     eps = check_nonnegative(eps, "eps")
     if bool(xp.any(var < 0)):
         raise ValueError("var: a variance is negative; pass the running variance, not a difference")
+    if eps == 0 and not bool(xp.all(var > 0)):
+        raise ValueError("var: a variance is 0, so with eps=0 the scale gamma/sqrt(var) is infinite; use eps > 0")
     a = gamma / xp.sqrt(var + eps)
     return a, beta - a * mean
 
@@ -367,11 +409,17 @@ def inference(
     -------
     y : array, shape of `x`
 
+    Raises
+    ------
+    ValueError
+        As :func:`inference_affine`, on a shape mismatch, or on NaN or inf in any argument (`x` is read once more
+        for that: inference computes no statistic that would reveal it).
+
     References
     ----------
     Ioffe & Szegedy 2015, Algorithm 2, arXiv:1502.03167.
     """
-    xp = check_float_array(x, "x", min_ndim=2)
+    xp = check_float_array(x, "x", min_ndim=2, finite=True)
     check_vector(gamma, "gamma", x.shape[1], x)
     a, b = inference_affine(gamma, beta, mean, var, eps=eps)
     shape = channel_shape(x.ndim, x.shape[1])
@@ -407,9 +455,9 @@ def fuse_linear(
     ----------
     Ioffe & Szegedy 2015, Algorithm 2 (inference BN is affine), arXiv:1502.03167.
     """
-    xp = check_float_array(W, "W", min_ndim=2)
+    xp = check_float_array(W, "W", min_ndim=2, finite=True)
     if W.ndim != 2:
-        raise ValueError(f"W: expected shape (out_features, in_features), got {tuple(W.shape)}")
+        raise ValueError(f"W: expected shape (out_features, in_features), got {tuple(W.shape)}; reshape it")
     return _fuse(W, b, gamma, beta, running_mean, running_var, eps, xp=xp)
 
 
@@ -442,7 +490,7 @@ def fuse_conv(
     ----------
     Ioffe & Szegedy 2015, §3.2 and Algorithm 2, arXiv:1502.03167.
     """
-    xp = check_float_array(K, "K", min_ndim=3)
+    xp = check_float_array(K, "K", min_ndim=3, finite=True)
     return _fuse(K, b, gamma, beta, running_mean, running_var, eps, xp=xp)
 
 
@@ -472,22 +520,49 @@ def _backward(dy: Array, x_hat: Array, inv_std: Array, gamma: Array, *, xp: Any)
     return dx, dgamma, dbeta
 
 
+#: Elements per chunk of :func:`_batch_moments` (512 kB in float64): large enough that the per-chunk call overhead
+#: is small against the arithmetic, small enough that the temporaries stay in cache.
+_CHUNK_ELEMENTS = 1 << 16
+
+
 def _batch_moments(x: Array, *, xp: Any) -> tuple[Array, Array]:
-    """Per-channel mean and biased variance (two-pass)."""
+    """Per-channel mean and biased variance, two-pass, streamed over chunks of rows.
+
+    The sums are taken chunk by chunk, so the temporaries (``x - mean`` and its square) are one chunk, not two
+    copies of `x`; a batch of one chunk gives the same numbers as ``mean`` and ``mean((x - mean)**2)``.
+    """
     axes = reduction_axes(x.ndim)
-    mean = xp.mean(x, axis=axes, keepdims=True)
-    centered = x - mean
-    var = xp.mean(centered * centered, axis=axes)
-    return xp.reshape(mean, (-1,)), var
+    step = max(1, _CHUNK_ELEMENTS // max(1, math.prod(x.shape[1:])))
+    chunks = [x[i : min(i + step, x.shape[0]), ...] for i in range(0, x.shape[0], step)]
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in the statistics, which the callers check
+        return _streamed_moments(x, chunks, axes, xp=xp)
+
+
+def _streamed_moments(x: Array, chunks: list, axes: tuple[int, ...], *, xp: Any) -> tuple[Array, Array]:
+    total = None
+    for chunk in chunks:
+        part = xp.sum(chunk, axis=axes, keepdims=True)
+        total = part if total is None else total + part
+    mean = total / values_per_channel(x)
+    squares = None
+    for chunk in chunks:
+        centered = chunk - mean
+        part = xp.sum(centered * centered, axis=axes)
+        squares = part if squares is None else squares + part
+    return xp.reshape(mean, (-1,)), squares / values_per_channel(x)
 
 
 def _fuse(W, b, gamma, beta, running_mean, running_var, eps, *, xp):
     out = W.shape[0]
     check_vector(gamma, "gamma", out, W)
+    check_vector(running_mean, "running_mean", out, W)
+    check_vector(running_var, "running_var", out, W)
     if b is None:
         b = xp.zeros_like(gamma)
     else:
         check_vector(b, "b", out, W)
+    if out == 0:
+        raise ValueError(f"W: has no output channels (shape {tuple(W.shape)}); pass a layer with at least one")
     a, shift = inference_affine(gamma, beta, running_mean, running_var, eps=eps)
     a_shape = (out,) + (1,) * (W.ndim - 1)
     return xp.reshape(a, a_shape) * W, a * b + shift
@@ -513,6 +588,14 @@ def _plain_numpy_batch(x: Array, gamma: Array, beta: Array) -> bool:
     )
 
 
+def _raise_non_finite(x: Array, stats: tuple[Array, ...], *params: tuple[str, Array], name: str = "x", xp: Any):
+    """After a failed screen of the NumPy kernel: raise for the argument at fault, or return (an overflowed dot)."""
+    for param_name, p in params:
+        if not bool(xp.all(xp.isfinite(p))):
+            raise NonFiniteError(f"{param_name}: contains NaN or inf; replace the non-finite entries")
+    check_statistics(x, name, stats, reduction_axes(x.ndim), xp=xp)
+
+
 def _has_constant_channel(x: Array, mean: Array, var: Array, *, xp: Any) -> bool:
     r"""Whether a channel of `x` is constant (its maximum equals its minimum), given its batch statistics.
 
@@ -531,7 +614,7 @@ def _has_constant_channel(x: Array, mean: Array, var: Array, *, xp: Any) -> bool
 def _check_batch(x: Array, name: str) -> Any:
     """Validate a training batch: floating, rank >= 2, at least 2 values per channel."""
     xp = check_float_array(x, name, min_ndim=2)
-    if values_per_channel(x) < 2:
+    if x.shape[1] == 0 or values_per_channel(x) < 2:
         raise ValueError(
             f"{name}: training-mode BN needs at least 2 values per channel, got shape {tuple(x.shape)}; "
             "use a larger batch, or inference() with running statistics"

@@ -61,9 +61,12 @@ def group_norm(
     xp = check_float_array(x, "x", min_ndim=2)
     channels = x.shape[1]
     if isinstance(groups, bool) or not isinstance(groups, int):
-        raise TypeError(f"groups: expected an int, got {type(groups).__name__}")
+        raise TypeError(f"groups: expected an int, got {type(groups).__name__}; pass an int")
     if groups < 1 or channels % groups:
-        raise ValueError(f"groups: must be >= 1 and divide the {channels} channels of x, got {groups}")
+        raise ValueError(
+            f"groups: must be >= 1 and divide the {channels} channels of x, got {groups}; "
+            f"choose a divisor of {channels}"
+        )
     per_group = channels // groups * math.prod(x.shape[2:])
     if per_group < 2:
         raise ValueError(

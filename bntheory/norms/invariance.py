@@ -30,9 +30,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from array_api_compat import device
+import numpy as np
+from array_api_compat import array_namespace, device
 
-from bntheory._validation import check_float_array, check_nonnegative, check_same_dtype
+from bntheory._validation import (
+    NonFiniteError,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_nonnegative,
+    check_same_dtype,
+)
 from bntheory.norms import batch
 from bntheory.norms.group import group_norm, instance_norm
 from bntheory.norms.layer import layer_norm, rms_norm
@@ -89,7 +97,7 @@ def rescale_weights(W: Array, delta: float) -> Array:
         If `W` is not a floating matrix.
     """
     _check_matrix(W, "W")
-    return _positive(delta, "delta") * W
+    return _finite(_positive(delta, "delta"), W, "W", lambda d, a: d * a)
 
 
 def recentre_weights(W: Array, c: Array) -> Array:
@@ -110,7 +118,7 @@ def recentre_weights(W: Array, c: Array) -> Array:
     """
     xp = _check_matrix(W, "W")
     _check_vector(c, "c", W.shape[1], W)
-    return W + xp.reshape(c, (1, W.shape[1]))
+    return _finite(xp.reshape(c, (1, W.shape[1])), W, "W, c", lambda c, a: a + c)
 
 
 def rescale_row(W: Array, row: int, delta: float) -> Array:
@@ -124,7 +132,7 @@ def rescale_row(W: Array, row: int, delta: float) -> Array:
     xp = _check_matrix(W, "W")
     rows = xp.arange(W.shape[0], device=device(W))
     mask = xp.reshape(rows == _index(row, W.shape[0], "row"), (W.shape[0], 1))
-    return xp.where(mask, _positive(delta, "delta") * W, W)
+    return _finite(_positive(delta, "delta"), W, "W", lambda d, a: xp.where(mask, d * a, a))
 
 
 def rescale_data(X: Array, delta: float) -> Array:
@@ -138,7 +146,7 @@ def rescale_data(X: Array, delta: float) -> Array:
         :math:`\delta>0`.
     """
     _check_data(X)
-    return _positive(delta, "delta") * X
+    return _finite(_positive(delta, "delta"), X, "X", lambda d, a: d * a)
 
 
 def recentre_data(X: Array, c: Array) -> Array:
@@ -151,7 +159,7 @@ def recentre_data(X: Array, c: Array) -> Array:
     """
     xp = _check_data(X)
     _check_vector(c, "c", X.shape[1], X)
-    return X + xp.reshape(c, (1, X.shape[1]) + (1,) * (X.ndim - 2))
+    return _finite(xp.reshape(c, (1, X.shape[1]) + (1,) * (X.ndim - 2)), X, "X, c", lambda c, a: a + c)
 
 
 def rescale_case(X: Array, case: int, delta: float) -> Array:
@@ -166,7 +174,7 @@ def rescale_case(X: Array, case: int, delta: float) -> Array:
     n = X.shape[0]
     cases = xp.arange(n, device=device(X))
     mask = xp.reshape(cases == _index(case, n, "case"), (n,) + (1,) * (X.ndim - 1))
-    return xp.where(mask, _positive(delta, "delta") * X, X)
+    return _finite(_positive(delta, "delta"), X, "X", lambda d, a: xp.where(mask, d * a, a))
 
 
 def transformed(
@@ -189,9 +197,22 @@ def transformed(
 
     Raises
     ------
-    ValueError
-        If `number` is not 1 to 6, or as the transformation does.
+    ValueError, TypeError
+        If `number` is not an int 1 to 6, or any argument is refused as the transformations refuse it (all are
+        checked, also those the transformation does not use).
     """
+    number = check_int(number, "number")
+    if not 1 <= number <= 6:
+        raise ValueError(f"number: expected a transformation 1 to 6 (THEORY-2.md §9.3), got {number}; pass 1 to 6")
+    # Every argument is checked, not only the one the transformation uses: the other is returned as it came.
+    _check_matrix(W, "W")
+    _check_data(X)
+    check_same_dtype(X, "X", W)
+    _check_vector(c_weights, "c_weights", W.shape[1], W)
+    _check_vector(c_data, "c_data", X.shape[1], X)
+    _positive(delta, "delta")
+    _index(row, W.shape[0], "row")
+    _index(case, X.shape[0], "case")
     if number == 1:
         return rescale_weights(W, delta), X
     if number == 2:
@@ -202,9 +223,7 @@ def transformed(
         return W, rescale_data(X, delta)
     if number == 5:
         return W, recentre_data(X, c_data)
-    if number == 6:
-        return W, rescale_case(X, case, delta)
-    raise ValueError(f"number: expected a transformation 1 to 6 (THEORY-2.md §9.3), got {number!r}")
+    return W, rescale_case(X, case, delta)
 
 
 def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None, eps: float = 0.0) -> Array:
@@ -251,20 +270,39 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
     _check_data(X)
     check_same_dtype(X, "X", W)
     if X.shape[1] != W.shape[1]:
-        raise ValueError(f"X: expected {W.shape[1]} features on axis 1 (the columns of W), got shape {tuple(X.shape)}")
-    if norm not in NORMALIZATIONS:
-        raise ValueError(f"norm: expected one of {', '.join(NORMALIZATIONS)}, got {norm!r}")
+        raise ValueError(
+            f"X: expected {W.shape[1]} features on axis 1 (the columns of W), got shape {tuple(X.shape)}; "
+            "pass matching W and X"
+        )
+    check_choice(norm, "norm", NORMALIZATIONS)
     if (groups is None) == (norm == "group"):
         raise ValueError(
-            f"groups: GroupNorm needs the number of groups, the other normalizations take none; got {groups!r}"
+            f"groups: GroupNorm needs the number of groups, the other normalizations take none; got {groups!r}; "
+            "pass groups= with norm='group' only"
         )
+    if groups is not None:
+        groups = check_int(groups, "groups", minimum=1)
     eps = check_nonnegative(eps, "eps")
+    try:
+        return _normalized(W, X, norm, groups, eps, xp)
+    except ValueError as error:  # the transforms name their input x (WN: v): here X W^T (WN: W)
+        message = str(error)
+        renamed = {"x: ": "X W^T (the pre-activation): ", "v: ": "W: "}.get(message[:3])
+        if renamed is None:
+            raise
+        raise type(error)(renamed + message[3:]) from None
+
+
+def _normalized(W: Array, X: Array, norm: str, groups: int | None, eps: float, xp: Any) -> Array:
     if norm == "weight":
         if eps != 0:
-            raise ValueError(f"eps: WeightNorm divides by ||w_i|| and has no eps, got {eps!r}")
+            raise ValueError(f"eps: WeightNorm divides by ||w_i|| and has no eps, got {eps!r}; use eps=0")
         W, _ = weight_norm(W, xp.ones((W.shape[0],), dtype=W.dtype, device=device(W)))
     # (C, D) @ (N, D, S) -> (N, C, S); fully connected: (N, D) @ (D, C) -> (N, C).
-    a = xp.matmul(X, xp.matrix_transpose(W)) if X.ndim == 2 else xp.matmul(W, X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = xp.matmul(X, xp.matrix_transpose(W)) if X.ndim == 2 else xp.matmul(W, X)
+    if not bool(xp.all(xp.isfinite(a))):
+        raise NonFiniteError(f"X, W: the pre-activation X W^T overflows {a.dtype}; rescale X or W by a constant")
     units = tuple(a.shape[1:])
     if norm == "weight":
         return a
@@ -289,34 +327,48 @@ def normalized_layer(W: Array, X: Array, norm: str, *, groups: int | None = None
 
 
 def _check_matrix(W: Array, name: str) -> Any:
-    xp = check_float_array(W, name, min_ndim=2)
+    xp = check_float_array(W, name, min_ndim=2, finite=True)
     if W.ndim != 2:
-        raise ValueError(f"{name}: expected a (C, D) weight matrix, got shape {tuple(W.shape)}")
+        raise ValueError(f"{name}: expected a (C, D) weight matrix, got shape {tuple(W.shape)}; pass a matrix")
     return xp
 
 
 def _check_data(X: Array) -> Any:
-    xp = check_float_array(X, "X", min_ndim=2)
+    xp = check_float_array(X, "X", min_ndim=2, finite=True)
     if X.ndim > 3:
         raise ValueError(f"X: expected (N, D) or (N, D, S) (flatten the positions to S), got shape {tuple(X.shape)}")
     return xp
 
 
 def _check_vector(c: Array, name: str, length: int, like: Array) -> None:
-    check_float_array(c, name)
-    if tuple(c.shape) != (length,):
-        raise ValueError(f"{name}: expected shape ({length},) (one entry per input feature), got {tuple(c.shape)}")
+    check_float_array(c, name, finite=True)
     check_same_dtype(c, name, like)
+    if tuple(c.shape) != (length,):
+        raise ValueError(
+            f"{name}: expected shape ({length},) (one entry per input feature), got {tuple(c.shape)}; "
+            f"give it {length} entries"
+        )
 
 
 def _positive(delta: float, name: str) -> float:
     value = check_nonnegative(delta, name)
     if value == 0:
-        raise ValueError(f"{name}: expected a positive factor, got {delta!r}")
+        raise ValueError(f"{name}: expected a positive factor, got {delta!r}; pass a factor > 0")
     return value
 
 
 def _index(i: int, n: int, name: str) -> int:
-    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
-        raise ValueError(f"{name}: expected an index 0 to {n - 1}, got {i!r}")
+    i = check_int(i, name)
+    if not 0 <= i < n:
+        raise ValueError(f"{name}: expected an index 0 to {n - 1}, got {i}; pass an index in that range")
     return i
+
+
+def _finite(parameter: Any, a: Array, names: str, apply: Any) -> Array:
+    """``apply(parameter, a)``, refused when it overflows (the inputs are finite, so only an overflow is not)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = apply(parameter, a)
+    xp = array_namespace(out)
+    if not bool(xp.all(xp.isfinite(out))):
+        raise NonFiniteError(f"{names}: the transformed array overflows {out.dtype}; rescale {names} by a constant")
+    return out

@@ -105,7 +105,8 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
     shape = normalized_shape_of(x, normalized_shape)
     if center and math.prod(shape) < 2:
         raise ValueError(
-            f"normalized_shape: LayerNorm needs at least 2 values per group, got {shape}; its output would be beta"
+            f"normalized_shape: LayerNorm needs at least 2 values per group, got {shape} (its output would be beta); "
+            "use rms_norm or normalize over more values"
         )
     gamma = affine_parameter(gamma, "gamma", shape, x)
     beta = affine_parameter(beta, "beta", shape, x)
@@ -114,8 +115,9 @@ def _trailing_norm(x, normalized_shape, gamma, beta, eps, *, center: bool) -> tu
     fused = _compiled_kernels(x, gamma, beta)
     if fused is not None:
         y, x_hat, inv_std = fused.forward(x, gamma, beta, eps, center, math.prod(shape))
-        if eps == 0 and bool(np.any(np.isinf(inv_std))):
-            fused = None  # a constant (or zero) group: the reference path decides, and raises its ValueError
+        if not bool(np.all(np.isfinite(inv_std) & (inv_std > 0))):
+            # NaN or inf in x, or a constant (zero) group at eps = 0: the reference path decides, and raises.
+            fused = None
         else:
             inv_std = inv_std.reshape(tuple(x.shape[: x.ndim - len(shape)]) + (1,) * len(shape))
     if fused is None:

@@ -25,11 +25,19 @@ For elementwise γ the gain sits *inside* the projector (THEORY-2.md §9.2, trap
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from bntheory._validation import check_float_array, check_same_dtype
+from bntheory._validation import (
+    check_bool,
+    check_float_array,
+    check_nonnegative,
+    check_same_backend,
+    check_same_dtype,
+    check_statistics,
+)
 from bntheory.norms import _compiled
 
 __all__ = ["Cache", "backward", "standardize", "sum_over"]
@@ -76,23 +84,74 @@ class Cache(NamedTuple):
     center: bool
 
 
-def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: float, center: bool, *, xp) -> tuple:
+def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: Any, center: bool, *, xp) -> tuple:
     r"""``(x_hat, inv_std)`` of `x` viewed in the `grouped` shape, statistics over `axes` (two-pass variance).
+
+    `eps` is a float, or an array of values ``>= 0`` broadcastable against the statistics (the `grouped` shape with
+    `axes` kept as length 1): one :math:`\epsilon` per group, as a batch of independent instances has them.
 
     Raises
     ------
     ValueError
-        With ``eps=0``, when a group is constant (centred) or zero (RMSNorm): its :math:`\hat x` is 0/0.
+        With ``eps=0``, when a group is constant (centred) or zero (RMSNorm): its :math:`\hat x` is 0/0; on NaN or
+        inf in `x` or statistics that overflow (found from the per-group statistics, not by reading `x` again).
+    TypeError
+        If `x` is not a floating array of the namespace `xp`.
     """
-    z = xp.reshape(x, grouped)
-    if center:
-        z = z - xp.mean(z, axis=axes, keepdims=True)
-    power = xp.mean(z * z, axis=axes, keepdims=True)
-    if eps == 0 and bool(xp.any(power == 0)):
-        what = "constant" if center else "zero"
-        raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
-    inv_std = 1 / xp.sqrt(power + eps)
-    return z * inv_std, inv_std
+    if not isinstance(xp, ModuleType) or not hasattr(xp, "mean"):
+        raise TypeError(f"xp: expected an array namespace, got {type(xp).__name__}; pass array_namespace(x)")
+    check_float_array(x, "x")
+    if xp is not _namespace(x):
+        raise TypeError(f"x: not an array of the namespace xp ({xp.__name__}); pass array_namespace(x) as xp")
+    grouped = _check_axes_of(tuple(grouped), "grouped", x)
+    axes = _check_axes(axes, "axes", len(grouped))
+    eps = _check_eps(eps)
+    center = check_bool(center, "center")
+    with np.errstate(all="ignore"):  # NaN, inf and overflow show in the statistics, checked below
+        z = xp.reshape(x, grouped)
+        if center:
+            z = z - xp.mean(z, axis=axes, keepdims=True)
+        power = xp.mean(z * z, axis=axes, keepdims=True)
+        check_statistics(x, "x", (power,), axes, xp=xp)
+        if bool(xp.any((power == 0) & (eps == 0))):
+            what = "constant" if center else "zero"
+            raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
+        inv_std = 1 / xp.sqrt(power + eps)
+        return z * inv_std, inv_std
+
+
+def _check_eps(eps: Any) -> Any:
+    """A real ``eps >= 0``, or an array of them (one per group, broadcastable against the statistics)."""
+    from array_api_compat import is_array_api_obj
+
+    if not is_array_api_obj(eps):
+        return check_nonnegative(eps, "eps")
+    xp = check_float_array(eps, "eps", min_ndim=0)
+    if not bool(xp.all(eps >= 0)):  # NaN compares False too
+        raise ValueError("eps: expected finite values >= 0, one per group; replace the negative or NaN entries")
+    return eps
+
+
+def _namespace(x: Any) -> ModuleType:
+    from array_api_compat import array_namespace
+
+    return array_namespace(x)
+
+
+def _check_axes_of(grouped: tuple, name: str, x: Any) -> tuple[int, ...]:
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in grouped):
+        raise TypeError(f"{name}: expected a tuple of non-negative ints, got {grouped!r}; pass a shape")
+    if math.prod(grouped) != math.prod(x.shape):
+        raise ValueError(f"{name}: {grouped} does not hold the {math.prod(x.shape)} entries of x; pass a reshape of x")
+    return grouped
+
+
+def _check_axes(axes: Any, name: str, ndim: int) -> tuple[int, ...]:
+    if isinstance(axes, str) or not isinstance(axes, tuple | list):
+        raise TypeError(f"{name}: expected a tuple of axes, got {type(axes).__name__}; pass a tuple of ints")
+    if not all(isinstance(a, int) and not isinstance(a, bool) and -ndim <= a < ndim for a in axes):
+        raise ValueError(f"{name}: expected axes in [-{ndim}, {ndim}), got {tuple(axes)}; pass axes of the array")
+    return tuple(axes)
 
 
 def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None]:
@@ -119,23 +178,39 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array | None, Array | None
         If `dy` does not have the input's shape.
     """
     if not isinstance(cache, Cache):
-        raise TypeError(f"cache: expected the Cache returned by a norms forward function, got {type(cache).__name__}")
+        raise TypeError(
+            f"cache: expected the Cache returned by a norms forward function, got {type(cache).__name__}; "
+            "pass the cache of layer_norm, rms_norm, group_norm or instance_norm"
+        )
     xp = check_float_array(dy, "dy")
+    check_same_backend(dy, "dy", cache.x_hat)
     if tuple(dy.shape) != cache.shape:
-        raise ValueError(f"dy: expected the forward input's shape {cache.shape}, got {tuple(dy.shape)}")
+        raise ValueError(
+            f"dy: expected the forward input's shape {cache.shape}, got {tuple(dy.shape)}; pass the output's gradient"
+        )
     check_same_dtype(dy, "dy", cache.x_hat)
     fused = _compiled_kernels(dy, cache)
     if fused is not None:
         m = math.prod(cache.affine_shape)
         dx, dgamma, dbeta = fused.backward(dy, cache.x_hat, cache.inv_std, cache.gamma, cache.center, m)
-        dgamma = None if cache.gamma is None else dgamma.astype(dy.dtype).reshape(cache.affine_shape)
-        return dx, dgamma, dbeta.astype(dy.dtype).reshape(cache.affine_shape) if cache.has_beta else None
-    g = dy if cache.gamma is None else dy * cache.gamma
-    g = xp.reshape(g, cache.grouped)
-    x_hat = cache.x_hat
-    projected = g - x_hat * xp.mean(g * x_hat, axis=cache.axes, keepdims=True)
+        # NaN or inf in dy reaches the column sums; then the reference path runs and raises its error.
+        if bool(np.isfinite(dgamma).all() and np.isfinite(dbeta).all()):
+            dgamma = None if cache.gamma is None else dgamma.astype(dy.dtype).reshape(cache.affine_shape)
+            return dx, dgamma, dbeta.astype(dy.dtype).reshape(cache.affine_shape) if cache.has_beta else None
+    with np.errstate(all="ignore"):  # NaN, inf and overflow in dy show in the per-group means, checked below
+        g = dy if cache.gamma is None else dy * cache.gamma
+        g = xp.reshape(g, cache.grouped)
+        x_hat = cache.x_hat
+        along = xp.mean(g * x_hat, axis=cache.axes, keepdims=True)
+        shift = xp.mean(g, axis=cache.axes, keepdims=True)
+        check_statistics(dy, "dy", (along, shift), cache.axes, xp=xp)
+        return _backward(dy, cache, g, x_hat, along, shift, xp=xp)
+
+
+def _backward(dy, cache: Cache, g, x_hat, along, shift, *, xp):
+    projected = g - x_hat * along
     if cache.center:
-        projected = projected - xp.mean(g, axis=cache.axes, keepdims=True)
+        projected = projected - shift
     dx = xp.reshape(projected * cache.inv_std, cache.shape)
     x_hat = xp.reshape(x_hat, cache.shape)
     dgamma = None
@@ -162,4 +237,10 @@ def _compiled_kernels(dy: Array, cache: Cache) -> Any:
 
 def sum_over(a: Array, axes: tuple[int, ...], *, xp) -> Array:
     """`a` summed over `axes`; `a` itself for no axes (PyTorch would read ``axis=()`` as every axis)."""
+    if not isinstance(xp, ModuleType) or not hasattr(xp, "sum"):
+        raise TypeError(f"xp: expected an array namespace, got {type(xp).__name__}; pass array_namespace(a)")
+    check_float_array(a, "a", min_ndim=0, finite=True)
+    if xp is not _namespace(a):
+        raise TypeError(f"a: not an array of the namespace xp ({xp.__name__}); pass array_namespace(a) as xp")
+    axes = _check_axes(axes, "axes", a.ndim)
     return xp.sum(a, axis=axes) if axes else a

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
+from bntheory._validation import check_float_array, check_int, check_numbers, check_real, check_same_dtype
 from bntheory.backend import to_numpy
 
 __all__ = ["BNGDTrace", "LeastSquares", "bngd", "gd", "least_squares"]
@@ -68,16 +69,20 @@ def least_squares(H: Array, u_star: Array, sigma2: float) -> LeastSquares:
     ------
     ValueError
         If `H` is not a finite square matrix matching `u_star`, or `sigma2` is negative.
+    TypeError
+        If `H`, `u_star` are not real floating arrays of one backend and dtype, or `sigma2` is not a number.
     """
-    xp = array_namespace(H, u_star)
-    if H.ndim != 2 or H.shape[0] != H.shape[1] or u_star.shape != (H.shape[0],):
-        raise ValueError(f"H, u_star: expected shapes (d, d) and (d,), got {tuple(H.shape)} and {tuple(u_star.shape)}")
-    if not bool(xp.all(xp.isfinite(H))) or not bool(xp.all(xp.isfinite(u_star))):
-        raise ValueError("H, u_star: have NaN or inf entries")
-    if not sigma2 >= 0:
-        raise ValueError(f"sigma2: the noise variance must be >= 0, got {sigma2}")
+    check_float_array(H, "H", min_ndim=2, finite=True)
+    check_float_array(u_star, "u_star", finite=True)
+    check_same_dtype(u_star, "u_star", H)
+    if H.ndim != 2 or H.shape[0] != H.shape[1] or u_star.shape != (H.shape[0],) or H.shape[0] == 0:
+        raise ValueError(
+            f"H, u_star: expected shapes (d, d) and (d,), d >= 1, got {tuple(H.shape)} and {tuple(u_star.shape)}; "
+            "pass a square H and a matching u_star"
+        )
+    sigma2 = check_real(sigma2, "sigma2", low=0.0)
     g = H @ u_star
-    return LeastSquares(H, g, float(u_star @ g) + float(sigma2))
+    return LeastSquares(H, g, float(to_numpy(u_star @ g)) + sigma2)
 
 
 @dataclass(frozen=True)
@@ -110,17 +115,27 @@ def _host(a: float | Array) -> Any:
     return a if isinstance(a, int | float | np.ndarray | np.generic) else to_numpy(a)
 
 
-def _steps(eps: float | Array, batch: tuple[int, ...], name: str) -> np.ndarray:
-    host = np.broadcast_to(np.asarray(_host(eps), dtype=np.float64), batch)
-    if not np.all(np.isfinite(host)) or not np.all(host > 0):
-        raise ValueError(f"{name}: expected positive finite step sizes, got {host}")
-    return host.copy()
+def _per_run(value: float | Array, batch: tuple[int, ...], name: str, *, positive: bool) -> np.ndarray:
+    """`value` (a number or one per run) as a float64 host array of shape `batch`, finite (and positive)."""
+    host = check_numbers(_host(value) if is_array_api_obj(value) else value, name)
+    if host.ndim > 1 or (host.ndim == 1 and host.shape != batch):
+        raise ValueError(f"{name}: expected a number or one per run (shape {batch}), got shape {host.shape}; pass that")
+    if not np.all(np.isfinite(host)) or (positive and not np.all(host > 0)):
+        what = "positive finite step sizes" if positive else "finite values"
+        raise ValueError(f"{name}: expected {what}, got {value!r}; pass {what}")
+    return np.broadcast_to(host, batch).copy()
 
 
-def _check_runs(problem: LeastSquares, x0: Array, name: str) -> None:
+def _check_runs(problem: LeastSquares, x0: Array, name: str, T: int) -> int:
+    """Check the problem, the starting points `x0` (one row per run, finite, of the problem's dtype) and `T`."""
+    if not isinstance(problem, LeastSquares):
+        raise TypeError(f"problem: expected a LeastSquares, got {type(problem).__name__}; build it with least_squares")
+    check_float_array(x0, name, min_ndim=2, finite=True)
+    check_same_dtype(x0, name, problem.H)
     d = problem.g.shape[0]
-    if x0.ndim != 2 or x0.shape[1] != d:
-        raise ValueError(f"{name}: expected shape (B, {d}), one row per run, got {tuple(x0.shape)}")
+    if x0.ndim != 2 or x0.shape[1] != d or x0.shape[0] == 0:
+        raise ValueError(f"{name}: expected shape (B, {d}), one row per run, got {tuple(x0.shape)}; pass that")
+    return check_int(T, "T", minimum=0)
 
 
 def bngd(
@@ -148,19 +163,20 @@ def bngd(
     Raises
     ------
     ValueError
-        If `T` is negative, a step size is not positive and finite, or `w0` has the wrong shape.
+        If `T` is negative, a step size is not positive and finite, `a0` is not finite, or `w0` has the wrong shape,
+        non-finite entries or a row with :math:`\|w_0\|_H=0`.
+    TypeError
+        If `problem` is not a :class:`LeastSquares`, `w0` not a floating array of its dtype and backend, `T` not an
+        int, or a step size or gain is not a number or array of numbers.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T: expected a non-negative number of steps, got {T!r}")
-    _check_runs(problem, w0, "w0")
+    T = _check_runs(problem, w0, "w0", T)
     xp = array_namespace(w0)
+    if not bool(xp.all(xp.vecdot(w0, w0 @ problem.H) > 0)):
+        raise ValueError("w0: a run has ||w0||_H = 0, so its direction w/||w||_H is undefined; pass other starts")
     batch = tuple(w0.shape[:1])
-    step_w = xp.asarray(_steps(eps, batch, "eps"), dtype=w0.dtype)
-    step_a = xp.asarray(_steps(eps_a, batch, "eps_a"), dtype=w0.dtype)
-    a0_host = np.asarray(_host(a0), dtype=np.float64)
-    if not np.all(np.isfinite(a0_host)):
-        raise ValueError(f"a0: expected finite starting gains, got {a0_host}")
-    a = xp.asarray(np.broadcast_to(a0_host, batch).copy(), dtype=w0.dtype)
+    step_w = xp.asarray(_per_run(eps, batch, "eps", positive=True), dtype=w0.dtype)
+    step_a = xp.asarray(_per_run(eps_a, batch, "eps_a", positive=True), dtype=w0.dtype)
+    a = xp.asarray(_per_run(a0, batch, "a0", positive=False), dtype=w0.dtype)
     H, g = problem.H, problem.g
     w, ws, gains = w0, [], []
     for k in range(T + 1):
@@ -204,11 +220,9 @@ def gd(problem: LeastSquares, u0: Array, eps: float | Array, *, T: int) -> BNGDT
     BNGDTrace
         With ``gain``, ``norm_sq`` and ``direction`` NaN.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T: expected a non-negative number of steps, got {T!r}")
-    _check_runs(problem, u0, "u0")
+    T = _check_runs(problem, u0, "u0", T)
     xp = array_namespace(u0)
-    step = xp.asarray(_steps(eps, tuple(u0.shape[:1]), "eps")[:, None], dtype=u0.dtype)
+    step = xp.asarray(_per_run(eps, tuple(u0.shape[:1]), "eps", positive=True)[:, None], dtype=u0.dtype)
     H, g = problem.H, problem.g
     u, us = u0, []
     for k in range(T + 1):

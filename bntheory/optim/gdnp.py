@@ -36,7 +36,15 @@ from typing import Any, Protocol
 import numpy as np
 from array_api_compat import array_namespace
 
-from bntheory.backend import to_numpy
+from bntheory._validation import (
+    check_bool,
+    check_callable,
+    check_float_array,
+    check_int,
+    check_real,
+    check_same_dtype,
+)
+from bntheory.backend import scalar, to_numpy
 
 __all__ = [
     "GDNPResult",
@@ -81,17 +89,55 @@ def spd_extremes(S: Array) -> tuple[float, float]:
     """
     import scipy.linalg
 
-    S_host = to_numpy(S)
-    if S_host.ndim != 2 or S_host.shape[0] != S_host.shape[1]:
-        raise ValueError(f"S: expected a square (d, d) matrix, got shape {S_host.shape}")
-    if not np.all(np.isfinite(S_host)):
-        raise ValueError("S: has NaN or inf entries")
+    S_host = check_matrix(S, "S")
     if np.max(np.abs(S_host - S_host.T)) > 1e-10 * np.max(np.abs(S_host)):
         raise ValueError("S: must be symmetric (a covariance); symmetrize it with (S + S.T) / 2")
     eig = scipy.linalg.eigvalsh(S_host)
     if eig[0] <= 0:
-        raise ValueError(f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate")
+        raise ValueError(
+            f"S: must be positive definite (smallest eigenvalue {eig[0]:.3g}); the inputs are degenerate: "
+            "add samples or a ridge (S + c I)"
+        )
     return float(eig[0]), float(eig[-1])
+
+
+def check_matrix(A: Array, name: str) -> np.ndarray:
+    """Check a finite, non-empty, square float32/float64 matrix of any backend; return it on the host."""
+    check_float_array(A, name, min_ndim=2, finite=True)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"{name}: expected a square (d, d) matrix, got shape {tuple(A.shape)}; pass a covariance")
+    host = to_numpy(A)
+    if host.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected float32 or float64 (SciPy's eigensolvers), got {host.dtype}; cast it")
+    return host
+
+
+def check_vector_like(w: Array, name: str, like: Array, *, nonzero: bool = True) -> None:
+    """Check a finite (non-zero) vector with the backend, dtype and length of `like` (a problem's u)."""
+    check_float_array(w, name, finite=True)
+    check_same_dtype(w, name, like)
+    if tuple(w.shape) != tuple(like.shape):
+        raise ValueError(
+            f"{name}: expected shape {tuple(like.shape)} (one weight per input), got {tuple(w.shape)}; "
+            "pass one entry per input"
+        )
+    if nonzero and not bool(array_namespace(w).any(w != 0)):
+        raise ValueError(f"{name}: is zero, so it has no direction; pass a non-zero vector")
+
+
+def _check_problem(problem: Any) -> Problem:
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"problem: expected a Problem, got {type(problem).__name__}; build one with bntheory.optim.problems "
+            "or Problem.of"
+        )
+    return problem
+
+
+def _unit_exponent(w: Array) -> int:
+    """The power of two that brings the largest entry of `w` into [1/2, 1) (exact scaling, no rounding)."""
+    xp = array_namespace(w)
+    return int(np.frexp(scalar(xp.max(xp.abs(w))))[1])  # one number crosses to the host, not a copy of w
 
 
 #: Relative residual of the gradient outside span{u, S w} above which an objective lacks GDNP's structure:
@@ -212,13 +258,20 @@ class Problem:
         """
         for attr in ("value", "gradient"):
             if not callable(getattr(objective, attr, None)):
-                raise TypeError(f"objective: needs a callable .{attr}(w_tilde); got {type(objective).__name__}")
+                raise TypeError(
+                    f"objective: needs a callable .{attr}(w_tilde); got {type(objective).__name__}; "
+                    "pass an object with value() and gradient()"
+                )
         mu, L = spd_extremes(S)
+        check_float_array(u, "u")
+        check_same_dtype(u, "u", S)
         S_host, u_host = to_numpy(S), to_numpy(u)
         if u_host.shape != (S_host.shape[0],) or not np.all(np.isfinite(u_host)) or not np.any(u_host):
-            raise ValueError(f"u: expected a finite, non-zero vector of shape ({S_host.shape[0]},)")
+            raise ValueError(
+                f"u: expected a finite, non-zero vector of shape ({S_host.shape[0]},); pass E[y x] (or E[z])"
+            )
         if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
-            raise ValueError(f"probes: expected a positive number of test points, got {probes!r}")
+            raise ValueError(f"probes: expected a positive number of test points, got {probes!r}; pass probes >= 1")
         xp = array_namespace(S, u)
         rng = np.random.default_rng(seed)
         worst_structure = worst_gradient = 0.0
@@ -344,8 +397,18 @@ def _dual_norm(S_inv: Array, v: Array) -> float:
 
 
 def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
-    r"""The least-squares quotient :math:`\rho(w)=-(u^\top w)^2/(w^\top Sw)` (Kohler et al. 2019; THEORY.md §3.3)."""
-    return -(float(u @ w) ** 2) / float(w @ (S @ w))
+    r"""The least-squares quotient :math:`\rho(w)=-(u^\top w)^2/(w^\top Sw)` (Kohler et al. 2019; THEORY.md §3.3).
+
+    Scale invariant in `w`, which is first scaled by a power of two (exact) to unit size: no overflow.
+    """
+    check_matrix(S, "S")
+    check_float_array(u, "u", finite=True)
+    check_same_dtype(u, "u", S)
+    if tuple(u.shape) != (S.shape[0],):
+        raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}; pass matching u, S")
+    check_vector_like(w, "w", u)
+    w = w * float(np.ldexp(1.0, -_unit_exponent(w)))
+    return -(float(to_numpy(u @ w)) ** 2) / float(to_numpy(w @ (S @ w)))
 
 
 def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> tuple[float, float]:
@@ -353,8 +416,13 @@ def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> t
 
     The theorem is stated at the left end :math:`a^{(T_s)}` (THEORY.md §3.7).
     """
+    check_callable(dg, "dg", "a function g -> d f / d g")
+    a, b = check_real(a, "a"), check_real(b, "b")
+    check_int(steps, "steps", minimum=0)
     if not dg(a) <= 0 <= dg(b):
-        raise ValueError(f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) <= 0 <= dg(b)")
+        raise ValueError(
+            f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) <= 0 <= dg(b); widen the bracket"
+        )
     for _ in range(steps):
         c = (a + b) / 2
         if dg(c) > 0:
@@ -389,6 +457,9 @@ def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Arr
 
     (Kohler et al. 2019; THEORY.md §3.2, [D]).
     """
+    _check_problem(problem)
+    check_vector_like(w, "w", problem.u)
+    g = check_real(g, "g")
     dw, w_tilde, _, _ = _direction_parts(problem, w, g, problem.S @ w)
     return dw, w_tilde
 
@@ -441,11 +512,26 @@ def gdnp(
     Raises
     ------
     ValueError
-        If :math:`u^\top w_0=0`, or `T_d`, `T_s` are negative.
+        If :math:`u^\top w_0=0`, `w0` is zero or not finite, or `T_d`, `T_s` are negative.
+
+    Notes
+    -----
+    Only the direction of `w0` matters (the iterates are renormalized after every step). A start whose largest
+    entry is beyond :math:`2^{\pm 500}` (where :math:`w^\top Sw` would overflow or underflow) is first scaled by a
+    power of two (exactly) into [1/2, 1); any other start is used as given.
     """
+    _check_problem(problem)
+    for name, value in (("T_d", T_d), ("T_s", T_s)):
+        check_int(value, name)
     if T_d < 0 or T_s < 0:
-        raise ValueError(f"T_d and T_s must be >= 0, got {T_d} and {T_s}")
+        raise ValueError(f"T_d and T_s must be >= 0, got {T_d} and {T_s}; pass non-negative step counts")
+    if check_real(g0, "g0") == 0:
+        raise ValueError("g0: the length step starts at g0 and the direction step divides by g; pass g0 != 0")
+    diagnostics = check_bool(diagnostics, "diagnostics")
     S, u = problem.S, problem.u
+    check_vector_like(w0, "w0", u)
+    if abs(exponent := _unit_exponent(w0)) > 500:
+        w0 = w0 * float(np.ldexp(1.0, -exponent))
     xp = array_namespace(u, w0)
     # Orthogonal up to rounding counts as orthogonal: from u^T w0 ~ 1e-16 the first step is rounding noise
     # amplified by 1/(u^T w0) (THEORY.md §8), not the algorithm.
@@ -519,14 +605,20 @@ def gd(problem: Problem, w_tilde0: Array, *, T: int = 50, step: float | None = N
     Trace
         One row per iterate (at most ``T + 1``).
     """
+    _check_problem(problem)
+    check_vector_like(w_tilde0, "w_tilde0", problem.u, nonzero=False)
+    check_int(T, "T")
+    if step is not None:
+        check_real(step, "step")
+    check_real(tol, "tol")
     if step is None:
         if problem.smoothness is None:
             raise ValueError("step: the problem has no smoothness constant; pass the step size explicitly")
         step = 1.0 / problem.smoothness
     if not step > 0:
-        raise ValueError(f"step: must be positive, got {step}")
+        raise ValueError(f"step: must be positive, got {step}; pass a step > 0")
     if T < 0 or not tol >= 0:
-        raise ValueError(f"T and tol must be >= 0, got {T} and {tol}")
+        raise ValueError(f"T and tol must be >= 0, got {T} and {tol}; pass non-negative values")
     S = problem.S
     S_inv = array_namespace(S).linalg.inv(S)
     w = w_tilde0
@@ -576,6 +668,22 @@ def rayleigh_gd(
     """
     import scipy.linalg
 
+    check_matrix(A, "A")
+    check_matrix(B, "B")
+    check_same_dtype(B, "B", A)
+    if tuple(B.shape) != tuple(A.shape):
+        raise ValueError(f"B: expected the shape of A {tuple(A.shape)}, got {tuple(B.shape)}; pass matching matrices")
+    check_float_array(w0, "w0", finite=True)
+    check_same_dtype(w0, "w0", A)
+    if tuple(w0.shape) != (A.shape[0],):
+        raise ValueError(f"w0: expected shape ({A.shape[0]},), got {tuple(w0.shape)}; pass one entry per row of A")
+    if not bool(array_namespace(w0).any(w0 != 0)):
+        raise ValueError("w0: is zero, so it has no direction; pass a non-zero start")
+    check_int(T, "T", minimum=0)
+    if L is not None:
+        L = check_real(L, "L", low=0.0, open_low=True)
+    if lam_min is not None:
+        lam_min = check_real(lam_min, "lam_min")
     if L is None:
         L = float(scipy.linalg.eigvalsh(to_numpy(A))[-1])
     if lam_min is None:
@@ -585,7 +693,7 @@ def rayleigh_gd(
     rhos = []
     for _ in range(T + 1):
         Bw, Aw = B @ w, A @ w
-        rho = float(w @ Bw) / float(w @ Aw)
+        rho = float(to_numpy(w @ Bw)) / float(to_numpy(w @ Aw))
         rhos.append(rho)
         if rho - lam_min <= 0:
             break
@@ -614,6 +722,14 @@ def alternating_gdnp(
     (ndarray, list of list of GDNPResult)
         The final weights :math:`\tilde W` and, per sweep, each unit's run.
     """
+    check_callable(unit_problem, "unit_problem", "a function (W, i) -> Problem")
+    if not isinstance(W0, np.ndarray):
+        raise TypeError(f"W0: expected a NumPy array (m, d), got {type(W0).__name__}; convert it with numpy.asarray")
+    check_float_array(W0, "W0", min_ndim=2, finite=True)
+    if W0.ndim != 2 or 0 in W0.shape:
+        raise ValueError(f"W0: expected shape (m, d) with one row per unit, got {W0.shape}; reshape it")
+    for name, value in (("sweeps", sweeps), ("T_d", T_d), ("T_s", T_s)):
+        check_int(value, name, minimum=0)
     W = np.array(W0, dtype=np.float64)
     runs = []
     for _ in range(sweeps):

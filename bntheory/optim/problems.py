@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from bntheory.backend import asarray, to_numpy
+from bntheory._validation import check_choice, check_float_array, check_int, check_real, check_rng, check_same_dtype
+from bntheory.backend import asarray, scalar, to_numpy
 from bntheory.optim.gdnp import Problem, spd_extremes
 
 __all__ = [
@@ -30,6 +31,10 @@ Array = Any
 
 def spd_with_condition(rng: np.random.Generator, d: int, kappa: float) -> np.ndarray:
     """A random symmetric positive definite matrix with eigenvalues log-spaced in [1, kappa]."""
+    check_rng(rng)
+    check_int(d, "d", minimum=1)
+    if check_real(kappa, "kappa") < 1:
+        raise ValueError(f"kappa: a condition number is >= 1, got {kappa}; pass kappa >= 1")
     Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
     S = (Q * np.geomspace(1.0, kappa, d)) @ Q.T
     return (S + S.T) / 2
@@ -50,25 +55,25 @@ def least_squares_moments(S: Array, u: Array, yy: float = 0.0) -> Problem:
     yy : float
         :math:`\mathrm E[y^2]` (shifts the objective only).
     """
-    xp = array_namespace(S, u)
     mu, L = spd_extremes(S)
-    if u.shape != (S.shape[0],):
-        raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}")
+    _check_u(u, S)
+    yy = check_real(yy, "yy")
+    xp = array_namespace(S, u)
     optimum = xp.linalg.solve(S, u[:, None])[:, 0]
 
     def length_derivative(w, Sw):
         # d/dg f(g w/||w||_S) = 2 g - 2 u^T w / ||w||_S: from the caller's S w, no product per bisection step.
-        ratio = float(u @ w) / float(w @ Sw) ** 0.5
+        ratio = scalar(u @ w) / scalar(w @ Sw) ** 0.5
         return lambda g: 2 * g - 2 * ratio
 
     def value_and_gradient(w, Sw):
         # f = E[y^2] - 2 u^T w + w^T S w and its gradient 2 S w - 2 u, from the caller's S w.
-        return yy - 2 * float(u @ w) + float(w @ Sw), 2 * Sw - 2 * u
+        return yy - 2 * scalar(u @ w) + scalar(w @ Sw), 2 * Sw - 2 * u
 
     return Problem(
         S=S,
         u=u,
-        value=lambda w: yy - 2 * float(u @ w) + float(w @ (S @ w)),
+        value=lambda w: yy - 2 * scalar(u @ w) + scalar(w @ (S @ w)),
         gradient=lambda w: 2 * (S @ w) - 2 * u,
         value_and_gradient=value_and_gradient,
         mu=mu,
@@ -95,11 +100,20 @@ def least_squares(X: Array, y: Array) -> Problem:
     y : array, shape (n,)
         Targets.
     """
-    xp = array_namespace(X, y)
-    if X.ndim != 2 or y.shape != (X.shape[0],):
-        raise ValueError(f"X, y: expected shapes (n, d) and (n,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    xp = check_float_array(X, "X", min_ndim=2, finite=True)
+    check_float_array(y, "y", finite=True)
+    check_same_dtype(y, "y", X)
+    if X.ndim != 2 or y.shape != (X.shape[0],) or 0 in tuple(X.shape):
+        raise ValueError(
+            f"X, y: expected shapes (n, d) and (n,), got {tuple(X.shape)} and {tuple(y.shape)}; pass matching samples"
+        )
     n = X.shape[0]
-    moments = least_squares_moments(X.T @ X / n, X.T @ y / n, float(xp.sum(y * y)) / n)
+    if n < X.shape[1]:
+        raise ValueError(f"X: {n} samples of {X.shape[1]} features make X^T X / n singular; pass n >= d samples")
+    try:
+        moments = least_squares_moments(X.T @ X / n, X.T @ y / n, scalar(xp.sum(y * y)) / n)
+    except (TypeError, ValueError) as exc:  # S = X^T X / n: the fix is in X
+        raise type(exc)(f"X: {exc}") from exc
     return dataclasses.replace(moments, name="least squares (samples)", population=False)
 
 
@@ -132,6 +146,13 @@ LOSSES = {
     "softplus": (_softplus, _sigmoid),
     "smooth_hinge": (_smooth_hinge, _smooth_hinge_derivative),
 }
+
+
+def _check_u(u: Array, S: Array) -> None:
+    check_float_array(u, "u", finite=True)
+    check_same_dtype(u, "u", S)
+    if tuple(u.shape) != (S.shape[0],):
+        raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}; pass matching u and S")
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
@@ -181,9 +202,9 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
     loss : {"softplus", "smooth_hinge"}
         :math:`\varphi` (softplus is the logistic loss).
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    check_choice(loss, "loss", tuple(LOSSES))
     mu, L = spd_extremes(S)
+    _check_u(u, S)
     S_h, u_h = to_numpy(S), to_numpy(u)
     kappa = float(u_h @ np.linalg.solve(S_h, u_h))
     if not kappa < 1:
@@ -195,7 +216,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
 
     def moments(w):
         Sigma_w = Sigma @ w
-        m, s = float(u @ w), float(w @ Sigma_w)
+        m, s = scalar(u @ w), scalar(w @ Sigma_w)
         s = max(s, 0.0) ** 0.5
         # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
         # point, so one quadrature serves both.
@@ -251,19 +272,21 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
         One row per sample.
     loss : {"softplus", "smooth_hinge"}
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-    xp = array_namespace(Z)
-    if Z.ndim != 2 or Z.shape[0] < Z.shape[1]:
-        raise ValueError(f"Z: expected shape (n, d) with n >= d samples, got {tuple(Z.shape)}")
+    check_choice(loss, "loss", tuple(LOSSES))
+    xp = check_float_array(Z, "Z", min_ndim=2, finite=True)
+    if Z.ndim != 2 or Z.shape[0] < Z.shape[1] or Z.shape[1] == 0:
+        raise ValueError(f"Z: expected shape (n, d) with n >= d >= 1 samples, got {tuple(Z.shape)}; pass more samples")
     n = Z.shape[0]
     S, u = Z.T @ Z / n, xp.mean(Z, axis=0)
-    mu, L = spd_extremes(S)
+    try:
+        mu, L = spd_extremes(S)
+    except (TypeError, ValueError) as exc:  # S = Z^T Z / n: the fix is in Z
+        raise type(exc)(f"Z: {exc}") from exc
     phi, dphi = LOSSES[loss]
 
     # Everything on the backend: the margins Z w never leave the device.
     def value(w):
-        return float(xp.mean(phi(Z @ w)))
+        return scalar(xp.mean(phi(Z @ w)))
 
     def gradient(w):
         return Z.T @ dphi(Z @ w) / n
@@ -334,12 +357,22 @@ def tanh_mlp_unit(
     loss : {"softplus", "smooth_hinge"}
         :math:`\ell`.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-    W = np.array(W, dtype=np.float64)
-    if W.shape[0] != 2 or unit not in (0, 1):
-        raise ValueError(f"W, unit: two hidden units (W of shape (2, d), unit 0 or 1), got {W.shape}, {unit}")
+    check_choice(loss, "loss", tuple(LOSSES))
     mu, L = spd_extremes(S)
+    _check_u(u, S)
+    for name, value, shape in (("W", W, (2, S.shape[0])), ("theta", theta, (2,))):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(
+                f"{name}: expected a NumPy array, got {type(value).__name__}; convert it with numpy.asarray"
+            )
+        check_float_array(value, name, finite=True)
+        if value.shape != shape:
+            raise ValueError(
+                f"{name}: expected shape {shape} (two hidden units), got {value.shape}; pass two hidden units"
+            )
+    if isinstance(unit, bool) or unit not in (0, 1):
+        raise ValueError(f"unit: two hidden units (W of shape (2, d), unit 0 or 1), got {unit!r}; pass 0 or 1")
+    W = np.array(W, dtype=np.float64)
     S_h, u_h = to_numpy(S), to_numpy(u)
     if not u_h @ np.linalg.solve(S_h, u_h) < 1:
         raise ValueError("u: need u^T S^-1 u < 1 for z ~ N(u, S - u u^T) to exist; scale u down")

@@ -42,8 +42,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
+from bntheory._validation import (
+    check_bool,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_nonnegative,
+    check_numbers,
+    check_real,
+    check_same_dtype,
+)
 from bntheory.backend import to_numpy
 from bntheory.norms import backward as norm_backward
 from bntheory.norms import batch as _batch
@@ -100,12 +110,13 @@ class Loss:
         return self.gradient(w / xp.linalg.vector_norm(w, axis=-1, keepdims=True))
 
 
-def _real_matrix(a: Array, name: str, ndim: int) -> Any:
-    xp = array_namespace(a)
-    if a.ndim != ndim or not xp.isdtype(a.dtype, "real floating"):
-        raise ValueError(f"{name}: expected a real floating array with {ndim} dims, got shape {tuple(a.shape)}")
-    if not bool(xp.all(xp.isfinite(a))):
-        raise ValueError(f"{name}: has NaN or inf entries")
+def _real_matrix(a: Array, name: str, ndim: int, like: Array | None = None) -> Any:
+    """Check a finite real floating array with `ndim` dims (of the backend and dtype of `like`); its namespace."""
+    xp = check_float_array(a, name, min_ndim=ndim, finite=True)
+    if a.ndim != ndim or 0 in tuple(a.shape):
+        raise ValueError(f"{name}: expected a non-empty array with {ndim} dims, got shape {tuple(a.shape)}; reshape it")
+    if like is not None:
+        check_same_dtype(a, name, like)
     return xp
 
 
@@ -141,13 +152,17 @@ def sin_sum(a: Array, b: Array, c: Array, A: Array | None = None, *, normalized:
     xp = _real_matrix(b, "b", 2)
     K, d = b.shape
     for name, v in (("a", a), ("c", c)):
-        _real_matrix(v, name, 1)
+        _real_matrix(v, name, 1, b)
         if v.shape != (K,):
-            raise ValueError(f"{name}: expected shape ({K},) (one entry per row of b), got {tuple(v.shape)}")
+            raise ValueError(f"{name}: expected shape ({K},) (one entry per row of b), got {tuple(v.shape)}; pass {K}")
     if A is not None:
-        _real_matrix(A, "A", 2)
+        _real_matrix(A, "A", 2, b)
         if A.shape != (d, d):
-            raise ValueError(f"A: expected shape ({d}, {d}), got {tuple(A.shape)}")
+            raise ValueError(f"A: expected shape ({d}, {d}), got {tuple(A.shape)}; pass a square matrix of b's width")
+        # The gradient Au is that of u^T A u / 2 only for a symmetric A (rounding of Q diag Q^T allowed).
+        if float(to_numpy(xp.max(xp.abs(A - xp.matrix_transpose(A))))) > 1e-10 * float(to_numpy(xp.max(xp.abs(A)))):
+            raise ValueError("A: is not symmetric, and the gradient Au assumes it is; symmetrize it, (A + A^T) / 2")
+    normalized = check_bool(normalized, "normalized")
     bT = xp.matrix_transpose(b)
 
     def f(u: Array) -> tuple[Array, Array]:
@@ -199,9 +214,13 @@ def bn_unit(X: Array, y: Array, gain: float = 1.0, *, eps: float = 0.0) -> Loss:
     """
     xp = _real_matrix(X, "X", 2)
     m, d = X.shape
-    _real_matrix(y, "y", 1)
+    if m < 2:
+        raise ValueError(f"X: BN needs a batch of at least 2 rows, got shape {tuple(X.shape)}; use a larger batch")
+    _real_matrix(y, "y", 1, X)
     if y.shape != (m,):
-        raise ValueError(f"y: expected shape ({m},) (one target per row of X), got {tuple(y.shape)}")
+        raise ValueError(f"y: expected shape ({m},) (one target per row of X), got {tuple(y.shape)}; pass {m}")
+    gain = check_real(gain, "gain")
+    eps = check_nonnegative(eps, "eps")
     one, zero = xp.ones(1, dtype=X.dtype), xp.zeros(1, dtype=X.dtype)
     gamma = gain * one
 
@@ -252,23 +271,29 @@ def normalized_mlp(
         Which weight matrix is the argument.
     """
     xp = _real_matrix(X, "X", 2)
-    _real_matrix(Y, "Y", 2)
+    _real_matrix(Y, "Y", 2, X)
+    if isinstance(weights, str) or not isinstance(weights, Sequence):
+        raise TypeError(f"weights: expected a list of matrices, got {type(weights).__name__}; pass [W_1, ..., W_out]")
     weights = list(weights)
     if len(weights) < 2:
-        raise ValueError("weights: expected at least a hidden layer and the readout, [W_1, ..., W_out]")
+        raise ValueError("weights: expected at least a hidden layer and the readout; pass [W_1, ..., W_out]")
     for i, W in enumerate(weights):
-        _real_matrix(W, f"weights[{i}]", 2)
+        _real_matrix(W, f"weights[{i}]", 2, X)
     fan_in = X.shape[1]
     for i, W in enumerate(weights):
         if W.shape[1] != fan_in:
-            raise ValueError(f"weights[{i}]: expected {fan_in} columns, got shape {tuple(W.shape)}")
+            raise ValueError(f"weights[{i}]: expected {fan_in} columns, got shape {tuple(W.shape)}; chain the shapes")
         fan_in = W.shape[0]
     if Y.shape != (X.shape[0], weights[-1].shape[0]):
-        raise ValueError(f"Y: expected shape ({X.shape[0]}, {weights[-1].shape[0]}), got {tuple(Y.shape)}")
-    if norm not in ("batch", "layer", None):
-        raise ValueError(f"norm: expected 'batch', 'layer' or None, got {norm!r}")
-    if wrt not in ("first", "last"):
-        raise ValueError(f"wrt: expected 'first' or 'last', got {wrt!r}")
+        raise ValueError(
+            f"Y: expected shape ({X.shape[0]}, {weights[-1].shape[0]}), got {tuple(Y.shape)}; pass one row per sample"
+        )
+    if norm is not None:
+        check_choice(norm, "norm", ("batch", "layer"))
+    if norm == "batch" and X.shape[0] < 2:
+        raise ValueError(f"X: BN needs a batch of at least 2 rows, got shape {tuple(X.shape)}; use a larger batch")
+    eps = check_nonnegative(eps, "eps")
+    check_choice(wrt, "wrt", ("first", "last"))
     index = 0 if wrt == "first" else len(weights) - 1
     shape = tuple(weights[index].shape)
     N = X.shape[0]
@@ -380,16 +405,31 @@ def gd(loss: Loss, w0: Array, eta: float | Array, *, T: int, project: bool = Fal
     ValueError
         If `T` is negative, `eta` is not positive and finite, or `w0` has the wrong shape.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T: expected a non-negative number of steps, got {T!r}")
-    xp = array_namespace(w0)
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss: expected a Loss, got {type(loss).__name__}; build it with sin_sum, bn_unit, ...")
+    T = check_int(T, "T", minimum=0)
+    project = check_bool(project, "project")
+    xp = check_float_array(w0, "w0", finite=True)
+    for value in loss.info.values():  # the loss's arrays fix the backend and dtype its argument must have
+        if hasattr(value, "dtype") and hasattr(value, "shape"):
+            check_same_dtype(w0, "w0", value)
+            break
     if w0.shape[-1:] != (loss.d,) or w0.ndim not in (1, 2) or (w0.ndim == 2 and not loss.batched):
         raise ValueError(
-            f"w0: expected shape ({loss.d},) or (B, {loss.d}) for a batched loss, got {tuple(w0.shape)} ({loss.name})"
+            f"w0: expected shape ({loss.d},) or (B, {loss.d}) for a batched loss, got {tuple(w0.shape)} ({loss.name}); "
+            "pass one row per run"
         )
-    eta_host = np.broadcast_to(np.asarray(_host(eta), dtype=np.float64), w0.shape[:-1]).copy()
+    if (loss.scale_invariant or project) and not bool(xp.all(xp.vecdot(w0, w0) > 0)):
+        raise ValueError("w0: a run starts at 0, where the direction w/||w|| is undefined; pass non-zero starts")
+    eta_host = check_numbers(_host(eta) if is_array_api_obj(eta) else eta, "eta")
+    if eta_host.ndim > 1 or (eta_host.ndim == 1 and eta_host.shape != tuple(w0.shape[:-1])):
+        raise ValueError(
+            f"eta: expected a number or one per run (shape {tuple(w0.shape[:-1])}), got shape {eta_host.shape}; "
+            "pass that"
+        )
+    eta_host = np.broadcast_to(eta_host, w0.shape[:-1]).copy()
     if not np.all(np.isfinite(eta_host)) or not np.all(eta_host > 0):
-        raise ValueError(f"eta: expected positive finite step sizes, got {eta_host}")
+        raise ValueError(f"eta: expected positive finite step sizes, got {eta!r}; pass steps > 0")
     step = xp.asarray(eta_host[..., None], dtype=w0.dtype)
     w = w0
     radius = xp.linalg.vector_norm(w0, axis=-1, keepdims=True)

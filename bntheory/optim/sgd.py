@@ -40,6 +40,14 @@ from typing import Any, Protocol
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from bntheory._validation import (
+    NonFiniteError,
+    check_bool,
+    check_float_array,
+    check_int,
+    check_numbers,
+    check_same_dtype,
+)
 from bntheory.backend import to_numpy
 
 __all__ = [
@@ -192,17 +200,36 @@ class SGDResult:
     path: Array | None
 
 
+def _rate(name: str, value: Any, *, low: float, high: float = math.inf, open_low: bool, open_high: bool = True):
+    """`value` as a float64 array (any shape), every entry finite and in the stated interval."""
+    arr = check_numbers(value, name)
+    above = arr > low if open_low else arr >= low
+    below = arr < high if open_high else arr <= high
+    if not np.all(np.isfinite(arr) & above & below):
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ValueError(f"{name}: every value must lie in {interval}, got {value!r}; pass values in {interval}")
+    return arr
+
+
+def _together(**arrays: np.ndarray) -> None:
+    """Refuse per-run values whose shapes do not broadcast (one per run each, the same runs)."""
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
+        raise ValueError(
+            f"{', '.join(arrays)}: shapes {shapes} do not broadcast; pass one value per run each"
+        ) from None
+
+
 def _per_run(name: str, value: Any, runs: int, *, low: float, high: float = math.inf, open_low: bool) -> np.ndarray:
     """`value` as a float64 array of shape (runs,), each entry finite and in the stated range."""
-    arr = np.asarray(value, dtype=np.float64)
+    arr = check_numbers(value, name)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape != (runs,)):
-        raise ValueError(f"{name}: expected a number or one per run (shape ({runs},)), got shape {arr.shape}")
-    arr = np.broadcast_to(arr, (runs,))
-    above = arr > low if open_low else arr >= low
-    if not np.all(np.isfinite(arr) & above & (arr < high)):
-        bracket = "(" if open_low else "["
-        raise ValueError(f"{name}: every value must lie in {bracket}{low:g}, {high:g}), got {value!r}")
-    return arr
+        raise ValueError(
+            f"{name}: expected a number or one per run (shape ({runs},)), got shape {arr.shape}; pass {runs} values"
+        )
+    return np.broadcast_to(_rate(name, arr, low=low, high=high, open_low=open_low), (runs,))
 
 
 def _kahan_angle(a: Array, b: Array, c: Array, xp: Any) -> Array:
@@ -281,30 +308,45 @@ def sgd(
     >>> np.round(rms / angular_update(0.1, 0.05, np.array([0.0, 0.5])), 2)
     array([1., 1.])
     """
-    xp = array_namespace(w0)
+    if not (callable(getattr(objective, "draw", None)) and callable(getattr(objective, "gradient", None))):
+        raise TypeError(
+            f"objective: expected a StochasticObjective (draw and gradient methods), got {type(objective).__name__}; "
+            "pass for example NoisyLinear(mean, scale)"
+        )
+    xp = check_float_array(w0, "w0", finite=True)
+    shape0 = tuple(w0.shape)
     if w0.ndim == 1:
         w0 = xp.reshape(w0, (1, w0.shape[0]))
-    if w0.ndim != 2:
-        raise ValueError(f"w0: expected shape (R, d) or (d,), got {tuple(w0.shape)}")
+    if w0.ndim != 2 or 0 in tuple(w0.shape):
+        raise ValueError(f"w0: expected shape (R, d) or (d,), non-empty, got {shape0}; pass one row per run")
+    d = getattr(objective, "d", None)
+    if d is not None and w0.shape[1] != d:
+        raise ValueError(f"w0: the objective has d = {d} weights, got shape {shape0}; pass rows of {d} entries")
+    if not bool(xp.all(xp.vecdot(w0, w0) > 0)):
+        raise ValueError("w0: a run starts at 0, where the direction w/||w|| is undefined; pass non-zero starts")
     runs = int(w0.shape[0])
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-        raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    if not bool(xp.all(xp.isfinite(w0))) or not bool(xp.all(xp.vecdot(w0, w0) > 0)):
-        raise ValueError("w0: every run needs a finite, non-zero start (the direction w/||w|| is undefined at 0)")
+    steps = check_int(steps, "steps", minimum=0)
+    chunk = check_int(chunk, "chunk", minimum=1)
+    keep_path = check_bool(keep_path, "keep_path")
     eta = _per_run("lr", lr, runs, low=0.0, open_low=True)
     alpha = _per_run("momentum", momentum, runs, low=0.0, high=1.0, open_low=False)
     lam = _per_run("weight_decay", weight_decay, runs, low=0.0, open_low=False)
     factors = np.ones((steps, runs))
     if schedule is not None:
-        s = np.asarray(schedule, dtype=np.float64)
+        s = check_numbers(schedule, "schedule")
         if s.shape not in ((steps,), (steps, runs)) or not np.all(np.isfinite(s) & (s > 0)):
-            raise ValueError(f"schedule: expected positive multipliers of shape ({steps},) or ({steps}, {runs})")
+            raise ValueError(
+                f"schedule: expected positive finite multipliers of shape ({steps},) or ({steps}, {runs}), got shape "
+                f"{s.shape}; pass one per step (exponential_schedule)"
+            )
         factors = np.broadcast_to(s.reshape(steps, -1), (steps, runs))
-    if seeds is not None and len(seeds) != runs:
-        raise ValueError(f"seeds: expected one seed per run ({runs}), got {len(seeds)}")
-    rngs = None if seeds is None else [np.random.default_rng(int(s)) for s in seeds]
+    if seeds is not None:
+        if isinstance(seeds, str) or not isinstance(seeds, Sequence | np.ndarray):
+            raise TypeError(f"seeds: expected a sequence of ints, got {type(seeds).__name__}; pass a list of ints")
+        if len(seeds) != runs:
+            raise ValueError(f"seeds: expected one seed per run ({runs}), got {len(seeds)}; pass {runs} seeds")
+        seeds = [check_int(seed, f"seeds[{i}]", minimum=0) for i, seed in enumerate(seeds)]
+    rngs = None if seeds is None else [np.random.default_rng(seed) for seed in seeds]
 
     def on_backend(a: np.ndarray) -> Array:
         # Contiguous and writable (broadcast views are read-only, which PyTorch warns about): copied only if needed.
@@ -316,9 +358,13 @@ def sgd(
     if buffer0 is None:
         v = xp.zeros_like(w0)
     else:
-        if tuple(buffer0.shape) != tuple(w0.shape):
-            raise ValueError(f"buffer0: expected the shape of w0, {tuple(w0.shape)}, got {tuple(buffer0.shape)}")
-        v = buffer0
+        check_float_array(buffer0, "buffer0", finite=True)
+        check_same_dtype(buffer0, "buffer0", w0)
+        if tuple(buffer0.shape) != shape0:
+            raise ValueError(
+                f"buffer0: expected the shape of w0, {shape0}, got {tuple(buffer0.shape)}; pass one row per run"
+            )
+        v = xp.reshape(buffer0, tuple(w0.shape))
     w = w0
     norm2, grad2, cross, step2, path = [], [], [], [], [w0]
     samples = None
@@ -358,13 +404,18 @@ def exponential_schedule(base: float | np.ndarray, steps: int) -> np.ndarray:
     (heavy ball), the weight-decay-free run with step :math:`\eta s_t` follows the run with weight decay
     (THEORY-2.md §10.4). Computed as ``exp(-(2t+1) log base)`` in float64.
     """
-    b = np.asarray(base, dtype=np.float64)
-    if b.ndim > 1 or not np.all(np.isfinite(b) & (b > 0)):
-        raise ValueError(f"base: expected a positive number or one per run, got {base!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-        raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+    b = _rate("base", base, low=0.0, open_low=True)
+    if b.ndim > 1:
+        raise ValueError(f"base: expected a number or one per run, got shape {b.shape}; pass a vector")
+    steps = check_int(steps, "steps", minimum=0)
     t = np.arange(steps, dtype=np.float64).reshape((steps,) + (1,) * b.ndim)
-    return np.exp(-(2 * t + 1) * np.log(b))
+    with np.errstate(over="ignore"):
+        multipliers = np.exp(-(2 * t + 1) * np.log(b))
+    if not np.all(np.isfinite(multipliers)):
+        raise NonFiniteError(
+            f"base, steps: base^-(2t+1) overflows float64 within {steps} steps; shorten steps or take base nearer 1"
+        )
+    return multipliers
 
 
 @dataclass(frozen=True)
@@ -427,15 +478,15 @@ def exponential_lr_equivalent(
         assumption 5): no real exponential schedule is equivalent; or if the root is not positive
         (:math:`\eta\lambda\ge1`).
     """
-    eta = np.asarray(lr, dtype=np.float64)
-    lam = np.asarray(weight_decay, dtype=np.float64)
-    gamma = np.asarray(momentum, dtype=np.float64)
-    if not (np.all(eta > 0) and np.all(lam >= 0) and np.all((gamma >= 0) & (gamma < 1))):
-        raise ValueError(
-            f"lr > 0, weight_decay >= 0 and 0 <= momentum < 1 are needed; got {lr}, {weight_decay}, {momentum}"
-        )
+    eta = _rate("lr", lr, low=0.0, open_low=True)
+    lam = _rate("weight_decay", weight_decay, low=0.0, open_low=False)
+    gamma = _rate("momentum", momentum, low=0.0, high=1.0, open_low=False)
+    _together(lr=eta, weight_decay=lam, momentum=gamma)
+    steps = check_int(steps, "steps", minimum=0)
     if root not in ("larger", "smaller") or (root == "smaller" and np.any(gamma == 0)):
-        raise ValueError(f"root: expected 'larger' or 'smaller' (the latter needs momentum > 0), got {root!r}")
+        raise ValueError(
+            f"root: expected 'larger' or 'smaller' (the latter needs momentum > 0), got {root!r}; choose one of them"
+        )
     limit = (1 - np.sqrt(gamma)) ** 2
     if np.any((gamma > 0) & (eta * lam > limit)):
         raise ValueError(
@@ -449,7 +500,7 @@ def exponential_lr_equivalent(
     alpha = (b + disc) / 2 if root == "larger" else 2 * gamma / (b + disc)  # the product of the roots is gamma
     if not np.all(alpha > 0):
         raise ValueError(
-            f"lr * weight_decay = {np.max(eta * lam):.3g}: the root is not positive; need lr * weight_decay < 1"
+            f"lr * weight_decay = {np.max(eta * lam):.3g}: the root is not positive; lower lr * weight_decay below 1"
         )
     alpha_out = float(alpha) if alpha.ndim == 0 else alpha
     factor = (alpha - 1) / (eta * alpha)
@@ -472,14 +523,15 @@ def angular_update(lr: float | np.ndarray, weight_decay: float | np.ndarray, mom
         If :math:`\eta\lambda\ge1`, or for momentum :math:`\eta\lambda\ge(1-\sqrt\alpha)^2` (Theorem 2's
         assumption; THEORY-2.md §10.4 trap).
     """
-    eta, lam, alpha = (np.asarray(a, dtype=np.float64) for a in (lr, weight_decay, momentum))
-    if not (np.all(eta > 0) and np.all(lam > 0) and np.all((alpha >= 0) & (alpha < 1))):
-        raise ValueError("lr > 0, weight_decay > 0 and 0 <= momentum < 1 are needed")
+    eta = _rate("lr", lr, low=0.0, open_low=True)
+    lam = _rate("weight_decay", weight_decay, low=0.0, open_low=True)
+    alpha = _rate("momentum", momentum, low=0.0, high=1.0, open_low=False)
+    _together(lr=eta, weight_decay=lam, momentum=alpha)
     limit = np.where(alpha > 0, (1 - np.sqrt(alpha)) ** 2, 1.0)
     if np.any(eta * lam >= limit):
         raise ValueError(
             f"lr * weight_decay = {np.max(eta * lam):.3g}: Theorems 1-3 need lr * weight_decay < 1 and, with momentum, "
-            f"< (1 - sqrt(momentum))^2 = {np.min(limit):.3g}"
+            f"< (1 - sqrt(momentum))^2 = {np.min(limit):.3g}; lower lr or weight_decay"
         )
     return np.sqrt(2 * eta * lam / (1 + alpha))
 
@@ -498,8 +550,15 @@ def equilibrium_norm(
     :math:`\mathrm E[(\|g_t\|^2+2\alpha\langle v_{t-1},g_t\rangle)\|w_t\|^2]` (Theorem 2), the mean of
     :attr:`SGDTrace.momentum_term`.
     """
-    L, eta, lam, alpha = (np.asarray(a, dtype=np.float64) for a in (L, lr, weight_decay, momentum))
-    if not (np.all(L > 0) and np.all(eta > 0) and np.all(lam > 0) and np.all((alpha >= 0) & (alpha < 1))):
-        raise ValueError("L > 0, lr > 0, weight_decay > 0 and 0 <= momentum < 1 are needed")
+    L = _rate("L", L, low=0.0, open_low=True)
+    eta = _rate("lr", lr, low=0.0, open_low=True)
+    lam = _rate("weight_decay", weight_decay, low=0.0, open_low=True)
+    alpha = _rate("momentum", momentum, low=0.0, high=1.0, open_low=False)
+    _together(L=L, lr=eta, weight_decay=lam, momentum=alpha)
+    if np.any((alpha > 0) & (lam * eta >= 2 * (1 + alpha))):
+        raise ValueError(
+            f"lr, weight_decay: lr * weight_decay = {np.max(lam * eta):.3g} makes Theorem 2's 2 - lr weight_decay / "
+            "(1 + momentum) non-positive; lower lr or weight_decay"
+        )
     theorem2 = L * eta / (lam * (1 - alpha) * (2 - lam * eta / (1 + alpha)))
     return np.where(alpha > 0, theorem2, L * eta / (2 * lam)) ** 0.25

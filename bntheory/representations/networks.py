@@ -12,8 +12,17 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from bntheory import norms
-from bntheory.backend import asarray
-from bntheory.representations.layers import PER_SAMPLE, STEPS, apply_steps, per_sample_norm
+from bntheory._validation import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_float_array,
+    check_int,
+    check_real,
+    check_rng,
+)
+from bntheory.backend import asarray, to_numpy
+from bntheory.representations.layers import PER_SAMPLE, apply_steps, check_steps, per_sample_norm
 from bntheory.representations.measures import gram
 
 __all__ = ["VARIANT_KEYS", "deep_network", "paired_networks"]
@@ -84,20 +93,33 @@ def deep_network(
     Returns
     -------
     array, shape of `H0`
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a batch that is not a finite, non-empty real floating array of at least 2 dims (an integer batch
+        included: it would make the weights integers), and on any other argument out of its range, each naming it.
     """
-    if depth < 0:
-        raise ValueError(f"depth: must be >= 0, got {depth}")
-    if weights not in ("gaussian", "uniform"):
-        raise ValueError(f"weights: expected 'gaussian' or 'uniform', got {weights!r}")
-    if method not in ("weights", "gram"):
-        raise ValueError(f"method: expected 'weights' or 'gram', got {method!r}")
+    check_float_array(H0, "H0", min_ndim=2, finite=True)
+    if H0.shape[-1] == 0 or H0.shape[-2] == 0:
+        raise ValueError(f"H0: expected at least one feature and one point, got shape {tuple(H0.shape)}; pass a batch")
+    depth = check_int(depth, "depth", minimum=0)
+    steps = check_steps(steps)
+    check_rng(rng)
+    variance = check_real(variance, "variance", low=0.0, open_low=True)
+    check_choice(weights, "weights", ("gaussian", "uniform"))
+    if residual_gamma is not None:
+        residual_gamma = check_real(residual_gamma, "residual_gamma")
+    check_choice(method, "method", ("weights", "gram"))
+    normalize = check_bool(normalize, "normalize")
+    if record is not None:
+        check_callable(record, "record", "a function record(layer, H)")
     if method == "gram" and (weights != "gaussian" or residual_gamma is not None):
         raise ValueError("method: 'gram' sampling is exact only for plain Gaussian weights; use method='weights'")
-    for step in steps:
-        if step not in STEPS:
-            raise ValueError(f"steps: unknown step {step!r}; choose from {', '.join(STEPS)}")
-    if per_sample is not None and per_sample not in PER_SAMPLE:
-        raise ValueError(f"per_sample: expected None or one of {', '.join(PER_SAMPLE)}, got {per_sample!r}")
+    if per_sample is not None:
+        check_choice(per_sample, "per_sample", PER_SAMPLE)
+    groups = check_int(groups, "groups", minimum=1)
+    weight_norm = check_bool(weight_norm, "weight_norm")
     if weight_norm and method == "gram":
         raise ValueError("weight_norm: needs the explicit weights; use method='weights'")
     xp = array_namespace(H0)
@@ -111,7 +133,7 @@ def deep_network(
     n = H0.shape[-1]
     for layer in range(1, depth + 1):
         if method == "gram":
-            lam, V = xp.linalg.eigh(gram(H))
+            lam, V = xp.linalg.eigh(gram(H, strict=False))
             root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
             Z = (draw("normal", (*lead, d, n)) * scale) @ xp.matrix_transpose(root)
         else:
@@ -164,20 +186,22 @@ def paired_networks(
 
     Raises
     ------
-    ValueError
-        On an unknown keyword, step or per-sample normalization, or a negative `depth`.
+    ValueError, TypeError
+        As :func:`deep_network` for `H0` and the common arguments; on `variants` that is not a non-empty mapping of
+        names to mappings, or a variant with an unknown keyword, step or per-sample normalization, a `groups` that
+        does not divide the features, or a `weight_norm` that is not a bool, each naming the variant.
     """
-    if depth < 0:
-        raise ValueError(f"depth: must be >= 0, got {depth}")
-    if weights not in ("gaussian", "uniform"):
-        raise ValueError(f"weights: expected 'gaussian' or 'uniform', got {weights!r}")
-    for name, v in variants.items():
-        unknown = sorted(set(v) - set(VARIANT_KEYS))
-        if unknown:
-            raise ValueError(f"variants[{name!r}]: unknown keyword(s) {unknown}; choose from {', '.join(VARIANT_KEYS)}")
-        bad = [st for st in v.get("steps", ()) if st not in STEPS]
-        if bad or v.get("per_sample") not in (None, *PER_SAMPLE):
-            raise ValueError(f"variants[{name!r}]: unknown step or per_sample in {dict(v)}")
+    check_float_array(H0, "H0", min_ndim=2, finite=True)
+    if H0.shape[-1] == 0 or H0.shape[-2] == 0:
+        raise ValueError(f"H0: expected at least one feature and one point, got shape {tuple(H0.shape)}; pass a batch")
+    depth = check_int(depth, "depth", minimum=0)
+    variants = _check_variants(variants, H0.shape[-2])
+    check_rng(rng)
+    variance = check_real(variance, "variance", low=0.0, open_low=True)
+    check_choice(weights, "weights", ("gaussian", "uniform"))
+    normalize = check_bool(normalize, "normalize")
+    if record is not None:
+        check_callable(record, "record", "a function record(layer, name, H)")
     xp = array_namespace(H0)
     d = H0.shape[-2]
     scale = float(np.sqrt(variance / d))
@@ -190,13 +214,45 @@ def paired_networks(
         W = draw("normal" if weights == "gaussian" else "uniform", (*H0.shape[:-2], d, d)) * scale
         unit = None
         for name, v in variants.items():
-            if v.get("weight_norm", False):
+            if v["weight_norm"]:
                 unit = _unit_rows(W) if unit is None else unit
-            Z = (unit if v.get("weight_norm", False) else W) @ H[name]
-            H[name] = _after_linear(Z, tuple(v.get("steps", ())), v.get("per_sample"), v.get("groups", 1), normalize)
+            Z = (unit if v["weight_norm"] else W) @ H[name]
+            H[name] = _after_linear(Z, v["steps"], v["per_sample"], v["groups"], normalize)
             if record is not None:
                 record(layer, name, H[name])
     return tuple(H.values())
+
+
+def _check_variants(variants: Any, d: int) -> dict[str, dict[str, Any]]:
+    """`variants` checked (names to keywords of :data:`VARIANT_KEYS`), each variant's keywords with their defaults."""
+    if not isinstance(variants, Mapping) or not variants:
+        raise TypeError(
+            f"variants: expected a non-empty mapping of names to keyword mappings, got {variants!r}; "
+            "pass for example {'bn': {'steps': ('rc', 'rs')}}"
+        )
+    checked = {}
+    for name, v in variants.items():
+        where = f"variants[{name!r}]"
+        if not isinstance(name, str):
+            raise TypeError(f"variants: the name {name!r} is not a str; use strings as the variants' names")
+        if not isinstance(v, Mapping):
+            raise TypeError(f"{where}: expected a mapping of keywords, got {type(v).__name__}; pass a dict")
+        unknown = sorted(map(str, set(v) - set(VARIANT_KEYS)))
+        if unknown:
+            raise ValueError(f"{where}: unknown keyword(s) {unknown}; choose from {', '.join(VARIANT_KEYS)}")
+        try:
+            steps = check_steps(v.get("steps", ()))
+        except (TypeError, ValueError) as error:  # check_steps names the argument steps: here it is a variant's
+            raise type(error)(f"{where}: {error}") from None
+        per_sample = v.get("per_sample")
+        if per_sample is not None:
+            check_choice(per_sample, f"{where}['per_sample']", PER_SAMPLE)
+        groups = check_int(v.get("groups", 1), f"{where}['groups']", minimum=1)
+        if per_sample == "group" and d % groups:
+            raise ValueError(f"{where}['groups']: {groups} does not divide the {d} features; pass a divisor of {d}")
+        weight_norm = check_bool(v.get("weight_norm", False), f"{where}['weight_norm']")
+        checked[name] = {"steps": steps, "per_sample": per_sample, "groups": groups, "weight_norm": weight_norm}
+    return checked
 
 
 def _unit_rows(W: Array) -> Array:
@@ -208,13 +264,25 @@ def _unit_rows(W: Array) -> Array:
 
 def _after_linear(Z: Array, steps: tuple[str, ...], per_sample: str | None, groups: int, normalize: bool) -> Array:
     """The steps, the per-sample normalization, and the optional Frobenius normalization of one layer."""
-    H = apply_steps(Z, steps)
+    # Not strict: a dead feature's 0/0 propagates as NaN, which the measures report (d_max: NaN, never small).
+    H = apply_steps(Z, steps, strict=False)
     if per_sample is not None:
         H = per_sample_norm(H, per_sample, groups=groups)
-    if normalize:
-        xp = array_namespace(H)
-        H = H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
-    return H
+    return _normalized(H, array_namespace(H)) if normalize else H
+
+
+def _normalized(H: Array, xp: Any) -> Array:
+    """Each batch of the stack divided by its Frobenius norm; a norm that overflows is taken after exact scaling."""
+    with np.errstate(over="ignore"):
+        norm = xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
+    if bool(xp.all(xp.isfinite(norm) & (norm > 0))):
+        return H / norm
+    # Rare (a batch near 1e154 or 1e-154): scale each batch by a power of two first, which is exact.
+    largest = np.asarray(to_numpy(xp.max(xp.abs(H), axis=(-2, -1), keepdims=True)), dtype=np.float64)
+    finite = np.isfinite(largest) & (largest > 0)
+    exponent = np.frexp(np.where(finite, largest, 1.0))[1]
+    H = H * asarray(np.ldexp(1.0, -exponent), xp, dtype=H.dtype)
+    return H / xp.sqrt(xp.sum(H * H, axis=(-2, -1), keepdims=True))
 
 
 def _device_seed(rng: np.random.Generator) -> int:

@@ -248,6 +248,7 @@ def _path_error(ctx: Context, path: str, against: str = "reference") -> Outcome:
 
 pytorch_hessian = PYTORCH.result(
     "batch_norm_hessian",
+    proof="libraries_conformance.py",
     title="PyTorch: the Hessian through native training-mode F.batch_norm on each torch.func path",
     where="torch.nn.functional.batch_norm(training=True) under torch.func (THEORY-2.md §11.1)",
     tag="P",
@@ -366,6 +367,7 @@ def _row_error(ctx: Context, kernel: str, paths: tuple[str, ...], against: str =
 
 pytorch_row_norms = PYTORCH.result(
     "norm_kernel_hessians",
+    proof="libraries_conformance.py",
     title="PyTorch: the Hessian through native F.layer_norm and F.instance_norm on the torch.func paths",
     where="torch.nn.functional.layer_norm / instance_norm under torch.func (THEORY-2.md §11.1, second table)",
     tag="P",
@@ -462,6 +464,7 @@ def _keras_version(ctx: Context) -> str:
 
 keras_outputs = KERAS.result(
     "outputs",
+    proof="libraries_conformance.py",
     title="Keras 3 BatchNormalization outputs: batch statistics in training, moving statistics in inference",
     where="keras.layers.BatchNormalization.call (training=True / False)",
     tag="P",
@@ -541,6 +544,7 @@ print(np.abs(np.asarray(y) - (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-3)).max()) 
 
 keras_precision = KERAS.result(
     "float64_precision",
+    proof="libraries_conformance.py",
     title="Keras 3: a float64 BatchNormalization layer computes in float64",
     where="keras.layers.BatchNormalization(dtype='float64'); keras.backend.result_type",
     tag="P",
@@ -605,6 +609,7 @@ print(y.dtype, np.abs(y - ref).max(), keras.backend.result_type("float64", "floa
 
 keras_large_mean = KERAS.result(
     "large_mean_variance",
+    proof="libraries_conformance.py",
     title="Keras 3: the batch variance (and the moving variance) stays accurate and nonnegative at large means",
     where="keras.layers.BatchNormalization; keras.src.backend.<numpy|torch|jax>.nn.moments",
     tag="P",
@@ -726,6 +731,7 @@ def _bntheory_vs_oracles(ctx: Context, which: tuple[str, ...]) -> Outcome:
 
 curvlinops_bn = CURVLINOPS.result(
     "bn_curvature",
+    proof="libraries_conformance.py",
     title="curvlinops: GGN and Hessian operators of a training-mode BN network",
     where="GGNLinearOperator, HessianLinearOperator (THEORY-2.md §11.2)",
     tag="P",
@@ -816,6 +822,7 @@ print((H - H.T).abs().max() / H.abs().max())  # 0.021: not symmetric, as a Hessi
 
 backpack_bn = BACKPACK.result(
     "bn",
+    proof="libraries_conformance.py",
     title="BackPACK: BatchGrad and DiagGGNExact through BatchNorm1d (eval mode; training mode refused)",
     where="backpack.extensions.BatchGrad, DiagGGNExact (THEORY-2.md §11.3)",
     tag="P",
@@ -939,6 +946,7 @@ print((W.grad_batch.sum(0) - W.grad).abs().max(), (W.grad_batch - c).abs().max()
 
 pyhessian_bn = PYHESSIAN.result(
     "bn",
+    proof="libraries_conformance.py",
     title="PyHessian: the top eigenvalue and trace of a BN network's Hessian in the mode it was given",
     where="pyhessian.hessian (THEORY-2.md §11.3)",
     tag="P",
@@ -976,7 +984,7 @@ def _eval_hessian(ctx: Context) -> np.ndarray:
 
     c = ctx.memo("libraries.network", _net_case)
     t, X, Y = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (c["theta"], c["X"], c["Y"]))
-    stats = tuple(torch.as_tensor(a) for a in c["running"])
+    stats = torch.cat([torch.as_tensor(a) for a in c["running"]])  # Model.batch_statistics' flat layout
     return torch.func.hessian(lambda p: ((c["model"].forward(p, X, statistics=stats) - Y) ** 2).sum())(t).numpy()
 
 

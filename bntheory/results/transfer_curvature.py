@@ -158,6 +158,7 @@ T4 = {}
 for kind, trap in TRAPS.items():
     T4[kind] = result = TRANSFER.result(
         f"t4_{kind}",
+        proof="transfer.py",
         title=f"{NAMES[kind]}: per-component gradients are per-sample gradients; rank G = N C",
         where="§9.4, row T4 (Dangel §6.1, §6.4 transferred)",
         tag="D",

@@ -21,16 +21,21 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 
 __all__ = [
     "BNMLP",
     "Downstream",
     "aligned_batch",
+    "dot",
+    "dot2",
     "draw_batch",
+    "first",
     "normalized",
     "orthogonal_to_1_and",
-    "per_instance",
+    "per_batch",
     "random_bn_mlp",
+    "variance",
 ]
 
 
@@ -47,21 +52,30 @@ def draw_batch(rng: np.random.Generator, m: int) -> np.ndarray:
     return rng.normal(rng.uniform(-2, 2), rng.uniform(0.3, 3), m)
 
 
-def normalized(y: np.ndarray, eps: float = 0.0) -> tuple[np.ndarray, float]:
-    r""":math:`\hat y=(y-\mu\mathbf 1)/s` and :math:`s=\sqrt{\sigma^2+\epsilon}` (biased :math:`\sigma`), in NumPy.
+def normalized(y: Any, eps: Any = 0.0) -> tuple[Any, Any]:
+    r""":math:`\hat y=(y-\mu\mathbf 1)/s` and :math:`s=\sqrt{\sigma^2+\epsilon}` (biased :math:`\sigma`).
+
+    `y` has its batch entries along the last axis, ``(..., m)``, in any array namespace (leading axes are
+    independent instances); `eps` is a scalar or one value per instance, shape ``(...)``. Returns :math:`\hat y`
+    of `y`'s shape and :math:`s` of shape ``(...)`` (a float for one NumPy instance and a scalar `eps`).
 
     Raises
     ------
     ValueError
-        If `y` is not a vector of at least 2 entries or `eps` < 0.
+        If `y` has fewer than 2 entries along its last axis, or an `eps` < 0.
     """
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 1 or y.size < 2:
-        raise ValueError(f"y: expected a batch vector of at least 2 entries, got shape {y.shape}")
-    if not eps >= 0:
+    if not is_array_api_obj(y):
+        y = np.asarray(y, dtype=np.float64)
+    xp = array_namespace(y)
+    if y.ndim < 1 or y.shape[-1] < 2:
+        raise ValueError(f"y: expected batches of at least 2 entries along the last axis, got shape {tuple(y.shape)}")
+    if not bool(xp.all(xp.asarray(eps) >= 0)):
         raise ValueError(f"eps: must be >= 0, got {eps}")
-    s = float(np.sqrt(y.var() + eps))
-    return (y - y.mean()) / s, s
+    centered = y - xp.mean(y, axis=-1, keepdims=True)
+    s = xp.sqrt(xp.mean(centered * centered, axis=-1) + eps)
+    if y.ndim == 1 and isinstance(y, np.ndarray) and np.ndim(eps) == 0:
+        s = float(s)
+    return centered / (s if y.ndim == 1 else s[..., None]), s
 
 
 def orthogonal_to_1_and(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -93,55 +107,74 @@ class Downstream:
 
     Its gradient :math:`a+Qz+c\odot\cos z` and Hessian :math:`Q-\operatorname{diag}(c\odot\sin z)` are the
     :math:`g` and :math:`H` of Santurkar et al.'s statements; :meth:`torch` and :meth:`mp` evaluate :math:`F` for
-    the autograd and mpmath oracles, which differentiate it themselves.
+    the autograd and mpmath oracles, which differentiate it themselves. Array-API code: the coefficients may carry
+    leading batch axes (one function per instance, in any namespace); :meth:`mp` takes one instance on the host.
 
     Attributes
     ----------
-    a, c : ndarray, shape (m,)
-    Q : ndarray, shape (m, m)
-        Symmetrised on construction (only the symmetric part enters :math:`F`).
+    a, c : array, shape (..., m)
+    Q : array, shape (..., m, m), or None
+        Symmetrised on construction (only the symmetric part enters :math:`F`); None for no quadratic part
+        (:meth:`linear_sine`, which then costs nothing).
     """
 
-    a: np.ndarray
-    Q: np.ndarray
-    c: np.ndarray
+    a: Any
+    Q: Any
+    c: Any
 
     def __post_init__(self) -> None:
-        a, c = (np.asarray(v, dtype=np.float64) for v in (self.a, self.c))
-        Q = np.asarray(self.Q, dtype=np.float64)
-        if a.ndim != 1 or c.shape != a.shape or Q.shape != (a.size, a.size):
-            raise ValueError(f"a, Q, c: expected shapes (m,), (m, m), (m,), got {a.shape}, {Q.shape}, {c.shape}")
+        a, c = (v if is_array_api_obj(v) else np.asarray(v, np.float64) for v in (self.a, self.c))
+        Q = self.Q if self.Q is None or is_array_api_obj(self.Q) else np.asarray(self.Q, np.float64)
+        if a.ndim < 1 or c.shape != a.shape or (Q is not None and Q.shape != (*a.shape, a.shape[-1])):
+            shape = None if Q is None else Q.shape
+            raise ValueError(
+                f"a, Q, c: expected shapes (..., m), (..., m, m), (..., m), got {a.shape}, {shape}, {c.shape}"
+            )
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "c", c)
-        object.__setattr__(self, "Q", (Q + Q.T) / 2)
+        object.__setattr__(self, "Q", None if Q is None else (Q + array_namespace(Q).matrix_transpose(Q)) / 2)
 
     @classmethod
-    def linear_sine(cls, a: np.ndarray, c: np.ndarray) -> Downstream:
+    def linear_sine(cls, a: Any, c: Any) -> Downstream:
         r""":math:`F(z)=a^\top z+\sum_ic_i\sin z_i` (no quadratic part)."""
-        a = np.asarray(a, dtype=np.float64)
-        return cls(a, np.zeros((a.size, a.size)), c)
+        return cls(a, None, c)
 
-    def grad(self, z: np.ndarray) -> np.ndarray:
-        r""":math:`\nabla F(z)=a+Qz+c\odot\cos z`."""
-        return self.a + self.Q @ z + self.c * np.cos(z)
+    def grad(self, z: Any) -> Any:
+        r""":math:`\nabla F(z)=a+Qz+c\odot\cos z`, shape (..., m)."""
+        xp = array_namespace(z)
+        out = self.a + self.c * xp.cos(z)
+        # A broadcast product and a sum rather than a batched matmul: faster on small matrices in any layout.
+        return out if self.Q is None else out + xp.sum(self.Q * z[..., None, :], axis=-1)
 
-    def hess(self, z: np.ndarray) -> np.ndarray:
-        r""":math:`\nabla^2F(z)=Q-\operatorname{diag}(c\odot\sin z)`."""
-        return self.Q - np.diag(self.c * np.sin(z))
+    def hess(self, z: Any) -> Any:
+        r""":math:`\nabla^2F(z)=Q-\operatorname{diag}(c\odot\sin z)`, shape (..., m, m)."""
+        xp = array_namespace(z)
+        diagonal = (self.c * xp.sin(z))[..., None] * xp.eye(z.shape[-1], dtype=z.dtype)
+        return -diagonal if self.Q is None else self.Q - diagonal
 
     def torch(self, z):
-        """:math:`F(z)` for a float64 torch tensor `z` (differentiable to any order)."""
+        """:math:`F(z)` for a float64 torch tensor `z` (..., m), one value per instance (any order of derivatives)."""
         import torch
 
-        a, Q, c = (torch.from_numpy(v) for v in (self.a, self.Q, self.c))
-        return z @ a + 0.5 * z @ Q @ z + (c * torch.sin(z)).sum()
+        from bntheory.checks.oracles.autograd import as_tensor
+
+        a, c = (as_tensor(v).to(z.device) for v in (self.a, self.c))
+        out = (z * a).sum(-1) + (c * torch.sin(z)).sum(-1)
+        if self.Q is None:
+            return out
+        Q = as_tensor(self.Q).to(z.device)
+        return out + 0.5 * (z * (Q * z[..., None, :]).sum(-1)).sum(-1)
 
     def mp(self, z: Sequence) -> Any:
-        """:math:`F(z)` in mpmath at the working precision (`z` a sequence of mpf)."""
+        """:math:`F(z)` in mpmath at the working precision, for one instance (`z` a sequence of mpf)."""
         m = len(z)
-        linear = mpmath.fsum(ai * zi for ai, zi in zip(self.a, z, strict=True))
-        quadratic = mpmath.fsum(self.Q[i, j] * z[i] * z[j] for i in range(m) for j in range(m) if self.Q[i, j])
-        sine = mpmath.fsum(ci * mpmath.sin(zi) for ci, zi in zip(self.c, z, strict=True))
+        a, c = np.asarray(self.a), np.asarray(self.c)
+        linear = mpmath.fsum(ai * zi for ai, zi in zip(a, z, strict=True))
+        sine = mpmath.fsum(ci * mpmath.sin(zi) for ci, zi in zip(c, z, strict=True))
+        if self.Q is None:
+            return linear + sine
+        Q = np.asarray(self.Q)
+        quadratic = mpmath.fsum(Q[i, j] * z[i] * z[j] for i in range(m) for j in range(m) if Q[i, j])
         return linear + quadratic / 2 + sine
 
 
@@ -173,19 +206,46 @@ def aligned_batch(y: np.ndarray, direction: np.ndarray, d: int) -> np.ndarray:
     return X
 
 
-def per_instance(fn: Callable[[Mapping[str, np.ndarray]], Any]) -> Callable[[Mapping[str, np.ndarray]], Any]:
-    """Wrap ``fn(values)`` so that consecutive calls on the same instance compute once.
+def dot(a: Any, b: Any) -> Any:
+    """The inner product along the last axis, one per instance of the leading axes (any array namespace)."""
+    return array_namespace(a, b).sum(a * b, axis=-1)
+
+
+def dot2(a: Any) -> Any:
+    """The squared norm along the last axis, one per instance (any array namespace)."""
+    return dot(a, a)
+
+
+def variance(y: Any) -> Any:
+    r"""The biased variance along the last axis (a BN batch's :math:`\sigma^2`), one per instance."""
+    return array_namespace(y).var(y, axis=-1)
+
+
+def first(fn: Callable[[Mapping[str, Any]], Any], instance: Mapping[str, np.ndarray]) -> Any:
+    """``fn(batch)[0]`` for a function of a batch, at one host instance (a NumPy batch of one).
+
+    How a high-precision left side, which works on one instance, reuses what a spec computes for a batch (the
+    downstream function, the direction of a quadratic form).
+    """
+    out = fn({k: np.asarray(x)[None, ...] for k, x in instance.items()})
+    if isinstance(out, Mapping):
+        return {k: v[0] if hasattr(v, "shape") and getattr(v, "ndim", 0) else v for k, v in out.items()}
+    return out[0]
+
+
+def per_batch(fn: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """Wrap ``fn(values)`` so that consecutive calls on the same batch (the same mapping object) compute once.
 
     An :class:`~bntheory.checks.inequality.Inequality` evaluates its left side, right side and scale one after
-    the other on one instance; what they share (an autograd pass, the downstream gradient) is then computed once.
-    Only the last instance is kept.
+    the other on one batch of instances (one mapping); what they share (an autograd pass, the downstream
+    gradient) is then computed once. Only the last batch is kept; it is recognised by identity, which costs
+    nothing for a million instances (hashing their bytes would not).
     """
     last: dict[str, Any] = {}
 
-    def wrapped(values: Mapping[str, np.ndarray]) -> Any:
-        key = b"".join(np.ascontiguousarray(values[k], dtype=np.float64).tobytes() for k in sorted(values))
-        if last.get("key") != key:
-            last["key"], last["value"] = key, fn(values)
+    def wrapped(values: Mapping[str, Any]) -> Any:
+        if last.get("values") is not values:
+            last["values"], last["value"] = values, fn(values)
         return last["value"]
 
     return wrapped

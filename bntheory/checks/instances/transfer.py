@@ -17,8 +17,10 @@ THEORY-2.md §9.1 (groups), §9.2 (closed-form backward), §9.4 (the transfer ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace, is_array_api_obj
 
 __all__ = ["SampleLayout", "linear_chain", "orthogonal_in_group", "sample_layout"]
 
@@ -59,20 +61,34 @@ class SampleLayout:
         """False for RMSNorm."""
         return self.kind != "rms"
 
-    def grouped(self, a: np.ndarray) -> np.ndarray:
-        """The sample's entries as ``(groups, m)``: consecutive channels form a group (§9.1)."""
-        return np.reshape(np.asarray(a, np.float64), (self.groups, self.m))
+    def grouped(self, a: Any) -> Any:
+        """The sample's entries as ``(groups, m)``: consecutive channels form a group (§9.1).
 
-    def gain(self, gamma: np.ndarray) -> np.ndarray:
-        """The gain of every entry, ``(groups, m)``: elementwise, or each channel's repeated over its positions."""
-        gamma = np.asarray(gamma, np.float64)
-        if self.gains == self.size:
-            return self.grouped(gamma)
-        return self.grouped(np.repeat(gamma, self.size // self.gains))
+        `a` is one flat sample ``(size,)``, or a batch of them ``(..., size)`` in any array namespace (the attack's
+        batches), which gives ``(..., groups, m)``.
+        """
+        a = _array(a)
+        return array_namespace(a).reshape(a, (*a.shape[:-1], self.groups, self.m))
+
+    def gain(self, gamma: Any) -> Any:
+        """The gain of every entry, ``(..., groups, m)``: elementwise, or each channel's repeated over its positions.
+
+        `gamma` has :attr:`gains` entries along its last axis (leading axes: a batch of samples, as in :meth:`grouped`).
+        """
+        gamma = _array(gamma)
+        if self.gains != self.size:
+            xp, per = array_namespace(gamma), self.size // self.gains
+            gamma = xp.reshape(xp.broadcast_to(gamma[..., None], (*gamma.shape, per)), (*gamma.shape[:-1], self.size))
+        return self.grouped(gamma)
 
     def torch_args(self) -> dict[str, int]:
         """`trailing` and `groups` for :func:`~bntheory.checks.oracles.normalizations.torch_normalization`."""
         return {"trailing": 1, "groups": self.groups if self.kind == "group" else 1}
+
+
+def _array(a: Any) -> Any:
+    """`a` itself if it is an array of some namespace (NumPy, CuPy, torch), else a float64 NumPy array of it."""
+    return a if is_array_api_obj(a) and not isinstance(a, np.ndarray) else np.asarray(a, np.float64)
 
 
 def sample_layout(kind: str, m: int, channels: int = 2) -> SampleLayout:

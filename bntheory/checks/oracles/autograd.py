@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "as_tensor",
+    "like",
     "torch_batch_norm",
     "torch_batch_norm_grads",
     "torch_bn_mlp_curvature",
@@ -42,77 +44,127 @@ def torch_batch_norm_grads(x, gamma, beta, dy, eps: float) -> tuple[np.ndarray, 
     return tuple(g.numpy() for g in grads)
 
 
-def torch_normalize(y, eps: float):
+def as_tensor(a):
+    """A float64 torch tensor of `a`: NumPy (shared memory), torch, or any DLPack array (CuPy: on its device)."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return a.to(torch.float64)
+    if not hasattr(a, "__dlpack__") or isinstance(a, np.ndarray):
+        return torch.from_numpy(np.asarray(a, dtype=np.float64))
+    return torch.from_dlpack(a).to(torch.float64)
+
+
+def like(t, a):
+    """The detached tensor `t` as an array of `a`'s kind: NumPy for NumPy (or plain numbers), else via DLPack."""
+    import torch
+
+    t = t.detach()
+    if isinstance(a, torch.Tensor):
+        return t
+    if not hasattr(a, "__dlpack__") or isinstance(a, np.ndarray):
+        return t.cpu().numpy()
+    from array_api_compat import array_namespace
+
+    return array_namespace(a).from_dlpack(t)
+
+
+def _per_instance(value, t):
+    """A scalar, or one value per instance (shape ``t.shape[:-1]``) as a tensor broadcasting against `t`."""
+    value = as_tensor(value).to(t.device)
+    return value if value.ndim == 0 else value[..., None]
+
+
+def torch_normalize(y, eps):
     r"""Training-mode normalization of a torch tensor along its last axis, from the definition.
 
-    :math:`(y-\mu)/\sqrt{\sigma^2+\epsilon}` with the biased variance. Written out rather than calling
+    :math:`(y-\mu)/\sqrt{\sigma^2+\epsilon}` with the biased variance; `eps` a float, or a tensor with one value
+    per batch along the leading axes (shape ``y.shape[:-1]``). Written out rather than calling
     ``torch.nn.functional.batch_norm``, which refuses :math:`\epsilon=0` (the setting of Santurkar et
     al.'s §4); autograd differentiates it, so it serves as the gradient and Hessian oracle there.
     """
     centered = y - y.mean(dim=-1, keepdim=True)
+    if not isinstance(eps, float | int):
+        eps = _per_instance(eps, y)
     return centered / ((centered * centered).mean(dim=-1, keepdim=True) + eps).sqrt()
 
 
-def torch_normalize_vjp(y, g, gamma: float, eps: float) -> np.ndarray:
+def torch_normalize_vjp(y, g, gamma, eps):
     r""":math:`\nabla_y\langle g,\gamma\,\mathrm{BN}_\epsilon(y)\rangle` by autograd of :func:`torch_normalize`.
 
     The gradient of a loss behind one BN unit whose gradient at the BN output is `g` (Santurkar et al.'s
-    :math:`\nabla_{y_j}\hat{\mathcal L}` for the downstream :math:`F(z)=g^\top z`). Batches along the last axis.
+    :math:`\nabla_{y_j}\hat{\mathcal L}` for the downstream :math:`F(z)=g^\top z`). The batch entries run along the
+    last axis; leading axes are independent instances, with `gamma` and `eps` scalars or one per instance. Returns
+    an array of `y`'s kind (NumPy, torch, or via DLPack: CuPy on its device).
     """
     import torch
 
-    t = torch.tensor(np.asarray(y, np.float64), requires_grad=True)
-    z = float(gamma) * torch_normalize(t, float(eps))
-    (grad,) = torch.autograd.grad((z * torch.from_numpy(np.asarray(g, np.float64))).sum(), t)
-    return grad.numpy()
+    t = as_tensor(y).detach().requires_grad_(True)
+    z = _per_instance(gamma, t) * torch_normalize(t, eps if isinstance(eps, float | int) else as_tensor(eps))
+    (grad,) = torch.autograd.grad((z * as_tensor(g).to(t.device)).sum(), t)
+    return like(grad, y)
 
 
-def torch_loss_gradient(y, gamma: float, eps: float, downstream) -> np.ndarray:
+def _loss(y, gamma, eps, downstream):
+    r""":math:`F(\gamma\,\mathrm{BN}_\epsilon(y))` summed over the instances (their gradients stay separate)."""
+    eps = eps if isinstance(eps, float | int) else as_tensor(eps).to(y.device)
+    return downstream(_per_instance(gamma, y) * torch_normalize(y, eps)).sum()
+
+
+def torch_loss_gradient(y, gamma, eps, downstream):
     r""":math:`\nabla_y\hat{\mathcal L}` of :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))` by autograd.
 
     Parameters
     ----------
-    y : array_like, shape (m,)
-        The pre-BN batch of one unit.
-    gamma, eps : float
+    y : array_like, shape (..., m)
+        The pre-BN batch of one unit (leading axes: independent instances).
+    gamma, eps : float or array of shape (...)
         BN scale and :math:`\epsilon\ge0` (BN from primitives, :func:`torch_normalize`, so :math:`\epsilon=0` works).
     downstream : callable
-        :math:`F`, taking and returning float64 torch tensors (e.g.
+        :math:`F`, taking a float64 torch tensor ``(..., m)`` and returning one value per instance (e.g.
         :meth:`bntheory.checks.instances.landscape.Downstream.torch`).
     """
     import torch
 
-    t = torch.tensor(np.asarray(y, np.float64), requires_grad=True)
-    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(t, float(eps))), t)
-    return grad.numpy()
+    t = as_tensor(y).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_loss(t, gamma, eps, downstream), t)
+    return like(grad, y)
 
 
-def torch_hessian_form(y, gamma: float, eps: float, downstream, v=None) -> tuple[np.ndarray, float]:
+def torch_hessian_form(y, gamma, eps, downstream, v=None, *, project=None):
     r""":math:`v^\top\nabla^2_y\hat{\mathcal L}\,v` by double backward through :func:`torch_normalize`.
 
-    :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))`; without `v` the direction is the gradient
-    :math:`v=\nabla_y\hat{\mathcal L}` (Santurkar et al.'s Theorem 4.2). Returns ``(v, form)``.
+    :math:`\hat{\mathcal L}(y)=F(\gamma\,\mathrm{BN}_\epsilon(y))`, with `y`, `gamma`, `eps` and `downstream` as in
+    :func:`torch_loss_gradient`; without `v` the direction is the gradient :math:`v=\nabla_y\hat{\mathcal L}`
+    (Santurkar et al.'s Theorem 4.2), or ``project(gradient)`` when `project` is given (a map of float64 torch
+    tensors, such as the projection onto the complement of a plane; it is applied after the gradient is detached,
+    so the same pass gives both). Returns ``(v, form)``: the direction, shape (..., m), and the form, shape (...),
+    both of `y`'s kind.
     """
     import torch
 
-    t = torch.tensor(np.asarray(y, np.float64), requires_grad=True)
-    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(t, float(eps))), t, create_graph=True)
-    direction = grad.detach() if v is None else torch.from_numpy(np.asarray(v, np.float64))
-    (hv,) = torch.autograd.grad(grad @ direction, t)
-    return direction.numpy().copy(), float(hv @ direction)
+    t = as_tensor(y).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_loss(t, gamma, eps, downstream), t, create_graph=True)
+    if v is None:
+        direction = grad.detach() if project is None else project(grad.detach())
+    else:
+        direction = as_tensor(v).to(t.device)
+    (hv,) = torch.autograd.grad((grad * direction).sum(), t)
+    return like(direction.clone(), y), like((hv * direction).sum(dim=-1), y)
 
 
-def torch_weight_gradient(X, w, gamma: float, eps: float, downstream) -> np.ndarray:
+def torch_weight_gradient(X, w, gamma, eps, downstream):
     r""":math:`\nabla_w\hat{\mathcal L}` of :math:`\hat{\mathcal L}(w)=F(\gamma\,\mathrm{BN}_\epsilon(Xw))` by autograd.
 
-    `X` is the (m, d) batch in rows, `w` the d weights of one unit (Santurkar et al.'s Theorem 4.4).
+    `X` is the (..., m, d) batch in rows, `w` the (..., d) weights of one unit (Santurkar et al.'s Theorem 4.4);
+    `gamma`, `eps` and `downstream` as in :func:`torch_loss_gradient`. Returns an array of `w`'s kind.
     """
     import torch
 
-    W = torch.tensor(np.asarray(w, np.float64), requires_grad=True)
-    y = torch.from_numpy(np.asarray(X, np.float64)) @ W
-    (grad,) = torch.autograd.grad(downstream(float(gamma) * torch_normalize(y, float(eps))), W)
-    return grad.numpy()
+    W = as_tensor(w).detach().requires_grad_(True)
+    y = (as_tensor(X).to(W.device) * W[..., None, :]).sum(-1)
+    (grad,) = torch.autograd.grad(_loss(y, gamma, eps, downstream), W)
+    return like(grad, w)
 
 
 def torch_bn_mlp_grads(net, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ __all__ = [
     "mp_weight_norm_jacobian",
     "torch_group_hessian_form",
     "torch_normalization",
+    "torch_normalization_grads",
     "torch_weight_norm",
 ]
 
@@ -213,6 +214,70 @@ def torch_normalization(kind: str, x, dy, gamma=None, beta=None, *, eps, trailin
     y.backward(torch.tensor(np.asarray(dy)))
     grads = [None if t is None else t.grad.numpy() for t in (tg, tb)]
     return y.detach().numpy(), tx.grad.numpy(), *grads
+
+
+def torch_normalization_grads(kind: str, x, dy, gain, eps, *, groups: int):
+    r""":math:`\nabla_x\langle\delta,\gamma\odot N_\epsilon(x)\rangle` for a *batch* of samples, each with its own eps.
+
+    The native kernel of `kind` (``F.layer_norm``, ``F.rms_norm``: over every axis after the first; ``F.group_norm``
+    with `groups` groups; ``F.instance_norm``) without affine parameters, times the gain, and reverse autograd, in
+    float64. The kernels take one :math:`\epsilon` for the whole batch; a sample with its own :math:`\epsilon_i>0`
+    is handed to the kernel at :math:`\epsilon=1` as :math:`x_i/\sqrt{\epsilon_i}`, since every one of these
+    normalizations satisfies :math:`N_{c^2\epsilon}(cx)=N_\epsilon(x)` (:math:`c>0`; the statistics scale by
+    :math:`c` and :math:`c^2`), and autograd differentiates through the scaling. Samples with :math:`\epsilon_i=0`
+    run at :math:`\epsilon=0` as they are. (An :math:`\epsilon_i` below about :math:`10^{-308}` of the group's
+    power would overflow the scaled input; it shows up as a non-finite gradient, never as a finite wrong one.)
+
+    Parameters
+    ----------
+    kind : {"layer", "rms", "group", "instance"}
+    x, dy, gain : array, shape (N, ...)
+        The samples (the batch along the first axis: ``(N, m)`` for LayerNorm and RMSNorm, ``(N, C, S)`` for
+        GroupNorm and InstanceNorm), the upstream gradients :math:`\delta` at the output, and the gain of every entry.
+        NumPy, torch, or any DLPack array (CuPy: on its device).
+    eps : float or array, shape (N,)
+        :math:`\epsilon_i\ge0` of each sample.
+    groups : int
+        GroupNorm's number of groups (ignored otherwise).
+
+    Returns
+    -------
+    array, shape of `x`
+        :math:`\nabla_x`, of `x`'s kind.
+
+    Raises
+    ------
+    ValueError
+        If `kind` is unknown or an `eps` is negative or NaN.
+    """
+    import torch
+
+    from bntheory.checks.oracles.autograd import as_tensor, like
+
+    F = torch.nn.functional
+    kernels = {
+        "layer": lambda u, e: F.layer_norm(u, tuple(u.shape[1:]), eps=e),
+        "rms": lambda u, e: F.rms_norm(u, tuple(u.shape[1:]), eps=e),
+        "group": lambda u, e: F.group_norm(u, groups, eps=e),
+        "instance": lambda u, e: F.instance_norm(u, eps=e),
+    }
+    if kind not in kernels:
+        raise ValueError(f"kind: expected 'layer', 'rms', 'group' or 'instance', got {kind!r}")
+    t = as_tensor(x).detach()
+    weights = as_tensor(gain).to(t.device) * as_tensor(dy).to(t.device)
+    eps = torch.broadcast_to(as_tensor(eps).to(t.device), t.shape[:1])
+    if not bool((eps >= 0).all()):  # NaN compares False too
+        raise ValueError("eps: expected values >= 0, one per sample")
+    grad = torch.empty_like(t)
+    for at_zero in (True, False):
+        mask = eps == 0 if at_zero else eps > 0
+        if not bool(mask.any()):
+            continue
+        u = t[mask].requires_grad_(True)
+        scale = 1.0 if at_zero else eps[mask].rsqrt().reshape(-1, *(1,) * (t.ndim - 1))
+        y = kernels[kind](u * scale, 0.0 if at_zero else 1.0)
+        (grad[mask],) = torch.autograd.grad((y * weights[mask]).sum(), u)
+    return like(grad, x)
 
 
 def torch_weight_norm(v, g, dw, *, dim: int):

@@ -1,0 +1,136 @@
+"""Running a study's runs: in this process, on spawned local processes, or on a Dask ``distributed`` scheduler.
+
+Local processes follow the registry runner's rules (:mod:`bntheory.runner`): workers are *spawned* (never a fork of
+a process holding BLAS or PyTorch threads), each held to one BLAS thread, and each exits when this process dies.
+On Dask each run is one task (``client.submit``) and nothing else is home-made: the scheduler places, retries and
+balances them. Either way the records come back here, where they are written to the cache as they arrive, so a
+cluster's workers need no shared file system, and a study interrupted at any point resumes from what was written.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from bntheory.runner import _one_thread
+from bntheory.study.cache import Cache
+from bntheory.study.runs import code_version, compute, run_key
+from bntheory.study.spec import Run
+
+__all__ = ["Progress", "StudyRuns", "execute"]
+
+#: Called as ``progress(done, total, record)`` as each run finishes (cached ones first, all at once).
+Progress = Callable[[int, int, dict], None]
+
+
+@dataclass(frozen=True)
+class StudyRuns:
+    """The records of a study's runs, in the order of the runs, and how many were computed or read back."""
+
+    records: list[dict]
+    computed: int
+    cached: int
+
+
+def execute(
+    runs: Sequence[Run],
+    *,
+    cache: Cache | None = None,
+    resume: bool = False,
+    jobs: int = 1,
+    scheduler: object = None,
+    progress: Progress | None = None,
+) -> StudyRuns:
+    """Compute `runs` (reading back those in `cache` when `resume`) and return their records.
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        From :meth:`~bntheory.study.spec.Study.runs`.
+    cache : Cache, optional
+        Where each record is written as it arrives (and read from when `resume`).
+    resume : bool
+        Use the records already in `cache`; without it every run is computed (and its record rewritten).
+    jobs : int
+        Local processes (1: in this process); ignored with a `scheduler`.
+    scheduler : distributed.Client or str, optional
+        A Dask client, or a scheduler's address (``tcp://host:8786``); one task per run.
+    progress : callable, optional
+        See :data:`Progress`.
+
+    Raises
+    ------
+    ValueError
+        If `jobs` is not a positive integer, or a Dask worker runs another code version than this process.
+    ImportError
+        If a `scheduler` is given and ``distributed`` is not installed (the ``study`` extra).
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    if resume and cache is None:
+        raise ValueError("resume: needs a cache to resume from; pass cache=Cache(directory)")
+    keys = [run_key(r) for r in runs]
+    found: dict[str, dict] = {}
+    if resume:
+        found = {k: rec for k in keys if (rec := cache.get(k)) is not None}
+    todo = [r for r, k in zip(runs, keys, strict=True) if k not in found]
+    done = 0
+    for rec in found.values():
+        done += 1
+        if progress is not None:
+            progress(done, len(runs), rec)
+    if scheduler is not None:
+        stream = _on_dask(todo, scheduler)
+    elif jobs == 1 or len(todo) <= 1:
+        stream = (compute(r) for r in todo)
+    else:
+        stream = _on_processes(todo, min(jobs, len(todo)))
+    computed = 0
+    for rec in stream:
+        if rec["code_version"] != code_version():
+            raise ValueError(
+                f"scheduler: a worker computed {rec['cell_id']} with bntheory {rec['code_version']}, this process "
+                f"runs {code_version()}; install the same code on the workers"
+            )
+        if cache is not None:
+            cache.put(rec)
+        found[rec["key"]] = rec
+        computed += 1
+        done += 1
+        if progress is not None:
+            progress(done, len(runs), rec)
+    return StudyRuns([found[k] for k in keys], computed, len(runs) - computed)
+
+
+def _on_processes(todo: Sequence[Run], jobs: int) -> Iterator[dict]:
+    context = multiprocessing.get_context("spawn")
+    others = set(multiprocessing.active_children())
+    # The runner's worker rules: one BLAS thread, and exit when this process (its pid passed along) is gone.
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),))
+    try:
+        futures = [pool.submit(compute, r) for r in todo]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        # Done, or ended early (Ctrl-C, an error): end the workers rather than wait for their queued runs.
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in set(multiprocessing.active_children()) - others:
+            process.terminate()
+
+
+def _on_dask(todo: Sequence[Run], scheduler: object) -> Iterator[dict]:
+    from distributed import Client
+    from distributed import as_completed as dask_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        # A run's key names its task: resubmitting a run the cluster still holds reuses its result.
+        futures = [client.submit(compute, r, key=f"bntheory-study-{run_key(r)}") for r in todo]
+        for future in dask_completed(futures):
+            yield future.result()
+    finally:
+        if client is not scheduler:
+            client.close()
