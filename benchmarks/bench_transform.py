@@ -11,8 +11,7 @@ Every figure is a ratio against a baseline measured in the same process, so mach
   forward does for y, the page faults of a new buffer.
 
 Rows ``numpy`` run the NumPy kernels (``BNTHEORY_NUMBA=0``), rows ``numba`` the compiled kernels (the ``fast``
-extra), rows ``fresh`` the compiled kernels with their reuse of dead output buffers switched off (every output
-new memory, as the NumPy kernels and PyTorch allocate it). The machine may be shared: each figure is the median
+extra); every output is new memory, as PyTorch allocates it. The machine may be shared: each figure is the median
 over ``--rounds`` rounds, in each of which every contender (copy, PyTorch, ours) is timed once (best of
 ``--repeat``), one after the other, so that a ratio compares runs close in time; the spread printed is the
 rounds' quartiles. PyTorch uses as many threads as the process may (``torch.get_num_threads()``, printed); so do
@@ -75,9 +74,6 @@ def contenders(shape: tuple[int, ...], dtype):
 def measure(shape: tuple[int, ...], dtype, path: str, rounds: int, repeat: int) -> dict[str, np.ndarray]:
     """Per round: the ratios of one case on one path (``numpy`` or ``numba``)."""
     os.environ["BNTHEORY_NUMBA"] = "0" if path == "numpy" else "1"
-    fused = _compiled.load("_batch_fused")
-    if fused is not None:
-        fused._POOL_BYTES = 0 if path == "fresh" else 1 << 28
     nbytes, fns = contenders(shape, dtype)
     for fn in fns.values():
         fn()  # warm-up (and, on the numba path, compilation)
@@ -128,7 +124,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--shapes", nargs="+", default=["4096x1024", "65536x256"])
-    parser.add_argument("--paths", nargs="+", default=["numpy", "numba", "fresh"], choices=["numpy", "numba", "fresh"])
+    parser.add_argument("--paths", nargs="+", default=["numpy", "numba"], choices=["numpy", "numba"])
     parser.add_argument(
         "--threads",
         type=int,

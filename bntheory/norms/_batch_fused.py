@@ -20,8 +20,9 @@ loses about :math:`u\,(1+(\mu-K)^2/\sigma^2)` relative accuracy: the one-pass fo
 :math:`(\mu-K)^2 \le \kappa\sigma^2` (the criterion of the NumPy kernels, which shift by 0), and the
 centred two-pass form otherwise. The backward sum :math:`\sum\delta(x-\mu)` is taken the same way.
 
-Outputs of 4 MiB to 256 MiB come from a pool of earlier outputs that nothing refers to any more (see
-:func:`_empty`; at most 256 MiB kept), since the first write to fresh memory costs the kernel's zeroing of it.
+Outputs are new arrays, as NumPy's and PyTorch's are: a pool of dead outputs would skip the kernel's zeroing of
+fresh pages (measured: the forward at about 50% of a copy's bandwidth instead of 30-35%) but would keep up to its
+size of memory alive behind the user's back and rely on reference counts, so it is not done.
 
 Only the ``(m, C)`` layout (one feature per column, rows contiguous) is compiled here; it is selected by
 :mod:`bntheory.norms.batch` for NumPy inputs (see its ``_kernels``). Image layouts ``(N, C, *spatial)`` stay on
@@ -29,9 +30,6 @@ the NumPy kernels: a first compiled version of their per-run reductions was slow
 """
 
 from __future__ import annotations
-
-import sys
-import threading
 
 import numba
 import numpy as np
@@ -45,21 +43,6 @@ __all__ = ["backward", "backward_screened", "forward", "forward_screened"]
 # blocks' sums in float64 costs little. In float32 this halves the statistics pass's arithmetic (16 lanes, not
 # 8); measured single-threaded on (4096, 1024): 1.9 ms against 3.2 ms with float64 sums, float64 unchanged.
 _INNER = {4: 16, 8: 256}
-# Output buffers kept for reuse: at most this many bytes in all, each of at least _POOL_MIN_BYTES. Off where
-# reference counts do not say whether an object is referenced (free-threaded builds).
-_POOL_BYTES = 1 << 28 if getattr(sys, "_is_gil_enabled", lambda: True)() else 0
-_POOL_MIN_BYTES = 1 << 22
-_pool: list[np.ndarray] = []
-_pool_lock = threading.Lock()
-
-
-def _refs(items: list, i: int) -> int:
-    return sys.getrefcount(items[i])
-
-
-# The count _refs reports for an object that only its list refers to (calibrated: the interpreter may or may
-# not count getrefcount's own argument).
-_ONLY_THE_LIST = _refs([object()], 0)
 # Largest (mu - K)^2 / sigma^2 at which the one-pass sums are used (as in the NumPy kernels).
 _KAPPA = _ref._ONE_PASS_KAPPA
 
@@ -81,7 +64,7 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
         inv_std = 1.0 / np.sqrt(var + eps)
         a = gamma * inv_std
         b = beta - mean * a
-    y = _empty(x.shape, x.dtype)
+    y = np.empty(x.shape, x.dtype)
     coef = np.stack([a, b]).astype(x.dtype)
     _map_rows(m, lambda r0, r1: _affine(x, coef, y, r0, r1))
     return y, mean, var, inv_std
@@ -103,7 +86,7 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
     c1, c2 = k * m, -k * dgamma * inv_std
     c0 = -k * dbeta - c2 * mean
     coef = np.stack([c2, c0, c1]).astype(x.dtype)
-    dx = _empty(dy.shape, dy.dtype)
+    dx = np.empty(dy.shape, dy.dtype)
     _map_rows(m, lambda r0, r1: _combine(dy, x, coef, dx, r0, r1))
     return dx, dgamma, dbeta
 
@@ -124,28 +107,6 @@ def backward_screened(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.n
     with np.errstate(all="ignore"):
         dx, dgamma, dbeta = backward(dy, x, mean, var, inv_std, gamma)
         return dx, *_ref._sums(dy.dtype, True, dgamma, dbeta)
-
-
-def _empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialized array, reusing an earlier output that nothing refers to any more (a caching allocator).
-
-    Why: a new array of many MiB is fresh memory that the kernel zeroes page by page on first write, which
-    costs more than the pass that fills it; reusing a dead output skips that. An output is dead when the pool
-    holds the only reference to it: a view, a memoryview or a tensor sharing its memory holds another one.
-    """
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if not _POOL_MIN_BYTES <= nbytes <= _POOL_BYTES:
-        return np.empty(shape, dtype)
-    with _pool_lock:
-        for i in range(len(_pool)):
-            if _pool[i].shape == shape and _pool[i].dtype == dtype and _refs(_pool, i) == _ONLY_THE_LIST:
-                _pool.append(_pool.pop(i))  # most recently used last
-                return _pool[-1]
-        out = np.empty(shape, dtype)
-        _pool.append(out)
-        while sum(a.nbytes for a in _pool) > _POOL_BYTES:
-            _pool.pop(0)
-        return out
 
 
 def _one_pass_is_safe(d: np.ndarray, var: np.ndarray) -> bool:
