@@ -33,7 +33,7 @@ import numpy as np
 from array_api_compat import array_namespace, is_array_api_obj
 
 from bntheory._validation import check_callable, check_float_array, check_real, check_same_dtype
-from bntheory.backend import to_numpy
+from bntheory.backend import scalar
 
 __all__ = ["CovariateShift", "internal_covariate_shift"]
 
@@ -107,13 +107,8 @@ def internal_covariate_shift(
         else:
             g_shifted = shifted_gradient(stepped, i)
         g, gs = grads[i], g_shifted
-        l2[i] = _scalar(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
-        norms = _scalar(xp.linalg.vector_norm(xp.reshape(g, (-1,))))
-        norms *= _scalar(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
-        cosine[i] = _scalar(xp.sum(g * gs)) / norms if norms > 0 else np.nan
+        l2[i] = scalar(xp.linalg.vector_norm(xp.reshape(g - gs, (-1,))))
+        norms = scalar(xp.linalg.vector_norm(xp.reshape(g, (-1,))))
+        norms *= scalar(xp.linalg.vector_norm(xp.reshape(gs, (-1,))))
+        cosine[i] = scalar(xp.sum(g * gs)) / norms if norms > 0 else np.nan
     return CovariateShift(l2, cosine)
-
-
-def _scalar(value: Array) -> float:
-    """A 0-d array as a float, detached from any autograd graph (a tensor that requires grad included)."""
-    return float(to_numpy(value))

@@ -408,7 +408,7 @@ def rayleigh_quotient(w: Array, u: Array, S: Array) -> float:
         raise ValueError(f"u: expected shape ({S.shape[0]},) to match S, got {tuple(u.shape)}; pass matching u, S")
     check_vector_like(w, "w", u)
     w = w * float(np.ldexp(1.0, -_unit_exponent(w)))
-    return -(float(to_numpy(u @ w)) ** 2) / float(to_numpy(w @ (S @ w)))
+    return -(scalar(u @ w) ** 2) / scalar(w @ (S @ w))
 
 
 def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> tuple[float, float]:
@@ -693,7 +693,7 @@ def rayleigh_gd(
     rhos = []
     for _ in range(T + 1):
         Bw, Aw = B @ w, A @ w
-        rho = float(to_numpy(w @ Bw)) / float(to_numpy(w @ Aw))
+        rho = scalar(w @ Bw) / scalar(w @ Aw)
         rhos.append(rho)
         if rho - lam_min <= 0:
             break
