@@ -22,6 +22,7 @@ __all__ = [
     "check_bool",
     "check_callable",
     "check_choice",
+    "check_eps",
     "check_float_array",
     "check_int",
     "check_momentum",
@@ -120,6 +121,19 @@ def check_nonnegative(value: float, name: str) -> float:
     NumPy's real scalars (``np.float32(1e-5)``, ``np.int64(0)``) are real numbers too; booleans are not.
     """
     return check_real(value, name, low=0.0)
+
+
+def check_eps(eps: Any, per: str) -> Any:
+    r"""A real ``eps >= 0`` (returned as a float), or an array of them, one `per` unit or group (returned as is).
+
+    The array form is how a batch of independent instances carries one :math:`\epsilon` each.
+    """
+    if not is_array_api_obj(eps):
+        return check_nonnegative(eps, "eps")
+    xp = check_float_array(eps, "eps", min_ndim=0)
+    if not bool(xp.all(eps >= 0)):  # NaN compares False too
+        raise ValueError(f"eps: expected finite values >= 0, one per {per}; replace the negative or NaN entries")
+    return eps
 
 
 def check_real(

@@ -35,8 +35,8 @@ from array_api_compat import array_namespace, is_array_api_obj
 from bntheory._validation import (
     NonFiniteError,
     check_bool,
+    check_eps,
     check_float_array,
-    check_nonnegative,
     check_real,
     check_same_dtype,
     check_statistics,
@@ -55,16 +55,6 @@ __all__ = [
 ]
 
 Array = Any
-
-
-def _eps(eps: Any) -> Any:
-    """`eps` checked: a real scalar >= 0, or an array (one per unit, broadcastable to the units) all >= 0."""
-    if not is_array_api_obj(eps):
-        return check_nonnegative(eps, "eps")
-    xp = check_float_array(eps, "eps", min_ndim=0)
-    if not bool(xp.all(eps >= 0)):  # NaN compares False too
-        raise ValueError("eps: expected finite values >= 0, one per unit; replace the negative or NaN entries")
-    return eps
 
 
 def _normalized(y: Array, eps: Any) -> tuple[Array, Array]:
@@ -150,7 +140,7 @@ def gradient_norm_bound(g: Array, y: Array, gamma: Any, *, eps: float | Array = 
     eps : float or array broadcastable to (...)
         The :math:`\epsilon` of BN, ``>= 0`` (one per unit, as `gamma`, when an array).
     """
-    eps = _eps(eps)
+    eps = check_eps(eps, "unit")
     y_hat, s = _normalized(y, eps)
     _like_y(g, "g", y)
     gamma = _scale_parameter(gamma, "gamma", y)
@@ -196,7 +186,7 @@ def hessian_form_bound(v: Array, hessian: Array, g: Array, y: Array, gamma: Any,
     eps : float or array broadcastable to (...)
         The :math:`\epsilon` of BN, ``>= 0`` (one per unit, as `gamma`, when an array).
     """
-    eps = _eps(eps)
+    eps = check_eps(eps, "unit")
     y_hat, s = _normalized(y, eps)
     _like_y(v, "v", y)
     _like_y(g, "g", y)
@@ -288,7 +278,7 @@ def rescaling_distance_bound(w0: Array, w_star: Array) -> Array:
 def _group_inputs(x: Array, eps: Any, center: Any) -> tuple[Any, bool]:
     """Check the groups' inputs `x` (the group along the last axis), `eps` and `center`; return eps and center."""
     check_float_array(x, "x")
-    eps = _eps(eps)
+    eps = check_eps(eps, "unit")
     center = check_bool(center, "center")
     least = 2 if center else 1
     if x.shape[-1] < least or 0 in tuple(x.shape):

@@ -32,8 +32,8 @@ import numpy as np
 
 from bntheory._validation import (
     check_bool,
+    check_eps,
     check_float_array,
-    check_nonnegative,
     check_same_backend,
     check_same_dtype,
     check_statistics,
@@ -105,7 +105,7 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
         raise TypeError(f"x: not an array of the namespace xp ({xp.__name__}); pass array_namespace(x) as xp")
     grouped = _check_axes_of(tuple(grouped), "grouped", x)
     axes = _check_axes(axes, "axes", len(grouped))
-    eps = _check_eps(eps)
+    eps = check_eps(eps, "group")
     center = check_bool(center, "center")
     with np.errstate(all="ignore"):  # NaN, inf and overflow show in the statistics, checked below
         z = xp.reshape(x, grouped)
@@ -118,18 +118,6 @@ def standardize(x: Array, grouped: tuple[int, ...], axes: tuple[int, ...], eps: 
             raise ValueError(f"x: a normalization group is {what}, so with eps=0 its x_hat is 0/0; use eps > 0")
         inv_std = 1 / xp.sqrt(power + eps)
         return z * inv_std, inv_std
-
-
-def _check_eps(eps: Any) -> Any:
-    """A real ``eps >= 0``, or an array of them (one per group, broadcastable against the statistics)."""
-    from array_api_compat import is_array_api_obj
-
-    if not is_array_api_obj(eps):
-        return check_nonnegative(eps, "eps")
-    xp = check_float_array(eps, "eps", min_ndim=0)
-    if not bool(xp.all(eps >= 0)):  # NaN compares False too
-        raise ValueError("eps: expected finite values >= 0, one per group; replace the negative or NaN entries")
-    return eps
 
 
 def _namespace(x: Any) -> ModuleType:
