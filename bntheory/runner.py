@@ -148,9 +148,8 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     lock = threading.Lock()
     finished: queue_module.SimpleQueue = queue_module.SimpleQueue()
     submitted = 0
-    context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    with ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),)) as pool:
+    with worker_pool(jobs - 1) as pool:
 
         def feed() -> None:
             # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
@@ -274,6 +273,15 @@ def _needs(result: registry.Result, package: str) -> bool:
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """`workers` spawned processes: one BLAS and PyTorch thread each, each exiting when this process is gone.
+
+    The pool of :func:`run_all`, and of :mod:`bntheory.study`'s local runs.
+    """
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),))
 
 
 def _one_thread(parent: int) -> None:

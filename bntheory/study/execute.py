@@ -10,12 +10,11 @@ cluster's workers need no shared file system, and a study interrupted at any poi
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 
-from bntheory.runner import _one_thread
+from bntheory.runner import worker_pool
 from bntheory.study.cache import Cache
 from bntheory.study.runs import code_version, compute, run_key
 from bntheory.study.spec import Run
@@ -106,10 +105,8 @@ def execute(
 
 
 def _on_processes(todo: Sequence[Run], jobs: int) -> Iterator[dict]:
-    context = multiprocessing.get_context("spawn")
     others = set(multiprocessing.active_children())
-    # The runner's worker rules: one BLAS thread, and exit when this process (its pid passed along) is gone.
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),))
+    pool = worker_pool(jobs)  # the runner's rules: one BLAS thread, and exit when this process is gone
     try:
         futures = [pool.submit(compute, r) for r in todo]
         for future in as_completed(futures):
