@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
 import multiprocessing
@@ -32,7 +33,7 @@ from bntheory import registry
 from bntheory.context import Context
 from bntheory.run import ResultReport, run
 
-__all__ = ["WorkerDied", "default_jobs", "run_all"]
+__all__ = ["WorkerDied", "Workers", "default_jobs", "run_all", "start_workers"]
 
 #: Backends whose arrays live on one shared device: several processes would only contend for it.
 _DEVICE_BACKENDS = ("cupy",)
@@ -74,6 +75,7 @@ def run_all(
     jobs: int = 1,
     progress: Progress | None = None,
     scheduler: object = None,
+    workers: Workers | None = None,
 ) -> list[ResultReport]:
     """Run `results` in `ctx` and return their reports in the order of `results`.
 
@@ -93,6 +95,10 @@ def run_all(
         Run on this Dask scheduler instead (a client, or an address such as ``tcp://host:8786``): one task per
         results module, `jobs` ignored. The workers need bntheory installed, and the file of a module loaded from a
         path (``--with``) at the same path.
+    workers : Workers, optional
+        The ``jobs - 1`` workers, started ahead by :func:`start_workers` so that their start-up overlapped the
+        caller's (``bntheory verify`` starts them before discovery). The run closes them when it ends, whether
+        it used them or not.
 
     Raises
     ------
@@ -105,12 +111,15 @@ def run_all(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    jobs = min(jobs, len(results))
+    if workers is not None and (scheduler is not None or jobs <= 1):
+        workers.close()
+        workers = None
     if scheduler is not None:
         return _run_on_dask(results, ctx, scheduler, progress)
-    jobs = min(jobs, len(results))
     if jobs <= 1:
         return _run_here(results, ctx, progress)
-    return _run_spread(results, ctx, jobs, progress)
+    return _run_spread(results, ctx, jobs, progress, workers or start_workers(jobs - 1))
 
 
 def _run_here(results, ctx, progress) -> list[ResultReport]:
@@ -127,7 +136,7 @@ def _run_here(results, ctx, progress) -> list[ResultReport]:
     return reports
 
 
-def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
+def _run_spread(results, ctx, jobs: int, progress, workers: Workers) -> list[ResultReport]:
     done: dict[str, ResultReport] = {}
 
     def record(result: registry.Result, rep: ResultReport, seconds: float) -> None:
@@ -148,8 +157,8 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
     lock = threading.Lock()
     finished: queue_module.SimpleQueue = queue_module.SimpleQueue()
     submitted = 0
-    others = set(multiprocessing.active_children())
-    with worker_pool(jobs - 1) as pool:
+    pool = workers.pool
+    with pool:
 
         def feed() -> None:
             # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
@@ -210,11 +219,8 @@ def _run_spread(results, ctx, jobs: int, progress) -> list[ResultReport]:
                 drain(block=True)
         finally:
             # Every report is in and the workers are idle, or the run ends early (a dead worker, Ctrl-C) and they
-            # may be mid-check: end them rather than wait (their interpreter shutdown alone takes 0.7 s once
-            # PyTorch is loaded), so nothing outlives the run.
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in set(multiprocessing.active_children()) - others:
-                process.terminate()
+            # may be mid-check.
+            workers.close()
     return [done[r.id] for r in results]
 
 
@@ -282,6 +288,49 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     """
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread, initargs=(os.getpid(),))
+
+
+@dataclasses.dataclass(frozen=True)
+class Workers:
+    """Worker processes of a coming run (:func:`start_workers`), and what ends them.
+
+    Attributes
+    ----------
+    pool : ProcessPoolExecutor
+        The spawned processes (:func:`worker_pool`).
+    others : frozenset
+        The child processes that existed before them, which :meth:`close` leaves alone.
+    """
+
+    pool: ProcessPoolExecutor
+    others: frozenset
+
+    def close(self) -> None:
+        """End the workers now, idle or mid-check, rather than wait for them.
+
+        A worker's interpreter shutdown alone takes 0.7 s once PyTorch is loaded, and nothing may outlive the run.
+        """
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in set(multiprocessing.active_children()) - self.others:
+            process.terminate()
+
+
+def start_workers(workers: int, preload: Sequence[str] = ()) -> Workers:
+    """`workers` processes of :func:`worker_pool`, spawned now, each importing the modules `preload` in the background.
+
+    A worker takes about a second to start and PyTorch another 1-1.5 s to import; started before the caller's
+    own start-up (discovery of the results), that time overlaps it instead of following it.
+    """
+    others = frozenset(multiprocessing.active_children())
+    pool = worker_pool(workers)
+    for _ in range(workers):  # the pool spawns a process per task submitted while none is idle
+        pool.submit(_import_all, tuple(preload))
+    return Workers(pool, others)
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        importlib.import_module(name)
 
 
 def _one_thread(parent: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -52,6 +53,39 @@ def test_unwritable_paths_are_refused_before_any_check_runs(tmp_path, capsys):
 def test_jobs_above_the_cores_are_capped(capsys):
     assert cli.main(["verify", "--quick", "--jobs", "1000", "--only", "keras.running_stats"]) == 0
     assert "capped to the" in capsys.readouterr().err
+
+
+def test_workers_started_ahead_end_with_a_usage_error_found_at_discovery(capsys):
+    # verify starts its workers before discovery; an unknown id, found there, must not leave them behind.
+    assert cli.main(["verify", "--jobs", "2", "--only", "no.such_result"]) == 2
+    assert "unknown result id" in capsys.readouterr().err
+    for _ in range(100):
+        if not multiprocessing.active_children():
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"left running: {multiprocessing.active_children()}")
+
+
+def test_the_console_script_exits_with_the_code_of_main_and_flushed_output(tmp_path):
+    # cli.command skips the interpreter's teardown (os._exit): the exit code and the buffered stdout must survive.
+    ok = subprocess.run(
+        [sys.executable, "-m", "bntheory.cli", "verify", *CHEAP, "--json", "v.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ok.returncode == 0 and "0 failed" in ok.stdout and ok.stdout.rstrip().endswith("v.json"), ok.stderr
+    assert json.loads((tmp_path / "v.json").read_text())["passed"] is True
+    bad = subprocess.run(
+        [sys.executable, "-m", "bntheory.cli", "verify", "--only", "no.such_result"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "unknown result id" in bad.stderr
 
 
 def test_report_replaces_its_directory_as_one_unit(tmp_path):

@@ -9,12 +9,11 @@ cluster's workers need no shared file system, and a study interrupted at any poi
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 
-from bntheory.runner import worker_pool
+from bntheory.runner import start_workers
 from bntheory.study.cache import Cache
 from bntheory.study.runs import code_version, compute, run_key
 from bntheory.study.spec import Run
@@ -105,17 +104,14 @@ def execute(
 
 
 def _on_processes(todo: Sequence[Run], jobs: int) -> Iterator[dict]:
-    others = set(multiprocessing.active_children())
-    pool = worker_pool(jobs)  # the runner's rules: one BLAS thread, and exit when this process is gone
+    workers = start_workers(jobs)  # the runner's rules: one BLAS thread, and exit when this process is gone
     try:
-        futures = [pool.submit(compute, r) for r in todo]
+        futures = [workers.pool.submit(compute, r) for r in todo]
         for future in as_completed(futures):
             yield future.result()
     finally:
         # Done, or ended early (Ctrl-C, an error): end the workers rather than wait for their queued runs.
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in set(multiprocessing.active_children()) - others:
-            process.terminate()
+        workers.close()
 
 
 def _on_dask(todo: Sequence[Run], scheduler: object) -> Iterator[dict]:
