@@ -96,7 +96,7 @@ def ctx_sweep(ctx: Context) -> dict:
     T = ctx.by_size(quick=1000, default=2000, large=20000)
     counts = [many] * RATE_ETAS + [few] * (len(ETAS) - RATE_ETAS)
     # The same starts at every step size: the few are the first of the many.
-    starts = ctx_starts(ctx, max(counts))
+    starts = ctx_starts(ctx, int(np.max(counts)))
     w0 = np.concatenate([starts[:k] for k in counts])
     eta = np.repeat(ETAS, counts)
     trace = si.gd(ctx_loss(ctx, inst), ctx.asarray(w0), eta, T=T)
