@@ -10,9 +10,10 @@ Library under test: :func:`bntheory.optim.scale_invariant.gd` on :func:`~bntheor
 :math:`L(w)=f(w/\|w\|)` with :math:`f(u)=\sum_{k\le6}a_k\sin(b_k^\top u+c_k)+\frac12u^\top Au`, :math:`d=10`, all step
 sizes and seeds in one batched run; step sizes :math:`10^{-2},\dots,10^3` (five decades) at every size. Seeds (starts)
 at :math:`\eta\le10` / at :math:`\eta\ge100`: ``quick`` 32 / 4, :math:`T=1000`; ``default`` 160 / 8, :math:`T=2000`;
-``large`` 160 / 160, :math:`T=20000`. The many seeds are where the rate is gated: at :math:`\eta\ge100` the sum
-:math:`\sum G_t` is still growing at the quick and default :math:`T` (95% of its runs put 26-66% of it in the second
-half, seeds 0-9), so the rate is only reported there, and 8 seeds serve the bound checks.
+``large`` 160 / 160, :math:`T=20000`. The many seeds go where the rate is gated: at :math:`\eta\ge100` the sum
+:math:`\sum G_t` is mostly still growing at the default :math:`T` (seeds 0-9: 5-56% of it in the second half at
+:math:`\eta=100`, 52-66% at :math:`10^3`, in the 95% quantile over the runs), so the rate is gated there only where it
+has settled, on the 8 seeds of the bound checks (a wider interval, so a harder pass).
 """
 
 from __future__ import annotations
