@@ -77,6 +77,31 @@ print(
 )
 
 # %% [markdown]
+# **The rate, over a population of starts.** The bound holds for every run, but a finite window $[T/10,T]$ sees the
+# rate $T^{-1/2}$ only as a property of many runs: the check fits the exponent of the 95% quantile over the starts
+# of $\min_{t<T}\|\nabla L(u_t)\|$ and gates the upper end of its bootstrap interval. A quantile of *per-run*
+# slopes is not that: at a small step size some runs rest on a plateau for a while, their minimum already small
+# (well within $\sqrt{C/T}$) and their local slope near 0, and with few seeds the largest slope is one of them. Below,
+# the registry's own sweep at `--seed 8`, where the old gate (the largest slope of 8 seeds) read -0.32.
+
+# %%
+from bntheory.checks.rates import fit_exponent
+from bntheory.context import Context
+from bntheory.results import arora2019
+
+sweep = arora2019.ctx_runs(Context(seed=8))  # the registry's default sweep at --seed 8
+cols = sweep["eta"] == 0.01
+running = np.sqrt(np.minimum.accumulate(sweep["G"][:, cols], axis=0))
+horizons = np.unique(np.geomspace(sweep["T"] // 10, sweep["T"], 20).astype(int))
+per_run = np.polyfit(np.log(horizons), np.log(np.maximum(running[horizons - 1], 1e-16)), 1)[0]
+print(
+    f"eta 0.01, {cols.sum()} starts: per-run slopes above -1/2 {np.mean(per_run > -0.5):.3f}, the largest of the "
+    f"first 8 starts {per_run[:8].max():.2f}"
+)
+fit = fit_exponent(horizons, running[horizons - 1], quantile=0.95, rng=rng, confidence=0.9)
+print("95% quantile of the minimum:", fit)
+
+# %% [markdown]
 # **Controls.** Projecting $w$ back to the sphere after each step removes the auto-tuning (the effective rate stays
 # $\eta$): at $\eta=0.1$ the unit gradient no longer converges and $\sum G_t$ grows linearly past $C$. The same $f$
 # without normalization diverges at large $\eta$.

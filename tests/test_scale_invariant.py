@@ -164,3 +164,40 @@ def test_gd_loop_copies_nothing_to_the_host(strict, rng, count_host_copies):
         counts.append(len(calls) - before)
         assert trace.norm_sq.shape == (T + 1, 4) and np.all(np.isfinite(trace.value))
     assert counts[0] == counts[1] == 3, f"host copies per run: {counts} (the trace's three arrays expected)"
+
+
+def _rate_runs(G_of_t):
+    """Runs in the shape of arora2019's sweep, 160 seeds at each of its step sizes, G_t given per run."""
+    from bntheory.results import arora2019
+
+    T, seeds = 2000, 160
+    eta = np.repeat(arora2019.ETAS, seeds)
+    t = np.arange(1, T + 1, dtype=np.float64)[:, None]
+    return {"G": G_of_t(t, np.random.default_rng(0).lognormal(size=eta.size)), "eta": eta, "T": T}
+
+
+def test_arora_rate_gate_reads_the_quantile_not_one_plateau():
+    from bntheory.context import Context
+    from bntheory.results import arora2019
+
+    ctx = Context(seed=0).scoped("arora2019.auto_rate_tuning/test")
+
+    def decaying_with_plateaus(t, c):
+        # min_t |grad| ~ T^-1, and 1 run in 40 resting on a plateau far below the rest (its local slope 0).
+        G = c * t**-2.0
+        G[:, ::40] = 1e-12
+        return G
+
+    measured, table = arora2019.ctx_rates(ctx, _rate_runs(decaying_with_plateaus))
+    assert measured == pytest.approx(-1.0, abs=0.05) and "160 seeds" in table and "not gated" not in table
+
+    def settled_but_slow(t, c):
+        # The sum settles in the first 100 steps, then |grad| decays as T^-0.3 at a tiny level: not T^-1/2.
+        return np.where(t < 100, c, 1e-8 * c * (t / 100) ** -0.6)
+
+    measured, _ = arora2019.ctx_rates(ctx, _rate_runs(settled_but_slow))
+    assert measured == pytest.approx(-0.3, abs=0.05) and measured > -0.5
+
+    # Still growing everywhere (sum G_t ~ log T): nothing is gated, and nothing gated is not a pass.
+    measured, table = arora2019.ctx_rates(ctx, _rate_runs(lambda t, c: c / t))
+    assert np.isnan(measured) and table.count("not gated") == len(arora2019.ETAS)

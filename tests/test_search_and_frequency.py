@@ -258,3 +258,92 @@ def test_faster_rate_violated_counts_runs():
     # 0.8^t / 0.64^t grows; 0.5^t / 0.64^t does not.
     assert out.measured == 1 and out.passed and "1/2" in out.detail
     assert not faster_rate_violated(runs[1:], exponent=2.0).passed
+
+
+# --- power-law exponents of a quantile over runs (bntheory.checks.rates.fit_exponent) ---------------------------
+
+_HORIZONS = np.unique(np.geomspace(200, 2000, 20).astype(int))
+
+
+def test_fit_exponent_recovers_a_power_law_exactly():
+    from bntheory.checks.rates import fit_exponent
+
+    rng = np.random.default_rng(0)
+    # c_j T^p with a constant per run: every quantile (and every resample's) is c T^p, so the interval collapses.
+    values = np.exp(rng.normal(size=40)) * _HORIZONS[:, None] ** -0.7
+    fit = fit_exponent(_HORIZONS, values, quantile=0.95, rng=rng)
+    assert fit.exponent == pytest.approx(-0.7, abs=1e-12)
+    assert fit.low == pytest.approx(-0.7, abs=1e-12) and fit.high == pytest.approx(-0.7, abs=1e-12)
+    assert (fit.runs, fit.points, fit.quantile) == (40, _HORIZONS.size, 0.95)
+    assert "0.95-quantile of 40 runs" in str(fit)
+
+
+def test_fit_exponent_interval_covers_a_noisy_exponent():
+    from bntheory.checks.rates import fit_exponent
+
+    rng = np.random.default_rng(1)
+    # Each run its own exponent around -0.8: the 95% quantile's curve is set by the slow ones.
+    p = rng.normal(-0.8, 0.1, size=200)
+    values = np.exp(rng.normal(size=200)) * _HORIZONS[:, None] ** p
+    fit = fit_exponent(_HORIZONS, values, quantile=0.95, rng=rng, confidence=0.9)
+    assert fit.low < fit.exponent < fit.high
+    assert -0.8 < fit.exponent < -0.4 and fit.high - fit.low < 0.3
+
+
+def test_a_plateau_below_the_quantile_does_not_decide_the_exponent_but_one_above_does():
+    from bntheory.checks.rates import fit_exponent
+
+    rng = np.random.default_rng(2)
+    decaying = np.exp(rng.normal(size=95)) * (_HORIZONS[:, None] / 200.0) ** -1.0
+    # Five runs resting on a plateau (local slope 0) far below the decaying runs: the old per-run-slope gate's
+    # largest slope would be 0; the 95% quantile of the minima still falls as T^-1.
+    low = np.full((_HORIZONS.size, 5), 1e-6)
+    fit = fit_exponent(_HORIZONS, np.hstack([decaying, low]), quantile=0.95, rng=rng, confidence=0.9)
+    assert fit.high < -0.9
+    # The same plateau above every decaying run is the 95% quantile's own level: the exponent is 0, the claim fails.
+    high = np.full((_HORIZONS.size, 10), 1e3)
+    fit = fit_exponent(_HORIZONS, np.hstack([decaying, high]), quantile=0.95, rng=rng, confidence=0.9)
+    assert fit.exponent == pytest.approx(0.0, abs=1e-12) and fit.high > -0.5
+
+
+def test_fit_exponent_at_the_floor_and_with_nan():
+    from bntheory.checks.compare import at_most
+    from bntheory.checks.rates import fit_exponent
+
+    rng = np.random.default_rng(3)
+    # Reached the floor before the third horizon: faster than any power.
+    converged = np.r_[1.0, 1e-3, np.zeros(_HORIZONS.size - 2)][:, None] * np.ones((1, 6))
+    fit = fit_exponent(_HORIZONS, converged, quantile=0.5, rng=rng, floor=1e-10)
+    assert fit.exponent == -np.inf and fit.high == -np.inf and fit.points == 2
+    # Points at the floor after a decay are dropped, the leading ones fitted.
+    tail = (_HORIZONS[:, None] / 200.0) ** -2.0 * np.ones((1, 6))
+    tail[10:] = 0.0
+    fit = fit_exponent(_HORIZONS, tail, quantile=0.5, rng=rng, floor=1e-10)
+    assert fit.points == 10 and fit.exponent == pytest.approx(-2.0)
+    broken = np.ones((_HORIZONS.size, 6))
+    broken[3, 2] = np.nan
+    fit = fit_exponent(_HORIZONS, broken, quantile=0.95, rng=rng)
+    assert np.isnan([fit.exponent, fit.low, fit.high]).all()
+    assert not at_most(fit.high, -0.5, "nan").passed
+
+
+@pytest.mark.parametrize(
+    ("horizons", "values", "kwargs", "match"),
+    [
+        ([1.0, 2.0], np.ones((2, 4)), {}, "horizons"),
+        ([1.0, 3.0, 2.0], np.ones((3, 4)), {}, "horizons"),
+        ([1.0, 2.0, 3.0], np.ones((3, 1)), {}, "values"),
+        ([1.0, 2.0, 3.0], np.ones((4, 3)), {}, "values"),
+        ([1.0, 2.0, 3.0], -np.ones((3, 4)), {}, "negative"),
+        ([1.0, 2.0, 3.0], np.ones((3, 4)), {"quantile": 1.0}, "quantile"),
+        ([1.0, 2.0, 3.0], np.ones((3, 4)), {"resamples": 0}, "resamples"),
+        ([1.0, 2.0, 3.0], np.ones((3, 4)), {"confidence": 0.0}, "confidence"),
+        ([1.0, 2.0, 3.0], np.ones((3, 4)), {"floor": -1.0}, "floor"),
+    ],
+)
+def test_fit_exponent_refuses_bad_input(horizons, values, kwargs, match):
+    from bntheory.checks.rates import fit_exponent
+
+    kwargs = {"quantile": 0.95, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        fit_exponent(horizons, values, rng=np.random.default_rng(0), **kwargs)

@@ -11,7 +11,8 @@ Inequalities (:mod:`~bntheory.checks.inequality`)
     climbs, mpmath refinement) and judged by :func:`verdict`.
 Rates (:mod:`~bntheory.checks.rates`)
     :func:`fit_rate` (log-linear fit with a confidence interval), :class:`Trajectory`, :func:`rate_check`,
-    :func:`faster_rate_violated` (the sharp control: a rate faster than the bound).
+    :func:`faster_rate_violated` (the sharp control: a rate faster than the bound), :func:`fit_exponent` (the
+    power-law exponent of a quantile over seeded runs, with a bootstrap interval).
 Frequencies (:mod:`~bntheory.checks.frequency`)
     :func:`frequency` of an event over seeded draws with its Clopper-Pearson interval.
 Intervals (:mod:`~bntheory.checks.intervals`)
@@ -38,7 +39,8 @@ _HOME = {
         "inequality",
     ),
     **dict.fromkeys(("scalar", "vector", "verdict"), "inequality"),
-    **dict.fromkeys(("RateFit", "Trajectory", "faster_rate_violated", "fit_rate", "rate_check"), "rates"),
+    **dict.fromkeys(("ExponentFit", "RateFit", "Trajectory", "faster_rate_violated", "fit_exponent"), "rates"),
+    **dict.fromkeys(("fit_rate", "rate_check"), "rates"),
 }
 
 __all__ = sorted([*_HOME, "tolerances"])

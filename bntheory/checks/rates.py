@@ -17,6 +17,11 @@ under test), and how the statement compares them (cumulatively, :math:`e_t\le q^
 ``exponent=2`` THEORY.md §3.5(ii)'s :math:`(1-\mu/L)^{4t}`. Where the bound is nearly attained (THEORY.md §3.4-§3.5),
 the runs include adversarial instances and the check requires the largest ratio to come within `reach` of 1,
 so that a bound that is loose (an inflated constant, a slower step) fails as surely as a violated one.
+
+A *sublinear* rate :math:`e(T)\approx cT^{p}` over a population of seeded runs (GD's :math:`T^{-1/2}`) is fitted by
+:func:`fit_exponent` as the log-log slope of a quantile over the runs, with a bootstrap interval over the runs:
+the quantile of the error curves, not a quantile of per-run slopes, so that a run resting on a plateau *below* the
+quantile (its local slope 0, its error already small) does not decide the figure.
 """
 
 from __future__ import annotations
@@ -32,15 +37,16 @@ from bntheory.checks.compare import Outcome, Worst, at_least, at_most, within
 from bntheory.checks.tolerances import RATE_FLOOR, RATE_REACH, RATE_SLACK
 
 __all__ = [
+    "ExponentFit",
     "RateFit",
     "Trajectory",
     "faster_rate_violated",
+    "fit_exponent",
     "fit_rate",
     "pointwise_ratio",
     "rate_check",
     "rate_ratios",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,120 @@ def _slope(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     slope = float(tc @ yc) / sxx
     residual = yc - slope * tc
     return slope, (float(residual @ residual) / (t.size - 2) / sxx) ** 0.5
+
+
+@dataclass(frozen=True)
+class ExponentFit:
+    r"""Fitted exponent :math:`p` of :math:`q(T)\approx cT^{p}`, a quantile over runs, with a bootstrap interval."""
+
+    exponent: float
+    low: float
+    high: float
+    quantile: float
+    runs: int
+    points: int
+    confidence: float
+
+    def __str__(self) -> str:
+        ci = f"{round(100 * self.confidence)}% CI [{self.low:.3g}, {self.high:.3g}]"
+        return f"p = {self.exponent:.3g} ({ci}; {self.quantile:g}-quantile of {self.runs} runs, {self.points} horizons)"
+
+
+def _quantile_slopes(x: np.ndarray, curves: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slopes of log curves[..., h] on x[h] over each row's leading points above `floor` (-inf if < 3)."""
+    # A quantile of non-increasing curves is non-increasing: once it reaches the floor it only jitters there.
+    keep = np.logical_and.accumulate(curves > floor, axis=-1)
+    n = keep.sum(axis=-1)
+    y = np.log(np.where(keep, curves, 1.0))
+    m = np.maximum(n, 1)
+    xm = (keep * x).sum(axis=-1) / m
+    ym = (keep * y).sum(axis=-1) / m
+    xc = np.where(keep, x - xm[..., None], 0.0)
+    sxx = (xc * xc).sum(axis=-1)
+    slope = (xc * (y - ym[..., None])).sum(axis=-1) / np.where(n >= 3, sxx, 1.0)
+    # Fewer than 3 points above the floor: the quantile reached rounding level early, faster than any power.
+    return np.where(n >= 3, slope, -np.inf), n
+
+
+def fit_exponent(
+    horizons,
+    values,
+    *,
+    quantile: float,
+    rng: np.random.Generator,
+    resamples: int = 200,
+    confidence: float = 0.95,
+    floor: float = 0.0,
+) -> ExponentFit:
+    r"""Fit :math:`p` in :math:`q_\alpha(T)\approx cT^{p}`, the `quantile` over runs, with a bootstrap interval.
+
+    .. math::
+
+        \hat p=\frac{\sum_h(x_h-\bar x)(y_h-\bar y)}{\sum_h(x_h-\bar x)^2},\qquad
+        x_h=\log T_h,\quad y_h=\log\hat q_\alpha(T_h),
+
+    where :math:`\hat q_\alpha(T_h)` is the sample :math:`\alpha`-quantile (linear interpolation) of
+    ``values[h, :]`` over the runs, fitted over the leading horizons with :math:`\hat q_\alpha>` `floor`. The
+    interval is the percentile bootstrap over runs (Efron & Tibshirani 1993, ch. 13): the runs are resampled
+    with replacement `resamples` times and the same fit repeated; its ends are the lower and upper order
+    statistics at :math:`(1\mp\text{confidence})/2`, so that a one-sided bound at :math:`(1+\text{confidence})/2`
+    is either end alone. The runs must be independent draws (seeded starts); the horizons of one run need not be.
+
+    Parameters
+    ----------
+    horizons : array_like, shape (H,)
+        Increasing positive horizons :math:`T_h` (at least 3).
+    values : array_like, shape (H, runs)
+        Non-negative :math:`e_j(T_h)`, one column per run (at least 2), e.g. :math:`\min_{t<T_h}\|g_t\|`.
+    quantile : float
+        :math:`\alpha\in(0,1)`.
+    rng : numpy.random.Generator
+        For the resamples (the check's ``ctx.rng``).
+    resamples : int
+        Bootstrap resamples.
+    confidence : float
+        Level of the two-sided interval, in (0, 1).
+    floor : float
+        Quantiles at or below it are rounding and not fitted; with fewer than 3 points above it the exponent is
+        :math:`-\infty` (converged faster than any power).
+
+    Returns
+    -------
+    ExponentFit
+        NaN throughout when `values` is not finite (a broken run has no rate).
+
+    Raises
+    ------
+    ValueError
+        If the shapes, the horizons, `quantile`, `resamples`, `confidence` or `floor` are out of range, or a value
+        is negative.
+    """
+    x = np.asarray(horizons, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if x.ndim != 1 or x.size < 3 or not np.all(np.isfinite(x)) or np.any(x <= 0) or np.any(np.diff(x) <= 0):
+        raise ValueError(f"horizons: need at least 3 increasing positive horizons, got {x!r}; pass T_1 < ... < T_H")
+    if v.ndim != 2 or v.shape[0] != x.size or v.shape[1] < 2:
+        raise ValueError(f"values: expected shape ({x.size}, runs >= 2), one column per run, got {v.shape}")
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile: must lie strictly between 0 and 1, got {quantile}")
+    if isinstance(resamples, bool) or not isinstance(resamples, int | np.integer) or resamples < 1:
+        raise ValueError(f"resamples: expected a positive integer, got {resamples!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: must lie strictly between 0 and 1, got {confidence}")
+    if not (math.isfinite(floor) and floor >= 0):
+        raise ValueError(f"floor: expected a finite floor >= 0, got {floor}")
+    runs = v.shape[1]
+    if not np.all(np.isfinite(v)):
+        return ExponentFit(math.nan, math.nan, math.nan, float(quantile), runs, 0, float(confidence))
+    if np.any(v < 0):
+        raise ValueError("values: negative entries; pass errors (norms), not signed gaps")
+    (slope,), (points,) = _quantile_slopes(np.log(x), np.quantile(v, quantile, axis=1)[None], floor)
+    picks = rng.integers(0, runs, size=(resamples, runs))
+    boot, _ = _quantile_slopes(np.log(x), np.quantile(v[:, picks], quantile, axis=-1).T, floor)
+    # Order statistics, not interpolation: a resample that reached the floor has slope -inf.
+    low = float(np.quantile(boot, (1 - confidence) / 2, method="lower"))
+    high = float(np.quantile(boot, (1 + confidence) / 2, method="higher"))
+    return ExponentFit(float(slope), low, high, float(quantile), runs, int(points), float(confidence))
 
 
 def pointwise_ratio(errors, q_bound: float, *, floor: float = 1e-9) -> float:

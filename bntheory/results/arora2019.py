@@ -8,8 +8,12 @@ the purely scale-invariant case, whose constant the check computes from the anal
 
 Library under test: :func:`bntheory.optim.scale_invariant.gd` on :func:`~bntheory.optim.scale_invariant.sin_sum`,
 :math:`L(w)=f(w/\|w\|)` with :math:`f(u)=\sum_{k\le6}a_k\sin(b_k^\top u+c_k)+\frac12u^\top Au`, :math:`d=10`, all step
-sizes and seeds in one batched run. Sizes: ``quick`` 4 seeds, :math:`T=1000`; ``default`` 8 seeds, :math:`T=2000`;
-``large`` 8 seeds, :math:`T=20000`; step sizes :math:`10^{-2},\dots,10^3` (five decades) at every size.
+sizes and seeds in one batched run; step sizes :math:`10^{-2},\dots,10^3` (five decades) at every size. Seeds (starts)
+at :math:`\eta\le10` / at :math:`\eta\ge100`: ``quick`` 32 / 4, :math:`T=1000`; ``default`` 160 / 8, :math:`T=2000`;
+``large`` 160 / 160, :math:`T=20000`. The many seeds go where the rate is gated: at :math:`\eta\ge100` the sum
+:math:`\sum G_t` is mostly still growing at the default :math:`T` (seeds 0-9: 5-56% of it in the second half at
+:math:`\eta=100`, 52-66% at :math:`10^3`, in the 95% quantile over the runs), so the rate is gated there only where it
+has settled, on the 8 seeds of the bound checks (a wider interval, so a harder pass).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import scipy.linalg
 
 from bntheory.backend import to_numpy
 from bntheory.checks.compare import Outcome, Worst, at_least, at_most
+from bntheory.checks.rates import fit_exponent
 from bntheory.checks.tolerances import CLOSED_FORM
 from bntheory.context import Context
 from bntheory.optim import scale_invariant as si
@@ -26,16 +31,23 @@ from bntheory.registry import ARRAY, paper
 
 ARORA2019 = paper("arora2019", citation="Arora, Li & Lyu 2019", arxiv="1812.03981")
 PROOF = "arora2019_auto_rate.py"
-#: The step sizes of the sweep (five decades, each with every seed) and of the controls.
+#: The step sizes of the sweep (five decades) and of the controls; the first RATE_ETAS get the rate's many seeds.
 ETAS = tuple(10.0**k for k in range(-2, 4))
+RATE_ETAS = 4
 PROJECTED_ETA = 0.1
 DIVERGENT_ETAS = (10.0, 100.0, 1000.0)
 #: Steps of the unnormalized control: |1 - eta lambda_max| <= 1000 per step keeps |grad|^2 below 1e300 for 40 steps.
 DIVERGENT_T = 40
 #: Unit gradients at or below this are rounding (the floor of |grad L(u)| in float64 is ~1e-15 here); not fitted.
 FLOOR = 1e-10
-#: The slope is gated only where sum G_t has stopped growing: at most this fraction of it came in the second half.
+#: The rate is that of this quantile over the seeds of min_{t<T} |grad L(u_t)|: T^(-1/2) for 95% of the runs.
+QUANTILE = 0.95
+#: The rate is gated only where sum G_t has stopped growing: at most this fraction of it came in the second half,
+#: in the QUANTILE over the runs.
 SETTLED = 0.05
+#: The gate is the upper end of this two-sided bootstrap interval over the seeds: a one-sided 95% bound.
+CONFIDENCE = 0.90
+RESAMPLES = 200
 
 
 def ctx_instance(ctx: Context) -> dict:
@@ -81,15 +93,18 @@ def ctx_starts(ctx: Context, count: int) -> np.ndarray:
 def ctx_sweep(ctx: Context) -> dict:
     """One batched GD run over every (step size, seed): the unit gradients, norms and bounds."""
     inst = ctx_instance(ctx)
-    seeds, T = ctx.by_size(quick=4, default=8), ctx.by_size(quick=1000, default=2000, large=20000)
-    w0 = np.tile(ctx_starts(ctx, seeds), (len(ETAS), 1))
-    eta = np.repeat(ETAS, seeds)
+    many, few = ctx.by_size(quick=(32, 4), default=(160, 8), large=(160, 160))
+    T = ctx.by_size(quick=1000, default=2000, large=20000)
+    counts = [many] * RATE_ETAS + [few] * (len(ETAS) - RATE_ETAS)
+    # The same starts at every step size: the few are the first of the many.
+    starts = ctx_starts(ctx, int(np.max(counts)))
+    w0 = np.concatenate([starts[:k] for k in counts])
+    eta = np.repeat(ETAS, counts)
     trace = si.gd(ctx_loss(ctx, inst), ctx.asarray(w0), eta, T=T)
     G = trace.unit_grad_sq[:T]  # G_t for t < T
     return {
         "inst": inst,
         "eta": eta,
-        "seeds": seeds,
         "T": T,
         "G": G,
         "norm_sq": trace.norm_sq,
@@ -113,29 +128,38 @@ def ctx_sum_ratio(ctx: Context, sums: np.ndarray, C: np.ndarray, eta: np.ndarray
     return at_most(float(ratio), 1.0, f"{what}; max over seeds of sum G_t vs C: {'; '.join(parts)}")
 
 
-def ctx_slopes(ctx: Context, runs: dict) -> tuple[float, str]:
-    """Largest 95th seed percentile of the fitted slope over the settled step sizes, and the table."""
+def ctx_rates(ctx: Context, runs: dict) -> tuple[float, str]:
+    r"""Largest upper confidence bound on the exponent over the settled step sizes, and the table.
+
+    The exponent is that of the QUANTILE over the seeds of :math:`\min_{t<T}\|\nabla L(u_t)\|` vs :math:`T` on
+    :math:`[T/10,T]` (:func:`~bntheory.checks.rates.fit_exponent`), each step size on its own seeds.
+    """
     G, eta, T = runs["G"], runs["eta"], runs["T"]
     running_min = np.sqrt(np.minimum.accumulate(G, axis=0))
     horizons = np.unique(np.geomspace(T // 10, T, 20).astype(int))
     sums, half = G.sum(axis=0), G[: T // 2].sum(axis=0)
+    rng = ctx.rng("bootstrap")
     gated, rows = Worst(), []
     for e in ETAS:
         cols = np.flatnonzero(eta == e)
-        growth = float(np.max((sums[cols] - half[cols]) / sums[cols]))
-        slopes = []
-        for j in cols:
-            y = running_min[horizons - 1, j]
-            keep = y > FLOOR
-            # A run that reached the rounding floor before T/10 has converged; it bounds the slope by -inf.
-            slopes.append(np.polyfit(np.log(horizons[keep]), np.log(y[keep]), 1)[0] if keep.sum() >= 3 else -np.inf)
-        # "nearest": no interpolation between a converged run's -inf and a finite slope.
-        lo, mid, hi = np.percentile(slopes, [5, 50, 95], method="nearest")
+        growth = float(np.quantile((sums[cols] - half[cols]) / sums[cols], QUANTILE))
+        fit = fit_exponent(
+            horizons,
+            running_min[horizons - 1][:, cols],
+            quantile=QUANTILE,
+            rng=rng,
+            resamples=RESAMPLES,
+            confidence=CONFIDENCE,
+            floor=FLOOR,
+        )
         settled = growth <= SETTLED
         if settled:
-            gated.add(hi, f"eta = {e:g}")
+            gated.add(fit.high, f"eta = {e:g}")
         state = "" if settled else ", still growing: not gated"
-        rows.append(f"eta {e:g}: {mid:.3g} [{lo:.3g}, {hi:.3g}] (2nd-half growth {growth:.2g}{state})")
+        rows.append(
+            f"eta {e:g}: {fit.exponent:.3g} [{fit.low:.3g}, {fit.high:.3g}] ({cols.size} seeds; 2nd-half growth "
+            f"{growth:.2g}{state})"
+        )
     measured = float(gated) if gated.count >= 2 else np.nan
     return measured, "; ".join(rows)
 
@@ -158,8 +182,15 @@ auto_rate_tuning = ARORA2019.result(
     notes=(
         "The paper's theorem (constants, log factors, the other parameters, SGD's T^(-1/4)) is [R]: not verified. The "
         "[D] bound is THEORY-2.md's; rho, Delta L, G_max are computed from a, b, A by the check. The rate claim "
-        "T^(-1/2) is tested as the fitted slope of log min_t |grad L(u_t)| vs log T on [T/10, T] (5-95% seed "
-        "interval), gated only where sum G_t has settled (a bound, so a steeper slope agrees). The UNIT gradient is "
+        "T^(-1/2) is a claim about the runs from random starts, tested as the exponent p of q(T) ~ T^p, q(T) the "
+        "95% quantile over the seeds of min_{t<T} |grad L(u_t)|, fitted on 20 log-spaced T in [T/10, T]: it must "
+        "be at most -1/2 at the upper end of its 90% bootstrap interval over the seeds (a one-sided 95% bound), "
+        "at every step size where sum G_t has settled (95% of the runs put at most 5% of it in the second half), "
+        "160 seeds each at eta <= 10 (a bound, so a steeper decay agrees). Not a quantile of per-run slopes: a run "
+        "resting on a plateau below q(T) (local slope 0, its minimum already small, within sqrt(C/T)) agrees with "
+        "the bound, yet 5-11% of the runs at eta = 0.01 do so on some instances, and with 8 seeds the largest "
+        "slope decided the old gate (-0.29 at seed 6). Without the auto-tuning (projected runs, eta = 0.1) the "
+        "same exponent is -0.16 at seed 0. The UNIT gradient is "
         "tested: the raw |grad L(w_t)| = |grad L(u_t)|/R_t shrinks merely because R_t grows. Controls: projecting "
         "back to the sphere (a fixed effective rate) at eta = 0.1 breaks the sum bound; the same f without "
         "normalization diverges under GD at eta >= 10."
@@ -172,7 +203,8 @@ auto_rate_tuning = ARORA2019.result(
 @auto_rate_tuning.numeric("sum_{t<T} |grad L(u_t)|^2 <= C(eta) over eta = 1e-2..1e3 and the seeds", backends=ARRAY)
 def _(ctx: Context) -> Outcome:
     runs = ctx_runs(ctx)
-    what = f"{runs['seeds']} seeds, T = {runs['T']}"
+    counts = ", ".join(f"{np.sum(runs['eta'] == e)}" for e in ETAS)
+    what = f"seeds per step size {counts}, T = {runs['T']}"
     return ctx_sum_ratio(ctx, runs["G"].sum(axis=0), runs["C"], runs["eta"], what)
 
 
@@ -187,11 +219,16 @@ def _(ctx: Context) -> Outcome:
 
 
 @auto_rate_tuning.claim(
-    "rate: slope of log min_t |grad L(u_t)| vs log T <= -1/2 (95th seed percentile), settled step sizes", backends=ARRAY
+    "rate: exponent of the 95% seed quantile of min_t |grad L(u_t)| vs T <= -1/2 (upper 95% bound), settled step sizes",
+    backends=ARRAY,
 )
 def _(ctx: Context) -> Outcome:
-    measured, table = ctx_slopes(ctx, ctx_runs(ctx))
-    return at_most(measured, -0.5, f"theorem: -1/2; fitted median [5%, 95%] on [T/10, T]: {table}")
+    measured, table = ctx_rates(ctx, ctx_runs(ctx))
+    detail = (
+        f"theorem: -1/2; exponent of the {QUANTILE:.0%} quantile over the seeds on [T/10, T] "
+        f"[{CONFIDENCE:.0%} bootstrap interval, gated at its upper end]: {table}"
+    )
+    return at_most(measured, -0.5, detail)
 
 
 @auto_rate_tuning.numeric(
@@ -237,7 +274,7 @@ def _(ctx: Context) -> Outcome:
 )
 def _(ctx: Context) -> Outcome:
     runs = ctx_runs(ctx)
-    inst, seeds = runs["inst"], runs["seeds"]
+    inst, seeds = runs["inst"], ctx.by_size(quick=4, default=8)
     # The bound is on the whole sum (t >= 0), so a longer run is a stronger test; the projected sum grows ~ T.
     T = ctx.by_size(quick=2500, default=5000, large=20000)
     eta = np.full(seeds, PROJECTED_ETA)
