@@ -58,6 +58,7 @@ __all__ = [
     "ggn_operator",
     "ggn_vector_products",
     "gradient_descent",
+    "hessian_dense",
     "hessian_operator",
     "hessian_vector_products",
     "loss_hessian_factors",
@@ -225,9 +226,16 @@ class Model:
         return self._forward(theta, X, statistics, None)
 
     def _forward(self, theta, X, statistics, record):
-        torch = _torch()
         p = dict(zip((name for name, _ in self._layout()), self._params(theta), strict=True))
         given = None if statistics is None else self._split(statistics)
+        F = self._hidden(p, X, given, record) @ p["W2"].mT + p["b2"][..., None, :]
+        if self.output_norm is not None:
+            F = self._normalize(self.output_norm, F, given, record)
+        return F
+
+    def _hidden(self, p: dict, X, given, record):
+        """The hidden activations Z (..., N, H) from the parameters `p` (by name), as in :meth:`_forward`."""
+        torch = _torch()
         kind = self.hidden_norm
         if kind == "weight":  # w_i = g_i v_i / ||v_i|| (THEORY-2.md §9.1, WN row)
             W1 = p["g"][..., None] * p["v"] / torch.linalg.vector_norm(p["v"], dim=-1, keepdim=True)
@@ -237,11 +245,7 @@ class Model:
         if kind not in (None, "weight"):
             A = self._normalize(kind, A, given, record)
             A = p["gamma"][..., None, :] * A + (p["beta"][..., None, :] if "beta" in p else 0.0)
-        Z = torch.tanh(A) if self.activation == "tanh" else torch.relu(A)
-        F = Z @ p["W2"].mT + p["b2"][..., None, :]
-        if self.output_norm is not None:
-            F = self._normalize(self.output_norm, F, given, record)
-        return F
+        return torch.tanh(A) if self.activation == "tanh" else torch.relu(A)
 
     def _split(self, statistics) -> list:
         """The flat statistics as [mean, var, ...] per BN layer, each (..., 1, width) to broadcast over samples."""
@@ -710,6 +714,93 @@ def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction
     return _linear_operator(
         lambda V: hessian_vector_products(model, theta, X, Y, V, loss=loss, reduction=reduction), model.size
     )
+
+
+def _unit_columns(model: Model) -> np.ndarray:
+    """(H, q): entry [h, j] is the index in theta of hidden unit h's j-th first-layer parameter (W1 or v row, b1, ...).
+
+    Every parameter before W2 belongs to one hidden unit: a row of W1 (or v), or one entry of b1, gamma, beta, g.
+    """
+    H, blocks, start = model.hidden, [], 0
+    for _, shape in model._layout()[:-2]:
+        size = int(np.prod(shape))
+        blocks.append(start + np.arange(size).reshape(H, size // H))
+        start += size
+    return np.concatenate(blocks, axis=1)
+
+
+@single_threaded
+def hessian_dense(
+    model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean", frozen: bool = False
+) -> np.ndarray:
+    r"""The dense :math:`\nabla^2_\theta L` (D, D) in training mode, from the network's block structure.
+
+    With :math:`Z(\theta_1)` the hidden activations (everything before :math:`W_2`), :math:`F_n=W_2z_n+b_2`,
+    :math:`\mathbf g_n=\nabla_{F_n}\ell`, :math:`\Lambda_n=\nabla^2_{F_n}\ell` and
+    :math:`\mathrm J_F=\partial F/\partial\theta` (its :math:`W_2, b_2` columns are :math:`z_n` and ones):
+
+    .. math:: \nabla^2_\theta L=r\sum_n\mathrm J_{F_n}^\top\Lambda_n\mathrm J_{F_n}
+              +r\sum_{n,c,h}g_{nc}\big(e_{W_2[c,h]}\,\partial_{\theta_1}Z_{nh}^\top+\text{transpose}\big)
+              +\nabla^2_{\theta_1}\sum_{n,h}c_{nh}Z_{nh},\qquad c=r\,\mathbf g W_2
+
+    (the GGN, the cross terms of the bilinear :math:`W_2z_n`, the curvature of the hidden layer; Dangel 2021,
+    THEORY.md §6). A hidden unit's activations depend only on its own first-layer parameters (BN, WN or none)
+    or on those of its group (GroupNorm; LayerNorm and RMSNorm: one group of all H), so :math:`\partial Z/\partial
+    \theta_1` and the last term are found from q·s structurally orthogonal directions (q parameters per unit,
+    s units per group) by one double backward pass over q·s copies of the hidden layer, not D copies of the
+    network; the rest is float64 matrix products. Same matrix as :func:`hessian_vector_products` with the
+    identity (which it falls back to under an output normalization, where F is not linear in :math:`W_2`);
+    ``frozen=True`` holds the batch statistics constant as there.
+    """
+    torch = _torch()
+    t, x = _check_inputs(model, theta, X)
+    y = _check_targets(model, Y, len(x), loss)
+    r = _reduction(len(x), reduction)
+    if model.output_norm is not None:
+        eye = np.eye(model.size)
+        return hessian_vector_products(model, t, x, y, eye, loss=loss, reduction=reduction, frozen=frozen)
+    t, x, y = _tensors(t, x, y)
+    N, H, C, D = x.shape[0], model.hidden, model.classes, model.size
+    s = {None: 1, "batch": 1, "weight": 1, "group": H // model.groups}.get(model.hidden_norm, H)  # units per group
+    unit = _unit_columns(model)  # (H, q)
+    q, D1 = unit.shape[1], unit.size
+    unit_of, param_of = np.empty(D1, dtype=np.int64), np.empty(D1, dtype=np.int64)
+    unit_of[unit], param_of[unit] = np.arange(H)[:, None], np.arange(q)[None, :]
+    color = (unit_of % s) * q + param_of  # column d's direction: one parameter of one unit in every group
+    group = unit_of // s
+    colors = torch.zeros(s * q, D, dtype=torch.float64)
+    colors[torch.as_tensor(color), torch.arange(D1)] = 1.0
+    stats = model.batch_statistics(t, x).detach() if (frozen and model.coupled) else None
+    p = dict(zip((name for name, _ in model._layout()), model._params(t), strict=True))
+    W2, b2 = p["W2"], p["b2"]
+    with torch.no_grad():
+        Z = model._hidden(p, x, None if stats is None else model._split(stats), None)
+    F = (Z @ W2.T + b2).requires_grad_(True)
+    g = torch.autograd.grad(_sample_losses(F, y, loss).sum(), F, create_graph=True)[0]  # (N, C)
+    Lam = torch.stack([torch.autograd.grad(g[:, c].sum(), F, retain_graph=True)[0] for c in range(C)], dim=1)
+    g = g.detach()
+    # One double backward over the colored copies: d/du gives dZ/dtheta_1 along each direction (a JVP by the
+    # double-vjp trick, u = 0), d/dtheta the last term's Hessian along it.
+    copies = t.expand(s * q, D).clone().requires_grad_(True)
+    u = torch.zeros(s * q, N, H, dtype=torch.float64, requires_grad=True)
+    pc = dict(zip((name for name, _ in model._layout()), model._params(copies), strict=True))
+    Zc = model._hidden(pc, x, None if stats is None else model._split(stats), None)
+    grad = torch.autograd.grad(((r * g @ W2 + u) * Zc).sum(), copies, create_graph=True)[0]
+    RV, Zdot = torch.autograd.grad((grad * colors).sum(), (copies, u))
+    # Column d of dZ/dtheta_1, (D1, N, H): its color's product, kept on the units of column d's group.
+    J = Zdot[color].mul_(torch.as_tensor(group[:, None] == np.arange(H)[None, :] // s)[:, None, :])
+    JF = torch.zeros(D, N, C, dtype=torch.float64)  # dF_nc / dtheta_d
+    JF[:D1] = J @ W2.T
+    for c in range(C):  # F_nc = sum_h W2[c, h] Z_nh + b2[c]
+        JF[D1 + c * H : D1 + (c + 1) * H, :, c] = Z.T
+        JF[D1 + C * H + c, :, c] = 1.0
+    LJ = torch.bmm(Lam, JF.permute(1, 2, 0)).permute(2, 0, 1)  # Lambda_n (dF_n / dtheta_d)
+    Hess = r * (JF.reshape(D, N * C) @ LJ.reshape(D, N * C).T)
+    cross = r * (g.T @ J).reshape(D1, C * H)  # r sum_n g_nc dZ_nh / dtheta_d at row d, column W2[c, h]
+    Hess[:D1, D1 : D1 + C * H] += cross
+    Hess[D1 : D1 + C * H, :D1] += cross.T
+    Hess[:D1, :D1] += (RV[color, :D1] * torch.as_tensor(group[:, None] == group[None, :])).T
+    return _finite(Hess.numpy(), "the Hessian", "X, theta, Y")
 
 
 class Problem(NamedTuple):

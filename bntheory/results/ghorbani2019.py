@@ -171,9 +171,7 @@ def _ratios(ctx: Context, key: str, mode: str) -> list[float]:
     out = []
     for X, y, theta in zip(trained["X"], trained["y"], trained[mode.split("-")[0]], strict=True):
         model = trained["models"][mode.split("-")[0]]
-        H = cv.hessian_vector_products(
-            model, theta, X, y, np.eye(model.size), loss="cross_entropy", frozen=mode.endswith("frozen")
-        )
+        H = cv.hessian_dense(model, theta, X, y, loss="cross_entropy", frozen=mode.endswith("frozen"))
         out.append(spectrum.outlier_ratio(spectrum.eigenvalues(H)))
     return out
 
@@ -245,7 +243,7 @@ def _(ctx: Context):
     for ax, mode, title in ((axes[0], "plain", "without BN"), (axes[1], "bn", "with BN (training mode)")):
         model = trained["models"][mode]
         for X, y, theta in zip(trained["X"], trained["y"], trained[mode], strict=True):
-            H = cv.hessian_vector_products(model, theta, X, y, np.eye(model.size), loss="cross_entropy")
+            H = cv.hessian_dense(model, theta, X, y, loss="cross_entropy")
             ev = np.sort(spectrum.eigenvalues(H))[::-1]
             ax.semilogy(np.arange(1, 21), np.clip(ev[:20], 1e-8, None), marker=".", lw=0.8)
         ax.set_title(f"top 20 Hessian eigenvalues, {title}", fontsize=9)
