@@ -20,7 +20,7 @@ import scipy.sparse.linalg
 from bntheory._torch_threads import one_blas_thread
 from bntheory.curvature._checks import as_array, check_rng, positive_int, real_number
 
-__all__ = ["SpectralMeasure", "eigenvalues", "lanczos", "outlier_ratio", "slq", "wasserstein1"]
+__all__ = ["SpectralMeasure", "eigenvalues", "lanczos", "lanczos_block", "outlier_ratio", "slq", "wasserstein1"]
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,30 @@ def lanczos(op, v0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     scale = np.abs(v0).max()  # Lanczos depends on v0's direction only; scaling first keeps huge entries finite
     if scale == 0:
         raise ValueError("v0: expected a non-zero start vector, got zeros")
-    return _lanczos_block(op, (v0 / scale)[None, :], steps)[0]
+    return _lanczos_rows(op, (v0 / scale)[None, :], steps)[0]
 
 
-def _lanczos_block(op, V0: np.ndarray, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def lanczos_block(op, V0: np.ndarray, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`lanczos` from each row of `V0` (K, D), the K recurrences side by side: one ``matmat`` per step.
 
     Each row's recurrence is its own (its coefficients, its re-orthogonalization against its own basis, its own
     breakdown); they only share the operator's products, so K probes cost `steps` block products, not K·steps
-    vector products and K·steps Python iterations.
+    vector products and K·steps Python iterations. Returns one (diagonal, off-diagonal) pair per row.
     """
+    op = _operator(op)
+    D = op.shape[0]
+    steps = positive_int(steps, "steps")
+    V0 = as_array(V0, "V0", f"a (K, {D}) block of start vectors")
+    if V0.ndim != 2 or V0.shape[1] != D or V0.shape[0] == 0:
+        raise ValueError(f"V0: expected a (K, {D}) block of start vectors with K >= 1, got shape {V0.shape}")
+    scale = np.abs(V0).max(axis=1, keepdims=True)  # Lanczos depends on a row's direction only (see lanczos)
+    if np.any(scale == 0):
+        raise ValueError(f"V0: expected non-zero start vectors, got zero rows {np.flatnonzero(scale[:, 0] == 0)}")
+    return _lanczos_rows(op, V0 / scale, steps)
+
+
+def _lanczos_rows(op, V0: np.ndarray, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`lanczos_block` on checked arguments."""
     K, D = V0.shape
     m = min(steps, D)
     Q = np.zeros((m, K, D))  # Q[k, i]: probe i's k-th Lanczos vector
@@ -142,7 +156,7 @@ def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> 
     steps = positive_int(steps, "steps")
     vectors = positive_int(vectors, "vectors")
     V = np.stack([rng.choice([-1.0, 1.0], size=op.shape[0]) for _ in range(vectors)])
-    runs = _lanczos_block(op, V, steps)
+    runs = lanczos_block(op, V, steps)
     nodes, weights = [np.empty(0)] * vectors, [np.empty(0)] * vectors
     lengths = np.array([a.size for a, _ in runs])
     for n in np.unique(lengths):  # the probes whose recurrence ran n steps: one batched eigh of their T (n x n)

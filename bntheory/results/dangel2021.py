@@ -294,11 +294,16 @@ operators = DANGEL2021.result(
     assumptions=("matrix-vector products only; the dense matrices are built here for the check",),
     notes=(
         "Oracles: the torch.nn G, and the Hessian of BN written from primitive operations (reverse-over-reverse), "
-        "whose gradient is checked against the torch.nn network's. The control is the PyHessian trap: the "
-        "Hessian with the batch statistics frozen (eval mode with the batch's own statistics)."
+        "whose gradient is checked against the torch.nn network's; the dense Hessian from the block structure "
+        "(curvature.hessian_dense, which ghorbani2019.outliers uses) against the same oracle. The control is the "
+        "PyHessian trap: the Hessian with the batch statistics frozen (eval mode with the batch's own statistics)."
     ),
     proof="dangel2021_structure.py",
-    under_test=("bntheory.curvature.network.hessian_vector_products", "bntheory.curvature.network.ggn_vector_products"),
+    under_test=(
+        "bntheory.curvature.network.hessian_vector_products",
+        "bntheory.curvature.network.hessian_dense",
+        "bntheory.curvature.network.ggn_vector_products",
+    ),
 )
 
 
@@ -323,6 +328,9 @@ def _operator_error(ctx: Context, frozen: bool) -> Outcome:
             "oracle gradient vs torch.nn": same_net,
             "GGN operator": max_relative_error(cv.to_dense(cv.ggn_operator(p.model, p.theta, p.X, loss=loss)), G),
             "Hessian" + (" (frozen statistics)" if frozen else " operator"): max_relative_error(H_lib, H),
+            "dense Hessian" + (" (frozen statistics)" if frozen else ""): max_relative_error(
+                cv.hessian_dense(p.model, p.theta, p.X, T, loss=loss, frozen=frozen), H
+            ),
         }
         if not frozen:
             lam_max = spectrum.eigenvalues(H)[-1]

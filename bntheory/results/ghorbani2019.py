@@ -53,7 +53,7 @@ slq_check = GHORBANI2019.result(
     proof="dangel2021_structure.py",
     under_test=(
         "bntheory.curvature.spectrum.slq",
-        "bntheory.curvature.spectrum.lanczos",
+        "bntheory.curvature.spectrum.lanczos_block",
         "bntheory.curvature.network.hessian_vector_products",
     ),
 )
@@ -148,11 +148,12 @@ outliers = GHORBANI2019.result(
         "statistics bring the outliers back' [S]); here full-batch training makes the population statistics the "
         "batch's, so eval mode is the Hessian with the statistics frozen. Measured: frozen-statistics ratios lie "
         "between the training-mode and the no-BN ones, so the weaker claim 'eval mode still beats no BN' is true "
-        "at this scale and cannot serve as the control."
+        "at this scale and cannot serve as the control. The dense Hessians come from curvature.hessian_dense "
+        "(block structure), checked against the primitive-BN oracle Hessian in dangel2021.operators."
     ),
     proof="dangel2021_structure.py",
     under_test=(
-        "bntheory.curvature.network.hessian_vector_products",
+        "bntheory.curvature.network.hessian_dense",
         "bntheory.curvature.network.gradient_descent",
         "bntheory.curvature.spectrum.outlier_ratio",
     ),
