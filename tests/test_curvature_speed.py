@@ -134,3 +134,26 @@ def test_one_blas_thread_limits_numpys_blas_and_restores_it():
         with one_blas_thread():
             assert blas_threads() and set(blas_threads()) == {1}
         assert blas_threads() == before
+
+
+@pytest.mark.parametrize(("norm", "bn"), HIDDEN, ids=[n for n, _ in HIDDEN])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_hessian_operator_single_vectors_through_the_kept_graph_are_the_block_products(norm, bn, loss):
+    rng = np.random.default_rng(7)
+    model, theta, X, Y = _case(rng, norm, bn, "tanh", "batch" if norm == "rms" else None, loss)
+    for reduction in ("mean", "sum"):
+        op = cv.hessian_operator(model, theta, X, Y, loss=loss, reduction=reduction)
+        V = rng.normal(size=(model.size, 3))
+        block = cv.hessian_vector_products(model, theta, X, Y, V, loss=loss, reduction=reduction)
+        scale = np.abs(block).max()
+        np.testing.assert_allclose(op.matmat(V), block, rtol=0, atol=1e-13 * scale)
+        for k in range(3):  # the graph is built once and kept: every later vector is right too
+            np.testing.assert_allclose(op.matvec(V[:, k]), block[:, k], rtol=0, atol=1e-13 * scale)
+        np.testing.assert_allclose(op.matmat(V), block, rtol=0, atol=1e-13 * scale)
+
+
+def test_hessian_operator_refuses_a_non_finite_product():
+    model, theta, X, Y = _case(np.random.default_rng(2), "batch", True, "tanh", None, "mse")
+    op = cv.hessian_operator(model, theta * 1e300, X, Y)
+    with pytest.raises(ValueError, match="theta"):
+        op.matvec(np.ones(model.size))

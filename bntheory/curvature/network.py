@@ -166,7 +166,7 @@ class Model:
     @property
     def size(self) -> int:
         """D, the number of parameters."""
-        return int(sum(np.prod(s) for s in self.shapes))
+        return sum(math.prod(s) for s in self.shapes)
 
     @property
     def coupled(self) -> bool:
@@ -187,7 +187,7 @@ class Model:
         """The parameters as views of `theta` (..., D), each with `theta`'s leading dims."""
         params, start = [], 0
         for shape in self.shapes:
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             params.append(theta[..., start : start + size].reshape(*theta.shape[:-1], *shape))
             start += size
         return params
@@ -686,12 +686,16 @@ def hessian_vector_products(
     here (THEORY-2.md
     §11.1 concerns the native kernel).
     """
-    torch = _torch()
     t, x = _check_inputs(model, theta, X)
     y = _check_targets(model, Y, len(x), loss)
     r = _reduction(len(x), reduction)
     V = _block(V, model.size)
-    t, x, y = _tensors(t, x, y)
+    return _hessian_products(model, *_tensors(t, x, y), V, r, loss, frozen)
+
+
+def _hessian_products(model: Model, t, x, y, V, r: float, loss: str, frozen: bool) -> np.ndarray:
+    """:func:`hessian_vector_products` on checked tensors (`r` the reduction factor)."""
+    torch = _torch()
     stats = model.batch_statistics(t, x).detach() if (frozen and model.coupled) else None
     # One copy of theta per column: the gradient of the sum of the copies' losses is each copy's own gradient,
     # and back-propagating <grad_k, v_k> gives row k = H v_k (plain double backward, no vmap).
@@ -707,13 +711,32 @@ def hessian_vector_products(
 def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean"):
     r"""The loss Hessian :math:`\nabla^2_\theta L` (training mode) as a ``LinearOperator``.
 
-    Its products are :func:`hessian_vector_products`.
+    Its products are :func:`hessian_vector_products`'s, with the arguments checked once here, not per product. A
+    single vector (ARPACK's and Lanczos' products) takes one backward pass through the gradient's graph, built at
+    the first such product and kept: half the work of a forward and two backward passes per product.
     """
-    _check_targets(model, Y, len(_check_inputs(model, theta, X)[1]), loss)
-    _reduction(1, reduction)
-    return _linear_operator(
-        lambda V: hessian_vector_products(model, theta, X, Y, V, loss=loss, reduction=reduction), model.size
-    )
+    torch = _torch()
+    t, x = _check_inputs(model, theta, X)
+    y = _check_targets(model, Y, len(x), loss)
+    r = _reduction(len(x), reduction)
+    t, x, y = _tensors(t, x, y)
+    D = model.size
+    graph: list = []  # [(theta as a leaf, the gradient with its graph)] once a single vector came
+
+    @single_threaded
+    def products(V):
+        V = _block(V, D)
+        if V.shape[1] != 1:
+            return _hessian_products(model, t, x, y, V, r, loss, False)
+        if not graph:
+            leaf = t.clone().requires_grad_(True)
+            L = r * _sample_losses(model.forward(leaf, x), y, loss).sum()
+            graph.append((leaf, torch.autograd.grad(L, leaf, create_graph=True)[0]))
+        leaf, g = graph[0]
+        Hv = torch.autograd.grad(g, leaf, grad_outputs=V[:, 0], retain_graph=True)[0]
+        return _finite(Hv[:, None].numpy(), "H V", "X, theta, Y, V")
+
+    return _linear_operator(products, D)
 
 
 def _unit_columns(model: Model) -> np.ndarray:
@@ -723,7 +746,7 @@ def _unit_columns(model: Model) -> np.ndarray:
     """
     H, blocks, start = model.hidden, [], 0
     for _, shape in model._layout()[:-2]:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         blocks.append(start + np.arange(size).reshape(H, size // H))
         start += size
     return np.concatenate(blocks, axis=1)
