@@ -810,18 +810,23 @@ def hessian_dense(
     Zc = model._hidden(pc, x, None if stats is None else model._split(stats), None)
     grad = torch.autograd.grad(((r * g @ W2 + u) * Zc).sum(), copies, create_graph=True)[0]
     RV, Zdot = torch.autograd.grad((grad * colors).sum(), (copies, u))
-    # Column d of dZ/dtheta_1, (D1, N, H): its color's product, kept on the units of column d's group.
-    J = Zdot[color].mul_(torch.as_tensor(group[:, None] == np.arange(H)[None, :] // s)[:, None, :])
+    # Column d of dZ/dtheta_1 lives on the s units of its group: Zg[d, u, n] = dZ[n, units[d, u]] / dtheta_d, read
+    # off its color's product (the color's other columns belong to other groups).
+    units = torch.as_tensor(group[:, None] * s + np.arange(s))  # (D1, s)
+    Zg = Zdot[torch.as_tensor(color)[:, None], :, units]  # (D1, s, N)
     JF = torch.zeros(D, N, C, dtype=torch.float64)  # dF_nc / dtheta_d
-    JF[:D1] = J @ W2.T
+    JF[:D1] = Zg.transpose(1, 2) @ W2.T[units]
     for c in range(C):  # F_nc = sum_h W2[c, h] Z_nh + b2[c]
         JF[D1 + c * H : D1 + (c + 1) * H, :, c] = Z.T
         JF[D1 + C * H + c, :, c] = 1.0
     LJ = torch.bmm(Lam, JF.permute(1, 2, 0)).permute(2, 0, 1)  # Lambda_n (dF_n / dtheta_d)
     Hess = r * (JF.reshape(D, N * C) @ LJ.reshape(D, N * C).T)
-    cross = r * (g.T @ J).reshape(D1, C * H)  # r sum_n g_nc dZ_nh / dtheta_d at row d, column W2[c, h]
-    Hess[:D1, D1 : D1 + C * H] += cross
-    Hess[D1 : D1 + C * H, :D1] += cross.T
+    # r sum_n g_nc dZ_nh / dtheta_d at row d, column W2[c, h], for the units h of column d's group
+    cross = r * (Zg @ g)  # (D1, s, C)
+    rows = torch.arange(D1)[:, None, None].expand(D1, s, C)
+    cols = D1 + torch.arange(C)[None, None, :] * H + units[:, :, None]
+    Hess.index_put_((rows, cols), cross, accumulate=True)
+    Hess.index_put_((cols, rows), cross, accumulate=True)
     Hess[:D1, :D1] += (RV[color, :D1] * torch.as_tensor(group[:, None] == group[None, :])).T
     return _finite(Hess.numpy(), "the Hessian", "X, theta, Y")
 
