@@ -1,7 +1,7 @@
 r"""Gradients and curvature of a small normalized network in training mode.
 
 Per-component gradients, the four candidate "per-sample" gradients, the generalized Gauss–Newton matrix,
-and the GGN and Hessian as linear operators.
+the GGN and Hessian as linear operators, and the dense Hessian from the network's block structure.
 
 The model is a one-hidden-layer MLP, :math:`F(X,\theta)=W_2\,\phi(\mathrm{N}(W_1X+b_1))+b_2`, where N is BN in
 training mode (batch statistics over the N samples, learnable :math:`\gamma,\beta`), a per-sample normalization
