@@ -27,8 +27,8 @@ shows up as a wrong number of Ritz values.
 from __future__ import annotations
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from bntheory._torch_threads import one_blas_thread
 from bntheory.checks.compare import Worst
 from bntheory.checks.tolerances import SLQ_ROUNDING_FLOOR
 
@@ -57,7 +57,7 @@ def moment_scores(nodes, weights, matrix, *, powers, probes: int) -> tuple[np.nd
         raise ValueError(f"matrix: expected a square matrix, got shape {A.shape}")
     if probes < 1:
         raise ValueError(f"probes: need at least one probe, got {probes}")
-    with threadpool_limits(1):  # next to PyTorch's OpenMP pool, multi-threaded BLAS crawls (spectrum.eigenvalues)
+    with one_blas_thread():  # next to PyTorch's OpenMP pool, multi-threaded BLAS crawls (spectrum.eigenvalues)
         lam, U = np.linalg.eigh((A + A.T) / 2)
     rho = float(np.abs(lam).max())
     D = A.shape[0]

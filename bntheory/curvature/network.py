@@ -1,7 +1,7 @@
 r"""Gradients and curvature of a small normalized network in training mode.
 
 Per-component gradients, the four candidate "per-sample" gradients, the generalized Gauss–Newton matrix,
-and the GGN and Hessian as linear operators.
+the GGN and Hessian as linear operators, and the dense Hessian from the network's block structure.
 
 The model is a one-hidden-layer MLP, :math:`F(X,\theta)=W_2\,\phi(\mathrm{N}(W_1X+b_1))+b_2`, where N is BN in
 training mode (batch statistics over the N samples, learnable :math:`\gamma,\beta`), a per-sample normalization
@@ -58,6 +58,7 @@ __all__ = [
     "ggn_operator",
     "ggn_vector_products",
     "gradient_descent",
+    "hessian_dense",
     "hessian_operator",
     "hessian_vector_products",
     "loss_hessian_factors",
@@ -165,7 +166,7 @@ class Model:
     @property
     def size(self) -> int:
         """D, the number of parameters."""
-        return int(sum(np.prod(s) for s in self.shapes))
+        return sum(math.prod(s) for s in self.shapes)
 
     @property
     def coupled(self) -> bool:
@@ -186,7 +187,7 @@ class Model:
         """The parameters as views of `theta` (..., D), each with `theta`'s leading dims."""
         params, start = [], 0
         for shape in self.shapes:
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             params.append(theta[..., start : start + size].reshape(*theta.shape[:-1], *shape))
             start += size
         return params
@@ -225,9 +226,16 @@ class Model:
         return self._forward(theta, X, statistics, None)
 
     def _forward(self, theta, X, statistics, record):
-        torch = _torch()
         p = dict(zip((name for name, _ in self._layout()), self._params(theta), strict=True))
         given = None if statistics is None else self._split(statistics)
+        F = self._hidden(p, X, given, record) @ p["W2"].mT + p["b2"][..., None, :]
+        if self.output_norm is not None:
+            F = self._normalize(self.output_norm, F, given, record)
+        return F
+
+    def _hidden(self, p: dict, X, given, record):
+        """The hidden activations Z (..., N, H) from the parameters `p` (by name), as in :meth:`_forward`."""
+        torch = _torch()
         kind = self.hidden_norm
         if kind == "weight":  # w_i = g_i v_i / ||v_i|| (THEORY-2.md §9.1, WN row)
             W1 = p["g"][..., None] * p["v"] / torch.linalg.vector_norm(p["v"], dim=-1, keepdim=True)
@@ -237,11 +245,7 @@ class Model:
         if kind not in (None, "weight"):
             A = self._normalize(kind, A, given, record)
             A = p["gamma"][..., None, :] * A + (p["beta"][..., None, :] if "beta" in p else 0.0)
-        Z = torch.tanh(A) if self.activation == "tanh" else torch.relu(A)
-        F = Z @ p["W2"].mT + p["b2"][..., None, :]
-        if self.output_norm is not None:
-            F = self._normalize(self.output_norm, F, given, record)
-        return F
+        return torch.tanh(A) if self.activation == "tanh" else torch.relu(A)
 
     def _split(self, statistics) -> list:
         """The flat statistics as [mean, var, ...] per BN layer, each (..., 1, width) to broadcast over samples."""
@@ -682,12 +686,16 @@ def hessian_vector_products(
     here (THEORY-2.md
     §11.1 concerns the native kernel).
     """
-    torch = _torch()
     t, x = _check_inputs(model, theta, X)
     y = _check_targets(model, Y, len(x), loss)
     r = _reduction(len(x), reduction)
     V = _block(V, model.size)
-    t, x, y = _tensors(t, x, y)
+    return _hessian_products(model, *_tensors(t, x, y), V, r, loss, frozen)
+
+
+def _hessian_products(model: Model, t, x, y, V, r: float, loss: str, frozen: bool) -> np.ndarray:
+    """:func:`hessian_vector_products` on checked tensors (`r` the reduction factor)."""
+    torch = _torch()
     stats = model.batch_statistics(t, x).detach() if (frozen and model.coupled) else None
     # One copy of theta per column: the gradient of the sum of the copies' losses is each copy's own gradient,
     # and back-propagating <grad_k, v_k> gives row k = H v_k (plain double backward, no vmap).
@@ -703,13 +711,124 @@ def hessian_vector_products(
 def hessian_operator(model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean"):
     r"""The loss Hessian :math:`\nabla^2_\theta L` (training mode) as a ``LinearOperator``.
 
-    Its products are :func:`hessian_vector_products`.
+    Its products are :func:`hessian_vector_products`'s, with the arguments checked once here, not per product. A
+    single vector (ARPACK's and Lanczos' products) takes one backward pass through the gradient's graph, built at
+    the first such product and kept: half the work of a forward and two backward passes per product.
     """
-    _check_targets(model, Y, len(_check_inputs(model, theta, X)[1]), loss)
-    _reduction(1, reduction)
-    return _linear_operator(
-        lambda V: hessian_vector_products(model, theta, X, Y, V, loss=loss, reduction=reduction), model.size
-    )
+    torch = _torch()
+    t, x = _check_inputs(model, theta, X)
+    y = _check_targets(model, Y, len(x), loss)
+    r = _reduction(len(x), reduction)
+    t, x, y = _tensors(t, x, y)
+    D = model.size
+    graph: list = []  # [(theta as a leaf, the gradient with its graph)] once a single vector came
+
+    @single_threaded
+    def products(V):
+        V = _block(V, D)
+        if V.shape[1] != 1:
+            return _hessian_products(model, t, x, y, V, r, loss, False)
+        if not graph:
+            leaf = t.clone().requires_grad_(True)
+            L = r * _sample_losses(model.forward(leaf, x), y, loss).sum()
+            graph.append((leaf, torch.autograd.grad(L, leaf, create_graph=True)[0]))
+        leaf, g = graph[0]
+        Hv = torch.autograd.grad(g, leaf, grad_outputs=V[:, 0], retain_graph=True)[0]
+        return _finite(Hv[:, None].numpy(), "H V", "X, theta, Y, V")
+
+    return _linear_operator(products, D)
+
+
+def _unit_columns(model: Model) -> np.ndarray:
+    """(H, q): entry [h, j] is the index in theta of hidden unit h's j-th first-layer parameter (W1 or v row, b1, ...).
+
+    Every parameter before W2 belongs to one hidden unit: a row of W1 (or v), or one entry of b1, gamma, beta, g.
+    """
+    H, blocks, start = model.hidden, [], 0
+    for _, shape in model._layout()[:-2]:
+        size = math.prod(shape)
+        blocks.append(start + np.arange(size).reshape(H, size // H))
+        start += size
+    return np.concatenate(blocks, axis=1)
+
+
+@single_threaded
+def hessian_dense(
+    model: Model, theta, X, Y, *, loss: Loss = "mse", reduction: str = "mean", frozen: bool = False
+) -> np.ndarray:
+    r"""The dense :math:`\nabla^2_\theta L` (D, D) in training mode, from the network's block structure.
+
+    With :math:`Z(\theta_1)` the hidden activations (everything before :math:`W_2`), :math:`F_n=W_2z_n+b_2`,
+    :math:`\mathbf g_n=\nabla_{F_n}\ell`, :math:`\Lambda_n=\nabla^2_{F_n}\ell` and
+    :math:`\mathrm J_F=\partial F/\partial\theta` (its :math:`W_2, b_2` columns are :math:`z_n` and ones):
+
+    .. math:: \nabla^2_\theta L=r\sum_n\mathrm J_{F_n}^\top\Lambda_n\mathrm J_{F_n}
+              +r\sum_{n,c,h}g_{nc}\big(e_{W_2[c,h]}\,\partial_{\theta_1}Z_{nh}^\top+\text{transpose}\big)
+              +\nabla^2_{\theta_1}\sum_{n,h}c_{nh}Z_{nh},\qquad c=r\,\mathbf g W_2
+
+    (the GGN, the cross terms of the bilinear :math:`W_2z_n`, the curvature of the hidden layer; Dangel 2021,
+    THEORY.md §6). A hidden unit's activations depend only on its own first-layer parameters (BN, WN or none)
+    or on those of its group (GroupNorm; LayerNorm and RMSNorm: one group of all H), so :math:`\partial Z/\partial
+    \theta_1` and the last term are found from q·s structurally orthogonal directions (q parameters per unit,
+    s units per group) by one double backward pass over q·s copies of the hidden layer, not D copies of the
+    network; the rest is float64 matrix products. Same matrix as :func:`hessian_vector_products` with the
+    identity (which it falls back to under an output normalization, where F is not linear in :math:`W_2`);
+    ``frozen=True`` holds the batch statistics constant as there.
+    """
+    torch = _torch()
+    t, x = _check_inputs(model, theta, X)
+    y = _check_targets(model, Y, len(x), loss)
+    r = _reduction(len(x), reduction)
+    if model.output_norm is not None:
+        eye = np.eye(model.size)
+        return hessian_vector_products(model, t, x, y, eye, loss=loss, reduction=reduction, frozen=frozen)
+    t, x, y = _tensors(t, x, y)
+    N, H, C, D = x.shape[0], model.hidden, model.classes, model.size
+    s = {None: 1, "batch": 1, "weight": 1, "group": H // model.groups}.get(model.hidden_norm, H)  # units per group
+    unit = _unit_columns(model)  # (H, q)
+    q, D1 = unit.shape[1], unit.size
+    unit_of, param_of = np.empty(D1, dtype=np.int64), np.empty(D1, dtype=np.int64)
+    unit_of[unit], param_of[unit] = np.arange(H)[:, None], np.arange(q)[None, :]
+    color = (unit_of % s) * q + param_of  # column d's direction: one parameter of one unit in every group
+    group = unit_of // s
+    colors = torch.zeros(s * q, D, dtype=torch.float64)
+    colors[torch.as_tensor(color), torch.arange(D1)] = 1.0
+    stats = model.batch_statistics(t, x).detach() if (frozen and model.coupled) else None
+    p = dict(zip((name for name, _ in model._layout()), model._params(t), strict=True))
+    W2, b2 = p["W2"], p["b2"]
+    with torch.no_grad():
+        Z = model._hidden(p, x, None if stats is None else model._split(stats), None)
+    F = (Z @ W2.T + b2).requires_grad_(True)
+    g = torch.autograd.grad(_sample_losses(F, y, loss).sum(), F, create_graph=True)[0]  # (N, C)
+    Lam = torch.stack([torch.autograd.grad(g[:, c].sum(), F, retain_graph=True)[0] for c in range(C)], dim=1)
+    g = g.detach()
+    # One double backward over the colored copies: d/du gives dZ/dtheta_1 along each direction (a JVP by the
+    # double-vjp trick, u = 0), d/dtheta the last term's Hessian along it.
+    copies = t.expand(s * q, D).clone().requires_grad_(True)
+    u = torch.zeros(s * q, N, H, dtype=torch.float64, requires_grad=True)
+    pc = dict(zip((name for name, _ in model._layout()), model._params(copies), strict=True))
+    Zc = model._hidden(pc, x, None if stats is None else model._split(stats), None)
+    grad = torch.autograd.grad(((r * g @ W2 + u) * Zc).sum(), copies, create_graph=True)[0]
+    RV, Zdot = torch.autograd.grad((grad * colors).sum(), (copies, u))
+    # Column d of dZ/dtheta_1 lives on the s units of its group: Zg[d, u, n] = dZ[n, units[d, u]] / dtheta_d, read
+    # off its color's product (the color's other columns belong to other groups).
+    units = torch.as_tensor(group[:, None] * s + np.arange(s))  # (D1, s)
+    Zg = Zdot[torch.as_tensor(color)[:, None], :, units]  # (D1, s, N)
+    JF = torch.zeros(D, N, C, dtype=torch.float64)  # dF_nc / dtheta_d
+    JF[:D1] = Zg.transpose(1, 2) @ W2.T[units]
+    for c in range(C):  # F_nc = sum_h W2[c, h] Z_nh + b2[c]
+        JF[D1 + c * H : D1 + (c + 1) * H, :, c] = Z.T
+        JF[D1 + C * H + c, :, c] = 1.0
+    LJ = torch.bmm(Lam, JF.permute(1, 2, 0)).permute(2, 0, 1)  # Lambda_n (dF_n / dtheta_d)
+    Hess = r * (JF.reshape(D, N * C) @ LJ.reshape(D, N * C).T)
+    # r sum_n g_nc dZ_nh / dtheta_d at row d, column W2[c, h], for the units h of column d's group
+    cross = r * (Zg @ g)  # (D1, s, C)
+    rows = torch.arange(D1)[:, None, None].expand(D1, s, C)
+    cols = D1 + torch.arange(C)[None, None, :] * H + units[:, :, None]
+    Hess.index_put_((rows, cols), cross, accumulate=True)
+    Hess.index_put_((cols, rows), cross, accumulate=True)
+    Hess[:D1, :D1] += (RV[color, :D1] * torch.as_tensor(group[:, None] == group[None, :])).T
+    return _finite(Hess.numpy(), "the Hessian", "X, theta, Y")
 
 
 class Problem(NamedTuple):

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse.linalg
 
+from bntheory._torch_threads import one_blas_thread
 from bntheory.curvature._checks import as_array, check_rng, positive_int, real_number
 
-__all__ = ["SpectralMeasure", "eigenvalues", "lanczos", "outlier_ratio", "slq", "wasserstein1"]
+__all__ = ["SpectralMeasure", "eigenvalues", "lanczos", "lanczos_block", "outlier_ratio", "slq", "wasserstein1"]
 
 
 @dataclass(frozen=True)
@@ -92,24 +92,54 @@ def lanczos(op, v0: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     scale = np.abs(v0).max()  # Lanczos depends on v0's direction only; scaling first keeps huge entries finite
     if scale == 0:
         raise ValueError("v0: expected a non-zero start vector, got zeros")
-    q = v0 / scale
-    q /= np.linalg.norm(q)
-    Q = np.zeros((min(steps, D), D))
-    alpha, beta = [], []
-    for k in range(min(steps, D)):
-        Q[k] = q
-        w = op.matvec(q)
-        a = float(q @ w)
-        w = w - a * q - (beta[-1] * Q[k - 1] if k else 0.0)
-        w -= Q[: k + 1].T @ (Q[: k + 1] @ w)  # full re-orthogonalization (twice is enough)
-        w -= Q[: k + 1].T @ (Q[: k + 1] @ w)
-        alpha.append(a)
-        b = float(np.linalg.norm(w))
-        if k == min(steps, D) - 1 or b < 1e-12 * max(abs(a), 1.0):
+    return _lanczos_rows(op, (v0 / scale)[None, :], steps)[0]
+
+
+def lanczos_block(op, V0: np.ndarray, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`lanczos` from each row of `V0` (K, D), the K recurrences side by side: one ``matmat`` per step.
+
+    Each row's recurrence is its own (its coefficients, its re-orthogonalization against its own basis, its own
+    breakdown); they only share the operator's products, so K probes cost `steps` block products, not K·steps
+    vector products and K·steps Python iterations. Returns one (diagonal, off-diagonal) pair per row.
+    """
+    op = _operator(op)
+    D = op.shape[0]
+    steps = positive_int(steps, "steps")
+    V0 = as_array(V0, "V0", f"a (K, {D}) block of start vectors")
+    if V0.ndim != 2 or V0.shape[1] != D or V0.shape[0] == 0:
+        raise ValueError(f"V0: expected a (K, {D}) block of start vectors with K >= 1, got shape {V0.shape}")
+    scale = np.abs(V0).max(axis=1, keepdims=True)  # Lanczos depends on a row's direction only (see lanczos)
+    if np.any(scale == 0):
+        raise ValueError(f"V0: expected non-zero start vectors, got zero rows {np.flatnonzero(scale[:, 0] == 0)}")
+    return _lanczos_rows(op, V0 / scale, steps)
+
+
+def _lanczos_rows(op, V0: np.ndarray, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`lanczos_block` on checked arguments."""
+    K, D = V0.shape
+    m = min(steps, D)
+    Q = np.zeros((m, K, D))  # Q[k, i]: probe i's k-th Lanczos vector
+    alpha, beta = np.zeros((m, K)), np.zeros((m, K))
+    length = np.full(K, m)  # number of Lanczos steps each probe ran
+    live = np.arange(K)
+    q = V0 / np.linalg.norm(V0, axis=1, keepdims=True)
+    for k in range(m):
+        Q[k, live] = q
+        W = np.asarray(op.matmat(q.T)).T
+        a = np.einsum("id,id->i", q, W)
+        W = W - a[:, None] * q - (beta[k - 1, live, None] * Q[k - 1, live] if k else 0.0)
+        basis = Q[: k + 1, live]
+        for _ in range(2):  # full re-orthogonalization (twice is enough)
+            W -= np.einsum("jid,ji->id", basis, np.einsum("jid,id->ji", basis, W))
+        alpha[k, live] = a
+        b = np.linalg.norm(W, axis=1)
+        done = (b < 1e-12 * np.maximum(np.abs(a), 1.0)) | (k == m - 1)
+        length[live[done]] = k + 1
+        beta[k, live] = b
+        live, q = live[~done], W[~done] / b[~done, None]
+        if live.size == 0:
             break
-        beta.append(b)
-        q = w / b
-    return np.array(alpha), np.array(beta[: len(alpha) - 1])
+    return [(alpha[:n, i].copy(), beta[: n - 1, i].copy()) for i, n in enumerate(length)]
 
 
 def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> SpectralMeasure:
@@ -119,20 +149,27 @@ def slq(op, rng: np.random.Generator, *, steps: int = 80, vectors: int = 10) -> 
     :math:`T=Q\Theta Q^\top`; the probe contributes nodes :math:`\theta_j` with weights :math:`(Q_{1j})^2/K`
     (:math:`K` = `vectors`). The rule is exact for polynomials of degree :math:`\le 2\,\text{steps}-1`:
     :math:`\sum_jQ_{1j}^2\theta_j^p=q^\top A^pq`, whose mean over probes is :math:`\operatorname{tr}(A^p)/D`.
+    The probes' recurrences run side by side (one block product per step).
     """
     op = _operator(op)
     check_rng(rng)
-    positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     vectors = positive_int(vectors, "vectors")
-    nodes, weights, probe = [], [], []
-    for k in range(vectors):
-        v = rng.choice([-1.0, 1.0], size=op.shape[0])
-        a, b = lanczos(op, v, steps)
-        theta, Q = scipy.linalg.eigh_tridiagonal(a, b) if b.size else (a, np.ones((1, 1)))
-        nodes.append(theta)
-        weights.append(Q[0] ** 2 / vectors)
-        probe.append(np.full(theta.size, k))
-    return SpectralMeasure(np.concatenate(nodes), np.concatenate(weights), np.concatenate(probe))
+    V = np.stack([rng.choice([-1.0, 1.0], size=op.shape[0]) for _ in range(vectors)])
+    runs = lanczos_block(op, V, steps)
+    nodes, weights = [np.empty(0)] * vectors, [np.empty(0)] * vectors
+    lengths = np.array([a.size for a, _ in runs])
+    for n in np.unique(lengths):  # the probes whose recurrence ran n steps: one batched eigh of their T (n x n)
+        ks = np.flatnonzero(lengths == n)
+        T = np.zeros((ks.size, n, n))
+        i = np.arange(n)
+        T[:, i, i] = [runs[k][0] for k in ks]
+        T[:, i[1:], i[:-1]] = T[:, i[:-1], i[1:]] = [runs[k][1] for k in ks]
+        theta, Q = np.linalg.eigh(T)
+        for k, t, w in zip(ks, theta, Q[:, 0, :] ** 2 / vectors, strict=True):
+            nodes[k], weights[k] = t, w
+    probe = np.repeat(np.arange(vectors), lengths)
+    return SpectralMeasure(np.concatenate(nodes), np.concatenate(weights), probe)
 
 
 def wasserstein1(a: SpectralMeasure, b: SpectralMeasure) -> float:
@@ -151,12 +188,10 @@ def eigenvalues(matrix) -> np.ndarray:
     Runs with one BLAS thread: next to PyTorch's OpenMP pool, a two-thread OpenBLAS ``eigvalsh`` of a 412 x 412
     matrix was measured at 3-5 s instead of 0.05 s.
     """
-    from threadpoolctl import threadpool_limits
-
     A = as_array(matrix, "matrix", "a real square matrix")
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.size == 0:
         raise ValueError(f"matrix: expected a non-empty square matrix, got shape {A.shape}")
-    with threadpool_limits(1):
+    with one_blas_thread():
         return np.linalg.eigvalsh((A + A.T) / 2)
 
 

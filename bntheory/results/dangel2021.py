@@ -294,25 +294,48 @@ operators = DANGEL2021.result(
     assumptions=("matrix-vector products only; the dense matrices are built here for the check",),
     notes=(
         "Oracles: the torch.nn G, and the Hessian of BN written from primitive operations (reverse-over-reverse), "
-        "whose gradient is checked against the torch.nn network's. The control is the PyHessian trap: the "
-        "Hessian with the batch statistics frozen (eval mode with the batch's own statistics)."
+        "whose gradient is checked against the torch.nn network's; the dense Hessian from the block structure "
+        "(curvature.hessian_dense, which ghorbani2019.outliers uses) against the same oracle. The control is the "
+        "PyHessian trap: the Hessian with the batch statistics frozen (eval mode with the batch's own statistics)."
     ),
     proof="dangel2021_structure.py",
-    under_test=("bntheory.curvature.network.hessian_vector_products", "bntheory.curvature.network.ggn_vector_products"),
+    under_test=(
+        "bntheory.curvature.network.hessian_vector_products",
+        "bntheory.curvature.network.hessian_dense",
+        "bntheory.curvature.network.ggn_vector_products",
+    ),
 )
+
+
+def _operator_oracles(ctx: Context) -> tuple[cv.Problem, dict]:
+    """The shared problem and, per loss, the oracle H, the oracle gradient's check and the GGN operator's error.
+
+    The check and its control compare against the same ones, so they are computed once per process.
+    """
+
+    def build(_memo_ctx: Context) -> tuple[cv.Problem, dict]:
+        p = _problem(ctx, "dangel2021.operators")  # the result's shared stream, as the checks drew it before
+        out = {}
+        for loss in LOSSES:
+            T = p.targets(loss)
+            G = oracle.ggn(p.model, p.theta, p.X, loss=loss)
+            same_net = max_relative_error(
+                oracle.primitive_gradient(p.model, p.theta, p.X, T, loss=loss),
+                oracle.gradient(p.model, p.theta, p.X, T, loss=loss),
+            )
+            ggn_error = max_relative_error(cv.to_dense(cv.ggn_operator(p.model, p.theta, p.X, loss=loss)), G)
+            out[loss] = (oracle.hessian(p.model, p.theta, p.X, T, loss=loss), same_net, ggn_error)
+        return p, out
+
+    return ctx.memo("dangel2021.operators/oracles", build)
 
 
 def _operator_error(ctx: Context, frozen: bool) -> Outcome:
     acc, lines = Worst(), []
-    p = _problem(ctx, "dangel2021.operators")
+    p, oracles = _operator_oracles(ctx)
     for loss in LOSSES:
         T = p.targets(loss)
-        G = oracle.ggn(p.model, p.theta, p.X, loss=loss)
-        H = oracle.hessian(p.model, p.theta, p.X, T, loss=loss)
-        same_net = max_relative_error(
-            oracle.primitive_gradient(p.model, p.theta, p.X, T, loss=loss),
-            oracle.gradient(p.model, p.theta, p.X, T, loss=loss),
-        )
+        H, same_net, ggn_error = oracles[loss]
         eye = np.eye(p.model.size)
         H_lib = cv.hessian_vector_products(p.model, p.theta, p.X, T, eye, loss=loss, frozen=frozen)
         op = cv.hessian_operator(p.model, p.theta, p.X, T, loss=loss)
@@ -321,8 +344,11 @@ def _operator_error(ctx: Context, frozen: bool) -> Outcome:
         top = np.nan if frozen else scipy.sparse.linalg.eigsh(op, k=1, which="LA", v0=v0, return_eigenvectors=False)[0]
         errs = {
             "oracle gradient vs torch.nn": same_net,
-            "GGN operator": max_relative_error(cv.to_dense(cv.ggn_operator(p.model, p.theta, p.X, loss=loss)), G),
+            "GGN operator": ggn_error,
             "Hessian" + (" (frozen statistics)" if frozen else " operator"): max_relative_error(H_lib, H),
+            "dense Hessian" + (" (frozen statistics)" if frozen else ""): max_relative_error(
+                cv.hessian_dense(p.model, p.theta, p.X, T, loss=loss, frozen=frozen), H
+            ),
         }
         if not frozen:
             lam_max = spectrum.eigenvalues(H)[-1]
