@@ -342,16 +342,18 @@ def stationary_soft_ranks(
     """
     medians = []
     for d in widths:
-        values: list[np.ndarray] = []
+        kept: list[Any] = []
 
-        def record(layer, H, values=values):
+        def record(layer, H, kept=kept):
             if depth // 2 < layer < depth and layer % every == 0:
-                values.append(np.asarray(to_numpy(rep.soft_rank(H)), dtype=np.float64))
+                kept.append(H)
 
         H0 = asarray(rng.standard_normal((seeds, d, d)), xp)
         out = rep.deep_network(H0, depth, tuple(steps), rng, weights=weights, normalize=True, record=record, **options)
-        values.append(np.asarray(to_numpy(rep.soft_rank(out)), dtype=np.float64))  # the last layer, as returned
-        medians.append(float(np.median(np.concatenate(values))))
+        kept.append(out)  # the last layer, as returned
+        # One call on the stack of the kept layers: the soft rank is per matrix, so the same values as layer by layer.
+        values = np.asarray(to_numpy(rep.soft_rank(xp.concat(kept, axis=0))), dtype=np.float64)
+        medians.append(float(np.median(values)))
     return medians
 
 
@@ -372,16 +374,16 @@ def gap_plateaus(
     """
     plateau, squared = [], []
     for d in widths:
-        values: list[np.ndarray] = []
+        kept: list[Any] = []
 
-        def record(layer, H, values=values):
+        def record(layer, H, kept=kept):
             if start <= layer < depth:
-                values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
+                kept.append(H)
 
         H0 = asarray(rng.standard_normal((seeds, d, n)), xp)
         out = rep.deep_network(H0, depth, tuple(steps), rng, method="gram", normalize=True, record=record)
-        values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))  # the last layer, as returned
-        v = np.concatenate(values)
+        kept.append(out)  # the last layer, as returned
+        v = _gaps(kept, xp)
         plateau.append(float(np.mean(v)))
         squared.append(float(np.mean(v * v)))
     return plateau, squared
@@ -448,12 +450,21 @@ def gap_from_correlated_input(
     """
     H0 = rng.standard_normal((seeds, d, 1)) + spread * rng.standard_normal((seeds, d, n))
     first = float(np.mean(to_numpy(rep.orthogonality_gap(asarray(H0, xp)))))
-    values: list[np.ndarray] = []
+    kept: list[Any] = []
 
     def record(layer, H):
         if start <= layer < depth:
-            values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
+            kept.append(H)
 
     out = rep.deep_network(asarray(H0, xp), depth, tuple(steps), rng, method="gram", normalize=True, record=record)
-    values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))
-    return first, float(np.mean(np.concatenate(values)))
+    kept.append(out)
+    return first, float(np.mean(_gaps(kept, xp)))
+
+
+def _gaps(batches: list[Any], xp: ModuleType) -> np.ndarray:
+    """The library's orthogonality gap of the stacks `batches`, in order, from one call on their concatenation.
+
+    The gap is per matrix, so the values are those of one call per stack (the record of a deep chain), for one
+    call's overhead.
+    """
+    return np.asarray(to_numpy(rep.orthogonality_gap(xp.concat(batches, axis=0))), dtype=np.float64)
