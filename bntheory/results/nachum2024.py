@@ -275,23 +275,29 @@ def _(ctx: Context) -> Outcome:
 
 def _gram_preservation(ctx: Context, alpha: float) -> Outcome:
     """Exact shape on explicit draws; E[G'] = G within 5 standard errors (antithetic pairs from the Gram law)."""
-    rng = ctx.rng("gram", shared=True)
     n, d = 5, 2000
     explicit, pairs = ctx.by_size(quick=(1, 200), default=(1, 640))
-    H = nets.cluster_outlier(rng, d, n, n - 1)
+
+    def draws(_: Context) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        # The check's shared stream (the control draws the same instances): drawn once for both.
+        rng = ctx.rng("gram", shared=True)
+        H = nets.cluster_outlier(rng, d, n, n - 1)
+        return H, [rng.standard_normal((d, d)) for _ in range(explicit)], rng.standard_normal((pairs, d, n))
+
+    H, standard_weights, standard_law = ctx.memo(f"nachum2024.invariant/gram/{n}/{d}/{explicit}/{pairs}", draws)
     variance = 2 * alpha
     G0 = H.T @ H
     # The shape is kept exactly for every W: checked on explicit draws (exact zeros, identical columns).
     shape_ok = True
-    for _ in range(explicit):
-        W = rng.standard_normal((d, d)) * np.sqrt(variance / d)
+    for standard in standard_weights:
+        W = standard * np.sqrt(variance / d)
         out = to_numpy(rep.apply_steps(ctx.asarray(W @ H), ("rc", "relu")))
         shape_ok &= bool(np.all(out[:, : n - 1] == out[:, :1])) and float(out[:, 0] @ out[:, -1]) == 0.0
     # E[G'] by Monte Carlo over the law of W H; the pair (Z, -Z) is antithetic (same law), which cuts the variance.
-    Z = nets.gaussian_law_draws(rng, H, pairs, variance)
+    Z = nets.gaussian_law(standard_law, H, variance)
     grams = np.zeros((pairs, n, n))
-    for sign in (1.0, -1.0):
-        out = np.asarray(to_numpy(rep.apply_steps(ctx.asarray(sign * Z), ("rc", "relu"))), dtype=np.float64)
+    for pair in (Z, -Z):
+        out = np.asarray(to_numpy(rep.apply_steps(ctx.asarray(pair), ("rc", "relu"))), dtype=np.float64)
         grams += 0.5 * np.swapaxes(out, -1, -2) @ out
     mean = grams.mean(axis=0)
     # Standard error of the Monte Carlo mean per entry; exactly-zero entries (orthogonality) have none.

@@ -39,6 +39,7 @@ __all__ = [
     "gap_by_singular_values",
     "gap_from_correlated_input",
     "gap_plateaus",
+    "gaussian_law",
     "gaussian_law_draws",
     "integer_batches",
     "loglog_slope",
@@ -179,7 +180,8 @@ def gaussian_law_draws(rng: np.random.Generator, H: np.ndarray, draws: int, vari
     The rows of :math:`WH` are i.i.d. :math:`\mathcal N(0,\frac{\sigma^2}{d}H^\top H)`; with
     :math:`H^\top H=V\Lambda V^\top` (:func:`scipy.linalg.eigh`, computed here from `H`),
     :math:`Z=\sqrt{\sigma^2/d}\,G\Lambda^{1/2}V^\top` for a standard Gaussian :math:`G\in\mathbb R^{d\times n}`.
-    Independent of :func:`bntheory.representations.deep_network`'s sampler.
+    Independent of :func:`bntheory.representations.deep_network`'s sampler. :func:`gaussian_law` does the same
+    from given :math:`G`.
 
     Returns
     -------
@@ -193,10 +195,27 @@ def gaussian_law_draws(rng: np.random.Generator, H: np.ndarray, draws: int, vari
     H = np.asarray(H, dtype=np.float64)
     if H.ndim != 2 or draws < 1 or not variance > 0:
         raise ValueError(f"H, draws, variance: need a matrix, draws >= 1, variance > 0; got {H.shape}, {draws}")
-    d, n = H.shape
+    return gaussian_law(rng.standard_normal((draws, *H.shape)), H, variance)
+
+
+def gaussian_law(G: np.ndarray, H: np.ndarray, variance: float) -> np.ndarray:
+    r""":func:`gaussian_law_draws` from given standard Gaussians `G` of shape (draws, d, n): the same :math:`Z`.
+
+    For a check and its control that share one set of draws at two variances.
+
+    Raises
+    ------
+    ValueError
+        If `H` is not a matrix, `G` is not a stack of matrices of its shape, or `variance` <= 0.
+    """
+    H, G = np.asarray(H, dtype=np.float64), np.asarray(G, dtype=np.float64)
+    if H.ndim != 2 or G.ndim != 3 or G.shape[1:] != H.shape or not variance > 0:
+        raise ValueError(
+            f"G, H, variance: need a matrix H, G of shape (draws, *H.shape), variance > 0; got {G.shape}, {H.shape}"
+        )
     lam, V = scipy.linalg.eigh(H.T @ H)
     root = (V * np.sqrt(np.clip(lam, 0.0, None))).T
-    return np.sqrt(variance / d) * rng.standard_normal((draws, d, n)) @ root
+    return np.sqrt(variance / H.shape[0]) * G @ root
 
 
 def soft_rank_by_traces(H: np.ndarray) -> np.ndarray:
