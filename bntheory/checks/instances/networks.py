@@ -36,6 +36,7 @@ __all__ = [
     "chain_snapshots",
     "cluster_outlier",
     "emergence_run",
+    "exact_rank",
     "gap_by_singular_values",
     "gap_from_correlated_input",
     "gap_plateaus",
@@ -86,9 +87,17 @@ def centering(n: int) -> sp.Matrix:
     return sp.eye(n) - sp.ones(n, n) / n
 
 
+def exact_rank(M: sp.Matrix) -> int:
+    """The exact rank of a matrix of rationals, by elimination over the integers or rationals (SymPy's DomainMatrix).
+
+    ``Matrix.rank`` computes the same number through SymPy expressions, at several times the cost.
+    """
+    return int(M.to_DM().rank())
+
+
 def ones_in_row_space(H: sp.Matrix) -> bool:
     r"""Whether :math:`\mathbf 1^\top` lies in the row space of `H` (exact: rank test in rationals)."""
-    return H.T.rank() == H.T.row_join(sp.ones(H.cols, 1)).rank()
+    return exact_rank(H.T) == exact_rank(H.T.row_join(sp.ones(H.cols, 1)))
 
 
 def integer_batches(
