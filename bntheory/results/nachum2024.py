@@ -282,26 +282,29 @@ def _gram_preservation(ctx: Context, alpha: float) -> Outcome:
     explicit, pairs = ctx.by_size(quick=(1, 200), default=(1, 640))
 
     def draws(_: Context) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-        # The check's shared stream (the control draws the same instances): drawn once for both.
+        # The check's shared stream (the control draws the same instances): drawn once for both, the explicit
+        # d x d weights W_0 (unit variance) kept as W_0 H.
         rng = ctx.rng("gram", shared=True)
         H = nets.cluster_outlier(rng, d, n, n - 1)
-        return H, [rng.standard_normal((d, d)) for _ in range(explicit)], rng.standard_normal((pairs, d, n))
+        return H, [rng.standard_normal((d, d)) @ H for _ in range(explicit)], rng.standard_normal((pairs, d, n))
 
-    H, standard_weights, standard_law = ctx.memo(f"nachum2024.invariant/gram/{n}/{d}/{explicit}/{pairs}", draws)
+    H, standard_products, standard_law = ctx.memo(f"nachum2024.invariant/gram/{n}/{d}/{explicit}/{pairs}", draws)
     variance = 2 * alpha
     G0 = H.T @ H
-    # The shape is kept exactly for every W: checked on explicit draws (exact zeros, identical columns).
+    # The shape is kept exactly for every W = sqrt(variance / d) W_0: checked on explicit draws (exact zeros,
+    # identical columns).
     shape_ok = True
-    for standard in standard_weights:
-        W = standard * np.sqrt(variance / d)
-        out = to_numpy(rep.apply_steps(ctx.asarray(W @ H), ("rc", "relu")))
+    for product in standard_products:
+        out = to_numpy(rep.apply_steps(ctx.asarray(np.sqrt(variance / d) * product), ("rc", "relu")))
         shape_ok &= bool(np.all(out[:, : n - 1] == out[:, :1])) and float(out[:, 0] @ out[:, -1]) == 0.0
     # E[G'] by Monte Carlo over the law of W H; the pair (Z, -Z) is antithetic (same law), which cuts the variance.
-    Z = nets.gaussian_law(standard_law, H, variance)
+    # In blocks of draws (per-draw steps: the same values), whose arrays stay small enough to be reused.
     grams = np.zeros((pairs, n, n))
-    for pair in (Z, -Z):
-        out = np.asarray(to_numpy(rep.apply_steps(ctx.asarray(pair), ("rc", "relu"))), dtype=np.float64)
-        grams += 0.5 * np.swapaxes(out, -1, -2) @ out
+    for start in range(0, pairs, 20):
+        Z = nets.gaussian_law(standard_law[start : start + 20], H, variance)
+        for pair in (Z, -Z):
+            out = np.asarray(to_numpy(rep.apply_steps(ctx.asarray(pair), ("rc", "relu"))), dtype=np.float64)
+            grams[start : start + 20] += 0.5 * np.swapaxes(out, -1, -2) @ out
     mean = grams.mean(axis=0)
     # Standard error of the Monte Carlo mean per entry; exactly-zero entries (orthogonality) have none.
     se = grams.std(axis=0, ddof=1) / np.sqrt(pairs)
