@@ -271,11 +271,19 @@ def _gram_root(G: Array, xp: Any) -> Array:
     :math:`LL^\top=G+E` with :math:`\|E\|` of the order of :math:`n^2\varepsilon\max_i G_{ii}`, as the
     eigendecomposition is.
     """
+    from array_api_compat import is_cupy_namespace
+
     try:
-        L = xp.linalg.cholesky(G)
-    except (ValueError, RuntimeError):  # NumPy's LinAlgError is a ValueError, PyTorch's a RuntimeError
+        if is_cupy_namespace(xp):
+            import cupyx
+
+            with cupyx.errstate(linalg="raise"):  # by default CuPy returns a failed factorization without a word
+                L = xp.linalg.cholesky(G)
+        else:
+            L = xp.linalg.cholesky(G)
+    except (ValueError, RuntimeError):  # NumPy's (and CuPy's) LinAlgError is a ValueError, PyTorch's a RuntimeError
         L = None
-    # CuPy does not raise: a failed factorization leaves its pivot (<= 0, or NaN) on the diagonal.
+    # A factor is used only with a positive diagonal (LAPACK leaves a failed pivot, <= 0 or NaN, there).
     if L is not None and bool(xp.all(xp.linalg.diagonal(L) > 0)):
         return L
     lam, V = xp.linalg.eigh(G)
