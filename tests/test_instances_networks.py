@@ -170,3 +170,16 @@ def test_gap_from_correlated_input_defaults(monkeypatch):
     assert H0.shape == (2, 400, 8) and calls[0]["depth"] == 100 and later == pytest.approx(80.0)
     # columns c + 0.01 g_j: the spread around the common column is 1e-2
     assert np.std(H0 - H0.mean(axis=-1, keepdims=True)) * np.sqrt(8 / 7) == pytest.approx(1e-2, rel=0.05)
+
+
+def test_exact_rank_and_the_law_from_given_gaussians():
+    rng = np.random.default_rng(10)
+    for M in (sp.Matrix([[1, 2], [2, 4]]), sp.Matrix(rng.integers(-3, 4, size=(5, 4)).tolist()) / 3, sp.zeros(2, 3)):
+        assert nets.exact_rank(M) == M.rank()
+    H = rng.standard_normal((6, 3))
+    G = np.random.default_rng(11).standard_normal((4, 6, 3))
+    drawn = nets.gaussian_law_draws(np.random.default_rng(11), H, 4, 2.0)
+    np.testing.assert_array_equal(nets.gaussian_law(G, H, 2.0), drawn)
+    for bad_G, variance in ((G[0], 1.0), (G[..., :2], 1.0), (G, 0.0)):
+        with pytest.raises(ValueError, match="need a matrix H, G of shape"):
+            nets.gaussian_law(bad_G, H, variance)

@@ -1,5 +1,6 @@
 """Decomposed BN steps, deep random networks and the rank/geometry measures, on every backend."""
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -272,3 +273,29 @@ def test_gram_route_is_the_generators_gaussian_times_a_root_of_the_gram(lead):
         R, *_ = np.linalg.lstsq(g, z, rcond=None)
         np.testing.assert_allclose(g @ R, z, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(R.T @ R, variance / d * h.T @ h, rtol=1e-10, atol=1e-10)
+
+
+def test_gram_root_is_cholesky_where_it_exists_and_the_clipped_eigen_root_where_not(xp):
+    # Either factor R (R R^T = G) gives W H's law; Cholesky's is lower triangular, and a zero column (a zero pivot)
+    # sends the whole stack to the eigendecomposition, whose root still reproduces G.
+    H = np.random.default_rng(30).normal(size=(5, 9, 4))
+    for zero_column in (False, True):
+        if zero_column:
+            H[2, :, -1] = 0.0
+        G = np.swapaxes(H, -1, -2) @ H
+        Gx = asarray(G, xp)
+        R = np.asarray(to_numpy(networks._gram_root(Gx, array_api_compat.array_namespace(Gx))))
+        assert np.all(np.isfinite(R))
+        assert bool(np.all(np.triu(R, 1) == 0)) == (not zero_column)
+        np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), G, rtol=0, atol=1e-12 * np.abs(G).max())
+
+
+def test_a_leading_recentering_on_the_gram_route_is_the_centred_draw():
+    # Z C = G (C R)^T: deep_network folds a leading "rc" into the n x n factor; the layer is still Z - mean(Z) for
+    # Z = sqrt(sigma^2/d) G L^T, L the Cholesky factor of H^T H and G the stream's Gaussian.
+    d, n, variance = 9, 4, 2.0
+    H = np.random.default_rng(31).normal(size=(2, d, n))
+    out = rep.deep_network(H, 1, ("rc", "relu"), np.random.default_rng(32), variance=variance, method="gram")
+    G = np.random.default_rng(32).standard_normal((2, d, n))
+    Z = np.sqrt(variance / d) * G @ np.swapaxes(np.linalg.cholesky(np.swapaxes(H, -1, -2) @ H), -1, -2)
+    np.testing.assert_allclose(out, np.maximum(Z - Z.mean(axis=-1, keepdims=True), 0), rtol=1e-12, atol=1e-12)

@@ -71,8 +71,8 @@ def deep_network(
     method : {"weights", "gram"}
         ``"weights"`` draws :math:`W` (d × d) explicitly. ``"gram"`` (Gaussian weights only) samples
         :math:`WH` directly from its law: its rows are i.i.d. :math:`\mathcal N(0,\frac{\sigma^2}{d}H^\top H)`, so
-        :math:`WH\overset{d}{=}\sqrt{\sigma^2/d}\,G\,\Lambda^{1/2}V^\top` with :math:`H^\top H=V\Lambda V^\top`
-        and :math:`G`
+        :math:`WH\overset{d}{=}\sqrt{\sigma^2/d}\,G\,R^\top` for any factor :math:`RR^\top=H^\top H` (Cholesky's
+        :math:`L`, or :math:`V\Lambda^{1/2}` from :math:`H^\top H=V\Lambda V^\top` where it is singular) and :math:`G`
         a d × n standard Gaussian matrix — n/d of the random numbers, the same distribution of every layer.
     normalize : bool
         Divide each network's batch by its Frobenius norm after every layer. Every step is positively
@@ -131,17 +131,22 @@ def deep_network(
     if record is not None:
         record(0, H)
     n = H0.shape[-1]
+    # RC is linear in the batch: Z C_n = G (C_n R)^T for Z = G R^T, so on the gram route a leading "rc" centres the
+    # n x n factor (its column means off every row) instead of the d x n pre-activations; the scale goes there too.
+    fold = method == "gram" and steps[:1] == ("rc",)
+    after = steps[1:] if fold else steps
     for layer in range(1, depth + 1):
         if method == "gram":
-            lam, V = xp.linalg.eigh(gram(H, strict=False))
-            root = V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
-            Z = (draw("normal", (*lead, d, n)) * scale) @ xp.matrix_transpose(root)
+            root = _gram_root(gram(H, strict=False), xp) * scale
+            if fold:
+                root = root - xp.mean(root, axis=-2, keepdims=True)
+            Z = draw("normal", (*lead, d, n)) @ xp.matrix_transpose(root)
         else:
             W = draw("normal" if weights == "gaussian" else "uniform", (*lead, d, d)) * scale
             if residual_gamma is not None:
                 W = xp.eye(d, dtype=H0.dtype) + residual_gamma * W
             Z = (_unit_rows(W) if weight_norm else W) @ H
-        H = _after_linear(Z, steps, per_sample, groups, normalize)
+        H = _after_linear(Z, after, per_sample, groups, normalize)
         if record is not None:
             record(layer, H)
     return H
@@ -255,6 +260,36 @@ def _check_variants(variants: Any, d: int) -> dict[str, dict[str, Any]]:
     return checked
 
 
+def _gram_root(G: Array, xp: Any) -> Array:
+    r"""A factor :math:`R` with :math:`RR^\top=G` of each Gram matrix of the stack: Cholesky, else from eigh.
+
+    For :math:`G=H^\top H` any such factor gives :math:`\Gamma R^\top` (:math:`\Gamma` a standard Gaussian d × n
+    matrix) the law of :math:`WH`; the choice depends on :math:`H` only, never on :math:`\Gamma`. Cholesky costs a
+    few percent of an eigendecomposition at n = 32 (which was most of a deep chain's time besides the draws); it
+    breaks down on a singular :math:`G` (repeated points, a collapsed chain), where :math:`V\Lambda^{1/2}` from
+    :math:`G=V\Lambda V^\top`, its eigenvalues clipped at 0, serves. A completed Cholesky is backward stable,
+    :math:`LL^\top=G+E` with :math:`\|E\|` of the order of :math:`n^2\varepsilon\max_i G_{ii}`, as the
+    eigendecomposition is.
+    """
+    from array_api_compat import is_cupy_namespace
+
+    try:
+        if is_cupy_namespace(xp):
+            import cupyx
+
+            with cupyx.errstate(linalg="raise"):  # by default CuPy returns a failed factorization without a word
+                L = xp.linalg.cholesky(G)
+        else:
+            L = xp.linalg.cholesky(G)
+    except (ValueError, RuntimeError):  # NumPy's (and CuPy's) LinAlgError is a ValueError, PyTorch's a RuntimeError
+        L = None
+    # A factor is used only with a positive diagonal (LAPACK leaves a failed pivot, <= 0 or NaN, there).
+    if L is not None and bool(xp.all(xp.linalg.diagonal(L) > 0)):
+        return L
+    lam, V = xp.linalg.eigh(G)
+    return V * xp.sqrt(xp.clip(lam, 0.0, None))[..., None, :]
+
+
 def _unit_rows(W: Array) -> Array:
     """Every row of `W` divided by its norm: :func:`bntheory.norms.weight_norm` with unit gains."""
     xp = array_namespace(W)
@@ -296,7 +331,7 @@ def _device_seed(rng: np.random.Generator) -> int:
 
 def _drawer(xp, rng: np.random.Generator, dtype) -> Callable[[str, tuple[int, ...]], Array]:
     """``draw(kind, shape)``: standard normal or unit-variance uniform numbers in `xp`, on its device."""
-    from array_api_compat import is_cupy_namespace
+    from array_api_compat import is_cupy_namespace, is_numpy_namespace
 
     if is_cupy_namespace(xp):
         import cupy
@@ -309,6 +344,17 @@ def _drawer(xp, rng: np.random.Generator, dtype) -> Callable[[str, tuple[int, ..
             return xp.astype(gen.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape), dtype)
 
         return draw_cupy
+
+    if is_numpy_namespace(xp):
+        # NumPy's draws are already arrays of xp: only a dtype other than float64 needs a cast (asarray's path
+        # costs more than a small layer's draw).
+        host_dtype = np.dtype(dtype)
+
+        def draw_numpy(kind: str, shape: tuple[int, ...]) -> Array:
+            a = rng.standard_normal(shape) if kind == "normal" else rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape)
+            return a if a.dtype == host_dtype else a.astype(host_dtype)
+
+        return draw_numpy
 
     def draw_host(kind: str, shape: tuple[int, ...]) -> Array:
         a = rng.standard_normal(shape) if kind == "normal" else rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), shape)

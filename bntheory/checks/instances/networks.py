@@ -36,9 +36,11 @@ __all__ = [
     "chain_snapshots",
     "cluster_outlier",
     "emergence_run",
+    "exact_rank",
     "gap_by_singular_values",
     "gap_from_correlated_input",
     "gap_plateaus",
+    "gaussian_law",
     "gaussian_law_draws",
     "integer_batches",
     "loglog_slope",
@@ -85,9 +87,17 @@ def centering(n: int) -> sp.Matrix:
     return sp.eye(n) - sp.ones(n, n) / n
 
 
+def exact_rank(M: sp.Matrix) -> int:
+    """The exact rank of a matrix of rationals, by elimination over the integers or rationals (SymPy's DomainMatrix).
+
+    ``Matrix.rank`` computes the same number through SymPy expressions, at several times the cost.
+    """
+    return int(M.to_DM().rank())
+
+
 def ones_in_row_space(H: sp.Matrix) -> bool:
     r"""Whether :math:`\mathbf 1^\top` lies in the row space of `H` (exact: rank test in rationals)."""
-    return H.T.rank() == H.T.row_join(sp.ones(H.cols, 1)).rank()
+    return exact_rank(H.T) == exact_rank(H.T.row_join(sp.ones(H.cols, 1)))
 
 
 def integer_batches(
@@ -179,7 +189,8 @@ def gaussian_law_draws(rng: np.random.Generator, H: np.ndarray, draws: int, vari
     The rows of :math:`WH` are i.i.d. :math:`\mathcal N(0,\frac{\sigma^2}{d}H^\top H)`; with
     :math:`H^\top H=V\Lambda V^\top` (:func:`scipy.linalg.eigh`, computed here from `H`),
     :math:`Z=\sqrt{\sigma^2/d}\,G\Lambda^{1/2}V^\top` for a standard Gaussian :math:`G\in\mathbb R^{d\times n}`.
-    Independent of :func:`bntheory.representations.deep_network`'s sampler.
+    Independent of :func:`bntheory.representations.deep_network`'s sampler. :func:`gaussian_law` does the same
+    from given :math:`G`.
 
     Returns
     -------
@@ -193,10 +204,27 @@ def gaussian_law_draws(rng: np.random.Generator, H: np.ndarray, draws: int, vari
     H = np.asarray(H, dtype=np.float64)
     if H.ndim != 2 or draws < 1 or not variance > 0:
         raise ValueError(f"H, draws, variance: need a matrix, draws >= 1, variance > 0; got {H.shape}, {draws}")
-    d, n = H.shape
+    return gaussian_law(rng.standard_normal((draws, *H.shape)), H, variance)
+
+
+def gaussian_law(G: np.ndarray, H: np.ndarray, variance: float) -> np.ndarray:
+    r""":func:`gaussian_law_draws` from given standard Gaussians `G` of shape (draws, d, n): the same :math:`Z`.
+
+    For a check and its control that share one set of draws at two variances.
+
+    Raises
+    ------
+    ValueError
+        If `H` is not a matrix, `G` is not a stack of matrices of its shape, or `variance` <= 0.
+    """
+    H, G = np.asarray(H, dtype=np.float64), np.asarray(G, dtype=np.float64)
+    if H.ndim != 2 or G.ndim != 3 or G.shape[1:] != H.shape or not variance > 0:
+        raise ValueError(
+            f"G, H, variance: need a matrix H, G of shape (draws, *H.shape), variance > 0; got {G.shape}, {H.shape}"
+        )
     lam, V = scipy.linalg.eigh(H.T @ H)
     root = (V * np.sqrt(np.clip(lam, 0.0, None))).T
-    return np.sqrt(variance / d) * rng.standard_normal((draws, d, n)) @ root
+    return np.sqrt(variance / H.shape[0]) * G @ root
 
 
 def soft_rank_by_traces(H: np.ndarray) -> np.ndarray:
@@ -342,16 +370,18 @@ def stationary_soft_ranks(
     """
     medians = []
     for d in widths:
-        values: list[np.ndarray] = []
+        kept: list[Any] = []
 
-        def record(layer, H, values=values):
+        def record(layer, H, kept=kept):
             if depth // 2 < layer < depth and layer % every == 0:
-                values.append(np.asarray(to_numpy(rep.soft_rank(H)), dtype=np.float64))
+                kept.append(H)
 
         H0 = asarray(rng.standard_normal((seeds, d, d)), xp)
         out = rep.deep_network(H0, depth, tuple(steps), rng, weights=weights, normalize=True, record=record, **options)
-        values.append(np.asarray(to_numpy(rep.soft_rank(out)), dtype=np.float64))  # the last layer, as returned
-        medians.append(float(np.median(np.concatenate(values))))
+        kept.append(out)  # the last layer, as returned
+        # One call on the stack of the kept layers: the soft rank is per matrix, so the same values as layer by layer.
+        values = np.asarray(to_numpy(rep.soft_rank(xp.concat(kept, axis=0))), dtype=np.float64)
+        medians.append(float(np.median(values)))
     return medians
 
 
@@ -372,16 +402,16 @@ def gap_plateaus(
     """
     plateau, squared = [], []
     for d in widths:
-        values: list[np.ndarray] = []
+        kept: list[Any] = []
 
-        def record(layer, H, values=values):
+        def record(layer, H, kept=kept):
             if start <= layer < depth:
-                values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
+                kept.append(H)
 
         H0 = asarray(rng.standard_normal((seeds, d, n)), xp)
         out = rep.deep_network(H0, depth, tuple(steps), rng, method="gram", normalize=True, record=record)
-        values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))  # the last layer, as returned
-        v = np.concatenate(values)
+        kept.append(out)  # the last layer, as returned
+        v = _gaps(kept, xp)
         plateau.append(float(np.mean(v)))
         squared.append(float(np.mean(v * v)))
     return plateau, squared
@@ -448,12 +478,21 @@ def gap_from_correlated_input(
     """
     H0 = rng.standard_normal((seeds, d, 1)) + spread * rng.standard_normal((seeds, d, n))
     first = float(np.mean(to_numpy(rep.orthogonality_gap(asarray(H0, xp)))))
-    values: list[np.ndarray] = []
+    kept: list[Any] = []
 
     def record(layer, H):
         if start <= layer < depth:
-            values.append(np.asarray(to_numpy(rep.orthogonality_gap(H)), dtype=np.float64))
+            kept.append(H)
 
     out = rep.deep_network(asarray(H0, xp), depth, tuple(steps), rng, method="gram", normalize=True, record=record)
-    values.append(np.asarray(to_numpy(rep.orthogonality_gap(out)), dtype=np.float64))
-    return first, float(np.mean(np.concatenate(values)))
+    kept.append(out)
+    return first, float(np.mean(_gaps(kept, xp)))
+
+
+def _gaps(batches: list[Any], xp: ModuleType) -> np.ndarray:
+    """The library's orthogonality gap of the stacks `batches`, in order, from one call on their concatenation.
+
+    The gap is per matrix, so the values are those of one call per stack (the record of a deep chain), for one
+    call's overhead.
+    """
+    return np.asarray(to_numpy(rep.orthogonality_gap(xp.concat(batches, axis=0))), dtype=np.float64)
