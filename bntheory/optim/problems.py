@@ -307,29 +307,24 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
     )
 
 
-def _tensor_rule_2d() -> tuple[np.ndarray, np.ndarray]:
-    """Nodes (n, 2) and weights (n,) of the fixed 2-D rule of :func:`_gaussian_2d`, Gaussian weight included."""
+def _rule_1d() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (n,) and weights (n,) of the 1-D rule whose tensor square is the 2-D rule of :func:`tanh_mlp_unit`.
+
+    Composite Gauss–Legendre, 6 panels of 20 nodes (denser near the centre) on :math:`[-9,9]`, the standard
+    Gaussian weight included.
+    """
     nodes, weights = np.polynomial.legendre.leggauss(20)
     panels = np.array([-9.0, -4.0, -1.5, 0.0, 1.5, 4.0, 9.0])
     lo, hi = panels[:-1, None], panels[1:, None]
     t = (0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)).ravel()
     w = (0.5 * (hi - lo) * weights).ravel() * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-    return np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2), np.outer(w, w).ravel()
+    return t, w
 
 
-_XI_2D, _WEIGHTS_2D = _tensor_rule_2d()
-
-
-def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
-    r""":math:`\mathrm E[\text{fn}(a,\ a-m)]` for a 2-D Gaussian :math:`a\sim\mathcal N(m,C)` (`mean`, `cov`).
-
-    Tensor composite Gauss–Legendre (6 panels of 20 nodes per axis, denser near the centre) on
-    :math:`[-9,9]^2` in whitened coordinates :math:`a=m+V\sqrt\Lambda\,\xi`; a singular covariance (the two
-    units collinear) is allowed. Returns the integrand at the nodes and the weights.
-    """
-    lam, V = np.linalg.eigh(cov)
-    centred = _XI_2D @ (V * np.sqrt(np.clip(lam, 0.0, None))).T
-    return fn(mean + centred, centred), _WEIGHTS_2D
+_XI_1D, _WEIGHTS_1D = _rule_1d()
+#: The weights and the weights times the nodes as columns: ``H @ _MOMENT_COLUMNS`` gives, for an integrand H on the
+#: tensor grid (axis 0: xi_1, axis 1: xi_2), the sums over xi_2 of H and of xi_2 H in one matrix product.
+_MOMENT_COLUMNS = np.stack([_WEIGHTS_1D, _WEIGHTS_1D * _XI_1D], axis=1)
 
 
 def tanh_mlp_unit(
@@ -340,9 +335,13 @@ def tanh_mlp_unit(
     :math:`f_{NN}=\mathrm E_z\big[\ell\big(\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})\big)\big]`,
     :math:`z=-yx\sim\mathcal N(u,S-uu^\top)`
     (tanh is odd, so :math:`-yF(x)=\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})`; THEORY.md §3.9). The two
-    pre-activations are a 2-D Gaussian, so value and gradient are 2-D quadratures (:func:`_gaussian_2d`);
-    the gradient uses Gaussian conditioning,
-    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W C_a^{+}\mathrm E[(a-\mu_a)h(a)]`.
+    pre-activations :math:`a=Wz` are a 2-D Gaussian :math:`\mathcal N(Wu, C)`, :math:`C=W\Sigma W^\top`, so value and
+    gradient are 2-D quadratures: a tensor composite Gauss–Legendre rule (6 panels of 20 nodes per axis, denser
+    near the centre) on :math:`[-9,9]^2` in whitened coordinates :math:`a=Wu+R\xi`, with :math:`R` the Cholesky
+    factor of :math:`C` in the order (other unit, this unit). The other unit's pre-activation then depends on
+    :math:`\xi_1` alone and its :math:`\tanh` is evaluated once per objective, on the rule's 120 nodes; a singular
+    :math:`C` (the two units collinear) is allowed. The gradient uses Gaussian conditioning,
+    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W^\top C^{+}\mathrm E[(a-Wu)h(a)]`.
 
     Parameters
     ----------
@@ -379,29 +378,46 @@ def tanh_mlp_unit(
     Sigma = S_h - np.outer(u_h, u_h)
     ell, dell = LOSSES[loss]
     theta = np.asarray(theta, dtype=np.float64)
+    other = 1 - unit
+    w_other = W[other]
+    Sigma_w_other = Sigma @ w_other
+    # The other unit is fixed: a_other = m_other + r_oo xi_1 (the first row of the Cholesky factor), so
+    # theta_other tanh(a_other) is one vector on the rule's nodes for every point, and only this unit's tanh is
+    # evaluated on the grid.
+    c_oo = float(w_other @ Sigma_w_other)
+    r_oo = max(c_oo, 0.0) ** 0.5
+    other_term = (theta[other] * np.tanh(float(w_other @ u_h) + r_oo * _XI_1D))[:, None]
 
-    def weights_with(w):
-        Wf = W.copy()
-        Wf[unit] = to_numpy(w)
-        return Wf
+    def grid(w):
+        r"""The unit's factor row :math:`(r_{uo}, r_{uu})`, its pre-activation's tanh and the network's output.
+
+        On the tensor grid (axis 0: :math:`\xi_1`, axis 1: :math:`\xi_2`): :math:`a_u=m_u+r_{uo}\xi_1+r_{uu}\xi_2`,
+        formed as an outer sum.
+        """
+        w = to_numpy(w)
+        c_ou, c_uu = float(w @ Sigma_w_other), float(w @ (Sigma @ w))
+        r_uo = c_ou / r_oo if r_oo > 0 else 0.0  # C's other row is 0 with c_oo: a_u is then independent of xi_1
+        r_uu = max(c_uu - r_uo * r_uo, 0.0) ** 0.5
+        tanh_u = np.tanh((float(w @ u_h) + r_uo * _XI_1D)[:, None] + (r_uu * _XI_1D)[None, :])
+        return w, (c_ou, c_uu, r_uo, r_uu), tanh_u, theta[unit] * tanh_u + other_term
 
     def value(w):
-        Wf = weights_with(w)
-        vals, wts = _gaussian_2d(lambda a, c: ell(np.tanh(a) @ theta), Wf @ u_h, Wf @ Sigma @ Wf.T)
-        return float(vals @ wts)
+        _, _, _, output = grid(w)
+        return float(_WEIGHTS_1D @ ell(output) @ _WEIGHTS_1D)
 
     def gradient(w):
-        Wf = weights_with(w)
-        cov = Wf @ Sigma @ Wf.T
-
-        def h_and_ch(a, c):
-            # h = d/da_unit of ell(sum_j theta_j tanh(a_j)), and (a - m) h for the conditioning term
-            tanh_a = np.tanh(a)
-            h = dell(tanh_a @ theta) * theta[unit] * (1 - tanh_a[:, unit] ** 2)
-            return np.column_stack([h, c * h[:, None]])
-
-        vals, wts = _gaussian_2d(h_and_ch, Wf @ u_h, cov)
-        e_h, e_ch = vals[:, 0] @ wts, vals[:, 1:].T @ wts
+        w, (c_ou, c_uu, r_uo, r_uu), tanh_u, output = grid(w)
+        # h = d/da_u of ell(sum_j theta_j tanh(a_j)); E[h], E[xi_1 h], E[xi_2 h] from one product with the weights.
+        moments = (dell(output) * (theta[unit] * (1 - tanh_u * tanh_u))) @ _MOMENT_COLUMNS
+        e_h, e_xi = _WEIGHTS_1D @ moments[:, 0], (_WEIGHTS_1D * _XI_1D) @ moments[:, 0]
+        e_xi_2 = _WEIGHTS_1D @ moments[:, 1]
+        # E[(a - Wu) h] = R E[xi h], R = [[r_oo, 0], [r_uo, r_uu]] in the order (other, this unit).
+        e_ch, cov = np.empty(2), np.empty((2, 2))
+        e_ch[other], e_ch[unit] = r_oo * e_xi, r_uo * e_xi + r_uu * e_xi_2
+        cov[other, other], cov[unit, unit] = c_oo, c_uu
+        cov[0, 1] = cov[1, 0] = c_ou
+        Wf = W.copy()
+        Wf[unit] = w
         g = u_h * e_h + Sigma @ Wf.T @ (np.linalg.pinv(cov) @ e_ch)
         return asarray(g, array_namespace(S, u), dtype=u.dtype)
 
