@@ -156,6 +156,10 @@ def _check_u(u: Array, S: Array) -> None:
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
+#: Fixed panel edges of :func:`_gaussian_expectations` (they resolve the Gaussian weight) and the grading factors of
+#: the panels around the loss's transition.
+_FIXED_EDGES = np.array([-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0])
+_GRADING = 4.0 ** np.arange(12)
 
 
 def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
@@ -172,10 +176,10 @@ def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
     if s == 0:
         return np.asarray(fn(np.array([m]), np.zeros(1)), dtype=np.float64)[:, 0]
     cut = -m / s
-    offsets = np.pi / (2 * s) * 4.0 ** np.arange(12)
-    inside = [e for e in np.r_[cut, cut - offsets, cut + offsets] if -12.0 < e < 12.0]
+    offsets = np.pi / (2 * s) * _GRADING
+    graded = np.concatenate(([cut], cut - offsets, cut + offsets))
     # Fixed panels resolve the Gaussian weight itself; the graded ones resolve the loss's transition.
-    edges = np.unique(np.r_[-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0, inside])
+    edges = np.unique(np.concatenate((_FIXED_EDGES, graded[(graded > -12.0) & (graded < 12.0)])))
     lo, hi = edges[:-1, None], edges[1:, None]
     t = 0.5 * (hi - lo) * _NODES + 0.5 * (hi + lo)
     w = 0.5 * (hi - lo) * _WEIGHTS * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
