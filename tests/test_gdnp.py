@@ -257,8 +257,8 @@ def test_least_squares_output_check_sees_a_wrong_length(rng, monkeypatch):
 
     err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
     assert err < 1e-12
-    original = gdnp.bisection
-    monkeypatch.setattr(gdnp, "bisection", lambda *a, **k: (2 * original(*a, **k)[0], original(*a, **k)[1]))
+    original = gdnp._bisect  # GDNP's length step (bisection() validates and calls it)
+    monkeypatch.setattr(gdnp, "_bisect", lambda *a: (2 * original(*a)[0], *original(*a)[1:]))
     err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
     assert err > 0.5
 
@@ -482,9 +482,12 @@ def test_bracket_starts_at_0618_of_the_previous_length():
     # THEORY.md §8: the first step is 0.618 |g0| (so no end point or midpoint is 0), doubling until the sign changes.
     from bntheory.optim.gdnp import _bracket
 
-    assert _bracket(lambda g: g - 3.0, 1.0) == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
-    assert _bracket(lambda g: g + 1.0, 1.0) == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
-    assert _bracket(lambda g: g - 1e-4, 0.0) == pytest.approx((0.0, 0.618e-3))
+    assert _bracket(lambda g: g - 3.0, 1.0)[:2] == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
+    assert _bracket(lambda g: g + 1.0, 1.0)[:2] == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
+    assert _bracket(lambda g: g - 1e-4, 0.0)[:2] == pytest.approx((0.0, 0.618e-3))
+    # ... with dg at both ends, which the bisection then need not evaluate again.
+    a, b, d_a, d_b = _bracket(lambda g: g - 3.0, 1.0)
+    assert (d_a, d_b) == (a - 3.0, b - 3.0)
 
 
 def test_rayleigh_trajectories_skip_a_repeated_top_eigenvalue(monkeypatch):
