@@ -248,6 +248,22 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         c2 = e_t_dphi / s if s > 0 else 0.0
         return e_dphi - c2 * m, c2
 
+    def derivative_moments(a, t):
+        d = dphi(a)
+        return np.stack([d, t * d])
+
+    def length_derivative(w, Sw):
+        # With a = z^T w / ||w||_S ~ N(m1, s1^2), d/dg E[phi(g a)] = E[phi'(g a) a] = m1 E[phi'] + sign(g) s1 E[t phi']
+        # over the standard variable t of g a: two expectations per bisection step instead of the gradient's three.
+        norm = scalar(w @ Sw) ** 0.5
+        m1, s1 = scalar(u @ w) / norm, max(scalar(w @ (Sigma @ w)), 0.0) ** 0.5 / norm
+
+        def dg(g):
+            e_dphi, e_t_dphi = _gaussian_expectations(derivative_moments, g * m1, abs(g) * s1)
+            return m1 * float(e_dphi) + (s1 if g > 0 else -s1) * float(e_t_dphi)
+
+        return dg
+
     return Problem(
         S=S,
         u=u,
@@ -257,6 +273,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         L=L,
         name=f"halfspace ({loss})",
         coefficients=coefficients,
+        length_derivative=length_derivative,
         smoothness=None,
         info={"loss": loss, "u_S_inv_u": kappa},
         convex=False,
