@@ -156,34 +156,32 @@ def _check_u(u: Array, S: Array) -> None:
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
-#: Fixed panel edges of :func:`_gaussian_expectations` (they resolve the Gaussian weight) and the grading factors of
-#: the panels around the loss's transition.
-_FIXED_EDGES = np.array([-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0])
-_GRADING = 4.0 ** np.arange(12)
+#: Fixed panel edges of :func:`_gaussian_rule` (they resolve the Gaussian weight) and the grading factors of the
+#: panels around the loss's transition, as Python floats: the edges of one rule are a few dozen numbers, cheaper to
+#: form and sort one by one than as arrays.
+_FIXED_EDGES = (-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0)
+_GRADING = tuple(4.0**k for k in range(12))
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
-def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
-    r""":math:`\mathrm E[\text{fn}(m+s\,\xi,\xi)]` for :math:`\xi\sim\mathcal N(0,1)`, vector-valued.
+def _gaussian_rule(m: float, s: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes :math:`t_k`, weights :math:`w_k`: :math:`\mathrm E[h(m+s\xi,\xi)]\approx\sum_kw_kh(m+st_k,t_k)`.
 
-    Composite Gauss–Legendre (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian
-    weight, refined by a mesh graded geometrically towards the loss's transition :math:`\xi_0=-m/s`
-    (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`): the
-    losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays
-    a fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is
-    where a fixed Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to
-    about 1e-13 (tested).
+    For :math:`\xi\sim\mathcal N(0,1)`, `s` > 0 and the integrands of the losses. Composite Gauss–Legendre
+    (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian weight, refined by a mesh graded
+    geometrically towards the loss's transition :math:`\xi_0=-m/s` (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`):
+    the losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays a
+    fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is where a fixed
+    Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to about 1e-13 (tested).
     """
-    if s == 0:
-        return np.asarray(fn(np.array([m]), np.zeros(1)), dtype=np.float64)[:, 0]
-    cut = -m / s
-    offsets = np.pi / (2 * s) * _GRADING
-    graded = np.concatenate(([cut], cut - offsets, cut + offsets))
+    cut, unit = -m / s, np.pi / (2 * s)
     # Fixed panels resolve the Gaussian weight itself; the graded ones resolve the loss's transition.
-    edges = np.unique(np.concatenate((_FIXED_EDGES, graded[(graded > -12.0) & (graded < 12.0)])))
+    graded = (cut, *(cut - unit * k for k in _GRADING), *(cut + unit * k for k in _GRADING))
+    edges = np.array(sorted({*_FIXED_EDGES, *(e for e in graded if -12.0 < e < 12.0)}))
     lo, hi = edges[:-1, None], edges[1:, None]
-    t = 0.5 * (hi - lo) * _NODES + 0.5 * (hi + lo)
-    w = 0.5 * (hi - lo) * _WEIGHTS * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-    return np.asarray(fn(m + s * t.ravel(), t.ravel())) @ w.ravel()
+    half = 0.5 * (hi - lo)
+    t = (half * _NODES + 0.5 * (hi + lo)).ravel()
+    return t, (half * _WEIGHTS).ravel() * np.exp(-0.5 * t * t) / _SQRT_2PI
 
 
 def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
@@ -225,13 +223,15 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
         # point, so one quadrature serves both.
         if (m, s) not in last:
-
-            def integrand(a, t):
-                d = dphi(a)  # once for both of its moments: a tenth of the cost of a quadrature
-                return np.stack([phi(a), d, t * d])
-
             last.clear()
-            last[(m, s)] = tuple(float(e) for e in _gaussian_expectations(integrand, m, s))
+            if s == 0:  # a = m surely
+                d = dphi(np.array(m))
+                last[(m, s)] = (float(phi(np.array(m))), float(d), 0.0)
+            else:
+                t, weights = _gaussian_rule(m, s)
+                a = m + s * t
+                d = dphi(a)  # once for both of its moments: a tenth of the cost of a quadrature
+                last[(m, s)] = (float(phi(a) @ weights), float(d @ weights), float((t * d) @ weights))
         return Sigma_w, m, s, *last[(m, s)]
 
     def value(w):
@@ -248,10 +248,6 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         c2 = e_t_dphi / s if s > 0 else 0.0
         return e_dphi - c2 * m, c2
 
-    def derivative_moments(a, t):
-        d = dphi(a)
-        return np.stack([d, t * d])
-
     def length_derivative(w, Sw):
         # With a = z^T w / ||w||_S ~ N(m1, s1^2), d/dg E[phi(g a)] = E[phi'(g a) a] = m1 E[phi'] + sign(g) s1 E[t phi']
         # over the standard variable t of g a: two expectations per bisection step instead of the gradient's three.
@@ -259,8 +255,11 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         m1, s1 = scalar(u @ w) / norm, max(scalar(w @ (Sigma @ w)), 0.0) ** 0.5 / norm
 
         def dg(g):
-            e_dphi, e_t_dphi = _gaussian_expectations(derivative_moments, g * m1, abs(g) * s1)
-            return m1 * float(e_dphi) + (s1 if g > 0 else -s1) * float(e_t_dphi)
+            if g == 0 or s1 == 0:  # a = g m1 surely
+                return m1 * float(dphi(np.array(g * m1)))
+            t, weights = _gaussian_rule(g * m1, abs(g) * s1)
+            d = dphi(g * m1 + abs(g) * s1 * t)
+            return m1 * float(d @ weights) + (s1 if g > 0 else -s1) * float((t * d) @ weights)
 
         return dg
 
