@@ -171,8 +171,9 @@ class Problem:
         The minimizer :math:`\tilde w^*`, where known.
     length_derivative : callable, optional
         ``length_derivative(w, Sw)``, given :math:`Sw` (which GDNP has computed anyway), returns
-        :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in :math:`g`); without it each bisection step
-        costs one gradient evaluation.
+        :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in :math:`g` for least squares, a 1-D Gaussian
+        expectation of :math:`\varphi'` for the halfspaces); without it each bisection step costs one gradient
+        evaluation.
     value_and_gradient : callable, optional
         ``value_and_gradient(w_tilde, S_w_tilde)`` returns :math:`(f(\tilde w),\nabla f(\tilde w))` given
         :math:`S\tilde w`, for objectives where that product is the cost (least squares): GDNP has
