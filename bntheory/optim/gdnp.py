@@ -483,18 +483,18 @@ def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Arr
     _check_problem(problem)
     check_vector_like(w, "w", problem.u)
     g = check_real(g, "g")
-    dw, w_tilde, _, _ = _direction_parts(problem, w, g, problem.S @ w)
+    Sw = problem.S @ w
+    dw, w_tilde, _, _ = _direction_parts(problem, w, g, Sw, float(w @ Sw) ** 0.5)
     return dw, w_tilde
 
 
 def _direction_parts(
-    problem: Problem, w: Array, g: float, Sw: Array, *, with_value: bool = False
+    problem: Problem, w: Array, g: float, Sw: Array, norm: float, *, with_value: bool = False
 ) -> tuple[Array, Array, Array, float | None]:
     r"""Direction gradient, :math:`\tilde w`, :math:`\nabla f(\tilde w)` and (if asked) :math:`f(\tilde w)`.
 
-    :math:`Sw` is computed by the caller, which needs it too.
+    :math:`Sw` and :math:`\|w\|_S` = ``float(w @ Sw) ** 0.5`` are computed by the caller, which needs them too.
     """
-    norm = float(w @ Sw) ** 0.5
     w_tilde = g * w / norm
     if with_value:
         value, grad = problem.value_grad(w_tilde, (g / norm) * Sw)
@@ -580,7 +580,7 @@ def gdnp(
         # each evaluation of dg is a quadrature on the halfspaces, none is repeated.
         a, b, d_a, d_b = _bracket(dg, g if g != 0 else g0)
         g, _, dg_g = _bisect(dg, a, b, d_a, d_b, T_s)
-        dw, w_tilde, grad, value = _direction_parts(problem, w, g, Sw, with_value=True)
+        dw, w_tilde, grad, value = _direction_parts(problem, w, g, Sw, norm, with_value=True)
         c1, _ = problem._c_given(w_tilde, grad)
         h = c1 * uw
         step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
@@ -603,7 +603,7 @@ def gdnp(
         w = w - step * dw
         # The update is homogeneous of degree 1 in w and f depends on w / ||w||_S only, so rescaling
         # changes no direction; it keeps ||w|| near 1 where a too-large step would otherwise overflow.
-        w = w / array_namespace(w).linalg.vector_norm(w)
+        w = w / xp.linalg.vector_norm(w)
     trace = Trace(*(np.array(col) for col in zip(*rows, strict=True)))
     return GDNPResult(g * w / _s_norm(S, w), w, g, trace, stopped)
 

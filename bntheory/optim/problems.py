@@ -124,7 +124,8 @@ def least_squares(X: Array, y: Array) -> Problem:
 def _softplus(a):
     xp = array_namespace(a)
     # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|), with max(a, 0) = (a + |a|) / 2 exactly.
-    return (a + xp.abs(a)) / 2 + xp.log1p(xp.exp(-xp.abs(a)))
+    magnitude = xp.abs(a)
+    return (a + magnitude) / 2 + xp.log1p(xp.exp(-magnitude))
 
 
 def _sigmoid(a):
