@@ -76,10 +76,11 @@ def test_halfspace_gradient_matches_monte_carlo_and_finite_differences(rng):
 
 @pytest.mark.parametrize(("m", "s"), [(0.3, 0.01), (-1.0, 3.0), (4.0, 30.0), (-5.0, 300.0)])
 def test_quadrature_matches_mpmath(m, s):
-    from bntheory.optim.problems import _gaussian_expectations
+    from bntheory.optim.problems import _gaussian_rule
 
     phi, dphi = problems.LOSSES["softplus"]
-    ours = _gaussian_expectations(lambda a, t: np.array([phi(a), dphi(a), t * dphi(a)]), m, s)
+    t, weights = _gaussian_rule(m, s)
+    ours = [phi(m + s * t) @ weights, dphi(m + s * t) @ weights, (t * dphi(m + s * t)) @ weights]
     mpmath.mp.dps = 30
     pdf = lambda t: mpmath.exp(-t * t / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
     sig = lambda a: 1 / (1 + mpmath.exp(-a))  # noqa: E731
@@ -257,8 +258,8 @@ def test_least_squares_output_check_sees_a_wrong_length(rng, monkeypatch):
 
     err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
     assert err < 1e-12
-    original = gdnp.bisection
-    monkeypatch.setattr(gdnp, "bisection", lambda *a, **k: (2 * original(*a, **k)[0], original(*a, **k)[1]))
+    original = gdnp._bisect  # GDNP's length step (bisection() validates and calls it)
+    monkeypatch.setattr(gdnp, "_bisect", lambda *a: (2 * original(*a)[0], *original(*a)[1:]))
     err, _ = harness_optim.least_squares_output(np.random.default_rng(3), np, kappas=(2.0,))
     assert err > 0.5
 
@@ -482,9 +483,12 @@ def test_bracket_starts_at_0618_of_the_previous_length():
     # THEORY.md §8: the first step is 0.618 |g0| (so no end point or midpoint is 0), doubling until the sign changes.
     from bntheory.optim.gdnp import _bracket
 
-    assert _bracket(lambda g: g - 3.0, 1.0) == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
-    assert _bracket(lambda g: g + 1.0, 1.0) == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
-    assert _bracket(lambda g: g - 1e-4, 0.0) == pytest.approx((0.0, 0.618e-3))
+    assert _bracket(lambda g: g - 3.0, 1.0)[:2] == pytest.approx((1 + 0.618 + 1.236, 1 + 0.618 + 1.236 + 2.472))
+    assert _bracket(lambda g: g + 1.0, 1.0)[:2] == pytest.approx((1 - 0.618 - 1.236 - 2.472, 1 - 0.618 - 1.236))
+    assert _bracket(lambda g: g - 1e-4, 0.0)[:2] == pytest.approx((0.0, 0.618e-3))
+    # ... with dg at both ends, which the bisection then need not evaluate again.
+    a, b, d_a, d_b = _bracket(lambda g: g - 3.0, 1.0)
+    assert (d_a, d_b) == (a - 3.0, b - 3.0)
 
 
 def test_rayleigh_trajectories_skip_a_repeated_top_eigenvalue(monkeypatch):

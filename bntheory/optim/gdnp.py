@@ -171,8 +171,9 @@ class Problem:
         The minimizer :math:`\tilde w^*`, where known.
     length_derivative : callable, optional
         ``length_derivative(w, Sw)``, given :math:`Sw` (which GDNP has computed anyway), returns
-        :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in :math:`g`); without it each bisection step
-        costs one gradient evaluation.
+        :math:`g\mapsto\partial_gf(w,g)` cheaply (a closed form in :math:`g` for least squares, a 1-D Gaussian
+        expectation of :math:`\varphi'` for the halfspaces); without it each bisection step costs one gradient
+        evaluation.
     value_and_gradient : callable, optional
         ``value_and_gradient(w_tilde, S_w_tilde)`` returns :math:`(f(\tilde w),\nabla f(\tilde w))` given
         :math:`S\tilde w`, for objectives where that product is the cost (least squares): GDNP has
@@ -328,10 +329,18 @@ class Problem:
         r""":math:`(c_1, c_2)` at :math:`\tilde w`."""
         if self.coefficients is not None:
             return self.coefficients(w_tilde)
+        return self._fitted_c(w_tilde, self.gradient(w_tilde))
+
+    def _c_given(self, w_tilde: Array, grad: Array) -> tuple[float, float]:
+        r""":meth:`c` where :math:`\nabla f(\tilde w)` = `grad` is at hand (GDNP has just computed it)."""
+        if self.coefficients is not None:
+            return self.coefficients(w_tilde)
+        return self._fitted_c(w_tilde, grad)
+
+    def _fitted_c(self, w_tilde: Array, grad: Array) -> tuple[float, float]:
         # Least squares on the columns [u, S w_tilde] through their QR on the backend: only R and Q^T grad
         # (six numbers) reach the host, and lstsq on R gives the same minimum-norm solution as on the columns.
         xp = array_namespace(self.u, w_tilde)
-        grad = self.gradient(w_tilde)
         Q, R = xp.linalg.qr(xp.stack([self.u, self.S @ w_tilde], axis=1))
         rhs = xp.matmul(xp.matrix_transpose(Q), grad)
         R_host = np.array([[float(R[i, j]) for j in range(2)] for i in range(2)])
@@ -419,34 +428,48 @@ def bisection(dg: Callable[[float], float], a: float, b: float, steps: int) -> t
     check_callable(dg, "dg", "a function g -> d f / d g")
     a, b = check_real(a, "a"), check_real(b, "b")
     check_int(steps, "steps", minimum=0)
-    if not dg(a) <= 0 <= dg(b):
+    left, width, _ = _bisect(dg, a, b, dg(a), dg(b), steps)
+    return left, width
+
+
+def _bisect(
+    dg: Callable[[float], float], a: float, b: float, d_a: float, d_b: float, steps: int
+) -> tuple[float, float, float]:
+    """:func:`bisection` given ``d_a = dg(a)``, ``d_b = dg(b)``, unchecked; also returns dg at the left end.
+
+    GDNP's loop calls it with the bracket and end values :func:`_bracket` found: no argument checks and no
+    evaluation of `dg` besides the midpoints (each one a quadrature for the halfspace objectives).
+    """
+    if not d_a <= 0 <= d_b:
         raise ValueError(
             f"bisection: [a, b] = [{a:g}, {b:g}] does not bracket a root with dg(a) <= 0 <= dg(b); widen the bracket"
         )
     for _ in range(steps):
         c = (a + b) / 2
-        if dg(c) > 0:
+        d_c = dg(c)
+        if d_c > 0:
             b = c
         else:
-            a = c
-    return a, b - a
+            a, d_a = c, d_c
+    return a, b - a, d_a
 
 
-def _bracket(dg: Callable[[float], float], g0: float) -> tuple[float, float]:
+def _bracket(dg: Callable[[float], float], g0: float) -> tuple[float, float, float, float]:
     """Expand geometrically from g0 towards the root of the increasing function dg until the sign changes.
 
-    The step starts at 0.618 |g0| so that no end point or midpoint is exactly 0 (where the direction step
-    would divide by zero, THEORY.md §8).
+    Returns the bracket ``(a, b)`` and ``dg(a)``, ``dg(b)``. The step starts at 0.618 |g0| so that no end point
+    or midpoint is exactly 0 (where the direction step would divide by zero, THEORY.md §8).
     """
     step = 0.618 * max(abs(g0), 1e-3)
     d0 = dg(g0)
     sign = -1.0 if d0 > 0 else 1.0
-    a = g0
+    a, d_a = g0, d0
     for _ in range(200):
         b = a + sign * step
-        if (dg(b) > 0) != (d0 > 0):
-            return (a, b) if sign > 0 else (b, a)
-        a, step = b, 2 * step
+        d_b = dg(b)
+        if (d_b > 0) != (d0 > 0):
+            return (a, b, d_a, d_b) if sign > 0 else (b, a, d_b, d_a)
+        a, d_a, step = b, d_b, 2 * step
     raise ValueError("length step: no sign change of d f / d g found; the objective may be unbounded in the length")
 
 
@@ -460,18 +483,18 @@ def direction_gradient(problem: Problem, w: Array, g: float) -> tuple[Array, Arr
     _check_problem(problem)
     check_vector_like(w, "w", problem.u)
     g = check_real(g, "g")
-    dw, w_tilde, _, _ = _direction_parts(problem, w, g, problem.S @ w)
+    Sw = problem.S @ w
+    dw, w_tilde, _, _ = _direction_parts(problem, w, g, Sw, float(w @ Sw) ** 0.5)
     return dw, w_tilde
 
 
 def _direction_parts(
-    problem: Problem, w: Array, g: float, Sw: Array, *, with_value: bool = False
+    problem: Problem, w: Array, g: float, Sw: Array, norm: float, *, with_value: bool = False
 ) -> tuple[Array, Array, Array, float | None]:
     r"""Direction gradient, :math:`\tilde w`, :math:`\nabla f(\tilde w)` and (if asked) :math:`f(\tilde w)`.
 
-    :math:`Sw` is computed by the caller, which needs it too.
+    :math:`Sw` and :math:`\|w\|_S` = ``float(w @ Sw) ** 0.5`` are computed by the caller, which needs them too.
     """
-    norm = float(w @ Sw) ** 0.5
     w_tilde = g * w / norm
     if with_value:
         value, grad = problem.value_grad(w_tilde, (g / norm) * Sw)
@@ -553,10 +576,12 @@ def gdnp(
             def dg(length: float, w: Array = w, norm: float = norm) -> float:
                 return float(w @ problem.gradient(length * w / norm)) / norm
 
-        a, b = _bracket(dg, g if g != 0 else g0)
-        g, _ = bisection(dg, a, b, T_s)
-        dw, w_tilde, grad, value = _direction_parts(problem, w, g, Sw, with_value=True)
-        c1, _ = problem.c(w_tilde)
+        # The bracket's end values and the left end's derivative (for the trace) come back from the search:
+        # each evaluation of dg is a quadrature on the halfspaces, none is repeated.
+        a, b, d_a, d_b = _bracket(dg, g if g != 0 else g0)
+        g, _, dg_g = _bisect(dg, a, b, d_a, d_b, T_s)
+        dw, w_tilde, grad, value = _direction_parts(problem, w, g, Sw, norm, with_value=True)
+        c1, _ = problem._c_given(w_tilde, grad)
         h = c1 * uw
         step = -(norm**3) / (problem.L * g * h) if h != 0 else 0.0
         rows.append(
@@ -565,7 +590,7 @@ def gdnp(
                 _dual_norm(S_inv, grad) if diagnostics else np.nan,
                 -(uw**2) / wSw,  # rayleigh_quotient(w, u, S)
                 g,
-                dg(g),
+                dg_g,
                 norm * _dual_norm(S_inv, dw) if diagnostics else np.nan,
                 step,
             )
@@ -578,7 +603,7 @@ def gdnp(
         w = w - step * dw
         # The update is homogeneous of degree 1 in w and f depends on w / ||w||_S only, so rescaling
         # changes no direction; it keeps ||w|| near 1 where a too-large step would otherwise overflow.
-        w = w / array_namespace(w).linalg.vector_norm(w)
+        w = w / xp.linalg.vector_norm(w)
     trace = Trace(*(np.array(col) for col in zip(*rows, strict=True)))
     return GDNPResult(g * w / _s_norm(S, w), w, g, trace, stopped)
 

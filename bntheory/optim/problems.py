@@ -124,7 +124,8 @@ def least_squares(X: Array, y: Array) -> Problem:
 def _softplus(a):
     xp = array_namespace(a)
     # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|), with max(a, 0) = (a + |a|) / 2 exactly.
-    return (a + xp.abs(a)) / 2 + xp.log1p(xp.exp(-xp.abs(a)))
+    magnitude = xp.abs(a)
+    return (a + magnitude) / 2 + xp.log1p(xp.exp(-magnitude))
 
 
 def _sigmoid(a):
@@ -156,30 +157,32 @@ def _check_u(u: Array, S: Array) -> None:
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
+#: Fixed panel edges of :func:`_gaussian_rule` (they resolve the Gaussian weight) and the grading factors of the
+#: panels around the loss's transition, as Python floats: the edges of one rule are a few dozen numbers, cheaper to
+#: form and sort one by one than as arrays.
+_FIXED_EDGES = (-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0)
+_GRADING = tuple(4.0**k for k in range(12))
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
-def _gaussian_expectations(fn, m: float, s: float) -> np.ndarray:
-    r""":math:`\mathrm E[\text{fn}(m+s\,\xi,\xi)]` for :math:`\xi\sim\mathcal N(0,1)`, vector-valued.
+def _gaussian_rule(m: float, s: float) -> tuple[np.ndarray, np.ndarray]:
+    r"""Nodes :math:`t_k`, weights :math:`w_k`: :math:`\mathrm E[h(m+s\xi,\xi)]\approx\sum_kw_kh(m+st_k,t_k)`.
 
-    Composite Gauss–Legendre (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian
-    weight, refined by a mesh graded geometrically towards the loss's transition :math:`\xi_0=-m/s`
-    (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`): the
-    losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays
-    a fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is
-    where a fixed Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to
-    about 1e-13 (tested).
+    For :math:`\xi\sim\mathcal N(0,1)`, `s` > 0 and the integrands of the losses. Composite Gauss–Legendre
+    (32 nodes per panel) on :math:`[-12,12]`: fixed panels for the Gaussian weight, refined by a mesh graded
+    geometrically towards the loss's transition :math:`\xi_0=-m/s` (panel edges :math:`\xi_0\pm\frac{\pi}{2s}4^k`):
+    the losses' complex singularities sit at distance :math:`\sim\pi/s` from :math:`\xi_0`, so every panel stays a
+    fixed number of its widths away from them and the rule converges fast for any :math:`s`, which is where a fixed
+    Gauss–Hermite rule fails (THEORY.md §8). Agrees with 30-digit mpmath quadrature to about 1e-13 (tested).
     """
-    if s == 0:
-        return np.asarray(fn(np.array([m]), np.zeros(1)), dtype=np.float64)[:, 0]
-    cut = -m / s
-    offsets = np.pi / (2 * s) * 4.0 ** np.arange(12)
-    inside = [e for e in np.r_[cut, cut - offsets, cut + offsets] if -12.0 < e < 12.0]
+    cut, unit = -m / s, np.pi / (2 * s)
     # Fixed panels resolve the Gaussian weight itself; the graded ones resolve the loss's transition.
-    edges = np.unique(np.r_[-12.0, -8.0, -5.0, -3.0, -1.5, 0.0, 1.5, 3.0, 5.0, 8.0, 12.0, inside])
+    graded = (cut, *(cut - unit * k for k in _GRADING), *(cut + unit * k for k in _GRADING))
+    edges = np.array(sorted({*_FIXED_EDGES, *(e for e in graded if -12.0 < e < 12.0)}))
     lo, hi = edges[:-1, None], edges[1:, None]
-    t = 0.5 * (hi - lo) * _NODES + 0.5 * (hi + lo)
-    w = 0.5 * (hi - lo) * _WEIGHTS * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-    return np.asarray(fn(m + s * t.ravel(), t.ravel())) @ w.ravel()
+    half = 0.5 * (hi - lo)
+    t = (half * _NODES + 0.5 * (hi + lo)).ravel()
+    return t, (half * _WEIGHTS).ravel() * np.exp(-0.5 * t * t) / _SQRT_2PI
 
 
 def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
@@ -221,13 +224,15 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         # The expectations depend on (m, s) only; optimizers ask for the value and the gradient at the same
         # point, so one quadrature serves both.
         if (m, s) not in last:
-
-            def integrand(a, t):
-                d = dphi(a)  # once for both of its moments: a tenth of the cost of a quadrature
-                return np.stack([phi(a), d, t * d])
-
             last.clear()
-            last[(m, s)] = tuple(float(e) for e in _gaussian_expectations(integrand, m, s))
+            if s == 0:  # a = m surely
+                d = dphi(np.array(m))
+                last[(m, s)] = (float(phi(np.array(m))), float(d), 0.0)
+            else:
+                t, weights = _gaussian_rule(m, s)
+                a = m + s * t
+                d = dphi(a)  # once for both of its moments: a tenth of the cost of a quadrature
+                last[(m, s)] = (float(phi(a) @ weights), float(d @ weights), float((t * d) @ weights))
         return Sigma_w, m, s, *last[(m, s)]
 
     def value(w):
@@ -244,6 +249,21 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         c2 = e_t_dphi / s if s > 0 else 0.0
         return e_dphi - c2 * m, c2
 
+    def length_derivative(w, Sw):
+        # With a = z^T w / ||w||_S ~ N(m1, s1^2), d/dg E[phi(g a)] = E[phi'(g a) a] = m1 E[phi'] + sign(g) s1 E[t phi']
+        # over the standard variable t of g a: two expectations per bisection step instead of the gradient's three.
+        norm = scalar(w @ Sw) ** 0.5
+        m1, s1 = scalar(u @ w) / norm, max(scalar(w @ (Sigma @ w)), 0.0) ** 0.5 / norm
+
+        def dg(g):
+            if g == 0 or s1 == 0:  # a = g m1 surely
+                return m1 * float(dphi(np.array(g * m1)))
+            t, weights = _gaussian_rule(g * m1, abs(g) * s1)
+            d = dphi(g * m1 + abs(g) * s1 * t)
+            return m1 * float(d @ weights) + (s1 if g > 0 else -s1) * float((t * d) @ weights)
+
+        return dg
+
     return Problem(
         S=S,
         u=u,
@@ -253,6 +273,7 @@ def halfspace(S: Array, u: Array, *, loss: str = "softplus") -> Problem:
         L=L,
         name=f"halfspace ({loss})",
         coefficients=coefficients,
+        length_derivative=length_derivative,
         smoothness=None,
         info={"loss": loss, "u_S_inv_u": kappa},
         convex=False,
@@ -307,29 +328,24 @@ def halfspace_samples(Z: Array, *, loss: str = "softplus") -> Problem:
     )
 
 
-def _tensor_rule_2d() -> tuple[np.ndarray, np.ndarray]:
-    """Nodes (n, 2) and weights (n,) of the fixed 2-D rule of :func:`_gaussian_2d`, Gaussian weight included."""
+def _rule_1d() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (n,) and weights (n,) of the 1-D rule whose tensor square is the 2-D rule of :func:`tanh_mlp_unit`.
+
+    Composite Gauss–Legendre, 6 panels of 20 nodes (denser near the centre) on :math:`[-9,9]`, the standard
+    Gaussian weight included.
+    """
     nodes, weights = np.polynomial.legendre.leggauss(20)
     panels = np.array([-9.0, -4.0, -1.5, 0.0, 1.5, 4.0, 9.0])
     lo, hi = panels[:-1, None], panels[1:, None]
     t = (0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)).ravel()
     w = (0.5 * (hi - lo) * weights).ravel() * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-    return np.stack(np.meshgrid(t, t, indexing="ij"), axis=-1).reshape(-1, 2), np.outer(w, w).ravel()
+    return t, w
 
 
-_XI_2D, _WEIGHTS_2D = _tensor_rule_2d()
-
-
-def _gaussian_2d(fn, mean: np.ndarray, cov: np.ndarray):
-    r""":math:`\mathrm E[\text{fn}(a,\ a-m)]` for a 2-D Gaussian :math:`a\sim\mathcal N(m,C)` (`mean`, `cov`).
-
-    Tensor composite Gauss–Legendre (6 panels of 20 nodes per axis, denser near the centre) on
-    :math:`[-9,9]^2` in whitened coordinates :math:`a=m+V\sqrt\Lambda\,\xi`; a singular covariance (the two
-    units collinear) is allowed. Returns the integrand at the nodes and the weights.
-    """
-    lam, V = np.linalg.eigh(cov)
-    centred = _XI_2D @ (V * np.sqrt(np.clip(lam, 0.0, None))).T
-    return fn(mean + centred, centred), _WEIGHTS_2D
+_XI_1D, _WEIGHTS_1D = _rule_1d()
+#: The weights and the weights times the nodes as columns: ``H @ _MOMENT_COLUMNS`` gives, for an integrand H on the
+#: tensor grid (axis 0: xi_1, axis 1: xi_2), the sums over xi_2 of H and of xi_2 H in one matrix product.
+_MOMENT_COLUMNS = np.stack([_WEIGHTS_1D, _WEIGHTS_1D * _XI_1D], axis=1)
 
 
 def tanh_mlp_unit(
@@ -340,9 +356,13 @@ def tanh_mlp_unit(
     :math:`f_{NN}=\mathrm E_z\big[\ell\big(\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})\big)\big]`,
     :math:`z=-yx\sim\mathcal N(u,S-uu^\top)`
     (tanh is odd, so :math:`-yF(x)=\sum_j\theta_j\tanh(z^\top\tilde w^{(j)})`; THEORY.md §3.9). The two
-    pre-activations are a 2-D Gaussian, so value and gradient are 2-D quadratures (:func:`_gaussian_2d`);
-    the gradient uses Gaussian conditioning,
-    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W C_a^{+}\mathrm E[(a-\mu_a)h(a)]`.
+    pre-activations :math:`a=Wz` are a 2-D Gaussian :math:`\mathcal N(Wu, C)`, :math:`C=W\Sigma W^\top`, so value and
+    gradient are 2-D quadratures: a tensor composite Gauss–Legendre rule (6 panels of 20 nodes per axis, denser
+    near the centre) on :math:`[-9,9]^2` in whitened coordinates :math:`a=Wu+R\xi`, with :math:`R` the Cholesky
+    factor of :math:`C` in the order (other unit, this unit). The other unit's pre-activation then depends on
+    :math:`\xi_1` alone and its :math:`\tanh` is evaluated once per objective, on the rule's 120 nodes; a singular
+    :math:`C` (the two units collinear) is allowed. The gradient uses Gaussian conditioning,
+    :math:`\mathrm E[z\,h(a)]=u\,\mathrm E[h]+\Sigma W^\top C^{+}\mathrm E[(a-Wu)h(a)]`.
 
     Parameters
     ----------
@@ -379,29 +399,46 @@ def tanh_mlp_unit(
     Sigma = S_h - np.outer(u_h, u_h)
     ell, dell = LOSSES[loss]
     theta = np.asarray(theta, dtype=np.float64)
+    other = 1 - unit
+    w_other = W[other]
+    Sigma_w_other = Sigma @ w_other
+    # The other unit is fixed: a_other = m_other + r_oo xi_1 (the first row of the Cholesky factor), so
+    # theta_other tanh(a_other) is one vector on the rule's nodes for every point, and only this unit's tanh is
+    # evaluated on the grid.
+    c_oo = float(w_other @ Sigma_w_other)
+    r_oo = max(c_oo, 0.0) ** 0.5
+    other_term = (theta[other] * np.tanh(float(w_other @ u_h) + r_oo * _XI_1D))[:, None]
 
-    def weights_with(w):
-        Wf = W.copy()
-        Wf[unit] = to_numpy(w)
-        return Wf
+    def grid(w):
+        r"""The unit's factor row :math:`(r_{uo}, r_{uu})`, its pre-activation's tanh and the network's output.
+
+        On the tensor grid (axis 0: :math:`\xi_1`, axis 1: :math:`\xi_2`): :math:`a_u=m_u+r_{uo}\xi_1+r_{uu}\xi_2`,
+        formed as an outer sum.
+        """
+        w = to_numpy(w)
+        c_ou, c_uu = float(w @ Sigma_w_other), float(w @ (Sigma @ w))
+        r_uo = c_ou / r_oo if r_oo > 0 else 0.0  # C's other row is 0 with c_oo: a_u is then independent of xi_1
+        r_uu = max(c_uu - r_uo * r_uo, 0.0) ** 0.5
+        tanh_u = np.tanh((float(w @ u_h) + r_uo * _XI_1D)[:, None] + (r_uu * _XI_1D)[None, :])
+        return w, (c_ou, c_uu, r_uo, r_uu), tanh_u, theta[unit] * tanh_u + other_term
 
     def value(w):
-        Wf = weights_with(w)
-        vals, wts = _gaussian_2d(lambda a, c: ell(np.tanh(a) @ theta), Wf @ u_h, Wf @ Sigma @ Wf.T)
-        return float(vals @ wts)
+        _, _, _, output = grid(w)
+        return float(_WEIGHTS_1D @ ell(output) @ _WEIGHTS_1D)
 
     def gradient(w):
-        Wf = weights_with(w)
-        cov = Wf @ Sigma @ Wf.T
-
-        def h_and_ch(a, c):
-            # h = d/da_unit of ell(sum_j theta_j tanh(a_j)), and (a - m) h for the conditioning term
-            tanh_a = np.tanh(a)
-            h = dell(tanh_a @ theta) * theta[unit] * (1 - tanh_a[:, unit] ** 2)
-            return np.column_stack([h, c * h[:, None]])
-
-        vals, wts = _gaussian_2d(h_and_ch, Wf @ u_h, cov)
-        e_h, e_ch = vals[:, 0] @ wts, vals[:, 1:].T @ wts
+        w, (c_ou, c_uu, r_uo, r_uu), tanh_u, output = grid(w)
+        # h = d/da_u of ell(sum_j theta_j tanh(a_j)); E[h], E[xi_1 h], E[xi_2 h] from one product with the weights.
+        moments = (dell(output) * (theta[unit] * (1 - tanh_u * tanh_u))) @ _MOMENT_COLUMNS
+        e_h, e_xi = _WEIGHTS_1D @ moments[:, 0], (_WEIGHTS_1D * _XI_1D) @ moments[:, 0]
+        e_xi_2 = _WEIGHTS_1D @ moments[:, 1]
+        # E[(a - Wu) h] = R E[xi h], R = [[r_oo, 0], [r_uo, r_uu]] in the order (other, this unit).
+        e_ch, cov = np.empty(2), np.empty((2, 2))
+        e_ch[other], e_ch[unit] = r_oo * e_xi, r_uo * e_xi + r_uu * e_xi_2
+        cov[other, other], cov[unit, unit] = c_oo, c_uu
+        cov[0, 1] = cov[1, 0] = c_ou
+        Wf = W.copy()
+        Wf[unit] = w
         g = u_h * e_h + Sigma @ Wf.T @ (np.linalg.pinv(cov) @ e_ch)
         return asarray(g, array_namespace(S, u), dtype=u.dtype)
 
