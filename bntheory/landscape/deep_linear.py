@@ -496,14 +496,19 @@ def train(
             break
         if t % measure_every == 0:
             k = t // measure_every
+            theta = _flatten(weights)
+
+            # Both measures start with the gradient at the current weights, which this step already holds.
+            def gradients(ws, here=(weights, grads), grads_at=grads_at):
+                return here[1] if all(a is b for a, b in zip(ws, here[0], strict=True)) else grads_at(ws)[1]
+
+            def loss_and_grad(t, here=(theta, loss, grads), like=weights, grads_at=grads_at):
+                return (here[1], _flatten(here[2])) if t is here[0] else _flat(grads_at(_unflatten(t, like)))
+
             with np.errstate(over="ignore", invalid="ignore"):
                 shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
-                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr, shifted_gradient=shifted)
-                probe = probe_gradient_direction(
-                    lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(_unflatten(theta, like))),
-                    _flatten(weights),
-                    etas,
-                )
+                shift = internal_covariate_shift(gradients, weights, lr, shifted_gradient=shifted)
+                probe = probe_gradient_direction(loss_and_grad, theta, etas)
             ics_l2[k], ics_cos[k] = shift.l2, shift.cosine
             gnorms[k] = [np.linalg.norm(g) for g in grads]
             variation[k] = probe.loss_variation
