@@ -488,7 +488,7 @@ def train(
 
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads = grads_at(weights)
-        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
+        if not (np.isfinite(loss) and np.isfinite(_flatten(grads)).all()):  # one pass, not one per layer
             diverged_at = t
             break
         losses[t] = loss

@@ -129,7 +129,10 @@ def rescaling_steps(d: int) -> Pairs:
     f = ((w0 - c * ws).T * (w0 - c * ws))[0]
     norm2 = (ws.T * ws)[0]
     inner = (ws.T * w0)[0]
-    c_star = sp.solve(sp.diff(f, c), c)[0]
+    # f' is linear in c (f is a quadratic): its one root from its two coefficients (what solve finds, without the
+    # general solver's cost); a non-linear f' would not unpack, and the check would fail.
+    slope, intercept = sp.Poly(sp.diff(f, c), c).all_coeffs()
+    c_star = -intercept / slope
     rhs = ((w0 - ws).T * (w0 - ws))[0] - (norm2 - inner) ** 2 / norm2
     return [(c_star, inner / norm2), (f.subs(c, c_star), rhs), (sp.diff(f, c, 2), 2 * norm2)]
 
