@@ -259,6 +259,17 @@ def _loss_and_gradients(weights, X, Y, variant, noise) -> tuple[float, list[np.n
     :func:`bntheory.norms.batch.forward`), and what that entry would refuse (NaN, inf or an overflow in a layer's
     statistics or its backward sums) is screened once per pass instead of once per layer.
     """
+    losses, grads = _stacked_loss_and_gradients(weights, X, Y, variant, noise)
+    return float(losses[0]), [g[0] for g in grads]
+
+
+def _stacked_loss_and_gradients(weights, X, Y, variant, noise) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Losses ``(B,)`` and gradients ``(B, fan-in, fan-out)`` of B networks on the same data, in one pass.
+
+    `weights` are one network's matrices, or stacks ``(B, fan-in, fan-out)`` per layer (the landscape probe's step
+    sizes); each network gets the numbers it would alone (one BLAS call per network and product, the BN kernel's
+    sums in the same order), and a network whose BN statistics are not finite gets NaN, loss and gradients.
+    """
     n = X.shape[0]
     H, caches, stats = [X[None]], [], []
     with np.errstate(all="ignore"):  # a diverged run's overflow shows in the screened statistics
@@ -268,20 +279,25 @@ def _loss_and_gradients(weights, X, Y, variant, noise) -> tuple[float, list[np.n
             caches.append(cache)
             if cache is not None:
                 stats.append(cache[2])
-        residual = H[-1][0] @ weights[-1] - Y
-        loss = 0.5 * float(np.sum(residual * residual)) / n
+        residual = H[-1] @ weights[-1] - Y
+        losses = 0.5 * np.sum(residual * residual, axis=(1, 2)) / n
         delta = residual / n
-        grads = [H[-1][0].T @ delta]
-        delta = (delta @ weights[-1].T)[None]
+        grads = [H[-1].mT @ delta]
+        delta = delta @ weights[-1].mT
         for i in range(len(weights) - 2, -1, -1):
             delta, sums = _backward(delta, caches[i])
             stats.extend(sums)
-            grads.append(H[i][0].T @ delta[0])
-            delta = delta @ weights[i].T
-    if stats and not np.isfinite(np.concatenate(stats, axis=None)).all():
-        # What the BN transform refuses (NaN, inf, overflow): a run that diverged reads it as a NaN loss.
-        return float("nan"), [np.full(W.shape, np.nan) for W in weights]
-    return loss, grads[::-1]
+            grads.append(H[i].mT @ delta)
+            delta = delta @ weights[i].mT
+    grads.reverse()
+    if stats:
+        bad = ~np.isfinite(np.concatenate(stats, axis=1)).all(axis=1)
+        if bad.any():
+            # What the BN transform refuses (NaN, inf, overflow): a run that diverged reads it as a NaN loss.
+            losses[bad] = np.nan
+            for g in grads:
+                g[bad] = np.nan
+    return losses, grads
 
 
 def shifted_layer_gradient(
@@ -352,10 +368,6 @@ def _shifted_gradients(weights, stepped, X, Y, variant, noise) -> list[np.ndarra
     return shifted
 
 
-def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
-    return loss_grads[0], _flatten(loss_grads[1])
-
-
 def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
     """All weights as one vector (for the landscape probe)."""
     if isinstance(weights, np.ndarray | str) or not isinstance(weights, Sequence) or not weights:
@@ -384,9 +396,10 @@ def unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]
 
 
 def _unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """:func:`unflatten`; a stack of vectors ``(k, p)`` gives stacks ``(k, *w.shape)`` (contiguous copies)."""
     out, start = [], 0
     for w in like:
-        out.append(theta[start : start + w.size].reshape(w.shape))
+        out.append(theta[..., start : start + w.size].reshape(theta.shape[:-1] + w.shape))
         start += w.size
     return out
 
@@ -502,13 +515,17 @@ def train(
             def gradients(ws, here=(weights, grads), grads_at=grads_at):
                 return here[1] if all(a is b for a, b in zip(ws, here[0], strict=True)) else grads_at(ws)[1]
 
-            def loss_and_grad(t, here=(theta, loss, grads), like=weights, grads_at=grads_at):
-                return (here[1], _flatten(here[2])) if t is here[0] else _flat(grads_at(_unflatten(t, like)))
+            def loss_and_grad(t, here=(theta, loss, grads), like=weights, noise=noise):
+                if t is here[0]:
+                    return here[1], _flatten(here[2])
+                # The probe's step sizes, stacked (k, p): their k networks in one pass.
+                losses, stacked = _stacked_loss_and_gradients(_unflatten(t, like), X, Y, variant, noise)
+                return losses, np.concatenate([g.reshape(t.shape[0], -1) for g in stacked], axis=1)
 
             with np.errstate(over="ignore", invalid="ignore"):
                 shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
                 shift = internal_covariate_shift(gradients, weights, lr, shifted_gradient=shifted)
-                probe = probe_gradient_direction(loss_and_grad, theta, etas)
+                probe = probe_gradient_direction(loss_and_grad, theta, etas, vectorized=True)
             ics_l2[k], ics_cos[k] = shift.l2, shift.cosine
             gnorms[k] = [np.linalg.norm(g) for g in grads]
             variation[k] = probe.loss_variation
