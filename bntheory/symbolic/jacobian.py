@@ -14,7 +14,6 @@ Ioffe & Szegedy 2015, Algorithm 1.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +75,34 @@ class SymbolicJacobian:
         """
         b = self.batch
         field = sp.QQ.frac_field(*b.x, *b.delta, b.gamma, self.s)
-        r = RationalJacobian(field, {b.eps: self.s**2 - b.var})
-        return dataclasses.replace(
-            r,
-            J=r.matrix(self.J),
-            x_hat=r.matrix(self.x_hat),
-            ones=r.matrix(self.ones),
-            delta=r.matrix(sp.Matrix(b.delta)),
-            gamma=r.element(b.gamma),
-            s=r.element(self.s),
-            eps=r.element(b.eps),
+        eliminate = {b.eps: self.s**2 - b.var}
+
+        def matrix(m: sp.MatrixBase) -> DomainMatrix:
+            return _to_matrix(field, eliminate, m)
+
+        def element(e: Any) -> Any:
+            return _to_field(field, eliminate, e)
+
+        return RationalJacobian(
+            field,
+            eliminate,
+            J=matrix(self.J),
+            x_hat=matrix(self.x_hat),
+            ones=matrix(self.ones),
+            delta=matrix(sp.Matrix(b.delta)),
+            gamma=element(b.gamma),
+            s=element(self.s),
+            eps=element(b.eps),
         )
+
+
+def _to_field(field: Any, eliminate: dict, expr: Any) -> Any:
+    return field.from_sympy(sp.sympify(expr).subs(eliminate))
+
+
+def _to_matrix(field: Any, eliminate: dict, matrix: sp.MatrixBase) -> DomainMatrix:
+    rows = [[_to_field(field, eliminate, e) for e in row] for row in matrix.tolist()]
+    return DomainMatrix(rows, matrix.shape, field)
 
 
 @dataclass(frozen=True)
@@ -110,22 +126,21 @@ class RationalJacobian:
 
     field: Any
     eliminate: dict
-    J: Any = None
-    x_hat: Any = None
-    ones: Any = None
-    delta: Any = None
-    gamma: Any = None
-    s: Any = None
-    eps: Any = None
+    J: DomainMatrix
+    x_hat: DomainMatrix
+    ones: DomainMatrix
+    delta: DomainMatrix
+    gamma: Any
+    s: Any
+    eps: Any
 
     def element(self, expr: Any) -> Any:
         r"""A SymPy expression, rational once :math:`\epsilon` is eliminated, as a field element (exact)."""
-        return self.field.from_sympy(sp.sympify(expr).subs(self.eliminate))
+        return _to_field(self.field, self.eliminate, expr)
 
     def matrix(self, matrix: sp.MatrixBase) -> DomainMatrix:
         """A SymPy matrix as a ``DomainMatrix`` over the field, entry by entry."""
-        rows = [[self.element(e) for e in row] for row in matrix.tolist()]
-        return DomainMatrix(rows, matrix.shape, self.field)
+        return _to_matrix(self.field, self.eliminate, matrix)
 
     def is_zero(self, value: Any) -> bool:
         """Whether a field element or a matrix over the field is 0 (an exact identity)."""
