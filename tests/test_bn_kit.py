@@ -171,6 +171,24 @@ def test_shifted_layer_gradient_is_the_full_gradient_of_layer_i(variant, rng):
         deep_linear.shifted_layer_gradient(weights, X, Y, variant="ln")
 
 
+@pytest.mark.parametrize("variant", ["bn", "bn_noise"])
+def test_what_bn_refuses_reads_as_nan_in_the_network_that_met_it(variant, rng):
+    """A non-finite BN statistic (a diverged run) gives NaN throughout, and only to the shifted networks that met it."""
+    X, Y, weights = deep_linear.regression_problem(rng, depth=5, width=4, n=12)
+    noise = deep_linear.draw_noise(rng, 12, 4, 5)
+    huge = [weights[0], weights[1] * 1e200, *weights[2:]]  # layer 1's statistics overflow to inf
+    loss, grads = deep_linear.loss_and_gradients(huge, X, Y, variant=variant, noise=noise)
+    assert np.isnan(loss) and all(np.isnan(g).all() for g in grads)
+    shifted = deep_linear.shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
+    stepped = [w.copy() for w in weights]
+    stepped[2] *= 1e200  # the stepped prefix overflows at layer 2: the networks of layers 3 and 4 meet it
+    for i in range(5):
+        assert np.isnan(shifted(stepped, i)).all() == (i >= 3), i
+        if i < 3:
+            full = deep_linear.loss_and_gradients(stepped[:i] + weights[i:], X, Y, variant=variant, noise=noise)[1][i]
+            np.testing.assert_array_equal(shifted(stepped, i), full)
+
+
 def test_a_trace_trained_when_finite_and_its_loss_fell():
     t = _trace([[1, 0.5, 0.7]] * 2, [1.0, 3.0], [5.0, 1.0], [2.0, 4.0])
     t.losses = np.array([2.0, 1.5, 1.0])

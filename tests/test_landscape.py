@@ -23,6 +23,27 @@ def test_probe_on_a_quadratic(xp, rng):
     )
 
 
+def test_vectorized_probe_gives_the_same_numbers(xp, rng):
+    Q = rng.normal(size=(4, 4))
+    Qx, theta = asarray(Q @ Q.T, xp), asarray(rng.normal(size=4), xp)
+
+    def one(t):
+        return float(t @ Qx @ t) / 2, Qx @ t
+
+    def stacked(t):
+        if t.ndim == 1:
+            return one(t)
+        return xp.sum((t @ Qx) * t, axis=-1) / 2, t @ Qx
+
+    a = probe_gradient_direction(one, theta, [0.01, 0.1, 0.5])
+    b = probe_gradient_direction(stacked, theta, [0.01, 0.1, 0.5], vectorized=True)
+    np.testing.assert_allclose(b.losses, a.losses, rtol=1e-14)
+    np.testing.assert_allclose(b.gradient_changes, a.gradient_changes, rtol=1e-14)
+    with pytest.raises(TypeError, match="vectorized"):  # one gradient for two stacked points
+        probe_gradient_direction(lambda t: one(t) if t.ndim == 1 else (t[:, 0], t[:1, ...]), theta, [0.1, 0.2],
+                                 vectorized=True)  # fmt: skip
+
+
 def test_probe_errors(xp):
     def quad(t):
         return float(t @ t), 2 * t

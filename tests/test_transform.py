@@ -158,6 +158,27 @@ def test_non_contiguous_input_on_numpy(rng):
     np.testing.assert_allclose(transform.backward(xt, cache)[0], transform.backward(x, cache)[0], atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stacked_kernel_is_forward_and_backward_per_batch_to_the_bit(rng, dtype):
+    """The deep linear networks' unchecked kernel gives each stacked batch what the public functions give it alone."""
+    x = (rng.normal(2.0, 3.0, size=(5, 64, 10))).astype(dtype)
+    dy = rng.normal(size=x.shape).astype(dtype)
+    with np.errstate(all="ignore"):
+        x_hat, inv_std, var = _numpy_kernels.forward_stacked(x, 1e-5)
+        dx, dgamma, dbeta = _numpy_kernels.backward_stacked(dy, x_hat, inv_std)
+    ones, zeros = np.ones(10, dtype), np.zeros(10, dtype)
+    for b in range(x.shape[0]):
+        y, cache = transform.forward(x[b], ones, zeros, eps=1e-5)
+        for got, want in zip((x_hat[b], inv_std[b], var[b]), (y, cache.inv_std, cache.var), strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+        for got, want in zip((dx[b], dgamma[b], dbeta[b]), transform.backward(dy[b], cache), strict=True):
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+    x[2, 3, 4] = np.nan  # what forward refuses shows in the screened statistics of that batch only
+    with np.errstate(all="ignore"):
+        var = _numpy_kernels.forward_stacked(x, 1e-5)[2]
+    assert np.array_equal(np.isfinite(var).all(axis=1), [True, True, False, True, True])
+
+
 # --- running statistics --------------------------------------------------------------------------
 
 

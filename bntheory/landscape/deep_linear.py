@@ -16,8 +16,12 @@ The network maps a batch :math:`X\in\mathbb R^{n\times d}` (samples in rows) thr
     and standard deviation redrawn at every step: the "noisy BN" network that Santurkar et al. use to
     inject distributional instability (non-zero mean, non-unit variance, time-varying).
 
-Forward and backward use :mod:`bntheory.norms.batch`; the gradients are checked against PyTorch autograd
-in the tests. Everything is NumPy: the experiment is small and dominated by per-layer overhead.
+Everything is NumPy: the experiment is small and dominated by per-layer overhead. So the public functions validate
+their arguments once, and the BN layers inside (thousands of small calls per run) go to the unchecked kernel
+:func:`bntheory.norms._batch_kernels.forward_stacked` and its backward, which compute the numbers of
+:func:`bntheory.norms.batch.forward` and :func:`~bntheory.norms.batch.backward` (to the bit, tests/test_transform.py)
+for a stack of networks at once; what that transform refuses (NaN, inf or an overflow in the statistics: a diverged
+run) is screened once per pass and reads as NaN. The gradients are checked against PyTorch autograd in the tests.
 
 References
 ----------
@@ -44,7 +48,7 @@ from bntheory._validation import (
 )
 from bntheory.landscape.covariate_shift import internal_covariate_shift
 from bntheory.landscape.measures import probe_gradient_direction
-from bntheory.norms import batch as transform
+from bntheory.norms import _batch_kernels as _kernels
 
 __all__ = [
     "VARIANTS",
@@ -189,13 +193,25 @@ def _check_network(weights, X, Y, variant, noise) -> None:
 
 
 def _hidden(H: np.ndarray, W: np.ndarray, j: int, variant: str, noise):
-    """Hidden layer j: ``H W``, then (BN variants) BN with gamma = 1, beta = 0, plus layer j's noise; and BN's cache."""
+    """Hidden layer j of a stack ``(B, n, fan-in)`` of networks, and BN's cache ``(x_hat, inv_std, var)`` (or None).
+
+    ``H W``, then (BN variants) BN with gamma = 1, beta = 0 per network, plus layer j's noise. The stacked networks
+    are independent (their own batch statistics) and each gets the numbers it would alone: the matrix product is one
+    BLAS call per network and the BN kernel sums over axis 1 in the same order whatever B.
+    """
     A = H @ W
     if variant == "standard":
         return A, None
-    width = A.shape[1]
-    Z, cache = transform.forward(A, np.ones(width, A.dtype), np.zeros(width, A.dtype), eps=EPS)
-    return (Z + noise[j] if variant == "bn_noise" else Z), cache
+    cache = _kernels.forward_stacked(A, EPS)
+    return (cache[0] + noise[j] if variant == "bn_noise" else cache[0]), cache
+
+
+def _backward(delta: np.ndarray, cache) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """`delta` back through a hidden layer's BN, and BN's sums ``(dgamma, dbeta)`` to screen (standard: none)."""
+    if cache is None:
+        return delta, ()
+    dx, dgamma, dbeta = _kernels.backward_stacked(delta, cache[0], cache[1])
+    return dx, (dgamma, dbeta)
 
 
 def loss_and_gradients(
@@ -219,6 +235,12 @@ def loss_and_gradients(
     noise : sequence of ndarray, optional
         The hidden layers' additive noise (from :func:`draw_noise`); required for ``"bn_noise"`` only.
 
+    Returns
+    -------
+    loss : float
+    grads : list of ndarray, shapes of `weights`
+        NaN throughout where a BN layer's input or statistics are not finite (a diverged network).
+
     Raises
     ------
     ValueError, TypeError
@@ -230,32 +252,52 @@ def loss_and_gradients(
 
 
 def _loss_and_gradients(weights, X, Y, variant, noise) -> tuple[float, list[np.ndarray]]:
-    """:func:`loss_and_gradients` on valid arguments; a non-finite BN input (a diverged run) gives NaN throughout."""
-    try:
-        return _loss_and_gradients_finite(weights, X, Y, variant, noise)
-    except NonFiniteError:
-        # The BN layers refuse NaN, inf and overflow; a run that diverged reads that as a NaN loss, as before.
-        return float("nan"), [np.full(W.shape, np.nan) for W in weights]
+    """:func:`loss_and_gradients` on valid arguments; a non-finite BN input (a diverged run) gives NaN throughout.
+
+    The training loop's inner call: the arguments were validated once at the public entry, so the BN layers go to
+    the unchecked kernel (:func:`~bntheory.norms._batch_kernels.forward_stacked`, the numbers of
+    :func:`bntheory.norms.batch.forward`), and what that entry would refuse (NaN, inf or an overflow in a layer's
+    statistics or its backward sums) is screened once per pass instead of once per layer.
+    """
+    losses, grads = _stacked_loss_and_gradients(weights, X, Y, variant, noise)
+    return float(losses[0]), [g[0] for g in grads]
 
 
-def _loss_and_gradients_finite(weights, X, Y, variant, noise) -> tuple[float, list[np.ndarray]]:
+def _stacked_loss_and_gradients(weights, X, Y, variant, noise) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Losses ``(B,)`` and gradients ``(B, fan-in, fan-out)`` of B networks on the same data, in one pass.
+
+    `weights` are one network's matrices, or stacks ``(B, fan-in, fan-out)`` per layer (the landscape probe's step
+    sizes); each network gets the numbers it would alone (one BLAS call per network and product, the BN kernel's
+    sums in the same order), and a network whose BN statistics are not finite gets NaN, loss and gradients.
+    """
     n = X.shape[0]
-    H, caches = [X], []
-    for i, W in enumerate(weights[:-1]):
-        out, cache = _hidden(H[-1], W, i, variant, noise)
-        H.append(out)
-        caches.append(cache)
-    residual = H[-1] @ weights[-1] - Y
-    loss = 0.5 * float(np.sum(residual * residual)) / n
-    delta = residual / n
-    grads = [H[-1].T @ delta]
-    delta = delta @ weights[-1].T
-    for i in range(len(weights) - 2, -1, -1):
-        if caches[i] is not None:
-            delta, _, _ = transform.backward(delta, caches[i])
-        grads.append(H[i].T @ delta)
-        delta = delta @ weights[i].T
-    return loss, grads[::-1]
+    H, caches, stats = [X[None]], [], []
+    with np.errstate(all="ignore"):  # a diverged run's overflow shows in the screened statistics
+        for i, W in enumerate(weights[:-1]):
+            out, cache = _hidden(H[-1], W, i, variant, noise)
+            H.append(out)
+            caches.append(cache)
+            if cache is not None:
+                stats.append(cache[2])
+        residual = H[-1] @ weights[-1] - Y
+        losses = 0.5 * np.sum(residual * residual, axis=(1, 2)) / n
+        delta = residual / n
+        grads = [H[-1].mT @ delta]
+        delta = delta @ weights[-1].mT
+        for i in range(len(weights) - 2, -1, -1):
+            delta, sums = _backward(delta, caches[i])
+            stats.extend(sums)
+            grads.append(H[i].mT @ delta)
+            delta = delta @ weights[i].mT
+    grads.reverse()
+    if stats:
+        bad = ~np.isfinite(np.concatenate(stats, axis=1)).all(axis=1)
+        if bad.any():
+            # What the BN transform refuses (NaN, inf, overflow): a run that diverged reads it as a NaN loss.
+            losses[bad] = np.nan
+            for g in grads:
+                g[bad] = np.nan
+    return losses, grads
 
 
 def shifted_layer_gradient(
@@ -269,52 +311,61 @@ def shifted_layer_gradient(
     r""":math:`G'_{t,i}` of every layer i in one pass over the layers, for :func:`internal_covariate_shift`.
 
     Returns ``shifted(stepped, i)``: the gradient of layer i of :func:`loss_and_gradients` at
-    ``stepped[:i] + weights[i:]``. Successive layers share the stepped prefix, so the input of layer i,
-    :math:`P_i=\phi(P_{i-1}W^{(t+1)}_{i-1})`, is extended by one layer per call, and the forward and backward
-    passes run over layers i..k only: about half the work of a full gradient per layer. Calls with ascending i on
-    one `stepped` list reuse the prefix; anything else recomputes it.
+    ``stepped[:i] + weights[i:]`` (NaN where that network's BN statistics are not finite, as there). The first call
+    with a `stepped` list computes :math:`G'` of every layer at once: the input of layer i,
+    :math:`P_i=\phi(P_{i-1}W^{(t+1)}_{i-1})`, is extended one layer at a time, and the k networks (network i runs
+    layers i..k from :math:`P_i`) are stacked, so each layer's forward and backward pass is one array call for every
+    network that goes through it, not one call per network. Each network gets the numbers it would get alone (those of
+    :func:`loss_and_gradients`, to the bit). Later calls with the same list (by identity) return those gradients;
+    another list recomputes them.
     """
     _check_network(weights, X, Y, variant, noise)
-    k, n = len(weights), X.shape[0]
-    state: dict = {"stepped": None, "prefix": [X]}
-
-    def hidden(H, W, j):
-        return _hidden(H, W, j, variant, noise)
+    state: dict = {"stepped": None, "shifted": None}
 
     def shifted(stepped, i):
-        try:
-            return shifted_finite(stepped, i)
-        except NonFiniteError:  # a diverged step: NaN, as the full gradient gives
-            return np.full(weights[i].shape, np.nan)
-
-    def shifted_finite(stepped, i):
-        if stepped is not state["stepped"] or len(state["prefix"]) > i + 1:
-            state["stepped"], state["prefix"] = stepped, [X]
-        prefix = state["prefix"]
-        while len(prefix) <= i:
-            prefix.append(hidden(prefix[-1], stepped[len(prefix) - 1], len(prefix) - 1)[0])
-        H, caches = [prefix[i]], []
-        for j in range(i, k - 1):
-            out, cache = hidden(H[-1], weights[j], j)
-            H.append(out)
-            caches.append(cache)
-        delta = (H[-1] @ weights[-1] - Y) / n
-        if i == k - 1:
-            return H[-1].T @ delta
-        delta = delta @ weights[-1].T
-        for j in range(k - 2, i - 1, -1):
-            if caches[j - i] is not None:
-                delta, _, _ = transform.backward(delta, caches[j - i])
-            if j == i:
-                return H[0].T @ delta
-            delta = delta @ weights[j].T
-        raise AssertionError("unreachable")  # pragma: no cover
+        if stepped is not state["stepped"]:
+            state["stepped"], state["shifted"] = stepped, _shifted_gradients(weights, stepped, X, Y, variant, noise)
+        return state["shifted"][i]
 
     return shifted
 
 
-def _flat(loss_grads: tuple[float, list[np.ndarray]]) -> tuple[float, np.ndarray]:
-    return loss_grads[0], _flatten(loss_grads[1])
+def _shifted_gradients(weights, stepped, X, Y, variant, noise) -> list[np.ndarray]:
+    """:math:`G'_i` for every layer i in one pass, the networks stacked: network i is row i of the stacks.
+
+    The stack at the input of layer j holds the networks 0..j (network j joins there with :math:`P_j`); on the way
+    back, network j leaves at layer j with its gradient. A network whose BN statistics (or those of its prefix) are not
+    finite gets NaN, as :func:`loss_and_gradients` gives there.
+    """
+    k, n = len(weights), X.shape[0]
+    bad = np.zeros(k, dtype=bool)  # bad[i]: network i met non-finite BN statistics (what the BN transform refuses)
+    with np.errstate(all="ignore"):  # a diverged network's overflow shows in the screened statistics
+        prefix = [X[None]]
+        for q in range(k - 1):
+            out, cache = _hidden(prefix[-1], stepped[q], q, variant, noise)
+            prefix.append(out)
+            if cache is not None and not np.isfinite(cache[2]).all():
+                bad[q + 1 :] = True
+        stack, caches = prefix[0], []
+        for j in range(k - 1):
+            out, cache = _hidden(stack, weights[j], j, variant, noise)
+            caches.append(cache)
+            if cache is not None:
+                bad[: j + 1] |= ~np.isfinite(cache[2]).all(axis=1)
+            stack = np.concatenate((out, prefix[j + 1]))
+        delta = (stack @ weights[-1] - Y) / n
+        shifted = [prefix[k - 1][0].T @ delta[k - 1]]
+        delta = delta[: k - 1] @ weights[-1].T
+        for j in range(k - 2, -1, -1):
+            delta, sums = _backward(delta, caches[j])
+            for s in sums:
+                bad[: j + 1] |= ~np.isfinite(s).all(axis=1)
+            shifted.append(prefix[j][0].T @ delta[j])
+            delta = delta[:j] @ weights[j].T
+    shifted.reverse()
+    for i in np.flatnonzero(bad):
+        shifted[i] = np.full(weights[i].shape, np.nan)
+    return shifted
 
 
 def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
@@ -345,9 +396,10 @@ def unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]
 
 
 def _unflatten(theta: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """:func:`unflatten`; a stack of vectors ``(k, p)`` gives stacks ``(k, *w.shape)`` (contiguous copies)."""
     out, start = [], 0
     for w in like:
-        out.append(theta[start : start + w.size].reshape(w.shape))
+        out.append(theta[..., start : start + w.size].reshape(theta.shape[:-1] + w.shape))
         start += w.size
     return out
 
@@ -449,7 +501,7 @@ def train(
 
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads = grads_at(weights)
-        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads)):
+        if not (np.isfinite(loss) and np.isfinite(_flatten(grads)).all()):  # one pass, not one per layer
             diverged_at = t
             break
         losses[t] = loss
@@ -457,14 +509,23 @@ def train(
             break
         if t % measure_every == 0:
             k = t // measure_every
+            theta = _flatten(weights)
+
+            # Both measures start with the gradient at the current weights, which this step already holds.
+            def gradients(ws, here=(weights, grads), grads_at=grads_at):
+                return here[1] if all(a is b for a, b in zip(ws, here[0], strict=True)) else grads_at(ws)[1]
+
+            def loss_and_grad(t, here=(theta, loss, grads), like=weights, noise=noise):
+                if t is here[0]:
+                    return here[1], _flatten(here[2])
+                # The probe's step sizes, stacked (k, p): their k networks in one pass.
+                losses, stacked = _stacked_loss_and_gradients(_unflatten(t, like), X, Y, variant, noise)
+                return losses, np.concatenate([g.reshape(t.shape[0], -1) for g in stacked], axis=1)
+
             with np.errstate(over="ignore", invalid="ignore"):
                 shifted = shifted_layer_gradient(weights, X, Y, variant=variant, noise=noise)
-                shift = internal_covariate_shift(lambda ws: grads_at(ws)[1], weights, lr, shifted_gradient=shifted)
-                probe = probe_gradient_direction(
-                    lambda theta, like=weights, grads_at=grads_at: _flat(grads_at(_unflatten(theta, like))),
-                    _flatten(weights),
-                    etas,
-                )
+                shift = internal_covariate_shift(gradients, weights, lr, shifted_gradient=shifted)
+                probe = probe_gradient_direction(loss_and_grad, theta, etas, vectorized=True)
             ics_l2[k], ics_cos[k] = shift.l2, shift.cosine
             gnorms[k] = [np.linalg.norm(g) for g in grads]
             variation[k] = probe.loss_variation
@@ -582,5 +643,5 @@ def fingerprint() -> str:
     or poisoned function under test): the key then changes with it.
     """
     called = (train, loss_and_gradients, shifted_layer_gradient, internal_covariate_shift, probe_gradient_direction)
-    called += (transform.forward, transform.backward)
+    called += (_kernels.forward_stacked, _kernels.backward_stacked)
     return "-".join(f"{id(f):x}" for f in called)

@@ -59,7 +59,9 @@ class GradientProbe:
         return float(np.max(self.gradient_changes / self.step_lengths))
 
 
-def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Sequence[float]) -> GradientProbe:
+def probe_gradient_direction(
+    loss_and_grad: LossAndGrad, theta: Array, etas: Sequence[float], *, vectorized: bool = False
+) -> GradientProbe:
     r"""Evaluate the loss and gradient at :math:`\theta-\eta\nabla\mathcal L(\theta)` for each step size.
 
     Parameters
@@ -70,6 +72,10 @@ def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Seq
         The point (any array-API namespace).
     etas : sequence of float
         Positive step sizes.
+    vectorized : bool, keyword-only
+        If True, the step sizes' points are passed to `loss_and_grad` in one call, stacked with shape ``(k, p)``,
+        and it returns ``(losses, gradients)`` of shapes ``(k,)`` and ``(k, p)`` (one call instead of k for a model
+        that evaluates a stack at once); the first call, at `theta`, is as without it. The same numbers.
 
     Returns
     -------
@@ -109,9 +115,18 @@ def probe_gradient_direction(loss_and_grad: LossAndGrad, theta: Array, etas: Seq
         raise ValueError(
             "theta: the gradient is zero there, so there is no gradient direction to probe; start elsewhere"
         )
-    losses, changes = [], []
-    for eta in etas:
-        loss, g_eta = loss_and_grad(theta - float(eta) * g)
-        losses.append(float(loss))
-        changes.append(float(to_numpy(xp.linalg.vector_norm(g - g_eta))))
+    points = [theta - float(eta) * g for eta in etas]
+    if vectorized:
+        stacked_losses, stacked = loss_and_grad(xp.stack(points))
+        if tuple(getattr(stacked, "shape", ())) != (len(points), *theta.shape):
+            raise TypeError(
+                f"loss_and_grad: with vectorized=True expected gradients of shape {(len(points), *theta.shape)} for "
+                f"the stacked points, got {tuple(getattr(stacked, 'shape', ()))}; return one gradient per row"
+            )
+        stacked_losses = to_numpy(stacked_losses)
+        evaluated = [(stacked_losses[i], stacked[i, ...]) for i in range(len(points))]
+    else:
+        evaluated = [loss_and_grad(point) for point in points]
+    losses = [float(loss) for loss, _ in evaluated]
+    changes = [float(to_numpy(xp.linalg.vector_norm(g - g_eta))) for _, g_eta in evaluated]
     return GradientProbe(etas, np.array(losses), np.array(changes), etas * g_norm)

@@ -29,7 +29,15 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["backward", "backward_screened", "forward", "forward_screened", "one_pass_is_safe"]
+__all__ = [
+    "backward",
+    "backward_screened",
+    "backward_stacked",
+    "forward",
+    "forward_screened",
+    "forward_stacked",
+    "one_pass_is_safe",
+]
 
 # Elements per block: 2**18 (1 MiB in float32). Measured on 2-core EPYC: 2**16 to 2**19 are within 10%,
 # smaller blocks lose to per-call overhead, larger ones fall out of L2.
@@ -196,6 +204,49 @@ def _backward_rows(dy, x, m, mean, inv_std, gamma, screen):
     dx -= (k * dbeta).astype(dy.dtype, copy=False)
     dx -= x_hat
     return dx, *_sums(dy.dtype, screen, dgamma, dbeta)
+
+
+def forward_stacked(x: np.ndarray, eps: float):
+    r"""Training-mode BN with :math:`\gamma=1,\beta=0` of `B` independent batches stacked as ``(B, m, C)``, unchecked.
+
+    Returns ``(x_hat, inv_std, var)``: :math:`\hat x_b=(x_b-\mu_b)/\sqrt{\sigma^2_b+\epsilon}`, and per batch and
+    channel (shape ``(B, C)``) :math:`1/\sqrt{\sigma^2_b+\epsilon}` and the biased variance, taken over axis 1 only
+    (Ioffe & Szegedy 2015, Algorithm 1), all in the dtype of `x`. The arithmetic of :func:`forward_screened` on
+    ``(m, C)`` batches (the centred two-pass form, sums in float64) in the same order, so ``x_hat[b]`` and the
+    statistics are what :func:`bntheory.norms.batch.forward` gives for ``x[b]`` with gamma = 1, beta = 0, whatever B
+    (the sums over axis 1 run row by row).
+
+    For callers that validate once at their public entry and then make many small BN calls in an inner loop (the
+    deep linear networks of :mod:`bntheory.landscape.deep_linear`, whose per-call validation and dispatch would cost
+    more than the arithmetic). A NaN, inf or overflow in ``x[b]`` shows as a non-finite ``var[b]``, which the caller
+    screens (what :func:`forward_screened` screens); call it inside ``np.errstate(all="ignore")``.
+    """
+    m = x.shape[1]
+    mean = x.sum(axis=1, dtype=np.float64) / m
+    centred = x - mean.astype(x.dtype, copy=False)[:, None, :]
+    var = np.einsum("bnc,bnc->bc", centred, centred, dtype=np.float64) / m
+    inv_std = 1.0 / np.sqrt(var + eps)
+    inv_std = inv_std.astype(x.dtype, copy=False)
+    centred *= inv_std[:, None, :]
+    return centred, inv_std, var.astype(x.dtype, copy=False)
+
+
+def backward_stacked(dy: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray):
+    r"""The backward pass through :func:`forward_stacked`, unchecked: ``(dx, dgamma, dbeta)``, sums of shape ``(B, C)``.
+
+    :math:`\nabla_x\ell=\frac{1}{s}(\delta-\frac1m\sum_i\delta_i-\frac{\hat x}{m}\sum_i\delta_i\hat x_i)` per
+    batch and channel (Ioffe & Szegedy 2015, §3, with :math:`\gamma=1`), in the order of :func:`backward_screened`
+    (sums in float64, returned in the dtype of `dy`); a non-finite `dy` shows in the sums `dgamma`, `dbeta`, which the
+    caller screens. Call it inside ``np.errstate(all="ignore")``.
+    """
+    m = dy.shape[1]
+    dbeta = dy.sum(axis=1, dtype=np.float64)
+    dgamma = np.einsum("bnc,bnc->bc", dy, x_hat, dtype=np.float64)
+    k = inv_std / m
+    dx = dy * (k * m).astype(dy.dtype, copy=False)[:, None, :]
+    dx -= (k * dbeta).astype(dy.dtype, copy=False)[:, None, :]
+    dx -= x_hat * (k * dgamma).astype(dy.dtype, copy=False)[:, None, :]
+    return dx, dgamma.astype(dy.dtype, copy=False), dbeta.astype(dy.dtype, copy=False)
 
 
 def _backward_small(dy, dy3, x3, m, mean, inv_std, gamma, screen):

@@ -33,13 +33,13 @@ def gradient_norm_steps(m: int) -> Pairs:
     2. the inequality step: :math:`(2-\frac{\|\hat y\|^2}{m})-1=\frac{\epsilon}{s^2}\ge0`, so replacing the
        coefficient by 1 can only increase the right side; it is an equality iff :math:`\epsilon=0`.
     """
-    jac = symbolic_jacobian(m)
-    b, s, y_hat = jac.batch, jac.s, jac.x_hat
-    g = sp.Matrix(b.delta)
-    grad = jac.J.T * g
-    coeff = 2 - (y_hat.T * y_hat)[0] / m
-    exact = b.gamma**2 / s**2 * ((g.T * g)[0] - sp.Add(*g) ** 2 / m - coeff * (g.T * y_hat)[0] ** 2 / m)
-    return [(jac.reduce((grad.T * grad)[0] - exact), 0), (jac.reduce(coeff - 1 - b.eps / s**2), 0)]
+    # Exact arithmetic in Q(x, delta, gamma, s) with eps = s^2 - sigma^2 eliminated: each side in lowest terms.
+    r = symbolic_jacobian(m).rational()
+    s, y_hat, g, dot = r.s, r.x_hat, r.delta, lambda a, b: r.entry(a.transpose() * b)
+    grad = r.J.transpose() * g
+    coeff = 2 - dot(y_hat, y_hat) / m
+    exact = r.gamma**2 / s**2 * (dot(g, g) - dot(r.ones, g) ** 2 / m - coeff * dot(g, y_hat) ** 2 / m)
+    return [((dot(grad, grad) - exact).as_expr(), 0), ((coeff - 1 - r.eps / s**2).as_expr(), 0)]
 
 
 def hessian_form_steps(m: int) -> Pairs:
@@ -129,7 +129,10 @@ def rescaling_steps(d: int) -> Pairs:
     f = ((w0 - c * ws).T * (w0 - c * ws))[0]
     norm2 = (ws.T * ws)[0]
     inner = (ws.T * w0)[0]
-    c_star = sp.solve(sp.diff(f, c), c)[0]
+    # f' is linear in c (f is a quadratic): its one root from its two coefficients (what solve finds, without the
+    # general solver's cost); a non-linear f' would not unpack, and the check would fail.
+    slope, intercept = sp.Poly(sp.diff(f, c), c).all_coeffs()
+    c_star = -intercept / slope
     rhs = ((w0 - ws).T * (w0 - ws))[0] - (norm2 - inner) ** 2 / norm2
     return [(c_star, inner / norm2), (f.subs(c, c_star), rhs), (sp.diff(f, c, 2), 2 * norm2)]
 
