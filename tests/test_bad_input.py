@@ -2654,3 +2654,12 @@ def test_every_public_function_has_cases():
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and (label, name) not in covered:
                 missing.append(f"{label}.{name}")
     assert not missing, f"public functions without bad-input cases: {missing}"
+
+
+def test_jacobian_deviation_words_sigma_zero_and_negative_apart():
+    """sigma = 0 is the eps = 0 Jacobian's singular batch (its own message); a negative sigma is not a standard
+    deviation at all (the generic bound)."""
+    with pytest.raises(ValueError, match="sigma: the eps = 0 Jacobian needs a batch with non-zero variance"):
+        jacobian.jacobian_deviation(0.0, 1.0, 1e-3)
+    with pytest.raises(ValueError, match=r"sigma: expected a finite value > 0, got -0.5"):
+        jacobian.jacobian_deviation(-0.5, 1.0, 1e-3)

@@ -28,6 +28,16 @@ from bntheory.checks.oracles.optimize import ray_distance
 from bntheory.landscape.jacobian import bn_jacobian, jacobian_deviation
 
 
+def test_draw_batch_has_the_stated_spread_of_means_and_scales():
+    """Means U(-2, 2) and scales U(0.3, 3) per batch: over 2000 batches of 50, the batches' means and standard
+    deviations (each within about 10% of its batch's) reach both ends and centre on 0 and 1.65."""
+    rng = np.random.default_rng(8)
+    batches = np.stack([draw_batch(rng, 50) for _ in range(2000)])
+    means, scales = batches.mean(axis=1), batches.std(axis=1)
+    assert abs(means.mean()) < 0.15 and np.quantile(means, 0.05) < -1.6 and np.quantile(means, 0.95) > 1.6
+    assert np.quantile(scales, 0.05) < 0.5 and np.quantile(scales, 0.95) > 2.6 and abs(scales.mean() - 1.65) < 0.1
+
+
 def test_batches_and_orthogonal_directions(rng):
     y = draw_batch(rng, 6)
     y_hat, s = normalized(y, 0.5)

@@ -6,6 +6,7 @@ import pytest
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.instances import networks as nets
+from bntheory.representations import measures as rep_measures
 from bntheory.representations import networks
 
 
@@ -272,3 +273,13 @@ def test_gram_route_is_the_generators_gaussian_times_a_root_of_the_gram(lead):
         R, *_ = np.linalg.lstsq(g, z, rcond=None)
         np.testing.assert_allclose(g @ R, z, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(R.T @ R, variance / d * h.T @ h, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "measure", ["numerical_rank", "stable_rank", "soft_rank", "gram", "cosine", "orthogonality_gap"]
+)
+@pytest.mark.parametrize("shape", [(4, 0), (3, 4, 0), (0, 4), (3, 0, 4)], ids=str)
+def test_a_batch_without_features_or_points_is_refused(measure, shape):
+    """No feature (last axis 0) or no point (axis -2 is 0), for one batch and a stack: a ValueError naming H."""
+    with pytest.raises(ValueError, match="H: expected at least one feature and one point"):
+        getattr(rep_measures, measure)(np.zeros(shape))
