@@ -65,6 +65,16 @@ def test_every_tolerance_says_why():
             assert t.why and float(t) == t.value > 0
 
 
+def test_the_slq_gate_is_the_z_score_its_reason_states():
+    """SLQ_SCORE says "5 standard errors" and a two-sided normal tail of 6e-7 (1 significant figure): both follow
+    from the value, the tail by SciPy."""
+    import scipy.stats
+
+    t = tolerances.SLQ_SCORE
+    assert t.why.startswith(f"{t.value:g} standard errors")
+    assert f"{2 * scipy.stats.norm.sf(t.value):.0e}" == "6e-07" and "normal tail 6e-7" in t.why
+
+
 def test_params_round_trip():
     params = Params(batch("y", 4), vector("g", 4), scalar("gamma"), nonneg("eps"))
     rng = np.random.default_rng(0)
