@@ -95,8 +95,8 @@ def check_same_dtype(v: Any, name: str, like: Any) -> None:
         raise TypeError(f"{name}: dtype {v.dtype} differs from the input's {like.dtype}; cast it to {like.dtype}")
 
 
-def check_statistics(x: Any, name: str, stats: tuple[Any, ...], axes: tuple[int, ...], *, xp: Any) -> None:
-    """Raise :class:`NonFiniteError` naming `name` if a statistic computed from `x` over `axes` is not finite.
+def check_statistics(x: Any, name: str, stats: tuple[Any, ...], *, xp: Any) -> None:
+    """Raise :class:`NonFiniteError` naming `name` if one of `stats`, statistics computed from `x`, is not finite.
 
     Reads only the statistics (a few numbers per channel or group); `x` itself is read again only to word the error:
     a NaN or inf in `x`, or an overflow of its finite values (then the fix is to rescale).

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bntheory import _validation
 from bntheory.backend import to_numpy
 from bntheory.landscape import covariate_shift, deep_linear, jacobian, lipschitz, measures
 from bntheory.norms import batch, group, invariance, layer, standardize, weight
@@ -2654,3 +2655,23 @@ def test_every_public_function_has_cases():
             if inspect.isfunction(obj) and obj.__module__ == module.__name__ and (label, name) not in covered:
                 missing.append(f"{label}.{name}")
     assert not missing, f"public functions without bad-input cases: {missing}"
+
+
+def test_jacobian_deviation_words_sigma_zero_and_negative_apart():
+    """sigma = 0 is the eps = 0 Jacobian's singular batch (its own message); a negative sigma is not a standard
+    deviation at all (the generic bound)."""
+    with pytest.raises(ValueError, match="sigma: the eps = 0 Jacobian needs a batch with non-zero variance"):
+        jacobian.jacobian_deviation(0.0, 1.0, 1e-3)
+    with pytest.raises(ValueError, match=r"sigma: expected a finite value > 0, got -0.5"):
+        jacobian.jacobian_deviation(-0.5, 1.0, 1e-3)
+
+
+def test_check_eps_takes_a_number_or_an_array_of_any_rank():
+    """A real eps >= 0 comes back as a float; an array (0-d included: one eps for a batch of one instance, or
+    one per unit) comes back as is; a negative or NaN entry is refused naming eps and the unit."""
+    assert _validation.check_eps(0, "unit") == 0.0 and type(_validation.check_eps(1e-3, "unit")) is float
+    for eps in (np.asarray(1e-3), np.array([0.0, 1e-3]), np.zeros((2, 3))):
+        assert _validation.check_eps(eps, "unit") is eps
+    for bad in (np.asarray(-1.0), np.array([1e-3, np.nan])):
+        with pytest.raises(ValueError, match="eps: expected finite values >= 0, one per unit"):
+            _validation.check_eps(bad, "unit")

@@ -88,6 +88,16 @@ def test_instances_keep_the_assumptions_of_the_theorems(rng):
     assert layouts == {2, 4}, "drifting batches come in both layouts, (m, C) and (N, C, H, W)"
 
 
+def test_drifting_batches_drift_over_the_stated_offsets_and_scales():
+    """Offsets U(-1, 1) and scales U(0.5, 2) per batch: over 400 batches of 18 or 36 values (each sample scale
+    within about 20% of its batch's), the spread of the batches' means and standard deviations reaches both ends."""
+    for seed in range(4):  # both layouts
+        batches = np.stack(bn_instances.drifting_batches(np.random.default_rng(seed), 400)).reshape(400, -1)
+        scales, offsets = batches.std(axis=1), batches.mean(axis=1)
+        assert np.quantile(scales, 0.9) > 1.6 and np.quantile(scales, 0.1) < 0.75
+        assert np.quantile(np.abs(offsets), 0.9) > 0.7 and abs(offsets.mean()) < 0.15
+
+
 def test_narrow_batch_is_ill_conditioned_and_exactly_centred_by_one(rng):
     x, gamma, beta = bn_instances.narrow_batch(rng, (8, 3, 4, 4), 0.01)
     rows = bn_instances.channel_major(x)
@@ -145,6 +155,15 @@ def test_paired_experiment_pairs_and_fingerprint(monkeypatch):
     assert deep_linear.fingerprint() == before
     monkeypatch.setattr(deep_linear, "loss_and_gradients", lambda *a, **k: None)
     assert deep_linear.fingerprint() != before, "a replaced function must not reuse a memo of runs"
+
+
+def test_paired_experiment_draws_distinct_seeds(monkeypatch):
+    """64 problems get 64 distinct seeds in [0, 2^31 - 1): a narrow range would repeat problems, and a repeated
+    pair would count twice in a paired frequency."""
+    seen = []
+    monkeypatch.setattr(deep_linear, "experiment", lambda seeds, *a, **k: seen.extend(seeds))
+    deep_linear.paired_experiment(np.random.default_rng(0), 64, (0.01,))
+    assert len(set(seen)) == 64 and all(0 <= s < 2**31 - 1 for s in seen)
 
 
 @pytest.mark.parametrize("variant", deep_linear.VARIANTS)

@@ -398,6 +398,28 @@ def test_normalized_models_match_torch_nn(norm, output_norm):
         )
 
 
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_sample_losses_of_a_stack_of_copies_are_each_copys_own(loss):
+    """F of shape (K, N, C), one network copy per leading index (as the Hessian products batch them): the losses
+    are (K, N), row k those of copy k alone, written out here per sample (N != C, so a sum over the wrong axis
+    shows as a shape)."""
+    import torch
+
+    from bntheory.curvature import network as cvn
+
+    rng = np.random.default_rng(5)
+    K, N, C = 3, 5, 2
+    F = rng.normal(size=(K, N, C))
+    Y = rng.normal(size=(N, C)) if loss == "mse" else rng.integers(0, C, N)
+    got = cvn._sample_losses(torch.as_tensor(F), torch.as_tensor(Y), loss).numpy()
+    if loss == "mse":
+        want = [[float(np.sum((F[k, n] - Y[n]) ** 2)) for n in range(N)] for k in range(K)]
+    else:
+        want = [[float(np.log(np.exp(F[k, n]).sum()) - F[k, n, Y[n]]) for n in range(N)] for k in range(K)]
+    assert got.shape == (K, N)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
 def test_per_component_memory_is_linear_in_the_batch():
     """The products never hold an (N, N, ...) block: a batch of 20000 runs in well under a GB (vmap needed ~60 GB)."""
     import resource

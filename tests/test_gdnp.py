@@ -210,7 +210,7 @@ def test_instances_and_oracles(rng):
     p = inst.pencil(S, np.outer(u, u))  # THEORY.md §3.5: lambda_1 = u^T S^-1 u, the rest 0
     assert p.lam[0] == pytest.approx(0.5, rel=1e-14) and np.max(np.abs(p.lam[1:])) < 1e-14
     assert p.factor() == pytest.approx((1 - 1 / 20) ** 2, rel=1e-10)
-    with pytest.raises(ValueError, match="positive definite"):
+    with pytest.raises(ValueError, match="positive definite, smallest eigenvalue -20"):  # names the smallest
         inst.spectrum(-S)
     with pytest.raises(ValueError, match="u_S_inv_u"):
         inst.halfspace_instance(rng, 3, 2.0, u_S_inv_u=1.0)

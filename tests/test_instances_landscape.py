@@ -14,6 +14,7 @@ from bntheory.checks.instances.landscape import (
     orthogonal_to_1_and,
     per_batch,
     random_bn_mlp,
+    variance,
 )
 from bntheory.checks.oracles.autograd import (
     torch_bn_mlp_curvature,
@@ -26,6 +27,24 @@ from bntheory.checks.oracles.autograd import (
 from bntheory.checks.oracles.mp import mp_jacobian, mp_jacobian_difference, mp_ray_distance, mp_to_numpy
 from bntheory.checks.oracles.optimize import ray_distance
 from bntheory.landscape.jacobian import bn_jacobian, jacobian_deviation
+
+
+def test_variance_is_along_the_last_axis_for_any_stack():
+    """One batch (1-D), a stack (2-D) and a stack of stacks (3-D): the biased variance of each last-axis row."""
+    y = np.random.default_rng(9).normal(size=(2, 3, 5))
+    assert float(variance(y[0, 0])) == pytest.approx(float(np.mean((y[0, 0] - y[0, 0].mean()) ** 2)), rel=1e-14)
+    np.testing.assert_allclose(variance(y[0]), [np.mean((r - r.mean()) ** 2) for r in y[0]], rtol=1e-14)
+    np.testing.assert_allclose(variance(y), [[np.mean((r - r.mean()) ** 2) for r in s] for s in y], rtol=1e-14)
+
+
+def test_draw_batch_has_the_stated_spread_of_means_and_scales():
+    """Means U(-2, 2) and scales U(0.3, 3) per batch: over 2000 batches of 50, the batches' means and standard
+    deviations (each within about 10% of its batch's) reach both ends and centre on 0 and 1.65."""
+    rng = np.random.default_rng(8)
+    batches = np.stack([draw_batch(rng, 50) for _ in range(2000)])
+    means, scales = batches.mean(axis=1), batches.std(axis=1)
+    assert abs(means.mean()) < 0.15 and np.quantile(means, 0.05) < -1.6 and np.quantile(means, 0.95) > 1.6
+    assert np.quantile(scales, 0.05) < 0.5 and np.quantile(scales, 0.95) > 2.6 and abs(scales.mean() - 1.65) < 0.1
 
 
 def test_batches_and_orthogonal_directions(rng):

@@ -187,6 +187,12 @@ def compiled(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", [*SHAPES, (64, 300)], ids=str)
 def test_compiled_layer_and_rms_norm_match_torch_and_the_reference(compiled, monkeypatch, shape, dtype):
+    from bntheory.norms import standardize
+
+    # A non-finite sum of the kernel sends backward to the reference path, which would hide a wrong kernel.
+    reference = []
+    real_backward = standardize._backward
+    monkeypatch.setattr(standardize, "_backward", lambda *a, **k: reference.append(1) or real_backward(*a, **k))
     x, dy, rng = _draw(shape, dtype)
     normalized = shape[-2:]
     gamma = (1 + 0.3 * rng.normal(size=normalized)).astype(dtype)
@@ -203,8 +209,9 @@ def test_compiled_layer_and_rms_norm_match_torch_and_the_reference(compiled, mon
     for ours, theirs, params in cases:
         compiled.clear()
         y, cache = ours(x, *params)
+        reference.clear()
         dx, dgamma, dbeta = norms.backward(dy, cache)
-        assert compiled == ["forward", "backward"]
+        assert compiled == ["forward", "backward"] and not reference  # the kernel's own sums, finite dy
         ty, tdx, tparams = _torch_grads(theirs, x, dy, *params)
         tparams += [None] * (2 - len(tparams))
         if ours is cases[3][0]:
@@ -219,6 +226,15 @@ def test_compiled_layer_and_rms_norm_match_torch_and_the_reference(compiled, mon
             assert (a is None) == (b is None)
             if a is not None:
                 assert a.dtype == b.dtype and a.shape == b.shape and _rel(a, b) <= TOL[dtype]
+
+
+def test_only_bntheory_numba_0_switches_the_compiled_kernels_off(compiled, monkeypatch):
+    x = np.random.default_rng(2).normal(size=(4, 5))
+    for value, runs in (("0", []), ("", ["forward"]), ("-1", ["forward"]), ("1", ["forward"])):
+        compiled.clear()
+        monkeypatch.setenv("BNTHEORY_NUMBA", value)
+        norms.layer_norm(x, 5)
+        assert compiled == runs, f"BNTHEORY_NUMBA={value!r}"
 
 
 def test_compiled_layer_norm_refuses_a_constant_row_at_eps_zero(compiled):

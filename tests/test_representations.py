@@ -7,6 +7,7 @@ import pytest
 from bntheory import representations as rep
 from bntheory.backend import asarray, to_numpy
 from bntheory.checks.instances import networks as nets
+from bntheory.representations import measures as rep_measures
 from bntheory.representations import networks
 
 
@@ -299,3 +300,24 @@ def test_a_leading_recentering_on_the_gram_route_is_the_centred_draw():
     G = np.random.default_rng(32).standard_normal((2, d, n))
     Z = np.sqrt(variance / d) * G @ np.swapaxes(np.linalg.cholesky(np.swapaxes(H, -1, -2) @ H), -1, -2)
     np.testing.assert_allclose(out, np.maximum(Z - Z.mean(axis=-1, keepdims=True), 0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "measure", ["numerical_rank", "stable_rank", "soft_rank", "gram", "cosine", "orthogonality_gap"]
+)
+@pytest.mark.parametrize("shape", [(4, 0), (3, 4, 0), (0, 4), (3, 0, 4)], ids=str)
+def test_a_batch_without_features_or_points_is_refused(measure, shape):
+    """No feature (last axis 0) or no point (axis -2 is 0), for one batch and a stack: a ValueError naming H."""
+    with pytest.raises(ValueError, match="H: expected at least one feature and one point"):
+        getattr(rep_measures, measure)(np.zeros(shape))
+
+
+def test_orthogonality_gap_of_a_positive_batch_and_of_a_zero_one():
+    """An entrywise positive H (ReLU features) is an ordinary batch: V(H) = ||H^T H / ||H||_F^2 - I/n||_F written
+    out in NumPy; an all-zero batch in a stack is 0/0 and refused, naming H."""
+    H = np.abs(np.random.default_rng(6).normal(size=(7, 4))) + 0.1
+    G = H.T @ H / np.sum(H * H)
+    want = np.linalg.norm(G - np.eye(4) / 4)
+    assert float(rep_measures.orthogonality_gap(H)) == pytest.approx(want, rel=1e-13)
+    with pytest.raises(ValueError, match="H: a batch is zero"):
+        rep_measures.orthogonality_gap(np.stack([H, np.zeros_like(H)]))

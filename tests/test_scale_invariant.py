@@ -130,6 +130,9 @@ def test_constructors_refuse_bad_input(rng):
         si.normalized_mlp(X, Y, [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))])
     with pytest.raises(ValueError, match="Y:"):
         si.normalized_mlp(X, Y[:, :1], [rng.normal(size=(2, 3)), rng.normal(size=(2, 2))])
+    # Three layers, the readout of width 4 unlike the middle one's 5: the message names the readout's shape.
+    with pytest.raises(ValueError, match=r"Y: expected shape \(6, 4\), got \(6, 2\)"):
+        si.normalized_mlp(X, Y, [rng.normal(size=(5, 3)), rng.normal(size=(5, 5)), rng.normal(size=(4, 5))])
     with pytest.raises(ValueError, match="wrt"):
         si.normalized_mlp(X, Y, [rng.normal(size=(2, 3)), rng.normal(size=(2, 2))], wrt="middle")
 

@@ -262,3 +262,10 @@ def test_batch_means_matches_scipy_and_its_coverage():
         batch_means(np.r_[1.0, np.nan])
     with pytest.raises(ValueError, match="cannot give"):
         batch_means(np.ones(5), batches=10)
+
+
+@pytest.mark.parametrize("confidence", [-0.5, 0.0, 1.0, 1.5, float("nan")])
+def test_batch_means_refuses_a_confidence_outside_0_1(confidence):
+    x = np.random.default_rng(0).normal(size=100)
+    with pytest.raises(ValueError, match="confidence: must lie strictly between 0 and 1"):
+        batch_means(x, batches=5, confidence=confidence)

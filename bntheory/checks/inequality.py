@@ -452,15 +452,23 @@ def _best_distinct(ratios: np.ndarray, points: np.ndarray | None, k: int) -> np.
     return np.stack(chosen) if chosen else np.zeros((0, width))
 
 
+def _search_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper corners of the climb's box around `points` (n, size).
+
+    The points' bounding box, padded on each side by half its width plus ``1e-3 (1 + max |x|)`` per coordinate:
+    the climb may leave the population, and a coordinate where the points agree still moves.
+    """
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.5 * (high - low) + 1e-3 * (1 + np.abs(points).max(axis=0))
+    return low - pad, high + pad
+
+
 def _climb(s: _Search, rng: np.random.Generator, population: int, generations: int) -> None:
     """Differential evolution from the best distinct points, one batch per generation (see the module docstring)."""
     init = _best_distinct(s.best_ratios, s.best_points, population)
     if generations < 1 or len(init) < 5:  # SciPy needs a population of at least 5
         return
-    low, high = init.min(axis=0), init.max(axis=0)
-    # A box around the population, half its width again on each side (and never flat), so the climb may leave it.
-    pad = 0.5 * (high - low) + 1e-3 * (1 + np.abs(init).max(axis=0))
-    bounds = scipy.optimize.Bounds(low - pad, high + pad)
+    bounds = scipy.optimize.Bounds(*_search_box(init))
 
     def energy(x: np.ndarray) -> np.ndarray:
         r = s.ratios(np.ascontiguousarray(x.T))

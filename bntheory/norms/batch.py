@@ -161,7 +161,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5) -> tuple[
             _raise_non_finite(x, (mean, var), ("gamma", gamma), ("beta", beta), xp=xp)
     else:
         y, mean, var, inv_std = _forward(x, gamma, beta, eps, xp=xp)
-        check_statistics(x, "x", (mean, var), reduction_axes(x.ndim), xp=xp)
+        check_statistics(x, "x", (mean, var), xp=xp)
     if eps == 0:
         if _has_constant_channel(x, mean, var, xp=xp):
             raise ValueError("x: a channel is constant over the batch, so with eps=0 its x_hat is 0/0; use eps > 0")
@@ -228,7 +228,7 @@ def backward(dy: Array, cache: Cache) -> tuple[Array, Array, Array]:
             _raise_non_finite(dy, (dgamma, dbeta), name="dy", xp=xp)
         return dx, dgamma, dbeta
     dx, dgamma, dbeta = _backward(dy, cache.x_hat, cache.inv_std, cache.gamma, xp=xp)
-    check_statistics(dy, "dy", (dgamma, dbeta), reduction_axes(dy.ndim), xp=xp)
+    check_statistics(dy, "dy", (dgamma, dbeta), xp=xp)
     return dx, dgamma, dbeta
 
 
@@ -287,7 +287,7 @@ def update_running_stats(
     check_choice(convention, "convention", ("pytorch", "keras"))
     n = values_per_channel(x)
     mean, var = _batch_moments(x, xp=xp)
-    check_statistics(x, "x", (mean, var), reduction_axes(x.ndim), xp=xp)
+    check_statistics(x, "x", (mean, var), xp=xp)
     if convention == "pytorch":
         return (1 - p) * running_mean + p * mean, (1 - p) * running_var + (p * n / (n - 1)) * var
     return p * running_mean + (1 - p) * mean, p * running_var + (1 - p) * var
@@ -343,7 +343,7 @@ def population_stats(batches: Iterable[Array]) -> tuple[Array, Array]:
         else:
             check_same_dtype(batch, name, first)
         mean, var = _batch_moments(batch, xp=xp)
-        check_statistics(batch, name, (mean, var), reduction_axes(batch.ndim), xp=xp)
+        check_statistics(batch, name, (mean, var), xp=xp)
         mean_sum = mean if mean_sum is None else mean_sum + mean
         var_sum = var if var_sum is None else var_sum + var
         k += 1
@@ -593,7 +593,7 @@ def _raise_non_finite(x: Array, stats: tuple[Array, ...], *params: tuple[str, Ar
     for param_name, p in params:
         if not bool(xp.all(xp.isfinite(p))):
             raise NonFiniteError(f"{param_name}: contains NaN or inf; replace the non-finite entries")
-    check_statistics(x, name, stats, reduction_axes(x.ndim), xp=xp)
+    check_statistics(x, name, stats, xp=xp)
 
 
 def _has_constant_channel(x: Array, mean: Array, var: Array, *, xp: Any) -> bool:
