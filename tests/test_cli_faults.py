@@ -109,7 +109,14 @@ def _start(args, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
+
+
+def _sigint_as_in_a_terminal() -> None:
+    # Where the suite itself runs as a background job of a non-interactive shell, SIGINT is ignored and inherited
+    # as ignored (Python then installs no KeyboardInterrupt): the run under test gets it as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _children(pid: int) -> list[int]:
