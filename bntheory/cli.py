@@ -50,11 +50,18 @@ def command() -> NoReturn:
 
     Once PyTorch and SymPy are loaded, tearing the interpreter down takes 0.5-1 s of CPU (measured) and serves no
     command: every output is written atomically before :func:`main` returns. The exit handlers still run (they end
-    worker processes and remove temporary files) and the standard streams are flushed.
+    worker processes and remove temporary files) and the standard streams are flushed. A reader of the output that
+    went away (``bntheory list | head -1``) ends the command quietly with exit code 1, as Python's documentation on
+    SIGPIPE advises, instead of a traceback.
     """
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null, so that no later flush (exit handlers) meets the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     atexit._run_exitfuncs()
-    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 

@@ -88,6 +88,23 @@ def test_the_console_script_exits_with_the_code_of_main_and_flushed_output(tmp_p
     assert bad.returncode == 2 and "unknown result id" in bad.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sets the pipe's size with F_SETPIPE_SZ")
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    # `bntheory list | head -1`: the pipe closes under the command; exit code 1 and no traceback. The pipe is made
+    # smaller than the listing (a page), so the command is still writing when the reader goes.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bntheory.cli", "list"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    import fcntl  # Linux only, as the test
+
+    fcntl.fcntl(proc.stdout.fileno(), 1031, 4096)  # F_SETPIPE_SZ, before the command has written anything
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and "Traceback" not in err, err
+
+
 def test_report_replaces_its_directory_as_one_unit(tmp_path):
     out = tmp_path / "r"
     argv = ["report", "--size", "quick", "--jobs", "1", "--only", "keras.running_stats", "--out", str(out)]
