@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["one_blas_thread", "one_thread", "single_threaded"]
+__all__ = ["one_blas_thread", "one_thread", "single_threaded", "thread_pools"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -41,20 +42,25 @@ def one_blas_thread() -> Iterator[None]:
     """Hold NumPy's BLAS to one thread inside the block (``threadpoolctl``), for its dense eigensolvers.
 
     Next to PyTorch's OpenMP pool a two-thread OpenBLAS ``eigvalsh`` of a 412 x 412 matrix was measured at 3-5 s
-    instead of 0.05 s. The libraries are looked up once per process (:func:`_blas`), not per block.
+    instead of 0.05 s. The libraries are looked up once per process (:func:`thread_pools`), not per block.
     """
-    with _blas().limit(limits=1, user_api="blas"):
+    with thread_pools().limit(limits=1, user_api="blas"):
         yield
 
 
-@functools.cache
-def _blas():
-    """The ``threadpoolctl`` controller of this process, found at the first call.
+def thread_pools():
+    """The ``threadpoolctl`` controller of the BLAS and OpenMP pools loaded in this process, found once.
 
-    A fresh ``threadpool_limits`` scans every loaded shared library again: 6 ms a call in a run with matplotlib
-    and SciPy loaded, longer than the 276 x 276 ``eigvalsh`` it guards. NumPy's BLAS, the one NumPy's ``linalg``
-    calls, is loaded with NumPy, so before any caller, and the controller holds it.
+    A fresh ``threadpool_limits`` scans every loaded shared library again: 2.5-6 ms a call in a run with
+    matplotlib and SciPy loaded, longer than many of the computations it guards. NumPy's BLAS is loaded with NumPy,
+    before any caller; the pools are found again once PyTorch has loaded (its own OpenMP), the one library a check
+    may load later.
     """
+    return _controller("torch" in sys.modules)
+
+
+@functools.cache
+def _controller(torch_loaded: bool):
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()

@@ -361,14 +361,14 @@ def _single_threaded():
     The setting is restored afterwards. Without it the parent's BLAS threads spin-wait against the workers
     (OpenBLAS busy-waits), which was measured to make a BLAS-bound check three times slower than alone.
     """
-    from threadpoolctl import threadpool_limits
+    from bntheory._torch_threads import thread_pools
 
     saved_env = {var: os.environ.get(var) for var in _THREAD_VARIABLES}
     torch = sys.modules.get("torch")
     saved_torch = torch.get_num_threads() if torch is not None else None
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
     try:
-        with threadpool_limits(1):
+        with thread_pools().limit(limits=1):  # entered per result: the libraries are found once per process
             if torch is not None:
                 torch.set_num_threads(1)
             yield

@@ -48,7 +48,6 @@ The ratio is :func:`normalized_ratio`: :math:`1+(\mathrm{lhs}-\mathrm{rhs})/s` w
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import sys
 import warnings
@@ -60,6 +59,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 
+from bntheory._torch_threads import thread_pools
 from bntheory.backend import asarray, namespace, to_numpy
 from bntheory.checks.compare import Outcome, at_most, within
 from bntheory.checks.tolerances import RATIO
@@ -513,26 +513,13 @@ class _OneThread:
 
     @contextlib.contextmanager
     def held(self):
-        with _thread_pools("torch" in sys.modules).limit(limits=1):
+        with thread_pools().limit(limits=1):
             try:
                 self.hold()
                 yield self
             finally:
                 if self.saved is not None:
                     sys.modules["torch"].set_num_threads(self.saved)
-
-
-@functools.cache
-def _thread_pools(torch_loaded: bool) -> Any:
-    """The controller (threadpoolctl) of the BLAS and OpenMP pools loaded in this process, found once.
-
-    Finding them reads the process's shared libraries (about 2.5 ms, more than a quick attack's random batch);
-    ``threadpool_limits`` did that at every attack. Found again once PyTorch has loaded (its own OpenMP), the one
-    library an attack's oracle may load after the first attack.
-    """
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def attack(
