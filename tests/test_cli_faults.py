@@ -119,21 +119,22 @@ def test_report_replaces_its_directory_as_one_unit(tmp_path):
 
 
 def _start(args, tmp_path):
-    return subprocess.Popen(
-        [sys.executable, "-m", "bntheory.cli", *args],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=_sigint_as_in_a_terminal,
-    )
-
-
-def _sigint_as_in_a_terminal() -> None:
-    # Where the suite itself runs as a background job of a non-interactive shell, SIGINT is ignored and inherited
-    # as ignored (Python then installs no KeyboardInterrupt): the run under test gets it as a terminal would.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # The run under test gets SIGINT as a terminal would. Where this suite itself runs as a background job of a
+    # non-interactive shell, SIGINT is ignored and an exec'd child inherits it ignored (Python then installs no
+    # KeyboardInterrupt); a *handled* signal is reset to its default on exec, so it is handled here while the child
+    # starts (no preexec_fn: that forks, which JAX, loaded by other tests, warns against).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bntheory.cli", *args],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _children(pid: int) -> list[int]:
