@@ -8,8 +8,9 @@ order, but the last digits of a value at rounding level can still follow the mem
 what the process ran before (``docs/reproducibility.rst``). Workers are *spawned*
 (a fresh interpreter, never a fork of a process that may hold BLAS or PyTorch threads) and each is held
 to one BLAS and one PyTorch thread, so ``jobs`` processes use ``jobs`` cores instead of oversubscribing them.
-The unit handed to a process is a results module (its results share memoized work), and a worker is handed its
-next module as soon as it finishes one, while this process works through the queue from the other end.
+The unit handed to a process is a results module's results that need PyTorch, or those that do not (results
+share memoized work), and a worker is handed its next unit as soon as it finishes one, while this process works
+through the queue from the other end, leaving PyTorch's units to the workers unless it has imported PyTorch itself.
 """
 
 from __future__ import annotations
@@ -149,26 +150,24 @@ def _run_spread(results, ctx, jobs: int, progress, workers: Workers) -> list[Res
     # those first the ones whose checks import torch._dynamo (_DYNAMO_USERS: another 1.3-1.4 s, once per process):
     # the pool's workers take them one after the other from the front, while this process works from the back of
     # the queue (it has everything imported already), so the one-time imports are paid by as few processes as
-    # possible.
+    # possible. This process takes no PyTorch module unless it has imported PyTorch already: the import (1.3-2.4 s
+    # of CPU) costs more than the share of PyTorch work left at the end of the queue that it would take over.
     groups: dict[str, list[registry.Result]] = {}
     for r in results:
-        groups.setdefault(registry.module_of(r), []).append(r)
+        groups.setdefault((registry.module_of(r), _needs(r, "torch")), []).append(r)
     queue = collections.deque(sorted(groups.values(), key=_import_weight))
     lock = threading.Lock()
     finished: queue_module.SimpleQueue = queue_module.SimpleQueue()
-    submitted = 0
     pool = workers.pool
     with pool:
 
         def feed() -> None:
             # Called here at the start and from the pool's thread as each module finishes, so a worker gets its
             # next module at once even while this process is busy with one of its own.
-            nonlocal submitted
             with lock:
                 if not queue:
                     return
                 group = queue.popleft()
-                submitted += 1
             try:
                 future = pool.submit(_run_in_worker, _stating_module(group), [r.id for r in group], ctx)
             except Exception as exc:  # a broken pool: hand the error to this process, which raises it
@@ -203,11 +202,13 @@ def _run_spread(results, ctx, jobs: int, progress, workers: Workers) -> list[Res
                     for result, (checks, control, seconds) in zip(group, outcomes, strict=True):
                         record(result, ResultReport(result, checks, control), seconds)
 
+            ran_here = 0
             while True:
                 with lock:
-                    group = queue.pop() if queue else None
+                    group = queue.pop() if queue and _may_run_here(queue[-1]) else None
                 if group is None:
                     break
+                ran_here += 1
                 for result in group:
                     start = time.perf_counter()
                     # Entered per result: a check may import PyTorch, whose threads must then be limited too.
@@ -215,7 +216,7 @@ def _run_spread(results, ctx, jobs: int, progress, workers: Workers) -> list[Res
                         rep = run(result, ctx)
                     record(result, rep, time.perf_counter() - start)
                     drain(block=False)
-            while received < submitted:
+            while received + ran_here < len(groups):  # the workers may still be taking the queue's last modules
                 drain(block=True)
         finally:
             # Every report is in and the workers are idle, or the run ends early (a dead worker, Ctrl-C) and they
@@ -271,6 +272,11 @@ def _import_weight(group: list[registry.Result]) -> tuple[bool, bool]:
     torch = any(_needs(r, "torch") for r in group)
     dynamo = torch and any(name.startswith(_DYNAMO_USERS) for r in group for name in r.under_test)
     return not torch, not dynamo
+
+
+def _may_run_here(group: list[registry.Result]) -> bool:
+    """Whether the run's own process takes `group`: not a PyTorch module before PyTorch is imported here."""
+    return "torch" in sys.modules or not any(_needs(r, "torch") for r in group)
 
 
 def _needs(result: registry.Result, package: str) -> bool:

@@ -1,5 +1,8 @@
 """Running results in parallel worker processes gives what running them here gives."""
 
+import subprocess
+import sys
+
 import pytest
 
 import bntheory.results
@@ -41,3 +44,24 @@ def test_jobs_must_be_a_positive_integer(jobs):
 def test_default_jobs():
     assert runner.default_jobs("cupy") == 1
     assert 1 <= runner.default_jobs("numpy") <= runner.MAX_DEFAULT_JOBS
+
+
+def test_the_parent_leaves_pytorch_work_to_the_workers():
+    """Without PyTorch imported, the run's own process takes only results that do not need it (its import costs
+    more than the PyTorch work it would take over), and a run of PyTorch results alone still completes."""
+    pytest.importorskip("torch")
+    script = (
+        "import sys\n"
+        "import bntheory.results\n"
+        "from bntheory import runner\n"
+        "from bntheory.context import Context\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = Context(size='quick')\n"
+        f"    for ids in ({CHEAP!r}, ['ioffe2015.transform', 'dangel2021.ggn_rank']):\n"
+        "        reports = runner.run_all(bntheory.results.get(ids), ctx, jobs=2)\n"
+        "        assert [r.result.id for r in reports] == ids and all(r.status == 'passed' for r in reports)\n"
+        "    print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
