@@ -460,6 +460,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
     from bntheory import study  # as the other commands' optional parts: imported where used
     from bntheory.study.progress import progress_bar
 
+    if (args.jobs or 1) > 1 and args.scheduler is None:
+        # Started first, their start-up overlaps the reading of the spec; the run, or main(), closes them.
+        args.workers = study.start_workers(args.jobs)
     try:
         declared = study.load_study(args.spec)
     except OSError as exc:
@@ -501,7 +504,13 @@ def _cmd_study(args: argparse.Namespace) -> int:
     try:
         with progress_bar(len(runs)) as bar:
             result = study.run_study(
-                declared, cache=cache, resume=args.resume, jobs=args.jobs or 1, scheduler=client, progress=bar
+                declared,
+                cache=cache,
+                resume=args.resume,
+                jobs=args.jobs or 1,
+                scheduler=client,
+                progress=bar,
+                workers=getattr(args, "workers", None),
             )
     finally:
         if client is not None:

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from bntheory import registry
@@ -306,10 +306,18 @@ class Workers:
         The spawned processes (:func:`worker_pool`).
     others : frozenset
         The child processes that existed before them, which :meth:`close` leaves alone.
+    started : tuple of Future
+        The start-up tasks (the imports of `preload`), one per process.
     """
 
     pool: ProcessPoolExecutor
     others: frozenset
+    started: tuple[Future, ...] = ()
+
+    def ready(self, timeout: float | None = None) -> None:
+        """Wait until the start-up tasks are done: the processes are up, with their imports (a benchmark's clock)."""
+        for future in self.started:
+            future.result(timeout)
 
     def close(self) -> None:
         """End the workers now, idle or mid-check, rather than wait for them.
@@ -329,9 +337,9 @@ def start_workers(workers: int, preload: Sequence[str] = ()) -> Workers:
     """
     others = frozenset(multiprocessing.active_children())
     pool = worker_pool(workers)
-    for _ in range(workers):  # the pool spawns a process per task submitted while none is idle
-        pool.submit(_import_all, tuple(preload))
-    return Workers(pool, others)
+    # The pool spawns a process per task submitted while none is idle: one start-up task each.
+    started = tuple(pool.submit(_import_all, tuple(preload)) for _ in range(workers))
+    return Workers(pool, others, started)
 
 
 def _import_all(modules: tuple[str, ...]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import multiprocessing
 import shutil
 import time
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from bntheory.cli import main
-from bntheory.study import Component, SpecError, Study, merge, read_table, run_study
+from bntheory.study import Component, SpecError, Study, merge, read_table, run_study, start_workers
 from bntheory.study.cache import Cache
 from bntheory.study.runs import run_key
 
@@ -159,6 +160,19 @@ def test_spawned_local_processes_give_the_table_of_one_process():
     assert run_study(study, jobs=2).table.same_numbers(run_study(study).table)
 
 
+def test_workers_started_ahead_run_the_study_and_end_with_it():
+    study = small(repetitions=1, methods=(GDNP, CG))
+    before = set(multiprocessing.active_children())
+    workers = start_workers(2)
+    workers.ready()
+    assert len(set(multiprocessing.active_children()) - before) == 2
+    assert run_study(study, jobs=2, workers=workers).table.same_numbers(run_study(study).table)
+    assert set(multiprocessing.active_children()) <= before, "the run ended its workers"
+    unused = start_workers(2)
+    run_study(study, workers=unused)  # jobs=1: computed here, and the workers closed all the same
+    assert set(multiprocessing.active_children()) <= before
+
+
 def test_cli_study_smoke_and_resume(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     shutil.copy("examples/studies/least_squares.toml", spec)
@@ -191,6 +205,11 @@ def test_cli_bad_spec_is_one_line_and_exit_2(tmp_path, capsys, text, message):
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()  # nothing ran, nothing was written
     assert main(["study", str(spec), "--scheduler", "localhost:1"]) == 2
+    before = set(multiprocessing.active_children())
+    assert main(["study", str(spec), "--jobs", "2", "--out", str(tmp_path / "o")]) == 2
+    capsys.readouterr()
+    time.sleep(0.2)
+    assert set(multiprocessing.active_children()) <= before, "the workers started ahead end with the usage error"
 
 
 def test_curves_stop_at_the_rounding_floor_instead_of_a_fixed_epsilon():

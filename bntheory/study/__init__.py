@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bntheory.runner import Workers
 from bntheory.study.cache import Cache
-from bntheory.study.execute import Progress, execute
+from bntheory.study.execute import Progress, execute, start_workers
 from bntheory.study.params import SpecError
 from bntheory.study.spec import Cell, Component, Run, Study, load_study
 from bntheory.study.table import Table, merge, read_table, results_table
@@ -45,6 +46,7 @@ __all__ = [
     "read_table",
     "results_table",
     "run_study",
+    "start_workers",
     "verdicts",
 ]
 
@@ -67,6 +69,7 @@ def run_study(
     jobs: int = 1,
     scheduler: object = None,
     progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> StudyResult:
     """Run `study` and return its table and verdicts.
 
@@ -84,6 +87,8 @@ def run_study(
         Run on a Dask cluster instead, one task per run (``pip install 'bntheory[study]'``).
     progress : callable, optional
         ``progress(done, total, record)`` as each run finishes.
+    workers : Workers, optional
+        The `jobs` processes, started ahead with :func:`start_workers` (see :func:`~bntheory.study.execute.execute`).
     """
     found = execute(
         study.runs(),
@@ -92,6 +97,7 @@ def run_study(
         jobs=jobs,
         scheduler=scheduler,
         progress=progress,
+        workers=workers,
     )
     table = results_table(study.name, found.records, study.measure_columns())
     return StudyResult(table, verdicts(table, target=study.target), found.computed, found.cached)

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass
 
-from bntheory.runner import start_workers
+from bntheory import runner
+from bntheory.runner import Workers
 from bntheory.study.cache import Cache
 from bntheory.study.runs import code_version, compute, run_key
 from bntheory.study.spec import Run
 
-__all__ = ["Progress", "StudyRuns", "execute"]
+__all__ = ["Progress", "StudyRuns", "execute", "start_workers"]
 
 #: Called as ``progress(done, total, record)`` as each run finishes (cached ones first, all at once).
 Progress = Callable[[int, int, dict], None]
@@ -41,6 +42,7 @@ def execute(
     jobs: int = 1,
     scheduler: object = None,
     progress: Progress | None = None,
+    workers: Workers | None = None,
 ) -> StudyRuns:
     """Compute `runs` (reading back those in `cache` when `resume`) and return their records.
 
@@ -58,6 +60,10 @@ def execute(
         A Dask client, or a scheduler's address (``tcp://host:8786``); one task per run.
     progress : callable, optional
         See :data:`Progress`.
+    workers : Workers, optional
+        The `jobs` local processes, started ahead by :func:`start_workers` so that their start-up
+        (about a second: an interpreter and the imports of :mod:`bntheory.study.runs`) overlapped the caller's
+        (``bntheory study`` starts them before it reads the spec). Closed when the runs end, used or not.
 
     Raises
     ------
@@ -66,10 +72,15 @@ def execute(
     ImportError
         If a `scheduler` is given and ``distributed`` is not installed (the ``study`` extra).
     """
+    problem = None
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
-    if resume and cache is None:
-        raise ValueError("resume: needs a cache to resume from; pass cache=Cache(directory)")
+        problem = f"jobs: expected a positive integer, got {jobs!r}"
+    elif resume and cache is None:
+        problem = "resume: needs a cache to resume from; pass cache=Cache(directory)"
+    if problem is not None:
+        if workers is not None:
+            workers.close()
+        raise ValueError(problem)
     keys = [run_key(r) for r in runs]
     found: dict[str, dict] = {}
     if resume:
@@ -80,12 +91,15 @@ def execute(
         done += 1
         if progress is not None:
             progress(done, len(runs), rec)
+    local = scheduler is None and jobs > 1 and len(todo) > 1
+    if workers is not None and not local:
+        workers.close()
     if scheduler is not None:
         stream = _on_dask(todo, scheduler)
-    elif jobs == 1 or len(todo) <= 1:
+    elif not local:
         stream = (compute(r) for r in todo)
     else:
-        stream = _on_processes(todo, min(jobs, len(todo)))
+        stream = _on_processes(todo, workers or start_workers(min(jobs, len(todo))))
     computed = 0
     for rec in stream:
         if rec["code_version"] != code_version():
@@ -103,8 +117,16 @@ def execute(
     return StudyRuns([found[k] for k in keys], computed, len(runs) - computed)
 
 
-def _on_processes(todo: Sequence[Run], jobs: int) -> Iterator[dict]:
-    workers = start_workers(jobs)  # the runner's rules: one BLAS thread, and exit when this process is gone
+def start_workers(jobs: int) -> Workers:
+    """`jobs` local processes for :func:`execute`, spawned now, each importing what a run needs as it starts.
+
+    Started before the caller's own work (reading a spec, building its runs), their start-up overlaps it.
+    """
+    return runner.start_workers(jobs, preload=("bntheory.study.runs",))
+
+
+def _on_processes(todo: Sequence[Run], workers: Workers) -> Iterator[dict]:
+    # The runner's processes: one BLAS thread each, and each exits when this process is gone.
     try:
         futures = [workers.pool.submit(compute, r) for r in todo]
         for future in as_completed(futures):
