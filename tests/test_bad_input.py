@@ -2675,3 +2675,16 @@ def test_check_eps_takes_a_number_or_an_array_of_any_rank():
     for bad in (np.asarray(-1.0), np.array([1e-3, np.nan])):
         with pytest.raises(ValueError, match="eps: expected finite values >= 0, one per unit"):
             _validation.check_eps(bad, "unit")
+
+
+@pytest.mark.parametrize(
+    ("sigma", "gamma", "eps", "expected"),
+    [
+        (5e-324, 1.0, 0.0, (0.0, 0.0)),  # eps = 0: J_eps = J_0 exactly, whatever sigma is
+        (5e-324, 1.0, 1.0, (float("inf"), float("inf"))),  # sigma^3 underflows: inf, not ZeroDivisionError
+        (1e200, 1.0, 1.0, (0.0, 0.0)),  # sigma^3 overflows: the norm rounds to 0, no OverflowError
+        (1.0, 0.0, 0.5, (0.0, 0.0)),  # gamma = 0: no 0 * inf
+    ],
+)
+def test_jacobian_deviation_at_the_ends_of_the_double_range(sigma, gamma, eps, expected):
+    assert jacobian.jacobian_deviation(sigma, gamma, eps) == expected

@@ -19,6 +19,7 @@ arXiv:1805.11604, Fact C.1 (entrywise form); THEORY.md §2.3 (matrix form, [D]).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -135,9 +136,18 @@ def jacobian_deviation(sigma: float, gamma: float, eps: float) -> tuple[float, f
     sigma = check_real(sigma, "sigma", low=0.0, open_low=True)
     gamma = check_real(gamma, "gamma")
     eps = check_nonnegative(eps, "eps")
+    if eps == 0 or gamma == 0:
+        return 0.0, 0.0  # J_eps = J_0, or both vanish
     s = (sigma * sigma + eps) ** 0.5
-    exact = abs(gamma) * max(eps / s**3, eps / (sigma * s * (sigma + s)))
-    return exact, abs(gamma) * eps / sigma**3
+    # Products, not powers: a float power that overflows raises, a product rounds to inf; a denominator that
+    # underflows to 0 (sigma near the smallest double) makes the quotient inf, its rounded value.
+    exact = abs(gamma) * max(_quotient(eps, s * s * s), _quotient(eps, sigma * s * (sigma + s)))
+    return exact, abs(gamma) * _quotient(eps, sigma * sigma * sigma)
+
+
+def _quotient(num: float, den: float) -> float:
+    """``num / den`` for ``num > 0``, ``den >= 0``, with a denominator that underflowed to 0 giving inf."""
+    return num / den if den > 0 else math.inf
 
 
 def _batch_statistics(x: Array, gamma: Array, eps: float):
