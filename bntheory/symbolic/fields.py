@@ -1,0 +1,104 @@
+r"""Exact rational functions with one square root, for the symbolic checks: :math:`\mathbb Q(s, z_1,\dots,z_k)`.
+
+The derivations of :mod:`bntheory.symbolic` differentiate expressions in which one square root
+:math:`s=\sqrt{R(z)+c}` appears (:math:`\sqrt{\sigma^2+\epsilon}`, :math:`\|w\|_S`, :math:`\|v\|`). Here :math:`s` is a
+generator of the field of rational functions over :math:`\mathbb Q` (SymPy's ``sympy.polys.fields``: every element
+is a numerator and denominator polynomial in lowest terms), the derivative is the chain rule written out,
+
+.. math:: \frac{d}{dz_i}F(z,s)=\frac{\partial F}{\partial z_i}+\frac{\partial F}{\partial s}\,
+          \frac{\partial_i R}{2s},
+
+and an element vanishes on :math:`s^2=R+c` exactly when its numerator's remainder modulo :math:`s^2-R-c` (with
+:math:`s` leading, so the remainder is :math:`a_0(z)+a_1(z)s`) is 0. With a free shift :math:`c=\epsilon` that
+:math:`\epsilon=s^2-R` eliminates, :math:`s` is algebraically independent of the :math:`z` and the test is plain
+equality with 0. Every step is exact polynomial arithmetic; no expression tree is built until
+:meth:`RadicalField.as_expr`, which replaces SymPy's ``diff``, ``subs`` and ``cancel`` on trees (the cost of these
+checks) by arithmetic on sparse polynomials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sympy as sp
+from sympy.polys.fields import FracElement, field
+
+__all__ = ["RadicalField"]
+
+
+class RadicalField:
+    r"""The field :math:`\mathbb Q(s,z)` with :math:`s=\sqrt{R(z)+c}`, its chain rule and its zero test.
+
+    Parameters
+    ----------
+    symbols : sequence of sympy.Symbol
+        The free symbols :math:`z` (all distinct, none of them `root`).
+    root : sympy.Symbol
+        The symbol that stands for the square root.
+    radicand : sympy.Expr
+        :math:`R(z)`, a polynomial in `symbols` with rational coefficients.
+    shifted : bool
+        True when the square root is :math:`\sqrt{R+\epsilon}` with a free :math:`\epsilon` eliminated through
+        :math:`\epsilon=s^2-R` (so no relation holds between :math:`s` and :math:`z`); False for :math:`s=\sqrt R`.
+
+    Raises
+    ------
+    ValueError
+        If `root` is among `symbols`, or `radicand` is not a polynomial in `symbols`.
+    """
+
+    def __init__(self, symbols: Sequence[sp.Symbol], root: sp.Symbol, radicand: sp.Expr, *, shifted: bool) -> None:
+        symbols = tuple(symbols)
+        if root in symbols:
+            raise ValueError(f"root: {root} is also one of the symbols; give the square root its own symbol")
+        if not sp.sympify(radicand).is_polynomial(*symbols):
+            raise ValueError(f"radicand: expected a polynomial in {symbols}, got {radicand}")
+        # s first: the ring's lex order then makes s^2 the leading term of s^2 - R, so division reduces in s.
+        self.field, self.s, *gens = field([root, *symbols], sp.QQ)
+        self.symbols, self.shifted = symbols, shifted
+        self.gens = dict(zip(symbols, gens, strict=True))
+        self.radicand = self.field.from_expr(sp.sympify(radicand))
+        self._relation = None if shifted else (self.s**2 - self.radicand).numer
+
+    def __getitem__(self, symbol: sp.Symbol) -> FracElement:
+        """The generator of `symbol` (`root` gives :math:`s`)."""
+        return self.s if symbol == self.root else self.gens[symbol]
+
+    @property
+    def root(self) -> sp.Symbol:
+        """The symbol of :math:`s`."""
+        return self.field.symbols[0]
+
+    def element(self, expr: Any) -> FracElement:
+        """A SymPy expression, rational in the symbols and `root`, as a field element."""
+        return self.field.from_expr(sp.sympify(expr))
+
+    def diff(self, value: FracElement, wrt: sp.Symbol | FracElement) -> FracElement:
+        r""":math:`\frac{d}{dz}F=\partial_zF+\partial_sF\,\partial_zR/(2s)` (the chain rule through the square root).
+
+        `wrt` is one of the symbols or its generator; :math:`s` itself is not a variable to differentiate in.
+        """
+        z = self.gens[wrt] if isinstance(wrt, sp.Symbol) else wrt
+        if z not in self.gens.values():
+            raise ValueError(f"wrt: expected one of the symbols {self.symbols} or their generators, got {wrt}")
+        dR = self.radicand.diff(z)
+        out = value.diff(z)
+        return out if dR == 0 else out + value.diff(self.s) * dR / (2 * self.s)
+
+    def vanishes(self, value: FracElement) -> bool:
+        r"""Whether `value` is 0 where :math:`s^2=R+c` (exact: a remainder of polynomials, or equality with 0)."""
+        return self.reduce(value) == 0
+
+    def reduce(self, value: FracElement) -> FracElement:
+        r"""`value` with its numerator replaced by its remainder modulo :math:`s^2-R` (0 iff `value` vanishes there).
+
+        Without a relation (a free shift) `value` itself, already in lowest terms.
+        """
+        if value == 0 or self._relation is None:
+            return value
+        return self.field.new(value.numer.rem(self._relation), value.denom)
+
+    def as_expr(self, value: FracElement) -> sp.Expr:
+        """`value` as a SymPy expression (numerator over denominator)."""
+        return value.as_expr()
