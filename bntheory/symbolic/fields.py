@@ -18,11 +18,12 @@ checks) by arithmetic on sparse polynomials.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
 import sympy as sp
-from sympy.polys.fields import FracElement, field
+from sympy.polys.fields import FracElement
 
 __all__ = ["RadicalField"]
 
@@ -55,11 +56,42 @@ class RadicalField:
         if not sp.sympify(radicand).is_polynomial(*symbols):
             raise ValueError(f"radicand: expected a polynomial in {symbols}, got {radicand}")
         # s first: the ring's lex order then makes s^2 the leading term of s^2 - R, so division reduces in s.
-        self.field, self.s, *gens = field([root, *symbols], sp.QQ)
+        # Built as a SymPy domain so that DomainMatrix can hold the elements (they are the domain's elements).
+        self.domain = sp.QQ.frac_field(root, *symbols)
+        self.field = self.domain.field
+        self.s, *gens = self.field.gens
         self.symbols, self.shifted = symbols, shifted
         self.gens = dict(zip(symbols, gens, strict=True))
         self.radicand = self.field.from_expr(sp.sympify(radicand))
         self._relation = None if shifted else (self.s**2 - self.radicand).numer
+
+    def rebased(self, radicand: sp.Expr, *, shifted: bool) -> RadicalField:
+        r"""The same field (its elements mix with this one's), :math:`s` standing for :math:`\sqrt{\text{radicand}}`.
+
+        For a derivation that differentiates in two coordinate systems, e.g. :math:`\sigma(y)` and then
+        :math:`\sigma(Xw)`, joined by :meth:`compose`.
+        """
+        other = copy.copy(self)
+        other.shifted = shifted
+        other.radicand = self.field.from_expr(sp.sympify(radicand))
+        other._relation = None if shifted else (self.s**2 - other.radicand).numer
+        return other
+
+    def compose(self, value: FracElement, mapping: dict[sp.Symbol, FracElement]) -> FracElement:
+        """`value` with each symbol of `mapping` replaced by a polynomial of the field (numerator and denominator).
+
+        Raises
+        ------
+        ValueError
+            If a replacement is not a polynomial (its denominator is not 1).
+        """
+        ring = self.field.ring
+        pairs = []
+        for symbol, poly in mapping.items():
+            if poly.denom != 1:
+                raise ValueError(f"mapping: {symbol} -> {poly} is not a polynomial; substitute polynomials only")
+            pairs.append((self.gens[symbol].numer, ring(poly.numer)))
+        return self.field.new(value.numer.compose(pairs), value.denom.compose(pairs))
 
     def __getitem__(self, symbol: sp.Symbol) -> FracElement:
         """The generator of `symbol` (`root` gives :math:`s`)."""

@@ -36,11 +36,14 @@ class SymbolicJacobian:
     s : sympy.Symbol
         Positive symbol standing for :math:`\sqrt{\sigma^2+\epsilon}`.
     J : sympy.Matrix
-        :math:`\partial y_i/\partial x_j` as SymPy differentiates it, with the square root replaced by `s`.
+        :math:`\partial y_i/\partial x_j` as derived in the field (:attr:`entries`), a SymPy fraction in `s`.
     x_hat : sympy.Matrix
         :math:`(x-\mu\mathbf 1)/s`, the normalized batch (the :math:`\epsilon`-normalized one when :math:`\epsilon>0`).
-    closed_form : sympy.Matrix
         :math:`\frac{\gamma}{s}(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat x\hat x^\top)`.
+    exact : SymbolicBatch
+        The same batch in the field :math:`\mathbb Q(s,x,\delta,\gamma,\beta)` (``symbolic_batch(m, rational=True)``).
+    entries : list of lists
+        :math:`\partial y_i/\partial x_j` as elements of that field (what `J` is printed from).
     """
 
     batch: SymbolicBatch
@@ -48,6 +51,8 @@ class SymbolicJacobian:
     J: sp.Matrix
     x_hat: sp.Matrix
     closed_form: sp.Matrix
+    exact: SymbolicBatch
+    entries: list[list[Any]]
 
     @property
     def m(self) -> int:
@@ -65,34 +70,32 @@ class SymbolicJacobian:
         return sp.cancel(sp.expand(expr.subs(b.eps, self.s**2 - b.var)))
 
     def rational(self) -> RationalJacobian:
-        r""":math:`J` and the quantities around it as exact elements of the field :math:`\mathbb Q(x,\delta,\gamma,s)`.
+        r""":math:`J` and the quantities around it as exact elements of :math:`\mathbb Q(s,x,\delta,\gamma,\beta)`.
 
-        Each entry is converted once, with :math:`\epsilon=s^2-\sigma^2` eliminated as in :meth:`reduce`; products
+        The entries are those :func:`symbolic_jacobian` derived in the field (:math:`\epsilon=s^2-\sigma^2`
+        eliminated, as :meth:`reduce` does); products
         and sums of them (:math:`J^2`, :math:`J^\top\delta`, :math:`\|J^\top\delta\|^2`) are then computed in the
         field, each result in lowest terms, instead of as SymPy expressions that :meth:`reduce` expands and cancels
         afterwards (3-10x faster from :math:`m=3`, more as :math:`m` grows). A value is 0 in the field exactly when
         the rational identity holds, so :meth:`RationalJacobian.is_zero` proves what :func:`is_zero` proves.
         """
-        b = self.batch
-        field = sp.QQ.frac_field(*b.x, *b.delta, b.gamma, self.s)
+        b, e = self.batch, self.exact
+        field = e.field.domain
         eliminate = {b.eps: self.s**2 - b.var}
 
-        def matrix(m: sp.MatrixBase) -> DomainMatrix:
-            return _to_matrix(field, eliminate, m)
-
-        def element(e: Any) -> Any:
-            return _to_field(field, eliminate, e)
+        def column(values) -> DomainMatrix:
+            return DomainMatrix([[v] for v in values], (len(values), 1), field)
 
         return RationalJacobian(
             field,
             eliminate,
-            J=matrix(self.J),
-            x_hat=matrix(self.x_hat),
-            ones=matrix(self.ones),
-            delta=matrix(sp.Matrix(b.delta)),
-            gamma=element(b.gamma),
-            s=element(self.s),
-            eps=element(b.eps),
+            J=DomainMatrix(self.entries, (self.m, self.m), field),
+            x_hat=column(e.x_hat),
+            ones=column([field.one] * self.m),
+            delta=column(e.delta),
+            gamma=e.gamma,
+            s=e.s,
+            eps=e.eps,
         )
 
 
@@ -107,7 +110,7 @@ def _to_matrix(field: Any, eliminate: dict, matrix: sp.MatrixBase) -> DomainMatr
 
 @dataclass(frozen=True)
 class RationalJacobian:
-    r""":class:`SymbolicJacobian` in the field :math:`\mathbb Q(x_1..x_m,\delta_1..\delta_m,\gamma,s)`, exactly.
+    r""":class:`SymbolicJacobian` in the field :math:`\mathbb Q(s,x_1..x_m,\delta_1..\delta_m,\gamma,\beta)`, exactly.
 
     Matrices are SymPy ``DomainMatrix`` over `field` (``A * B``, ``A - B``, ``A.transpose()``, ``A * c`` for a field
     element ``c``); scalars are field elements; :math:`\epsilon` is the element :math:`s^2-\sigma^2`. Built by
@@ -159,16 +162,22 @@ class RationalJacobian:
 def symbolic_jacobian(m: int) -> SymbolicJacobian:
     r"""Differentiate Algorithm 1 for a symbolic batch of size `m` with a symbolic :math:`\epsilon\ge0`.
 
+    The derivative is taken in :math:`\mathbb Q(s,x,\delta,\gamma,\beta)` with :math:`\epsilon=s^2-\sigma^2`
+    eliminated (SymPy's polynomial derivative and the chain rule through :math:`s`,
+    :meth:`bntheory.symbolic.fields.RadicalField.diff`), each entry in lowest terms; :attr:`SymbolicJacobian.J` is
+    those fractions as SymPy expressions, and :meth:`SymbolicJacobian.rational` uses them as they are.
     Facts proven for symbolic :math:`\epsilon` hold at :math:`\epsilon=0` (where :math:`s=\sigma`) by
     substitution, which is how the paper's :math:`\epsilon=0` statements are obtained.
     """
     b = symbolic_batch(m)
-    s = sp.Symbol("s", positive=True)
-    J = sp.Matrix(m, m, lambda i, j: sp.diff(b.y[i], b.x[j])).subs(sp.sqrt(b.var + b.eps), s)
+    exact = symbolic_batch(m, rational=True)
+    entries = [[exact.diff(exact.y[i], exact.x[j]) for j in range(m)] for i in range(m)]
+    s = exact.field.root
+    J = sp.Matrix(m, m, lambda i, j: entries[i][j].as_expr())
     x_hat = sp.Matrix([(xi - b.mu) / s for xi in b.x])
     ones = sp.ones(m, 1)
     closed = b.gamma / s * (sp.eye(m) - ones * ones.T / m - x_hat * x_hat.T / m)
-    return SymbolicJacobian(b, s, J, x_hat, closed)
+    return SymbolicJacobian(b, s, J, x_hat, closed, exact, entries)
 
 
 def is_zero(jac: SymbolicJacobian, expr) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from bntheory.symbolic.batchnorm import symbolic_batch
+from bntheory.symbolic.fields import RadicalField
 from bntheory.symbolic.jacobian import symbolic_jacobian
 
 __all__ = ["gradient_norm_steps", "hessian_form_steps", "rescaling_steps", "scale_shift_steps", "weight_space_steps"]
@@ -90,29 +91,53 @@ def weight_space_steps(m: int, d: int) -> Pairs:
     2. the inequality step is the definition of the operator norm, :math:`\|X^\top u\|\le\|X\|_2\|u\|`;
        it is attained at :math:`X=\lambda\,u w^\top/\|u\|` with :math:`\|w\|=1`, where :math:`X^\top X=\lambda^2ww^\top`
        (so :math:`\|X\|_2=\lambda`) and :math:`\|X^\top u\|^2=\lambda^2\|u\|^2`.
+
+    Exact in :math:`\mathbb Q(s,X,w,\delta,y)`: :math:`s=\sigma(Xw)` for the derivative in :math:`w` and
+    :math:`s=\sigma(y)` for the one in :math:`y` (the chain rule through :math:`s`, :class:`RadicalField`), the latter
+    then composed with :math:`y=Xw`; each difference is reduced modulo :math:`s^2=\sigma(Xw)^2`. The equality case
+    in :math:`\mathbb Q(n,\lambda,u)` modulo :math:`n^2=\|u\|^2`. The pairs are ``(reduced difference, 0)``.
     """
-    X = sp.Matrix(m, d, lambda i, k: sp.Symbol(f"X{i + 1}{k + 1}", real=True))
-    w = sp.Matrix(sp.symbols(f"w1:{d + 1}", real=True))
-    delta = sp.symbols(f"delta1:{m + 1}", real=True)
+    X_sym = [[sp.Symbol(f"X{i + 1}{k + 1}", real=True) for k in range(d)] for i in range(m)]
+    w_sym = sp.symbols(f"w1:{d + 1}", real=True)
+    delta_sym = sp.symbols(f"delta1:{m + 1}", real=True)
     y_sym = sp.symbols(f"y1:{m + 1}", real=True)
+    z = [sp.Add(*(X_sym[i][k] * w_sym[k] for k in range(d))) for i in range(m)]
+    in_w = RadicalField(
+        [*(x for row in X_sym for x in row), *w_sym, *delta_sym, *y_sym],
+        sp.Symbol("s", positive=True),
+        _variance(z),
+        shifted=False,
+    )
+    in_y = in_w.rebased(_variance(y_sym), shifted=False)
+    X = [[in_w[x] for x in row] for row in X_sym]
+    w, delta, y = [in_w[v] for v in w_sym], [in_w[v] for v in delta_sym], [in_w[v] for v in y_sym]
+    Xw = [sum(X[i][k] * w[k] for k in range(d)) for i in range(m)]
 
-    def loss(y):
-        mu = sp.Add(*y) / m
-        sigma = sp.sqrt(sp.Add(*((yi - mu) ** 2 for yi in y)) / m)
-        return sp.Add(*(di * (yi - mu) / sigma for di, yi in zip(delta, y, strict=True)))
+    def loss(y):  # sum_i delta_i (y_i - mu) / sigma, with s for sigma
+        mu = sum(y) / m
+        return sum(di * (yi - mu) for di, yi in zip(delta, y, strict=True)) / in_w.s
 
-    y = X * w
-    dw = sp.Matrix([sp.diff(loss(list(y)), wk) for wk in w])
-    dy = sp.Matrix([sp.diff(loss(y_sym), yi) for yi in y_sym]).subs(dict(zip(y_sym, y, strict=True)))
-    pairs: Pairs = [(e, 0) for e in (dw - X.T * dy)]
-    lam = sp.Symbol("lambda", positive=True)
-    u = sp.Matrix(sp.symbols(f"u1:{m + 1}", real=True))
-    unit = sp.Matrix([sp.Rational(3, 5), sp.Rational(4, 5)] + [0] * (d - 2))
-    norm_u = sp.sqrt((u.T * u)[0])
-    X_eq = lam * u * unit.T / norm_u
-    pairs += [(e, f) for e, f in zip(X_eq.T * X_eq, lam**2 * unit * unit.T, strict=True)]
-    pairs.append((((X_eq.T * u).T * (X_eq.T * u))[0], lam**2 * (u.T * u)[0]))
+    dw = [in_w.diff(loss(Xw), wk) for wk in w]
+    at_Xw = dict(zip(y_sym, Xw, strict=True))
+    dy = [in_w.compose(in_y.diff(loss(y), yi), at_Xw) for yi in y]
+    pairs: Pairs = [(in_w.reduce(dw[k] - sum(X[i][k] * dy[i] for i in range(m))), 0) for k in range(d)]
+    u_sym = sp.symbols(f"u1:{m + 1}", real=True)
+    lam_sym = sp.Symbol("lambda", positive=True)
+    eq = RadicalField([*u_sym, lam_sym], sp.Symbol("n", positive=True), sp.Add(*(ui**2 for ui in u_sym)), shifted=False)
+    u, lam, n = [eq[v] for v in u_sym], eq[lam_sym], eq.s
+    unit = [sp.Rational(3, 5), sp.Rational(4, 5)] + [0] * (d - 2)
+    X_eq = [[lam * u[i] * unit[k] / n for k in range(d)] for i in range(m)]
+    gram = [[sum(X_eq[i][k] * X_eq[i][j] for i in range(m)) for j in range(d)] for k in range(d)]
+    pairs += [(eq.reduce(gram[k][j] - lam**2 * unit[k] * unit[j]), 0) for k in range(d) for j in range(d)]
+    image = [sum(X_eq[i][k] * u[i] for i in range(m)) for k in range(d)]
+    pairs.append((eq.reduce(sum(e**2 for e in image) - lam**2 * sum(ui**2 for ui in u)), 0))
     return pairs
+
+
+def _variance(z) -> sp.Expr:
+    """The biased variance of the entries of `z`, expanded (a polynomial radicand)."""
+    mu = sp.Add(*z) / len(z)
+    return sp.expand(sp.Add(*((zi - mu) ** 2 for zi in z)) / len(z))
 
 
 def rescaling_steps(d: int) -> Pairs:
