@@ -78,20 +78,36 @@ class RadicalField:
         return other
 
     def compose(self, value: FracElement, mapping: dict[sp.Symbol, FracElement]) -> FracElement:
-        """`value` with each symbol of `mapping` replaced by a polynomial of the field (numerator and denominator).
+        """`value` with each symbol of `mapping` (`root` too) replaced by a polynomial of the field, simultaneously.
 
         Raises
         ------
         ValueError
-            If a replacement is not a polynomial (its denominator is not 1).
+            If a replacement is not a polynomial (its denominator is not a constant): :meth:`substitute` takes
+            fractions.
         """
-        ring = self.field.ring
         pairs = []
         for symbol, poly in mapping.items():
-            if poly.denom != 1:
-                raise ValueError(f"mapping: {symbol} -> {poly} is not a polynomial; substitute polynomials only")
-            pairs.append((self.gens[symbol].numer, ring(poly.numer)))
+            if not poly.denom.is_ground:
+                raise ValueError(f"mapping: {symbol} -> {poly} is not a polynomial; use substitute for a fraction")
+            pairs.append((self[symbol].numer, poly.numer.quo_ground(poly.denom.LC)))
         return self.field.new(value.numer.compose(pairs), value.denom.compose(pairs))
+
+    def substitute(self, value: FracElement, symbol: sp.Symbol, replacement: FracElement) -> FracElement:
+        r"""`value` with one symbol replaced by a fraction: numerator and denominator evaluated by their coefficients.
+
+        :math:`p(z)=\sum_kp_k z^k` with :math:`p_k` free of :math:`z`, so :math:`p(r)=\sum_kp_kr^k` exactly.
+        """
+        if value == 0:
+            return value
+        z = self[symbol].numer
+
+        def at(poly):
+            return sum(
+                (self.field(poly.coeff_wrt(z, k)) * replacement**k for k in range(poly.degree(z) + 1)), self.field.zero
+            )
+
+        return at(value.numer) / at(value.denom)
 
     def __getitem__(self, symbol: sp.Symbol) -> FracElement:
         """The generator of `symbol` (`root` gives :math:`s`)."""

@@ -61,26 +61,38 @@ def hessian_form_steps(m: int) -> Pairs:
         -\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|v\|^2,
 
     the theorem's right side with equality (the "≤" of the paper is not needed at :math:`\epsilon=0`).
+    The pairs are exact fractions (``sympy.polys`` fields; step 2 with the chain rule through the square root).
     """
-    b = symbolic_batch(m, eps=0)
-    t = sp.Symbol("t", real=True)
-    v = sp.symbols(f"v1:{m + 1}", real=True)
-    path = [xi + t * vi for xi, vi in zip(b.x, v, strict=True)]
-    mu_t = sp.Add(*path) / m
-    var_t = sp.Add(*((p - mu_t) ** 2 for p in path)) / m
-    c1 = sp.Add(*v)
-    c2 = sp.Add(*((xi - b.mu) * vi for xi, vi in zip(b.x, v, strict=True)))
-    norm2 = sp.Add(*(vi**2 for vi in v))
-    pairs: Pairs = [
-        (sp.expand(mu_t - b.mu - t * c1 / m), 0),
-        (sp.expand(var_t - b.var - t**2 * norm2 / m), sp.expand(2 * t / m * c2 - t**2 / m**2 * c1**2)),
-    ]
-    # Step 2 on one coordinate with scalar symbols: centred value c, direction v_i, sigma, ||v||^2.
-    c, vi, sigma, n2 = sp.symbols("c v_i sigma n2", positive=True)
-    h = (c + t * vi) / sp.sqrt(sigma**2 + t**2 * n2 / m)
-    pairs.append((sp.diff(h, t).subs(t, 0), vi / sigma))
-    pairs.append((sp.diff(h, t, 2).subs(t, 0), -(c / sigma) * n2 / (m * sigma**2)))
+    # Step 1 in Q(x, v, t) (polynomials; field elements so that residuals compares them exactly).
+    _, t, *gens = sp.field(["t", *(f"x{i + 1}" for i in range(m)), *(f"v{i + 1}" for i in range(m))], sp.QQ)
+    x, v = gens[:m], gens[m:]
+    mu, var = _mean_var(x)
+    path = [xi + t * vi for xi, vi in zip(x, v, strict=True)]
+    mu_t, var_t = _mean_var(path)
+    c1 = sum(v)
+    c2 = sum((xi - mu) * vi for xi, vi in zip(x, v, strict=True))
+    norm2 = sum(vi**2 for vi in v)
+    pairs: Pairs = [(mu_t - mu - t * c1 / m, 0), (var_t - var - t**2 * norm2 / m, 2 * t / m * c2 - t**2 / m**2 * c1**2)]
+    # Step 2 on one coordinate with scalar symbols: centred value c, direction v_i, sigma, ||v||^2, in
+    # Q(r, c, v_i, sigma, n2, t) with r = sqrt(sigma^2 + t^2 n2 / m) (chain rule through r); t = 0 then gives
+    # r = sigma (sigma > 0).
+    c_s, vi_s, sigma_s, n2_s, t_s = sp.symbols("c v_i sigma n2 t", positive=True)
+    F = RadicalField(
+        [c_s, vi_s, sigma_s, n2_s, t_s], sp.Symbol("r", positive=True), sigma_s**2 + t_s**2 * n2_s / m, shifted=False
+    )
+    c, vi, sigma, n2, r = F[c_s], F[vi_s], F[sigma_s], F[n2_s], F.s
+    h = (c + F[t_s] * vi) / r
+    dh = F.diff(h, t_s)
+    at_zero = {t_s: F.field.zero, F.root: sigma}
+    pairs.append((F.compose(dh, at_zero), vi / sigma))
+    pairs.append((F.compose(F.diff(dh, t_s), at_zero), -(c / sigma) * n2 / (m * sigma**2)))
     return pairs
+
+
+def _mean_var(z):
+    """The mean and the biased variance of the entries of `z` (any ring)."""
+    mu = sum(z) / len(z)
+    return mu, sum((zi - mu) ** 2 for zi in z) / len(z)
 
 
 def weight_space_steps(m: int, d: int) -> Pairs:
@@ -146,20 +158,23 @@ def rescaling_steps(d: int) -> Pairs:
     With :math:`f(c)=\|W_0-cW^*\|^2` (convex, :math:`f''=2\|W^*\|^2>0`), :math:`f'(c^*)=0` at
     :math:`c^*=\langle W^*,W_0\rangle/\|W^*\|^2`, and :math:`f(c^*)` equals the lemma's right side. The
     inequality step: :math:`\hat W^*` is the closest optimum and :math:`c^*W^*` is one of them when
-    :math:`c^*>0`, i.e. when :math:`\langle W_0,W^*\rangle>0` (the assumption).
+    :math:`c^*>0`, i.e. when :math:`\langle W_0,W^*\rangle>0` (the assumption). Exact in :math:`\mathbb Q(a,b,c)`
+    (``sympy.polys`` fractions, :math:`a=W_0`, :math:`b=W^*`); the pairs are field elements.
     """
-    w0 = sp.Matrix(sp.symbols(f"a1:{d + 1}", real=True))
-    ws = sp.Matrix(sp.symbols(f"b1:{d + 1}", real=True))
-    c = sp.Symbol("c", real=True)
-    f = ((w0 - c * ws).T * (w0 - c * ws))[0]
-    norm2 = (ws.T * ws)[0]
-    inner = (ws.T * w0)[0]
+    K, c, *gens = sp.field(["c", *(f"{n}{i + 1}" for n in "ab" for i in range(d))], sp.QQ)
+    w0, ws = gens[:d], gens[d:]
+    f = sum((ai - c * bi) ** 2 for ai, bi in zip(w0, ws, strict=True))
+    norm2 = sum(bi**2 for bi in ws)
+    inner = sum(ai * bi for ai, bi in zip(w0, ws, strict=True))
     # f' is linear in c (f is a quadratic): its one root from its two coefficients (what solve finds, without the
-    # general solver's cost); a non-linear f' would not unpack, and the check would fail.
-    slope, intercept = sp.Poly(sp.diff(f, c), c).all_coeffs()
-    c_star = -intercept / slope
-    rhs = ((w0 - ws).T * (w0 - ws))[0] - (norm2 - inner) ** 2 / norm2
-    return [(c_star, inner / norm2), (f.subs(c, c_star), rhs), (sp.diff(f, c, 2), 2 * norm2)]
+    # general solver's cost); a non-linear f' has a third coefficient, and the check fails.
+    df = f.diff(c).numer
+    x = c.numer
+    slope, intercept = df.coeff_wrt(x, 1), df.coeff_wrt(x, 0)
+    c_star = -K(intercept) / K(slope) if df.degree(x) == 1 else K(df)
+    f_star = sum(K(f.numer.coeff_wrt(x, k)) * c_star**k for k in range(f.numer.degree(x) + 1))
+    rhs = sum((ai - bi) ** 2 for ai, bi in zip(w0, ws, strict=True)) - (norm2 - inner) ** 2 / norm2
+    return [(c_star, inner / norm2), (f_star, rhs), (f.diff(c).diff(c), 2 * norm2)]
 
 
 def scale_shift_steps(m: int) -> Pairs:
