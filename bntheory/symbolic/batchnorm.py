@@ -81,20 +81,15 @@ def symbolic_batch(m: int, *, eps: sp.Expr | None = None, rational: bool = False
     x = sp.symbols(f"x1:{m + 1}", real=True)
     delta = sp.symbols(f"delta1:{m + 1}", real=True)
     gamma, beta = sp.symbols("gamma beta", real=True)
+    mu = sp.Add(*x) / m
+    var = sp.Add(*((xi - mu) ** 2 for xi in x)) / m
     field = None
     if rational:
-        mu = sp.Add(*x) / m
-        field = RadicalField(
-            (*x, *delta, gamma, beta),
-            sp.Symbol("s", positive=True),
-            sp.expand(sum((xi - mu) ** 2 for xi in x) / m),
-            shifted=True,
-        )
+        field = RadicalField((*x, *delta, gamma, beta), sp.Symbol("s", positive=True), sp.expand(var), shifted=True)
         x, delta, gamma, beta = (tuple(field[v] for v in x), tuple(field[v] for v in delta), field[gamma], field[beta])
         s = field.s
-    mu = sum(x) / m
-    var = sum((xi - mu) ** 2 for xi in x) / m
-    if rational:
+        mu = sum(x) / m
+        var = sum((xi - mu) ** 2 for xi in x) / m
         eps = s**2 - var
     else:
         eps = sp.Symbol("epsilon", nonnegative=True) if eps is None else sp.sympify(eps)

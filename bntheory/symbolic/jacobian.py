@@ -86,16 +86,19 @@ class SymbolicJacobian:
         def column(values) -> DomainMatrix:
             return DomainMatrix([[v] for v in values], (len(values), 1), field)
 
+        m, x_hat, ones = self.m, column(e.x_hat), column([field.one] * self.m)
+        bracket = DomainMatrix.eye(m, field) - (ones * ones.transpose() + x_hat * x_hat.transpose()) * (field.one / m)
         return RationalJacobian(
             field,
             eliminate,
-            J=DomainMatrix(self.entries, (self.m, self.m), field),
-            x_hat=column(e.x_hat),
-            ones=column([field.one] * self.m),
+            J=DomainMatrix(self.entries, (m, m), field),
+            x_hat=x_hat,
+            ones=ones,
             delta=column(e.delta),
             gamma=e.gamma,
             s=e.s,
             eps=e.eps,
+            closed_form=bracket * (e.gamma / e.s),
         )
 
 
@@ -125,6 +128,9 @@ class RationalJacobian:
     x_hat, ones, delta : DomainMatrix, (m, 1)
         :math:`\hat x`, :math:`\mathbf 1` and the upstream gradient :math:`\delta`.
     gamma, s, eps : field elements
+    closed_form : DomainMatrix, (m, m)
+        :math:`\frac{\gamma}{s}(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat x\hat x^\top)`, built in the field from
+        :math:`\hat x` and :math:`\mathbf 1` (the formula of :attr:`SymbolicJacobian.closed_form`).
     """
 
     field: Any
@@ -136,6 +142,7 @@ class RationalJacobian:
     gamma: Any
     s: Any
     eps: Any
+    closed_form: DomainMatrix
 
     def element(self, expr: Any) -> Any:
         r"""A SymPy expression, rational once :math:`\epsilon` is eliminated, as a field element (exact)."""
