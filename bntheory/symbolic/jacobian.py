@@ -22,7 +22,7 @@ from sympy.polys.matrices import DomainMatrix
 
 from bntheory.symbolic.batchnorm import SymbolicBatch, symbolic_batch
 
-__all__ = ["RationalJacobian", "SymbolicJacobian", "is_zero", "symbolic_jacobian"]
+__all__ = ["RationalJacobian", "SymbolicJacobian", "is_zero", "rational_jacobian", "symbolic_jacobian"]
 
 
 @dataclass(frozen=True)
@@ -79,27 +79,46 @@ class SymbolicJacobian:
         afterwards (3-10x faster from :math:`m=3`, more as :math:`m` grows). A value is 0 in the field exactly when
         the rational identity holds, so :meth:`RationalJacobian.is_zero` proves what :func:`is_zero` proves.
         """
-        b, e = self.batch, self.exact
-        field = e.field.domain
-        eliminate = {b.eps: self.s**2 - b.var}
+        return _rational(self.exact, self.entries)
 
-        def column(values) -> DomainMatrix:
-            return DomainMatrix([[v] for v in values], (len(values), 1), field)
 
-        m, x_hat, ones = self.m, column(e.x_hat), column([field.one] * self.m)
-        bracket = DomainMatrix.eye(m, field) - (ones * ones.transpose() + x_hat * x_hat.transpose()) * (field.one / m)
-        return RationalJacobian(
-            field,
-            eliminate,
-            J=DomainMatrix(self.entries, (m, m), field),
-            x_hat=x_hat,
-            ones=ones,
-            delta=column(e.delta),
-            gamma=e.gamma,
-            s=e.s,
-            eps=e.eps,
-            closed_form=bracket * (e.gamma / e.s),
-        )
+def _derive(m: int) -> tuple[SymbolicBatch, list[list[Any]]]:
+    r"""The field batch of size `m` and :math:`\partial y_i/\partial x_j` in it (chain rule through :math:`s`)."""
+    exact = symbolic_batch(m, rational=True)
+    return exact, [[exact.diff(exact.y[i], exact.x[j]) for j in range(m)] for i in range(m)]
+
+
+def _rational(e: SymbolicBatch, entries: list[list[Any]]) -> RationalJacobian:
+    field, m = e.field.domain, e.m
+    # eps (the SymPy batch's symbol) -> s^2 - sigma^2, for SymPy expressions converted into the field.
+    eliminate = {sp.Symbol("epsilon", nonnegative=True): e.field.root**2 - e.field.radicand.as_expr()}
+
+    def column(values) -> DomainMatrix:
+        return DomainMatrix([[v] for v in values], (len(values), 1), field)
+
+    x_hat, ones = column(e.x_hat), column([field.one] * m)
+    bracket = DomainMatrix.eye(m, field) - (ones * ones.transpose() + x_hat * x_hat.transpose()) * (field.one / m)
+    return RationalJacobian(
+        field,
+        eliminate,
+        J=DomainMatrix(entries, (m, m), field),
+        x_hat=x_hat,
+        ones=ones,
+        delta=column(e.delta),
+        gamma=e.gamma,
+        s=e.s,
+        eps=e.eps,
+        closed_form=bracket * (e.gamma / e.s),
+    )
+
+
+def rational_jacobian(m: int) -> RationalJacobian:
+    r""":meth:`SymbolicJacobian.rational` of ``symbolic_jacobian(m)`` without its SymPy expressions (same derivation).
+
+    For checks that work in the field only: the Jacobian of Algorithm 1 in :math:`\mathbb Q(s,x,\delta,\gamma,\beta)`,
+    :math:`\epsilon=s^2-\sigma^2` eliminated.
+    """
+    return _rational(*_derive(m))
 
 
 def _to_field(field: Any, eliminate: dict, expr: Any) -> Any:
@@ -177,8 +196,7 @@ def symbolic_jacobian(m: int) -> SymbolicJacobian:
     substitution, which is how the paper's :math:`\epsilon=0` statements are obtained.
     """
     b = symbolic_batch(m)
-    exact = symbolic_batch(m, rational=True)
-    entries = [[exact.diff(exact.y[i], exact.x[j]) for j in range(m)] for i in range(m)]
+    exact, entries = _derive(m)
     s = exact.field.root
     J = sp.Matrix(m, m, lambda i, j: entries[i][j].as_expr())
     x_hat = sp.Matrix([(xi - b.mu) / s for xi in b.x])

@@ -17,7 +17,7 @@ import sympy as sp
 
 from bntheory.symbolic.batchnorm import symbolic_batch
 from bntheory.symbolic.fields import RadicalField
-from bntheory.symbolic.jacobian import symbolic_jacobian
+from bntheory.symbolic.jacobian import rational_jacobian
 
 __all__ = ["gradient_norm_steps", "hessian_form_steps", "rescaling_steps", "scale_shift_steps", "weight_space_steps"]
 
@@ -35,7 +35,7 @@ def gradient_norm_steps(m: int) -> Pairs:
        coefficient by 1 can only increase the right side; it is an equality iff :math:`\epsilon=0`.
     """
     # Exact arithmetic in Q(x, delta, gamma, s) with eps = s^2 - sigma^2 eliminated: each side in lowest terms.
-    r = symbolic_jacobian(m).rational()
+    r = rational_jacobian(m)
     s, y_hat, g, dot = r.s, r.x_hat, r.delta, lambda a, b: r.entry(a.transpose() * b)
     grad = r.J.transpose() * g
     coeff = 2 - dot(y_hat, y_hat) / m
