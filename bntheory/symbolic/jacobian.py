@@ -1,10 +1,13 @@
 r"""The BN Jacobian of one channel, derived by SymPy from Algorithm 1, and its exact structure.
 
-For a symbolic batch of size :math:`m` SymPy differentiates :math:`y_i=\gamma(x_i-\mu)/\sqrt{\sigma^2+\epsilon}+\beta`
-entry by entry. To compare that derivative with closed forms without asking ``simplify`` to discover
-square-root identities, the derivation introduces a positive symbol :math:`s` for :math:`\sqrt{\sigma^2+\epsilon}`
-and eliminates :math:`\epsilon=s^2-\sigma^2`; the expressions are then rational in :math:`x,\gamma,s` and a
-difference is zero exactly when ``cancel`` reduces it to 0. This is an exact proof for each :math:`m`.
+For a symbolic batch of size :math:`m` the entries :math:`\partial y_i/\partial x_j` of
+:math:`y_i=\gamma(x_i-\mu)/\sqrt{\sigma^2+\epsilon}+\beta` are derived without asking ``simplify`` to
+discover square-root identities: a positive symbol :math:`s` stands for :math:`\sqrt{\sigma^2+\epsilon}`,
+:math:`\epsilon=s^2-\sigma^2` is eliminated, and the derivative is taken in the field
+:math:`\mathbb Q(s,x,\delta,\gamma,\beta)` (SymPy's polynomial derivative with the chain rule
+:math:`\partial_js=\partial_j\sigma^2/(2s)`, :class:`bntheory.symbolic.fields.RadicalField`). The entries
+are exact fractions in lowest terms, and a difference is zero exactly when it is the field's 0 (or, for
+:func:`is_zero`, when ``cancel`` reduces its SymPy form to 0). This is an exact proof for each :math:`m`.
 
 References
 ----------

@@ -3,7 +3,9 @@ r"""SymPy derivations of Santurkar et al.'s §4 statements, as lists of ``(expre
 Each function returns the steps of one derivation; every pair must reduce to an identity
 (:func:`bntheory.symbolic.batchnorm.residuals` counts those that do not). The inequality step of each
 statement is isolated as a pair whose difference is a manifestly non-negative expression (shown in
-the docstring), so that "identity plus one inequality" is what the checks prove.
+the docstring), so that "identity plus one inequality" is what the checks prove. Most pairs are exact
+fractions (``sympy.polys`` fields, a square root as a generator with its relation or its chain rule,
+:class:`~bntheory.symbolic.fields.RadicalField`), decided by equality in lowest terms.
 
 References
 ----------

@@ -4,7 +4,10 @@ One normalization group of :math:`m` symbols :math:`x_i`, elementwise gains :mat
 :math:`\beta_i`, :math:`\epsilon\ge0`, upstream :math:`\delta_i`, loss :math:`\ell=\sum_i\delta_iy_i`
 (THEORY-2.md §9.1-9.2). GroupNorm and InstanceNorm are LayerNorm per group (per-channel gains are elementwise
 gains that repeat), so the LayerNorm group covers them. Each function returns ``(expr, target)`` pairs for
-:func:`bntheory.symbolic.batchnorm.residuals`: SymPy's derivative of the forward against the closed form.
+:func:`bntheory.symbolic.batchnorm.residuals`: SymPy's derivative of the forward against the closed form, both
+exact fractions in a field with a generator for the square root
+(:class:`~bntheory.symbolic.fields.RadicalField`: the derivative is SymPy's polynomial one with the chain rule
+through that generator, and a difference is 0 iff the identity holds).
 """
 
 from __future__ import annotations
