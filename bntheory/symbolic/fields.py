@@ -11,8 +11,8 @@ is a numerator and denominator polynomial in lowest terms), the derivative is th
 and an element vanishes on :math:`s^2=R+c` exactly when its numerator's remainder modulo :math:`s^2-R-c` (with
 :math:`s` leading, so the remainder is :math:`a_0(z)+a_1(z)s`) is 0. With a free shift :math:`c=\epsilon` that
 :math:`\epsilon=s^2-R` eliminates, :math:`s` is algebraically independent of the :math:`z` and the test is plain
-equality with 0. Every step is exact polynomial arithmetic; no expression tree is built until
-:meth:`RadicalField.as_expr`, which replaces SymPy's ``diff``, ``subs`` and ``cancel`` on trees (the cost of these
+equality with 0. Every step is exact polynomial arithmetic; no expression tree is built until an
+element's own ``as_expr``, which replaces SymPy's ``diff``, ``subs`` and ``cancel`` on trees (the cost of these
 checks) by arithmetic on sparse polynomials.
 """
 
@@ -146,7 +146,3 @@ class RadicalField:
         if value == 0 or self._relation is None:
             return value
         return self.field.new(value.numer.rem(self._relation), value.denom)
-
-    def as_expr(self, value: FracElement) -> sp.Expr:
-        """`value` as a SymPy expression (numerator over denominator)."""
-        return value.as_expr()
