@@ -11,9 +11,9 @@ is a numerator and denominator polynomial in lowest terms), the derivative is th
 and an element vanishes on :math:`s^2=R+c` exactly when its numerator's remainder modulo :math:`s^2-R-c` (with
 :math:`s` leading, so the remainder is :math:`a_0(z)+a_1(z)s`) is 0. With a free shift :math:`c=\epsilon` that
 :math:`\epsilon=s^2-R` eliminates, :math:`s` is algebraically independent of the :math:`z` and the test is plain
-equality with 0. Every step is exact polynomial arithmetic; no expression tree is built until an
-element's own ``as_expr``, which replaces SymPy's ``diff``, ``subs`` and ``cancel`` on trees (the cost of these
-checks) by arithmetic on sparse polynomials.
+equality with 0. Every step is exact polynomial arithmetic, in place of SymPy's ``diff``, ``subs`` and
+``cancel`` on expression trees (the cost of these checks); a tree is built only when an element's ``as_expr`` is
+asked for.
 """
 
 from __future__ import annotations
