@@ -37,7 +37,9 @@ pairs, group = group_backward_steps(2, center=True, gain_inside=False)
 print("gain outside: residuals", residuals(pairs, group), "of", len(pairs))
 dx1, closed1 = pairs[0]
 x1, x2 = sp.symbols("x1 x2", real=True)
-print(sp.simplify((dx1 - closed1).subs({x1: 1, x2: -1})))
+# The pairs are exact fractions in s = sqrt(sigma^2 + eps) (eps eliminated); at x = (1, -1), sigma^2 = 1.
+eps = sp.Symbol("epsilon", nonnegative=True)
+print(sp.simplify((dx1 - closed1).as_expr().subs({x1: 1, x2: -1, group.s.as_expr(): sp.sqrt(1 + eps)})))
 
 # %% [markdown]
 # WeightNorm, $w=g\,v/\|v\|$: the gradient in $v$ is the gradient in $w$ projected away from $v$ and scaled by

@@ -3,7 +3,9 @@ r"""SymPy derivations of Santurkar et al.'s §4 statements, as lists of ``(expre
 Each function returns the steps of one derivation; every pair must reduce to an identity
 (:func:`bntheory.symbolic.batchnorm.residuals` counts those that do not). The inequality step of each
 statement is isolated as a pair whose difference is a manifestly non-negative expression (shown in
-the docstring), so that "identity plus one inequality" is what the checks prove.
+the docstring), so that "identity plus one inequality" is what the checks prove. Most pairs are exact
+fractions (``sympy.polys`` fields, a square root as a generator with its relation or its chain rule,
+:class:`~bntheory.symbolic.fields.RadicalField`), decided by equality in lowest terms.
 
 References
 ----------
@@ -16,7 +18,8 @@ from __future__ import annotations
 import sympy as sp
 
 from bntheory.symbolic.batchnorm import symbolic_batch
-from bntheory.symbolic.jacobian import symbolic_jacobian
+from bntheory.symbolic.fields import RadicalField
+from bntheory.symbolic.jacobian import rational_jacobian
 
 __all__ = ["gradient_norm_steps", "hessian_form_steps", "rescaling_steps", "scale_shift_steps", "weight_space_steps"]
 
@@ -34,7 +37,7 @@ def gradient_norm_steps(m: int) -> Pairs:
        coefficient by 1 can only increase the right side; it is an equality iff :math:`\epsilon=0`.
     """
     # Exact arithmetic in Q(x, delta, gamma, s) with eps = s^2 - sigma^2 eliminated: each side in lowest terms.
-    r = symbolic_jacobian(m).rational()
+    r = rational_jacobian(m)
     s, y_hat, g, dot = r.s, r.x_hat, r.delta, lambda a, b: r.entry(a.transpose() * b)
     grad = r.J.transpose() * g
     coeff = 2 - dot(y_hat, y_hat) / m
@@ -60,26 +63,38 @@ def hessian_form_steps(m: int) -> Pairs:
         -\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|v\|^2,
 
     the theorem's right side with equality (the "≤" of the paper is not needed at :math:`\epsilon=0`).
+    The pairs are exact fractions (``sympy.polys`` fields; step 2 with the chain rule through the square root).
     """
-    b = symbolic_batch(m, eps=0)
-    t = sp.Symbol("t", real=True)
-    v = sp.symbols(f"v1:{m + 1}", real=True)
-    path = [xi + t * vi for xi, vi in zip(b.x, v, strict=True)]
-    mu_t = sp.Add(*path) / m
-    var_t = sp.Add(*((p - mu_t) ** 2 for p in path)) / m
-    c1 = sp.Add(*v)
-    c2 = sp.Add(*((xi - b.mu) * vi for xi, vi in zip(b.x, v, strict=True)))
-    norm2 = sp.Add(*(vi**2 for vi in v))
-    pairs: Pairs = [
-        (sp.expand(mu_t - b.mu - t * c1 / m), 0),
-        (sp.expand(var_t - b.var - t**2 * norm2 / m), sp.expand(2 * t / m * c2 - t**2 / m**2 * c1**2)),
-    ]
-    # Step 2 on one coordinate with scalar symbols: centred value c, direction v_i, sigma, ||v||^2.
-    c, vi, sigma, n2 = sp.symbols("c v_i sigma n2", positive=True)
-    h = (c + t * vi) / sp.sqrt(sigma**2 + t**2 * n2 / m)
-    pairs.append((sp.diff(h, t).subs(t, 0), vi / sigma))
-    pairs.append((sp.diff(h, t, 2).subs(t, 0), -(c / sigma) * n2 / (m * sigma**2)))
+    # Step 1 in Q(x, v, t) (polynomials; field elements so that residuals compares them exactly).
+    _, t, *gens = sp.field(["t", *(f"x{i + 1}" for i in range(m)), *(f"v{i + 1}" for i in range(m))], sp.QQ)
+    x, v = gens[:m], gens[m:]
+    mu, var = _mean_var(x)
+    path = [xi + t * vi for xi, vi in zip(x, v, strict=True)]
+    mu_t, var_t = _mean_var(path)
+    c1 = sum(v)
+    c2 = sum((xi - mu) * vi for xi, vi in zip(x, v, strict=True))
+    norm2 = sum(vi**2 for vi in v)
+    pairs: Pairs = [(mu_t - mu - t * c1 / m, 0), (var_t - var - t**2 * norm2 / m, 2 * t / m * c2 - t**2 / m**2 * c1**2)]
+    # Step 2 on one coordinate with scalar symbols: centred value c, direction v_i, sigma, ||v||^2, in
+    # Q(r, c, v_i, sigma, n2, t) with r = sqrt(sigma^2 + t^2 n2 / m) (chain rule through r); t = 0 then gives
+    # r = sigma (sigma > 0).
+    c_s, vi_s, sigma_s, n2_s, t_s = sp.symbols("c v_i sigma n2 t", positive=True)
+    F = RadicalField(
+        [c_s, vi_s, sigma_s, n2_s, t_s], sp.Symbol("r", positive=True), sigma_s**2 + t_s**2 * n2_s / m, shifted=False
+    )
+    c, vi, sigma, n2, r = F[c_s], F[vi_s], F[sigma_s], F[n2_s], F.s
+    h = (c + F[t_s] * vi) / r
+    dh = F.diff(h, t_s)
+    at_zero = {t_s: F.field.zero, F.root: sigma}
+    pairs.append((F.compose(dh, at_zero), vi / sigma))
+    pairs.append((F.compose(F.diff(dh, t_s), at_zero), -(c / sigma) * n2 / (m * sigma**2)))
     return pairs
+
+
+def _mean_var(z):
+    """The mean and the biased variance of the entries of `z` (any ring)."""
+    mu = sum(z) / len(z)
+    return mu, sum((zi - mu) ** 2 for zi in z) / len(z)
 
 
 def weight_space_steps(m: int, d: int) -> Pairs:
@@ -90,29 +105,53 @@ def weight_space_steps(m: int, d: int) -> Pairs:
     2. the inequality step is the definition of the operator norm, :math:`\|X^\top u\|\le\|X\|_2\|u\|`;
        it is attained at :math:`X=\lambda\,u w^\top/\|u\|` with :math:`\|w\|=1`, where :math:`X^\top X=\lambda^2ww^\top`
        (so :math:`\|X\|_2=\lambda`) and :math:`\|X^\top u\|^2=\lambda^2\|u\|^2`.
+
+    Exact in :math:`\mathbb Q(s,X,w,\delta,y)`: :math:`s=\sigma(Xw)` for the derivative in :math:`w` and
+    :math:`s=\sigma(y)` for the one in :math:`y` (the chain rule through :math:`s`, :class:`RadicalField`), the latter
+    then composed with :math:`y=Xw`; each difference is reduced modulo :math:`s^2=\sigma(Xw)^2`. The equality case
+    in :math:`\mathbb Q(n,\lambda,u)` modulo :math:`n^2=\|u\|^2`. The pairs are ``(reduced difference, 0)``.
     """
-    X = sp.Matrix(m, d, lambda i, k: sp.Symbol(f"X{i + 1}{k + 1}", real=True))
-    w = sp.Matrix(sp.symbols(f"w1:{d + 1}", real=True))
-    delta = sp.symbols(f"delta1:{m + 1}", real=True)
+    X_sym = [[sp.Symbol(f"X{i + 1}{k + 1}", real=True) for k in range(d)] for i in range(m)]
+    w_sym = sp.symbols(f"w1:{d + 1}", real=True)
+    delta_sym = sp.symbols(f"delta1:{m + 1}", real=True)
     y_sym = sp.symbols(f"y1:{m + 1}", real=True)
+    z = [sp.Add(*(X_sym[i][k] * w_sym[k] for k in range(d))) for i in range(m)]
+    in_w = RadicalField(
+        [*(x for row in X_sym for x in row), *w_sym, *delta_sym, *y_sym],
+        sp.Symbol("s", positive=True),
+        _variance(z),
+        shifted=False,
+    )
+    in_y = in_w.rebased(_variance(y_sym), shifted=False)
+    X = [[in_w[x] for x in row] for row in X_sym]
+    w, delta, y = [in_w[v] for v in w_sym], [in_w[v] for v in delta_sym], [in_w[v] for v in y_sym]
+    Xw = [sum(X[i][k] * w[k] for k in range(d)) for i in range(m)]
 
-    def loss(y):
-        mu = sp.Add(*y) / m
-        sigma = sp.sqrt(sp.Add(*((yi - mu) ** 2 for yi in y)) / m)
-        return sp.Add(*(di * (yi - mu) / sigma for di, yi in zip(delta, y, strict=True)))
+    def loss(y):  # sum_i delta_i (y_i - mu) / sigma, with s for sigma
+        mu = sum(y) / m
+        return sum(di * (yi - mu) for di, yi in zip(delta, y, strict=True)) / in_w.s
 
-    y = X * w
-    dw = sp.Matrix([sp.diff(loss(list(y)), wk) for wk in w])
-    dy = sp.Matrix([sp.diff(loss(y_sym), yi) for yi in y_sym]).subs(dict(zip(y_sym, y, strict=True)))
-    pairs: Pairs = [(e, 0) for e in (dw - X.T * dy)]
-    lam = sp.Symbol("lambda", positive=True)
-    u = sp.Matrix(sp.symbols(f"u1:{m + 1}", real=True))
-    unit = sp.Matrix([sp.Rational(3, 5), sp.Rational(4, 5)] + [0] * (d - 2))
-    norm_u = sp.sqrt((u.T * u)[0])
-    X_eq = lam * u * unit.T / norm_u
-    pairs += [(e, f) for e, f in zip(X_eq.T * X_eq, lam**2 * unit * unit.T, strict=True)]
-    pairs.append((((X_eq.T * u).T * (X_eq.T * u))[0], lam**2 * (u.T * u)[0]))
+    dw = [in_w.diff(loss(Xw), wk) for wk in w]
+    at_Xw = dict(zip(y_sym, Xw, strict=True))
+    dy = [in_w.compose(in_y.diff(loss(y), yi), at_Xw) for yi in y]
+    pairs: Pairs = [(in_w.reduce(dw[k] - sum(X[i][k] * dy[i] for i in range(m))), 0) for k in range(d)]
+    u_sym = sp.symbols(f"u1:{m + 1}", real=True)
+    lam_sym = sp.Symbol("lambda", positive=True)
+    eq = RadicalField([*u_sym, lam_sym], sp.Symbol("n", positive=True), sp.Add(*(ui**2 for ui in u_sym)), shifted=False)
+    u, lam, n = [eq[v] for v in u_sym], eq[lam_sym], eq.s
+    unit = [sp.Rational(3, 5), sp.Rational(4, 5)] + [0] * (d - 2)
+    X_eq = [[lam * u[i] * unit[k] / n for k in range(d)] for i in range(m)]
+    gram = [[sum(X_eq[i][k] * X_eq[i][j] for i in range(m)) for j in range(d)] for k in range(d)]
+    pairs += [(eq.reduce(gram[k][j] - lam**2 * unit[k] * unit[j]), 0) for k in range(d) for j in range(d)]
+    image = [sum(X_eq[i][k] * u[i] for i in range(m)) for k in range(d)]
+    pairs.append((eq.reduce(sum(e**2 for e in image) - lam**2 * sum(ui**2 for ui in u)), 0))
     return pairs
+
+
+def _variance(z) -> sp.Expr:
+    """The biased variance of the entries of `z`, expanded (a polynomial radicand)."""
+    mu = sp.Add(*z) / len(z)
+    return sp.expand(sp.Add(*((zi - mu) ** 2 for zi in z)) / len(z))
 
 
 def rescaling_steps(d: int) -> Pairs:
@@ -121,20 +160,23 @@ def rescaling_steps(d: int) -> Pairs:
     With :math:`f(c)=\|W_0-cW^*\|^2` (convex, :math:`f''=2\|W^*\|^2>0`), :math:`f'(c^*)=0` at
     :math:`c^*=\langle W^*,W_0\rangle/\|W^*\|^2`, and :math:`f(c^*)` equals the lemma's right side. The
     inequality step: :math:`\hat W^*` is the closest optimum and :math:`c^*W^*` is one of them when
-    :math:`c^*>0`, i.e. when :math:`\langle W_0,W^*\rangle>0` (the assumption).
+    :math:`c^*>0`, i.e. when :math:`\langle W_0,W^*\rangle>0` (the assumption). Exact in :math:`\mathbb Q(a,b,c)`
+    (``sympy.polys`` fractions, :math:`a=W_0`, :math:`b=W^*`); the pairs are field elements.
     """
-    w0 = sp.Matrix(sp.symbols(f"a1:{d + 1}", real=True))
-    ws = sp.Matrix(sp.symbols(f"b1:{d + 1}", real=True))
-    c = sp.Symbol("c", real=True)
-    f = ((w0 - c * ws).T * (w0 - c * ws))[0]
-    norm2 = (ws.T * ws)[0]
-    inner = (ws.T * w0)[0]
+    K, c, *gens = sp.field(["c", *(f"{n}{i + 1}" for n in "ab" for i in range(d))], sp.QQ)
+    w0, ws = gens[:d], gens[d:]
+    f = sum((ai - c * bi) ** 2 for ai, bi in zip(w0, ws, strict=True))
+    norm2 = sum(bi**2 for bi in ws)
+    inner = sum(ai * bi for ai, bi in zip(w0, ws, strict=True))
     # f' is linear in c (f is a quadratic): its one root from its two coefficients (what solve finds, without the
-    # general solver's cost); a non-linear f' would not unpack, and the check would fail.
-    slope, intercept = sp.Poly(sp.diff(f, c), c).all_coeffs()
-    c_star = -intercept / slope
-    rhs = ((w0 - ws).T * (w0 - ws))[0] - (norm2 - inner) ** 2 / norm2
-    return [(c_star, inner / norm2), (f.subs(c, c_star), rhs), (sp.diff(f, c, 2), 2 * norm2)]
+    # general solver's cost); a non-linear f' has a third coefficient, and the check fails.
+    df = f.diff(c).numer
+    x = c.numer
+    slope, intercept = df.coeff_wrt(x, 1), df.coeff_wrt(x, 0)
+    c_star = -K(intercept) / K(slope) if df.degree(x) == 1 else K(df)
+    f_star = sum(K(f.numer.coeff_wrt(x, k)) * c_star**k for k in range(f.numer.degree(x) + 1))
+    rhs = sum((ai - bi) ** 2 for ai, bi in zip(w0, ws, strict=True)) - (norm2 - inner) ** 2 / norm2
+    return [(c_star, inner / norm2), (f_star, rhs), (f.diff(c).diff(c), 2 * norm2)]
 
 
 def scale_shift_steps(m: int) -> Pairs:

@@ -4,14 +4,21 @@ One normalization group of :math:`m` symbols :math:`x_i`, elementwise gains :mat
 :math:`\beta_i`, :math:`\epsilon\ge0`, upstream :math:`\delta_i`, loss :math:`\ell=\sum_i\delta_iy_i`
 (THEORY-2.md §9.1-9.2). GroupNorm and InstanceNorm are LayerNorm per group (per-channel gains are elementwise
 gains that repeat), so the LayerNorm group covers them. Each function returns ``(expr, target)`` pairs for
-:func:`bntheory.symbolic.batchnorm.residuals`: SymPy's derivative of the forward against the closed form.
+:func:`bntheory.symbolic.batchnorm.residuals`: SymPy's derivative of the forward against the closed form, both
+exact fractions in a field with a generator for the square root
+(:class:`~bntheory.symbolic.fields.RadicalField`: the derivative is SymPy's polynomial one with the chain rule
+through that generator, and a difference is 0 iff the identity holds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import sympy as sp
+
+from bntheory.symbolic.fields import RadicalField
 
 __all__ = [
     "group_backward_steps",
@@ -34,30 +41,39 @@ def group_backward_steps(m: int, *, center: bool, gain_inside: bool = True) -> t
 
     :math:`\partial\ell/\partial\gamma_i=\delta_i\hat x_i`, :math:`\partial\ell/\partial\beta_i=\delta_i`.
     ``gain_inside=False`` builds the false form :math:`\gamma\odot(P\delta)/s` instead (THEORY-2.md §9.2 trap (i)).
-    Returns the pairs and the group (``var`` and ``eps`` fields, for ``residuals``).
+    Everything is exact in :math:`\mathbb Q(s,x,\delta,\gamma,\beta)`, :math:`s=\sqrt{\sigma^2+\epsilon}` with
+    :math:`\epsilon=s^2-\sigma^2` eliminated (:class:`~bntheory.symbolic.fields.RadicalField`; the derivative is
+    the chain rule through :math:`s`). Returns the pairs (field elements) and the group (``field``, ``var``,
+    ``eps``, ``s``, for ``residuals``).
     """
     if m < 2:
         raise ValueError(f"m: a group needs at least 2 entries, got {m}")
-    x = sp.symbols(f"x1:{m + 1}", real=True)
-    delta = sp.symbols(f"delta1:{m + 1}", real=True)
-    gamma = sp.symbols(f"gamma1:{m + 1}", real=True)
-    beta = sp.symbols(f"beta1:{m + 1}", real=True)
-    eps = sp.Symbol("epsilon", nonnegative=True)
-    mu = sp.Add(*x) / m if center else 0
-    var = sp.Add(*((xi - mu) ** 2 for xi in x)) / m
-    s = sp.sqrt(var + eps)
+    names = [sp.symbols(f"{n}1:{m + 1}", real=True) for n in ("x", "delta", "gamma", "beta")]
+    field = _group_field(names[0], center, names[1:])
+    x, delta, gamma, beta = ([field[v] for v in vs] for vs in names)
+    s = field.s
+    mu = sum(x) / m if center else 0
     x_hat = [(xi - mu) / s for xi in x]
-    loss = sp.Add(*(d * (g * h + b) for d, g, h, b in zip(delta, gamma, x_hat, beta, strict=True)))
+    loss = sum(d * (g * h + b) for d, g, h, b in zip(delta, gamma, x_hat, beta, strict=True))
     g = [gi * di for gi, di in zip(gamma, delta, strict=True)] if gain_inside else list(delta)
-    mean_g = sp.Add(*g) / m if center else 0
-    mean_gx = sp.Add(*(gi * h for gi, h in zip(g, x_hat, strict=True))) / m
+    mean_g = sum(g) / m if center else 0
+    mean_gx = sum(gi * h for gi, h in zip(g, x_hat, strict=True)) / m
     closed = [(g[i] - mean_g - x_hat[i] * mean_gx) / s for i in range(m)]
     if not gain_inside:
         closed = [gamma[i] * c for i, c in enumerate(closed)]
-    pairs = [(sp.diff(loss, x[i]), closed[i]) for i in range(m)]
-    pairs += [(sp.diff(loss, gamma[i]), delta[i] * x_hat[i]) for i in range(m)]
-    pairs += [(sp.diff(loss, beta[i]), delta[i]) for i in range(m)]
-    return pairs, SimpleNamespace(var=var, eps=eps)
+    pairs = [(field.diff(loss, x[i]), closed[i]) for i in range(m)]
+    pairs += [(field.diff(loss, gamma[i]), delta[i] * x_hat[i]) for i in range(m)]
+    pairs += [(field.diff(loss, beta[i]), delta[i]) for i in range(m)]
+    var = sum((xi - mu) ** 2 for xi in x) / m
+    return pairs, SimpleNamespace(field=field, var=var, eps=s**2 - var, s=s)
+
+
+def _group_field(x: Sequence[sp.Symbol], center: bool, others: Sequence[Sequence[sp.Symbol]]) -> RadicalField:
+    r""":math:`\mathbb Q(s,x,\dots)` with :math:`s=\sqrt{\sigma^2(x)+\epsilon}`, :math:`\epsilon` eliminated."""
+    m = len(x)
+    mu = sp.Add(*x) / m if center else 0
+    var = sp.expand(sp.Add(*((xi - mu) ** 2 for xi in x)) / m)
+    return RadicalField([*x, *(v for vs in others for v in vs)], sp.Symbol("s", positive=True), var, shifted=True)
 
 
 def weight_norm_steps(d: int) -> Pairs:
@@ -67,18 +83,27 @@ def weight_norm_steps(d: int) -> Pairs:
 
         \nabla_vL=\frac{g}{\|v\|}\Big(I-\frac{vv^\top}{\|v\|^2}\Big)\nabla_wL,\qquad
         \partial_gL=\frac{v^\top\nabla_wL}{\|v\|},\qquad\langle\nabla_vL,v\rangle=0 .
+
+    Exact in :math:`\mathbb Q(n,v,\nabla_wL,g)` with :math:`n=\|v\|` (chain rule through :math:`n`); each pair's
+    difference is reduced to its remainder modulo :math:`n^2-\|v\|^2` (a field element, 0 iff the identity holds).
     """
+    dw_sym, g_sym = sp.symbols(f"dw1:{d + 1}", real=True), sp.Symbol("g", real=True)
+    field, v, n = _norm_field(d, [*dw_sym, g_sym])
+    dw, g = [field[di] for di in dw_sym], field[g_sym]
+    loss = sum(di * g * vi / n for di, vi in zip(dw, v, strict=True))
+    along = sum(vi * di for vi, di in zip(v, dw, strict=True))
+    dv = [g / n * (dw[i] - v[i] * along / n**2) for i in range(d)]
+    pairs = [(field.diff(loss, v[i]), dv[i]) for i in range(d)]
+    pairs.append((field.diff(loss, g), along / n))
+    pairs.append((sum(dv[i] * v[i] for i in range(d)), 0))
+    return [(field.reduce(e - f), 0) for e, f in pairs]
+
+
+def _norm_field(d: int, others: Sequence[sp.Symbol]) -> tuple[RadicalField, list, Any]:
+    r""":math:`\mathbb Q(n,v_1..v_d,\text{others})` with the relation :math:`n^2=\|v\|^2`; its `v` and `n`."""
     v = sp.symbols(f"v1:{d + 1}", real=True)
-    dw = sp.symbols(f"dw1:{d + 1}", real=True)
-    g = sp.Symbol("g", real=True)
-    norm = sp.sqrt(sp.Add(*(vi**2 for vi in v)))
-    loss = sp.Add(*(di * g * vi / norm for di, vi in zip(dw, v, strict=True)))
-    along = sp.Add(*(vi * di for vi, di in zip(v, dw, strict=True)))
-    dv = [g / norm * (dw[i] - v[i] * along / norm**2) for i in range(d)]
-    pairs = [(sp.diff(loss, v[i]), dv[i]) for i in range(d)]
-    pairs.append((sp.diff(loss, g), along / norm))
-    pairs.append((sp.Add(*(dv[i] * v[i] for i in range(d))), 0))
-    return pairs
+    field = RadicalField([*v, *others], sp.Symbol("n", positive=True), sp.Add(*(vi**2 for vi in v)), shifted=False)
+    return field, [field[vi] for vi in v], field.s
 
 
 def group_jacobian_steps(m: int, *, center: bool, channels: int | None = None) -> tuple[Pairs, SimpleNamespace]:
@@ -90,31 +115,31 @@ def group_jacobian_steps(m: int, *, center: bool, channels: int | None = None) -
         \Big(I-\tfrac1m\mathbf 1\mathbf 1^\top-\tfrac1m\hat x\hat x^\top\Big)
         \qquad(\text{RMSNorm: no }\mathbf 1\mathbf 1^\top),
 
-    ε symbolic. `channels` (GroupNorm) splits the group into that many channels of equal size, one gain each
-    (the gain of an entry repeats over its channel's positions); None gives every entry its own gain (LayerNorm).
-    Returns the :math:`m^2` pairs and the group (``var``, ``eps``) for ``residuals``.
+    ε symbolic, eliminated as :math:`\epsilon=s^2-\sigma^2` in :math:`\mathbb Q(s,x,\gamma)` (exact; the derivative
+    is the chain rule through :math:`s`). `channels` (GroupNorm) splits the group into that many channels of equal
+    size, one gain each (the gain of an entry repeats over its channel's positions); None gives every entry its own
+    gain (LayerNorm). Returns the :math:`m^2` pairs (field elements) and the group (``field``, ``var``, ``eps``,
+    ``s``) for ``residuals``.
     """
     if m < 2:
         raise ValueError(f"m: a group needs at least 2 entries, got {m}")
     if channels is not None and (channels < 1 or m % channels):
         raise ValueError(f"channels: expected a divisor of m = {m}, got {channels}")
-    x = sp.symbols(f"x1:{m + 1}", real=True)
-    eps = sp.Symbol("epsilon", nonnegative=True)
-    if channels is None:
-        gamma = sp.symbols(f"gamma1:{m + 1}", real=True)
-    else:
-        per_channel = sp.symbols(f"gamma1:{channels + 1}", real=True)
-        gamma = [per_channel[i // (m // channels)] for i in range(m)]
-    mu = sp.Add(*x) / m if center else 0
-    var = sp.Add(*((xi - mu) ** 2 for xi in x)) / m
-    s = sp.sqrt(var + eps)
-    y = sp.Matrix([g * (xi - mu) / s for g, xi in zip(gamma, x, strict=True)])
-    J = y.jacobian(sp.Matrix(x))
-    x_hat = sp.Matrix([(xi - mu) / s for xi in x])
-    bracket = sp.eye(m) - x_hat * x_hat.T / m - (sp.ones(m, m) / m if center else sp.zeros(m, m))
-    closed = sp.diag(*gamma) * bracket / s
-    pairs = [(J[i, j], closed[i, j]) for i in range(m) for j in range(m)]
-    return pairs, SimpleNamespace(var=var, eps=eps)
+    x_sym = sp.symbols(f"x1:{m + 1}", real=True)
+    gains = sp.symbols(f"gamma1:{(m if channels is None else channels) + 1}", real=True)
+    field = _group_field(x_sym, center, [gains])
+    x, s = [field[v] for v in x_sym], field.s
+    gamma = [field[g] for g in gains] if channels is None else [field[gains[i // (m // channels)]] for i in range(m)]
+    mu = sum(x) / m if center else 0
+    x_hat = [(xi - mu) / s for xi in x]
+    y = [g * h for g, h in zip(gamma, x_hat, strict=True)]
+    pairs = []
+    for i in range(m):
+        for j in range(m):
+            bracket = int(i == j) - x_hat[i] * x_hat[j] / m - (sp.Rational(1, m) if center else 0)
+            pairs.append((field.diff(y[i], x[j]), gamma[i] * bracket / s))
+    var = sum((xi - mu) ** 2 for xi in x) / m
+    return pairs, SimpleNamespace(field=field, var=var, eps=s**2 - var, s=s)
 
 
 def projector_residuals(m: int, *, center: bool) -> int:
@@ -130,38 +155,36 @@ def projector_residuals(m: int, *, center: bool) -> int:
     """
     # Centred entries c = x - mu 1 written in m - 1 free symbols (they sum to 0): the same set, smaller polynomials.
     free = sp.symbols(f"c1:{m + (0 if center else 1)}", real=True)
-    c = [*free, -sp.Add(*free)] if center else list(free)
-    sigma = sp.Symbol("sigma", positive=True)
-    relation = sigma**2 - sp.expand(sp.Add(*(ci**2 for ci in c)) / m)
-    x_hat = sp.Matrix([ci / sigma for ci in c])
-    P = sp.eye(m) - x_hat * x_hat.T / m - (sp.ones(m, m) / m if center else sp.zeros(m, m))
-    square, null = P * P, P * x_hat
-    diffs = [square[i, j] - P[i, j] for i in range(m) for j in range(m)]
-    diffs += [P[i, j] - P[j, i] for i in range(m) for j in range(i + 1, m)]
-    diffs += list(null)
+    c_sym = [*free, -sp.Add(*free)] if center else list(free)
+    # Q(sigma, c) with the relation sigma^2 = (1/m) sum c_i^2: products in lowest terms, remainder of the numerator.
+    field = RadicalField(
+        free, sp.Symbol("sigma", positive=True), sp.expand(sp.Add(*(ci**2 for ci in c_sym)) / m), shifted=False
+    )
+    x_hat = [field.element(ci) / field.s for ci in c_sym]
+    P = [
+        [int(i == j) - x_hat[i] * x_hat[j] / m - (sp.Rational(1, m) if center else 0) for j in range(m)]
+        for i in range(m)
+    ]
+    diffs = [sum(P[i][k] * P[k][j] for k in range(m)) - P[i][j] for i in range(m) for j in range(m)]
+    diffs += [P[i][j] - P[j][i] for i in range(m) for j in range(i + 1, m)]
+    diffs += [sum(P[i][k] * x_hat[k] for k in range(m)) for i in range(m)]
     if center:
-        diffs += list(P * sp.ones(m, 1))
-    diffs.append(P.trace() - (m - 2 if center else m - 1))
-
-    def vanishes(diff) -> bool:
-        numerator = sp.numer(sp.together(diff))
-        return sp.expand(sp.rem(sp.expand(numerator), relation, sigma)) == 0
-
-    return sum(1 for d in diffs if not vanishes(d))
+        diffs += [sum(P[i]) for i in range(m)]
+    diffs.append(sum(P[i][i] for i in range(m)) - (m - 2 if center else m - 1))
+    return sum(1 for d in diffs if not field.vanishes(d))
 
 
 def weight_jacobian_steps(d: int) -> Pairs:
     r"""SymPy's Jacobian of :math:`w=g\,v/\|v\|` vs :math:`\frac g{\|v\|}(I-\hat v\hat v^\top)`, and its null vector.
 
     Pairs for every entry and for :math:`(\partial w/\partial v)\,v=0` (so the rank is :math:`d-1`: the length of
-    :math:`v` does not move :math:`w`).
+    :math:`v` does not move :math:`w`). Exact in :math:`\mathbb Q(n,v,g)`, :math:`n=\|v\|` (chain rule through
+    :math:`n`), each difference reduced modulo :math:`n^2-\|v\|^2`.
     """
-    v = sp.symbols(f"v1:{d + 1}", real=True)
-    g = sp.Symbol("g", real=True)
-    norm = sp.sqrt(sp.Add(*(vi**2 for vi in v)))
-    J = sp.Matrix([g * vi / norm for vi in v]).jacobian(sp.Matrix(v))
-    u = sp.Matrix(v) / norm
-    closed = g / norm * (sp.eye(d) - u * u.T)
-    pairs = [(J[i, j], closed[i, j]) for i in range(d) for j in range(d)]
-    null = J * sp.Matrix(v)
-    return pairs + [(null[i], 0) for i in range(d)]
+    g_sym = sp.Symbol("g", real=True)
+    field, v, n = _norm_field(d, [g_sym])
+    g = field[g_sym]
+    J = [[field.diff(g * vi / n, vj) for vj in v] for vi in v]
+    pairs = [(J[i][j], g / n * (int(i == j) - v[i] * v[j] / n**2)) for i in range(d) for j in range(d)]
+    pairs += [(sum(J[i][j] * v[j] for j in range(d)), 0) for i in range(d)]
+    return [(field.reduce(e - f), 0) for e, f in pairs]

@@ -9,13 +9,16 @@ One BN unit on a batch of `m` rational samples in :math:`\mathbb R^d` (the setti
 with symbols for :math:`w`. To keep SymPy away from discovering square-root identities, :math:`s` is a positive
 symbol with :math:`\partial s/\partial w_i=\partial_iq/(2s)` (the chain rule written out), :math:`w\mapsto cw`
 maps :math:`s\mapsto cs` (:math:`c>0`), and an expression vanishes iff the numerator of its normal form is 0
-modulo :math:`s^2-q(w)` (polynomial remainder in :math:`s`, after clearing the powers of :math:`s` and :math:`c` that
-are the only denominators): an exact decision.
+modulo :math:`s^2-q(w)` (polynomial remainder in :math:`s`): an exact decision. The expressions are fractions in
+:math:`\mathbb Q(s,w,c)` (:class:`~bntheory.symbolic.fields.RadicalField`, its derivative the chain rule above), in
+lowest terms after every operation, rather than SymPy trees expanded at the end.
 """
 
 from __future__ import annotations
 
 import sympy as sp
+
+from bntheory.symbolic.fields import RadicalField
 
 __all__ = ["bn_unit_residuals"]
 
@@ -23,9 +26,6 @@ __all__ = ["bn_unit_residuals"]
 X = ((1, 2), (-1, 3), (2, -1))
 Y = (1, -2, sp.Rational(1, 2))
 GAIN = sp.Rational(3, 2)
-#: Powers of s and c that clear every denominator of the residuals (L has 1/s^2, each derivative adds at most 1/s^2,
-#: the rescaling 1/c^2); a residual with another denominator is normalized by sympy.together instead.
-POWER_S, POWER_C = 10, 4
 
 
 def bn_unit_residuals(*, hessian: bool = True, wrong_power: bool = False) -> list[bool]:
@@ -43,28 +43,24 @@ def bn_unit_residuals(*, hessian: bool = True, wrong_power: bool = False) -> lis
     wrong_power : bool
         The control: test :math:`\nabla L(cw)=\nabla L(w)/c^2` in place of :math:`/c`.
     """
-    Xm, y = sp.Matrix(X), sp.Matrix(Y)
-    m, d = Xm.shape
-    w = list(sp.symbols(f"w1:{d + 1}", real=True))
-    c, s = sp.symbols("c s", positive=True)
-    z = Xm * sp.Matrix(w)
-    centred = z - sp.ones(m, 1) * (sum(z) / m)
-    q = sp.expand(sum(e**2 for e in centred) / m)
-    L = sum((GAIN * e / s - yi) ** 2 for e, yi in zip(centred, y, strict=True)) / (2 * m)
+    m, d = len(X), len(X[0])
+    w_sym, c_sym = sp.symbols(f"w1:{d + 1}", real=True), sp.Symbol("c", positive=True)
+    z = [sp.Add(*(xi * wi for xi, wi in zip(row, w_sym, strict=True))) for row in X]
+    centred = [zi - sp.Add(*z) / m for zi in z]
+    field = RadicalField(
+        [*w_sym, c_sym], sp.Symbol("s", positive=True), sp.expand(sp.Add(*(e**2 for e in centred)) / m), shifted=False
+    )
+    w, c, s = [field[v] for v in w_sym], field[c_sym], field.s
+    centred = [field.element(e) for e in centred]
+    L = sum((GAIN * e / s - yi) ** 2 for e, yi in zip(centred, Y, strict=True)) / (2 * m)
 
-    def D(E, i):
-        return sp.diff(E, w[i]) + sp.diff(E, s) * sp.diff(q, w[i]) / (2 * s)
+    def D(E, i):  # dE/dw_i + dE/ds * (dq/dw_i) / (2 s): the chain rule through s
+        return field.diff(E, w[i])
+
+    scale = {**{v: c * wi for v, wi in zip(w_sym, w, strict=True)}, field.root: c * s}
 
     def scaled(E):
-        return E.subs({**{wi: c * wi for wi in w}, s: c * s}, simultaneous=True)
-
-    def vanishes(E) -> bool:
-        # Every denominator is a power of s or c (L has 1/s, D adds 1/s, the rescaling 1/c): clearing them by
-        # hand leaves a polynomial, far cheaper than sympy.together; anything else takes the general route.
-        numerator = sp.expand(E * s**POWER_S * c**POWER_C)
-        if not numerator.is_polynomial(s, c, *w):
-            numerator = sp.expand(sp.numer(sp.together(E)))
-        return sp.rem(sp.Poly(numerator, s), sp.Poly(s**2 - q, s)).is_zero
+        return field.compose(E, scale)
 
     grad = [D(L, i) for i in range(d)]
     power = 2 if wrong_power else 1
@@ -74,4 +70,4 @@ def bn_unit_residuals(*, hessian: bool = True, wrong_power: bool = False) -> lis
         H = [[D(grad[i], j) for j in range(d)] for i in range(d)]
         residuals += [sum(H[i][j] * w[j] for j in range(d)) + grad[i] for i in range(d)]
         residuals += [scaled(H[i][j]) - H[i][j] / c**2 for i in range(d) for j in range(d)]
-    return [vanishes(e) for e in residuals]
+    return [field.vanishes(e) for e in residuals]
