@@ -11,6 +11,7 @@ the module (``network-`` / ``spectrum-``), so the cases can be counted per modul
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -586,3 +587,26 @@ def test_scalar_argument(call, exc, arg):
     with pytest.raises(exc) as info:
         call()
     assert _named(info.value, arg), f"the message does not name {arg!r}: {info.value}"
+
+
+def test_gradient_descent_through_bn_at_eps_zero_takes_batches_of_two_and_refuses_one():
+    """At eps = 0 a BN batch needs N >= 2 (one sample has zero variance); N = 2 must run, N = 1 be refused."""
+    model = dataclasses.replace(M, eps=0.0)
+    thetas, Xs, Ys = (a[:, :2] if a.ndim > 2 or a is STACK[2] else a for a in STACK)
+    out = cv.gradient_descent(model, thetas, Xs, Ys, steps=1, lr=0.1, loss="cross_entropy")
+    assert out.shape == thetas.shape and np.all(np.isfinite(out))
+    with pytest.raises(ValueError, match=r"N >= 2 through BN at eps = 0"):
+        cv.gradient_descent(model, thetas, Xs[:, :1], Ys[:, :1], steps=1, lr=0.1, loss="cross_entropy")
+
+
+def test_a_vector_is_not_a_block_of_vectors():
+    """V must be (D, k): a 1-D vector of length D is refused, not read as a block."""
+    with pytest.raises(ValueError, match=r"V: expected a \(D, k\) block"):
+        cv.ggn_vector_products(M, THETA, X, V[:, 0])
+
+
+def test_lanczos_block_names_exactly_the_zero_start_rows():
+    V0 = np.arange(1.0, 19.0).reshape(3, 6)
+    V0[1] = 0.0
+    with pytest.raises(ValueError, match=r"got zero rows \[1\]$"):
+        spectrum.lanczos_block(scipy.sparse.linalg.aslinearoperator(SYM), V0, 4)

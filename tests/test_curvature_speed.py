@@ -13,9 +13,10 @@ import pytest
 import scipy.linalg
 import scipy.sparse.linalg
 import threadpoolctl
+import torch
 
 from bntheory import curvature as cv
-from bntheory._torch_threads import one_blas_thread
+from bntheory._torch_threads import one_blas_thread, single_threaded
 from bntheory.checks.oracles import networks as oracle
 from bntheory.curvature import spectrum
 
@@ -134,6 +135,21 @@ def test_one_blas_thread_limits_numpys_blas_and_restores_it():
         with one_blas_thread():
             assert blas_threads() and set(blas_threads()) == {1}
         assert blas_threads() == before
+
+
+def test_single_threaded_keeps_the_function_it_wraps_and_runs_it_on_one_pytorch_thread():
+    @single_threaded
+    def inner(x):
+        """Inner's own docstring."""
+        return torch.get_num_threads(), x
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert inner(7) == (1, 7) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert (inner.__name__, inner.__doc__) == ("inner", "Inner's own docstring."), "a check's name and doc survive"
 
 
 @pytest.mark.parametrize(("norm", "bn"), HIDDEN, ids=[n for n, _ in HIDDEN])

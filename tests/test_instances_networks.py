@@ -59,6 +59,7 @@ def test_independent_formulas_agree_with_the_library():
     np.testing.assert_allclose(nets.gap_by_singular_values(H), rep.orthogonality_gap(H), atol=1e-12)
     assert nets.loglog_slope([1, 2, 4], [1, 2, 4]) == pytest.approx(1.0)
     assert np.isnan(nets.loglog_slope([1, 2], [1, 0]))
+    assert np.isnan(nets.loglog_slope([-1, -2], [1, 2])), "a negative x has no logarithm: NaN, not a fit"
 
 
 def test_stable_rank_is_not_the_soft_rank_at_depth_zero():
