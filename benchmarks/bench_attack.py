@@ -63,8 +63,11 @@ def worst(specs, ctx: Context, instances: int) -> dict[str, float]:
     ]
     seconds = time.perf_counter() - start
     reach = [a.equality_ratio for a in found if a.equality_ratio is not None]
+    top = max(found, key=lambda a: a.ratio)
     return {
-        "worst": float(np.max([a.ratio for a in found])),
+        "worst": float(top.ratio),
+        # Kept so that a ratio above 1 can be re-evaluated in high precision (is it rounding or a counterexample?).
+        "worst_instance": {name: np.asarray(v).tolist() for name, v in top.point.items()},
         "reach": float(np.min(reach)) if reach else math.nan,
         "evaluations": sum(a.evaluations for a in found),
         "seconds": seconds,

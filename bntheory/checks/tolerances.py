@@ -70,9 +70,9 @@ IDENTITY = Tolerance(1e-12, "an exact identity evaluated in float64 on both side
 #: A worst-case ratio whose left side is re-evaluated at 50-60 digits and whose right side is the library's float64
 #: value: an identity shows up as 1 +- 2e-14 at worst over the 10^6 instances of a default verify (Theorems 4.1-4.4,
 #: Lemma 4.5), so 1e-12 leaves fifty times that and is still ten orders below the smallest violation any control
-#: produces. At 10^8 instances (benchmarks/bench_attack.py --size large) Theorem 4.2's worst was 1 + 5.5e-13, the
-#: float64 rounding of its right side at a cancellation: a search that large would need the right side's own
-#: rounding bound in place of this constant.
+#: produces. At 10^8 instances (benchmarks/bench_attack.py --size large) Theorem 4.2's worst was 1 + 5.5e-13, of
+#: the size of its float64 right side's rounding at a cancellation: a search that large would need the right side's
+#: own rounding bound in place of this constant.
 RATIO_SLACK = Tolerance(1e-12, "mpmath left side vs the library's float64 right side: 1 +- 1e-14 at an identity")
 
 #: How close to 1 an attack must come on a statement's declared equality instances: they evaluate to 1 +- 1e-14
