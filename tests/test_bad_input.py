@@ -298,8 +298,13 @@ def _like(v: np.ndarray, x):
     return v.astype(x.dtype) if isinstance(x, np.ndarray) and x.dtype.kind == "f" else v
 
 
-def _fwd(x=X, gamma=G, beta=B, eps=1e-5):
-    return batch.forward(x, gamma, beta, eps=eps)[0]
+def _fwd(x=X, gamma=G, beta=B, eps=1e-5, out=None):
+    return batch.forward(x, gamma, beta, eps=eps, out=out)[0]
+
+
+X_ALIASED = X.copy()  # passed as both x and out
+READ_ONLY = np.empty_like(X)
+READ_ONLY.flags.writeable = False
 
 
 def _bwd(dy=DY, x=X):
@@ -688,6 +693,14 @@ FUNCTIONS: list[Function] = [
                 err("x"),
             ),
             ("eps-numpy-scalar", {"eps": np.float32(1e-5)}, Ok(lambda: _fwd(eps=float(np.float32(1e-5))))),
+            ("out", {"out": np.full_like(X, np.nan)}, Ok(lambda: _fwd(), rtol=0.0)),
+            ("out-strided", {"out": np.empty(X.shape[::-1]).T}, Ok(lambda: _fwd(), rtol=0.0)),
+            ("out-wrong-shape", {"out": np.empty((X.shape[0] + 1, X.shape[1]))}, err("out")),
+            ("out-wrong-dtype", {"out": np.empty(X.shape, np.float32)}, err("out")),
+            ("out-is-x", {"x": X_ALIASED, "out": X_ALIASED}, err("out")),
+            ("out-read-only", {"out": READ_ONLY}, err("out")),
+            ("out-list", {"out": X.tolist()}, err("out")),
+            ("out-torch", {"out": torch.empty(X.shape, dtype=torch.float64)}, err("out")),
         ],
     ),
     Function(

@@ -52,6 +52,30 @@ def test_forward_backward_match_torch(xp, rng, shape, dtype):
     assert rel(flat(grads), flat(grads_ref)) <= RTOL[dtype]
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (32, 4, 5, 5), (64, 16, 16, 16), (65536, 64)])
+def test_forward_into_out_is_the_fresh_forward(xp, rng, shape):
+    """``out=`` changes where y is written, nothing else: the same bits, the same cache, `out` returned."""
+    x, gamma, beta = (asarray(a, xp) for a in draw(rng, shape, np.float32))
+    y, cache = transform.forward(x, gamma, beta)
+    out = asarray(np.full(shape, np.nan, np.float32), xp)
+    y_out, cache_out = transform.forward(x, gamma, beta, out=out)
+    assert y_out is out
+    np.testing.assert_array_equal(to_numpy(y_out), to_numpy(y))
+    for a, b in zip(cache[1:4], cache_out[1:4], strict=True):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+@pytest.mark.parametrize("numba", ["0", "1"])
+@pytest.mark.parametrize("shape", [(65536, 64), (64, 16, 16, 16)])
+def test_forward_into_out_on_both_numpy_kernels_and_a_strided_out(rng, monkeypatch, numba, shape):
+    monkeypatch.setenv("BNTHEORY_NUMBA", numba)
+    x, gamma, beta = draw(rng, shape, np.float64)
+    y, _ = transform.forward(x, gamma, beta)
+    for out in (np.empty_like(x), np.empty(shape[::-1]).T):  # C-contiguous: written by the kernel; else copied
+        assert transform.forward(x, gamma, beta, out=out)[0] is out
+        np.testing.assert_array_equal(out, y)
+
+
 def test_outputs_stay_in_the_input_namespace(xp, rng):
     x, gamma, beta = (asarray(a, xp) for a in draw(rng, (4, 3), np.float32))
     y, cache = transform.forward(x, gamma, beta)

@@ -47,8 +47,11 @@ _INNER = {4: 16, 8: 256}
 _KAPPA = _ref._ONE_PASS_KAPPA
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
-    """Training-mode forward of an ``(m, C)`` batch; returns ``(y, mean, var, inv_std)``, statistics in float64."""
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, out: np.ndarray | None = None):
+    """Training-mode forward of an ``(m, C)`` batch; returns ``(y, mean, var, inv_std)``, statistics in float64.
+
+    `y` is written into `out` when given (C-contiguous, shape and dtype of `x`).
+    """
     x = np.ascontiguousarray(x)
     m = x.shape[0]
     shift = x[0].astype(np.float64)
@@ -64,7 +67,7 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
         inv_std = 1.0 / np.sqrt(var + eps)
         a = gamma * inv_std
         b = beta - mean * a
-    y = np.empty(x.shape, x.dtype)
+    y = np.empty(x.shape, x.dtype) if out is None else out
     coef = np.stack([a, b]).astype(x.dtype)
     _map_rows(m, lambda r0, r1: _affine(x, coef, y, r0, r1))
     return y, mean, var, inv_std
@@ -91,13 +94,13 @@ def backward(dy: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, i
     return dx, dgamma, dbeta
 
 
-def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, out: np.ndarray | None = None):
     """:func:`forward` with the statistics in the dtype of `x` and the NumPy kernels' finiteness screen.
 
     Returns ``(y, mean, var, inv_std, finite)`` as :func:`bntheory.norms._batch_kernels.forward_screened`.
     """
     with np.errstate(all="ignore"):  # NaN and inf show in the screen; the caller raises
-        y, mean, var, inv_std = forward(x, gamma, beta, eps)
+        y, mean, var, inv_std = forward(x, gamma, beta, eps, out)
         return y, *_ref._stats(x.dtype, True, mean, var, inv_std, gamma, beta)
 
 

@@ -55,14 +55,16 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
     return _forward(x, gamma, beta, eps, False)
 
 
-def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float):
+def forward_screened(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, out: np.ndarray | None = None):
     """:func:`forward` with the statistics in the dtype of `x`, and a screen: ``(y, mean, var, inv_std, finite)``.
+
+    `y` is written into `out` when given (C-contiguous, shape and dtype of `x`, checked by the caller).
 
     `finite` is True when the statistics (in the dtype of `x`: float64 ones may overflow a float32), `gamma` and
     `beta` are all finite; False means that one of them is not, or that a product in the screen overflowed (the
     caller then checks entry by entry). See :func:`_screen`.
     """
-    return _forward(x, gamma, beta, eps, True)
+    return _forward(x, gamma, beta, eps, True, out)
 
 
 def _stats(dtype, screen: bool, mean, var, inv_std, gamma, beta) -> tuple:
@@ -74,12 +76,16 @@ def _stats(dtype, screen: bool, mean, var, inv_std, gamma, beta) -> tuple:
     return mean, var, inv_std, _screen(mean, var, gamma, beta)
 
 
-def _forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, screen: bool):
+def _forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, screen: bool, out=None):
     x = np.ascontiguousarray(x)
     x3 = _as_ncl(x)
     m = x3.shape[0] * x3.shape[2]
     if x.size <= _SMALL_ELEMENTS:
-        return _forward_small(x, x3, m, gamma, beta, eps, screen)
+        y, *stats = _forward_small(x, x3, m, gamma, beta, eps, screen)
+        if out is not None:  # small: the copy costs less than threading `out` through the unblocked forms
+            np.copyto(out, y)
+            y = out
+        return y, *stats
     # A constant channel at eps = 0 gives inf here, a NaN in x NaN; transform.forward turns both into a ValueError.
     with np.errstate(all="ignore"):
         partials = _map_blocks(lambda sl: _raw_sums(x3[sl]), x3.shape)
@@ -93,7 +99,7 @@ def _forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float, scr
         shift = beta - mean * a
         stats = _stats(x.dtype, screen, mean, var, inv_std, gamma, beta)
     a_c, b_c = _col(a, x3, x.dtype), _col(shift, x3, x.dtype)
-    y = np.empty(x.shape, x.dtype)
+    y = np.empty(x.shape, x.dtype) if out is None else out
     y3 = _as_ncl(y)
 
     def affine(sl):
