@@ -20,9 +20,11 @@ loses about :math:`u\,(1+(\mu-K)^2/\sigma^2)` relative accuracy: the one-pass fo
 :math:`(\mu-K)^2 \le \kappa\sigma^2` (the criterion of the NumPy kernels, which shift by 0), and the
 centred two-pass form otherwise. The backward sum :math:`\sum\delta(x-\mu)` is taken the same way.
 
-Outputs are new arrays, as NumPy's and PyTorch's are: a pool of dead outputs would skip the kernel's zeroing of
-fresh pages (measured: the forward at about 50% of a copy's bandwidth instead of 30-35%) but would keep up to its
-size of memory alive behind the user's back and rely on reference counts, so it is not done.
+Outputs are new arrays, as NumPy's and PyTorch's are, unless the caller gives one (`out` of the forward, from
+:func:`bntheory.norms.batch.forward`): the operating system zeroes the fresh pages of a new output, which costs the
+out-of-cache forward a third of its speed (measured: 55-63% of a copy's bandwidth, 80-90% into a given output). A
+pool of dead outputs would skip that behind the user's back, keeping up to its size of memory alive and relying on
+reference counts, so it is not done.
 
 Only the ``(m, C)`` layout (one feature per column, rows contiguous) is compiled here; it is selected by
 :mod:`bntheory.norms.batch` for NumPy inputs (see its ``_kernels``). Image layouts ``(N, C, *spatial)`` stay on
