@@ -65,3 +65,28 @@ def test_the_parent_leaves_pytorch_work_to_the_workers():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_results_that_do_not_declare_pytorch_do_not_import_it():
+    """The run's own process takes the results whose checks do not declare ``needs=("torch",)`` (see above): an
+    undeclared import would pay PyTorch's import there again. Every such result, run at the quick size in one fresh
+    process, leaves ``torch`` unimported."""
+    pytest.importorskip("torch")
+    script = (
+        "import sys\n"
+        "import bntheory.results\n"
+        "from bntheory import runner\n"
+        "from bntheory.context import Context\n"
+        "from bntheory.run import run\n"
+        "plain = [r for r in bntheory.results.all_results() if not runner._needs(r, 'torch')]\n"
+        "for r in plain:\n"
+        "    run(r, Context(size='quick'))\n"
+        "    if 'torch' in sys.modules:\n"
+        "        print(r.id)\n"
+        "        break\n"
+        "else:\n"
+        "    print(len(plain))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().isdigit(), f"{done.stdout.strip()} imports PyTorch without declaring it"
