@@ -46,15 +46,19 @@ def test_default_jobs():
     assert 1 <= runner.default_jobs("numpy") <= runner.MAX_DEFAULT_JOBS
 
 
+def _in_a_fresh_process(body: str) -> str:
+    """Run `body` in a new interpreter with PyTorch not imported; its printed output."""
+    pytest.importorskip("torch")
+    header = "import sys\nimport bntheory.results\nfrom bntheory import runner\nfrom bntheory.context import Context\n"
+    done = subprocess.run([sys.executable, "-c", header + body], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_the_parent_leaves_pytorch_work_to_the_workers():
     """Without PyTorch imported, the run's own process takes only results that do not need it (its import costs
     more than the PyTorch work it would take over), and a run of PyTorch results alone still completes."""
-    pytest.importorskip("torch")
-    script = (
-        "import sys\n"
-        "import bntheory.results\n"
-        "from bntheory import runner\n"
-        "from bntheory.context import Context\n"
+    printed = _in_a_fresh_process(
         "if __name__ == '__main__':\n"
         "    ctx = Context(size='quick')\n"
         f"    for ids in ({CHEAP!r}, ['ioffe2015.transform', 'dangel2021.ggn_rank']):\n"
@@ -62,21 +66,14 @@ def test_the_parent_leaves_pytorch_work_to_the_workers():
         "        assert [r.result.id for r in reports] == ids and all(r.status == 'passed' for r in reports)\n"
         "    print('torch' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert printed == "False"
 
 
 def test_results_that_do_not_declare_pytorch_do_not_import_it():
     """The run's own process takes the results whose checks do not declare ``needs=("torch",)`` (see above): an
     undeclared import would pay PyTorch's import there again. Every such result, run at the quick size in one fresh
     process, leaves ``torch`` unimported."""
-    pytest.importorskip("torch")
-    script = (
-        "import sys\n"
-        "import bntheory.results\n"
-        "from bntheory import runner\n"
-        "from bntheory.context import Context\n"
+    printed = _in_a_fresh_process(
         "from bntheory.run import run\n"
         "plain = [r for r in bntheory.results.all_results() if not runner._needs(r, 'torch')]\n"
         "for r in plain:\n"
@@ -87,6 +84,4 @@ def test_results_that_do_not_declare_pytorch_do_not_import_it():
         "else:\n"
         "    print(len(plain))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().isdigit(), f"{done.stdout.strip()} imports PyTorch without declaring it"
+    assert printed.isdigit(), f"{printed} imports PyTorch without declaring it"
