@@ -2701,3 +2701,9 @@ def test_check_eps_takes_a_number_or_an_array_of_any_rank():
 )
 def test_jacobian_deviation_at_the_ends_of_the_double_range(sigma, gamma, eps, expected):
     assert jacobian.jacobian_deviation(sigma, gamma, eps) == expected
+
+
+@pytest.mark.parametrize("fn", [jacobian.bn_jacobian, jacobian.bn_jacobian_eigenvalues])
+def test_the_jacobians_refuse_a_batch_without_channels(fn):
+    with pytest.raises(ValueError, match=r"x: has no channels"):
+        fn(np.ones((4, 0)), np.ones(0))

@@ -4,8 +4,9 @@ import pytest
 import sympy as sp
 
 from bntheory.symbolic.batchnorm import compact_gradient, paper_gradient, residuals, symbolic_batch
+from bntheory.symbolic.decoupling import rayleigh_steps
 from bntheory.symbolic.fields import RadicalField
-from bntheory.symbolic.jacobian import symbolic_jacobian
+from bntheory.symbolic.jacobian import is_zero, symbolic_jacobian
 from bntheory.symbolic.normalizations import group_backward_steps, group_jacobian_steps, projector_residuals
 from bntheory.symbolic.scale_invariance import bn_unit_residuals
 
@@ -99,3 +100,15 @@ def test_the_exact_jacobian_and_the_projector():
     assert not r.is_zero(r.J * r.x_hat)  # J y_hat = gamma eps / s^3 y_hat, not 0 for symbolic eps
     assert r.is_zero(r.J * r.x_hat - r.x_hat * (r.gamma * r.eps / r.s**3))
     assert projector_residuals(3, center=True) == 0 and projector_residuals(4, center=False) == 0
+
+
+def test_is_zero_of_the_expression_form_is_equality_with_zero():
+    """`is_zero` on SymPy expressions (the proof notebook's form): a nonzero constant of either sign is not zero."""
+    jac = symbolic_jacobian(2)
+    assert is_zero(jac, jac.J - jac.closed_form)
+    assert not is_zero(jac, sp.Integer(-1)) and not is_zero(jac, sp.Integer(1))
+
+
+def test_rayleigh_steps_hold_at_d_3():
+    """The default size's d = 3 (quick runs d = 2 only): the tridiagonal S is SPD there, and every step holds."""
+    assert residuals(rayleigh_steps(3)) == 0

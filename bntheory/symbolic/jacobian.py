@@ -42,6 +42,7 @@ class SymbolicJacobian:
         :math:`\partial y_i/\partial x_j` as derived in the field (:attr:`entries`), a SymPy fraction in `s`.
     x_hat : sympy.Matrix
         :math:`(x-\mu\mathbf 1)/s`, the normalized batch (the :math:`\epsilon`-normalized one when :math:`\epsilon>0`).
+    closed_form : sympy.Matrix
         :math:`\frac{\gamma}{s}(I-\frac1m\mathbf 1\mathbf 1^\top-\frac1m\hat x\hat x^\top)`.
     exact : SymbolicBatch
         The same batch in the field :math:`\mathbb Q(s,x,\delta,\gamma,\beta)` (``symbolic_batch(m, rational=True)``).
