@@ -610,3 +610,9 @@ def test_lanczos_block_names_exactly_the_zero_start_rows():
     V0[1] = 0.0
     with pytest.raises(ValueError, match=r"got zero rows \[1\]$"):
         spectrum.lanczos_block(scipy.sparse.linalg.aslinearoperator(SYM), V0, 4)
+
+
+def test_statistics_size_is_the_length_of_the_batch_statistics():
+    for model in (M, dataclasses.replace(M, output_norm="batch")):
+        stats = model.batch_statistics(torch.as_tensor(THETA), torch.as_tensor(X))
+        assert model.statistics_size == stats.shape[-1]

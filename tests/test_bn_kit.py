@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bntheory.checks.instances import batches as bn_instances
+from bntheory.checks.oracles import bn_reference
 from bntheory.checks.oracles.bn_reference import exact_population_stats, exact_running_stats, flat, mp_inference
 from bntheory.landscape import deep_linear
 from bntheory.norms import batch as transform
@@ -216,3 +217,14 @@ def test_a_trace_trained_when_finite_and_its_loss_fell():
     assert not t.trained
     t.losses = np.array([2.0, 1.0, np.nan])
     assert not t.trained
+
+
+def test_direct_conv2d_is_torch_conv2d_on_a_non_square_grouped_padded_case():
+    """The fusion oracle's convolution against PyTorch's: shapes (output width h + 2p - kw + 1) and values."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    u, K, b = rng.normal(size=(2, 4, 5, 7)), rng.normal(size=(6, 2, 3, 2)), rng.normal(size=6)
+    got = bn_reference.direct_conv2d(u, K, b, padding=1, groups=2)
+    want = torch.nn.functional.conv2d(*(torch.from_numpy(a) for a in (u, K, b)), padding=1, groups=2).numpy()
+    assert got.shape == want.shape == (2, 6, 5, 8)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -299,3 +299,19 @@ def test_the_santurkar_sides_agree_across_namespaces(spec):
     on_numpy, on_strict = spec.params.unpack(points), spec.params.unpack(asarray(points, strict))
     for f in (f for f in (spec.lhs, spec.rhs, spec.scale) if f is not None):
         np.testing.assert_allclose(to_numpy(f(on_strict)), np.asarray(f(on_numpy)), rtol=1e-13, atol=1e-300)
+
+
+def test_params_refuse_points_wider_than_the_blocks():
+    params = Params(vector("a", 3), scalar("c"))
+    with pytest.raises(ValueError, match=r"points: expected shape \(N, 4\)"):
+        params.unpack(np.zeros((5, 6)))
+
+
+def test_verdict_fails_when_the_equality_instances_fall_short_even_if_a_draw_reaches_one():
+    """The worst ratio at 1 (a random draw on the bound) does not stand in for the declared equality case: an equality
+    instance at 0.9 means the bound is not attained where the statement says, so the verdict fails at 0.9."""
+    spec = _cauchy_schwarz()
+    point = {"a": np.ones(3), "b": np.ones(3)}
+    found = {"d=3": inequality.Attack(1.0, point, 1.0, 10, 0, np.zeros(0), equality_ratio=0.9)}
+    outcome = inequality.verdict(found, {"d=3": spec})
+    assert not outcome.passed and outcome.measured == pytest.approx(0.9)

@@ -269,3 +269,11 @@ def test_batch_means_refuses_a_confidence_outside_0_1(confidence):
     x = np.random.default_rng(0).normal(size=100)
     with pytest.raises(ValueError, match="confidence: must lie strictly between 0 and 1"):
         batch_means(x, batches=5, confidence=confidence)
+
+
+def test_the_schedule_exists_at_the_boundary_of_real_roots():
+    """lr * weight_decay = (1 - sqrt(momentum))^2 is a double real root, allowed; just above it is refused."""
+    schedule = exponential_lr_equivalent(0.5, 0.5, 0.25, steps=3)  # 0.25 = (1 - 0.5)^2 exactly
+    assert np.all(np.isfinite(schedule.schedule)) and schedule.alpha == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="exceeds"):
+        exponential_lr_equivalent(0.5, 0.5 + 1e-12, 0.25, steps=3)
