@@ -597,3 +597,33 @@ def test_alternating_gdnp_defaults(rng):
     np.testing.assert_array_equal(W_default, W_explicit)
     assert len(runs) == 3 and all(len(sweep) == 2 for sweep in runs)
     assert all(len(r.trace.rho) == 21 and r.trace.length_derivative.size == 21 for sweep in runs for r in sweep)
+
+
+@pytest.mark.parametrize("loss", ["softplus", "smooth_hinge"])
+def test_the_halfspace_oracle_matches_mpmath_at_a_sharp_transition(loss):
+    """The check kit's oracle (`checks.instances.optim.quad_halfspace`) at |w| = 1000, where the loss turns over a
+    width 1/s of t: value and gradient against 30-digit mpmath, E[phi'(a) (u + Sigma w Z / s)] for the gradient."""
+    from bntheory.checks.instances.optim import quad_halfspace
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 4))
+    S, u = A @ A.T + np.eye(4), 0.3 * rng.normal(size=4)
+    w = 1000 * rng.normal(size=4)
+    value, grad = quad_halfspace(S, u, w, loss)
+    mpmath.mp.dps = 30
+    Sigma = S - np.outer(u, u)
+    m, s = mpmath.mpf(float(u @ w)), mpmath.sqrt(mpmath.mpf(float(w @ Sigma @ w)))
+    if loss == "softplus":
+        phi = lambda a: mpmath.log1p(mpmath.exp(a)) if a < 30 else a + mpmath.log1p(mpmath.exp(-a))  # noqa: E731
+        dphi = lambda a: 1 / (1 + mpmath.exp(-a))  # noqa: E731
+    else:
+        phi = lambda a: (a + mpmath.sqrt(1 + a * a)) / 2  # noqa: E731
+        dphi = lambda a: (1 + a / mpmath.sqrt(1 + a * a)) / 2  # noqa: E731
+    pdf = lambda t: mpmath.exp(-t * t / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+    pts = [-mpmath.inf, -m / s, mpmath.inf]
+    ref_value = float(mpmath.quad(lambda t: phi(m + s * t) * pdf(t), pts))
+    e1 = float(mpmath.quad(lambda t: dphi(m + s * t) * pdf(t), pts))
+    ez = float(mpmath.quad(lambda t: t * dphi(m + s * t) * pdf(t), pts))
+    ref_grad = u * e1 + Sigma @ w / float(s) * ez
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-12 * np.max(np.abs(ref_grad)))

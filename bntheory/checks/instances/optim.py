@@ -361,7 +361,8 @@ def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tu
     :math:`z\sim\mathcal N(u,S-uu^\top)`, so :math:`z^\top\tilde w\sim\mathcal N(m,s^2)` with :math:`m=u^\top\tilde w`,
     :math:`s^2=\tilde w^\top(S-uu^\top)\tilde w` (THEORY.md §3.6). The value is the 1-D Gaussian expectation by
     ``scipy.integrate.quad`` (adaptive Gauss–Kronrod, relative tolerance 2e-14, split at the loss's transition
-    :math:`t=-m/s`); the gradient is the complex-step derivative :math:`\partial_if=\mathrm{Im}\,f(\tilde w+ihe_i)/h`
+    :math:`t=-m/s` and at 1, 10 and 100 of its widths :math:`1/s` either side); the gradient is the complex-step
+    derivative :math:`\partial_if=\mathrm{Im}\,f(\tilde w+ihe_i)/h`
     (:math:`h=10^{-30}`: no cancellation, exact to rounding for a holomorphic integrand), the same quadrature of the
     imaginary part. It shares nothing with :func:`bntheory.optim.problems.halfspace` (a fixed composite
     Gauss–Legendre rule
@@ -371,7 +372,13 @@ def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tu
 
     S, u, w = (np.asarray(a, dtype=np.float64) for a in (S, u, w))
     Sigma = S - np.outer(u, u)
-    cut = -float(u @ w) / float(w @ Sigma @ w) ** 0.5
+    width = 1 / float(w @ Sigma @ w) ** 0.5  # the loss turns over |t - cut| of a few widths
+    cut = -float(u @ w) * width
+    # Break points at the transition and 1, 10, 100 widths either side: a transition narrower than QUADPACK's
+    # first nodes' spacing is otherwise missed entirely (measured at |w| = 1000, s = 3000: the piece left of the
+    # cut integrated to exactly 0, the value off by 2e-7 relative).
+    layer = [cut + k * width for k in (-100, -10, -1, 0, 1, 10, 100)]
+    edges = [-40.0, *sorted(t for t in layer if -40 < t < 40), 40.0]  # e^(-800): below every float64 weight
 
     def expectation(w_c: np.ndarray, part: Callable[[complex], float]) -> float:
         m, s = complex(u @ w_c), complex(w_c @ Sigma @ w_c) ** 0.5
@@ -379,7 +386,6 @@ def quad_halfspace(S: np.ndarray, u: np.ndarray, w: np.ndarray, loss: str) -> tu
         def integrand(t: float) -> float:
             return part(_holomorphic_loss(loss, m + s * t)) * np.exp(-0.5 * t * t)
 
-        edges = [-40.0, *([cut] if -40 < cut < 40 else []), 40.0]  # e^(-800): below every float64 weight
         with warnings.catch_warnings():
             # QUADPACK reports "roundoff" when 2e-14 is below what it can certify in float64; the values agree with
             # 30-digit mpmath to ~1e-15 (tests/test_gdnp.py).
