@@ -447,6 +447,9 @@ def test_instance_contracts(rng):
     with pytest.raises(ValueError, match="n, d"):
         inst.least_squares_instance(rng, 2, 3, 2.0)
     assert inst.least_squares_instance(rng, 3, 3, 2.0)[0].shape == (3, 3)  # n = d is allowed
+    assert inst.least_squares_instance(rng, 5, 2, 2.0)[0].shape == (5, 2)  # d = 2, the smallest, is allowed
+    with pytest.raises(ValueError, match="n, d"):
+        inst.least_squares_instance(rng, 5, 1, 2.0)
     # The pencil factor with three distinct eigenvalues 3 > 1 > -2 (A = diag(1, 2, 4)): mu/L = 1/4.
     p = inst.pencil(np.diag([1.0, 2.0, 4.0]), np.diag([3.0, 2.0, -8.0]))
     np.testing.assert_allclose(p.lam, [3.0, 1.0, -2.0], rtol=1e-14)
