@@ -161,7 +161,7 @@ def forward(x: Array, gamma: Array, beta: Array, *, eps: float = 1e-5, out: Arra
         check_vector(beta, "beta", channels, x)
         eps = check_nonnegative(eps, "eps")
     if out is not None:
-        _check_out(out, x, gamma, beta, xp=xp)
+        _check_out(out, x, gamma, beta)
     if is_numpy_namespace(xp):
         # The kernels write into a C-contiguous `out`; any other is filled by a copy afterwards.
         direct = out if out is not None and out.flags.c_contiguous else None
@@ -585,22 +585,12 @@ def _kernels(x: np.ndarray) -> Any:
     return (x.ndim == 2 and _compiled.kernels("_batch_fused", x)) or _numpy_kernels
 
 
-def _check_out(out: Array, x: Array, gamma: Array, beta: Array, *, xp: Any) -> None:
+def _check_out(out: Array, x: Array, gamma: Array, beta: Array) -> None:
     """Refuse an `out` of :func:`forward` that is not a writeable array like `x`, or that overlaps an input."""
-    try:
-        if not is_array_api_obj(out):
-            raise TypeError
-        array_namespace(x, out)  # raises on arrays of two backends
-    except TypeError:
-        raise TypeError(
-            f"out: expected an array of the backend of x ({type(x).__name__}), got {type(out).__name__}; pass one made "
-            "by empty_like(x)"
-        ) from None
-    if tuple(out.shape) != tuple(x.shape) or out.dtype != x.dtype:
-        raise ValueError(
-            f"out: expected shape {tuple(x.shape)} and dtype {x.dtype} (those of x), got {tuple(out.shape)} and "
-            f"{out.dtype}; pass an array made by empty_like(x)"
-        )
+    check_float_array(out, "out")
+    check_same_dtype(out, "out", x)  # and the backend
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"out: expected the shape of x, {tuple(x.shape)}, got {tuple(out.shape)}; pass empty_like(x)")
     if isinstance(out, np.ndarray):
         if not out.flags.writeable:
             raise ValueError("out: the array is read-only; pass a writeable one")
